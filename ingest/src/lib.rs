@@ -1,0 +1,2 @@
+//! `speedlayer-ingest`: the Kafka ingest worker with the overspeed rule engine, the
+//! Flume-style collector agent and the smart-car log simulator.

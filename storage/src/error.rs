@@ -1,0 +1,64 @@
+//! The storage crate's one error type. Every variant carries what a person needs to act:
+//! which file, which offset, which limit.
+
+use std::path::PathBuf;
+
+/// Result alias for the storage crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the storage engine can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system I/O error on a named file.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A checksum did not match: the bytes at `offset` of `file` are not what was written.
+    #[error(
+        "checksum mismatch in {file} at offset {offset}: expected {expected:#010x}, got {got:#010x}"
+    )]
+    ChecksumMismatch {
+        file: PathBuf,
+        offset: u64,
+        expected: u32,
+        got: u32,
+    },
+
+    /// A structure on disk is malformed (bad magic, impossible length, unknown version).
+    #[error("corruption in {file} at offset {offset}: {reason}")]
+    Corruption {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+
+    /// The caller passed something the engine refuses (empty row, oversize value, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// A family that the table does not have.
+    #[error("unknown column family '{0}'")]
+    UnknownFamily(String),
+
+    /// Writes are refused because flushes or compactions are behind; retry later.
+    #[error("too busy: {0}")]
+    TooBusy(String),
+
+    /// An fsync (or another durability step) failed earlier; the store refuses writes.
+    #[error("store is poisoned and refuses writes: {0}")]
+    Poisoned(String),
+}
+
+impl Error {
+    /// Wraps an `io::Error` with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Shared harness for the cross-crate integration tests in `tests/tests/`: locating the
+//! workspace's binaries, starting them on `127.0.0.1:0`, and starting real peers (tansu,
+//! redis-server) on loopback.
+
+pub mod bins;
