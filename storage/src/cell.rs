@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn order_is_row_qualifier_then_newest_first() {
-        let mut keys = vec![
+        let mut keys = [
             k("b", "x", 1, CellKind::Put, 1),
             k("a", "y", 5, CellKind::Put, 2),
             k("a", "x", 1, CellKind::Put, 3),

@@ -12,7 +12,10 @@ use std::path::PathBuf;
 /// does).
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe.parent().expect("test binary has a parent").to_path_buf();
+    let mut dir = exe
+        .parent()
+        .expect("test binary has a parent")
+        .to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
