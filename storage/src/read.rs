@@ -179,10 +179,10 @@ impl Scan {
             if lo.as_ref().is_none_or(|l| l < p) {
                 lo = Some(p.clone());
             }
-            if let Some(end) = prefix_end(p) {
-                if hi.as_ref().is_none_or(|h| *h > end) {
-                    hi = Some(end);
-                }
+            if let Some(end) = prefix_end(p)
+                && hi.as_ref().is_none_or(|h| *h > end)
+            {
+                hi = Some(end);
             }
         }
         (lo, hi)

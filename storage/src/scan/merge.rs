@@ -72,7 +72,7 @@ impl MergeIter {
     }
 
     fn pull(&mut self, src: usize) -> Result<()> {
-        while let Some(item) = self.sources[src].next() {
+        for item in self.sources[src].by_ref() {
             let (key, value) = item?;
             if key.seq <= self.read_point {
                 self.heap.push(Head { key, value, src });
