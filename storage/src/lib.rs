@@ -7,7 +7,11 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod cell;
+pub mod coding;
 pub mod error;
+pub mod fs;
+pub mod wal;
 
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
 pub use error::{Error, Result};
+pub use wal::Durability;
