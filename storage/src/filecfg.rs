@@ -1,4 +1,4 @@
-//! Temporary stand-ins for `hfile::{Compression, BloomType}` and `wal::Durability` until the
+//! Temporary stand-ins for `hfile::{Compression, BloomType}` until the
 //! on-disk modules land; replaced by re-exports then.
 
 /// Block compression of a file.
@@ -16,13 +16,4 @@ pub enum BloomType {
     #[default]
     Row,
     RowCol,
-}
-
-/// Per-write durability.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Durability {
-    SkipWal,
-    #[default]
-    Async,
-    Sync,
 }
