@@ -6,10 +6,12 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod cache;
 pub mod cell;
 pub mod coding;
 pub mod error;
 pub mod fs;
+pub mod hfile;
 pub mod wal;
 
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
