@@ -31,15 +31,15 @@ fn cells() -> Vec<(CellKey, Bytes)> {
         .collect()
 }
 
-/// Everything a reader can say about the file, or the first error.
-fn read_all(
-    path: &Path,
-    id: u64,
-) -> Result<(
+/// Cells of a whole scan, `last_row_before` answers, and short seeks.
+type Observed = (
     Vec<(CellKey, Bytes)>,
     Vec<Option<Bytes>>,
     Vec<Vec<(CellKey, Bytes)>>,
-)> {
+);
+
+/// Everything a reader can say about the file, or the first error.
+fn read_all(path: &Path, id: u64) -> Result<Observed> {
     let r = HFileReader::open(path, id, Arc::new(BlockCache::new(1 << 20)))?;
     let all = r.iter().collect::<Result<Vec<_>>>()?;
     let rows = ["V000320261122", "V000720261122", "zz"];
