@@ -204,7 +204,7 @@ struct Harness {
 impl Harness {
     fn opts(&self) -> EngineOptions {
         EngineOptions {
-            memstore_flush_bytes: 3000 + self.rng_size() + (1 << 30),
+            memstore_flush_bytes: 3000 + self.rng_size(),
             max_frozen_memstores: 2,
             write_stall_ms: 10_000,
             wal_segment_bytes: 16 * 1024,
