@@ -12,6 +12,7 @@ pub mod coding;
 pub mod error;
 pub mod fs;
 pub mod hfile;
+pub mod manifest;
 pub mod wal;
 
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
