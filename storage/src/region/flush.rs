@@ -144,6 +144,12 @@ impl Region {
     pub fn flush_frozen(&self) -> Result<()> {
         let _g = self.flush_lock.lock();
         loop {
+            if self.flush_paused.load(Ordering::Acquire) {
+                return Err(Error::TooBusy(format!(
+                    "flushes of region {} are paused",
+                    self.info.id
+                )));
+            }
             let Some(mg) = self.mem.load().frozen.first().cloned() else {
                 return Ok(());
             };
