@@ -1,7 +1,8 @@
 //! Model-based test of the engine: random puts, deletes of every kind, gets and scans
 //! (forward, reversed, prefix, ranges, time ranges, versions, limits, filters) against a
 //! plain in-memory model with the same masking, version and TTL rules, with random
-//! flushes and close/reopen cycles (clean and crash-like), compared after every step.
+//! flushes, region splits and close/reopen cycles (clean and crash-like), compared after
+//! every step.
 //!
 //! The model states the rules directly (for each put: is there a marker that covers it?)
 //! instead of streaming like the engine does, so the two are independent.
@@ -199,6 +200,7 @@ struct Harness {
     rng: StdRng,
     reopens: usize,
     flushes: usize,
+    splits: usize,
     /// Reads whose expected result was not empty (the test must compare real data).
     nonempty: usize,
 }
@@ -576,6 +578,7 @@ fn run_seed(seed: u64, ops: usize) -> (usize, usize) {
         reopens: 0,
         flushes: 0,
         nonempty: 0,
+        splits: 0,
     };
     h.db = Some(Harness::open(h.dir.path(), h.opts()));
     h.db().create_table(schema()).unwrap();
@@ -596,7 +599,21 @@ fn run_seed(seed: u64, ops: usize) -> (usize, usize) {
                 h.check_get(&row, &ctx);
             }
             750..960 => h.check_scan(false, &ctx),
-            960..985 => {
+            960..968 => {
+                // Split the region holding a random key there (if strictly inside it).
+                let key = Bytes::from(format!(
+                    "r{:02}{}",
+                    h.rng.random_range(0..ROWS),
+                    h.rng.random_range(0..2) * 5
+                ));
+                let region = h.db().locate(TABLE, &key).unwrap();
+                if key > region.start {
+                    h.db().split_region(TABLE, region.id, &key).unwrap();
+                    h.splits += 1;
+                }
+                h.check_scan(true, &format!("{ctx} after split at {key:?}"));
+            }
+            968..985 => {
                 h.db().flush(TABLE).unwrap();
                 h.flushes += 1;
                 h.check_scan(true, &ctx);
@@ -616,6 +633,8 @@ fn run_seed(seed: u64, ops: usize) -> (usize, usize) {
         "seed {seed}: only {} of {ops} reads expected data",
         h.nonempty
     );
+    assert!(h.splits > 0, "seed {seed}: the run must split regions");
+    assert_eq!(t.regions.len(), h.splits + 1);
     (h.reopens, t.flushes() as usize + h.flushes)
 }
 

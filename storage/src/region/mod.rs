@@ -318,12 +318,34 @@ impl Region {
             return Err(Error::Poisoned(p));
         }
         if self.closed.load(Ordering::Acquire) {
-            return Err(Error::InvalidArgument(format!(
-                "region {} of table '{}' is closed",
-                self.info.id, self.info.table
-            )));
+            return Err(self.closed_error());
         }
         Ok(())
+    }
+
+    /// The error for writes to a closed (shut down or split) region: retryable, after
+    /// locating the row again.
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::TooBusy(format!(
+            "region {} of table '{}' is closed (split or shut down); locate the row again and retry",
+            self.info.id, self.info.table
+        ))
+    }
+
+    /// Refuses further writes; writes already holding sequence numbers finish normally.
+    pub(crate) fn close_writes(&self, closed: bool) {
+        let _g = self.alloc.lock();
+        self.closed.store(closed, Ordering::Release);
+    }
+
+    /// True once the region refuses writes (closed or split).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The last sequence number handed out.
+    pub fn last_seq(&self) -> SeqNo {
+        self.mvcc.last_allocated()
     }
 
     fn poison(&self, why: String) {
@@ -405,8 +427,8 @@ impl Region {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
+        self.close_writes(true);
         let flushed = self.flush();
-        self.closed.store(true, Ordering::Release);
         let synced = self.wal.sync();
         flushed.and(synced)
     }

@@ -169,6 +169,11 @@ impl Region {
         let n = cells.len() as u64;
         let (first, mg) = {
             let _g = self.alloc.lock();
+            // IMPORTANT: checked under the lock that close/split take, so no write can
+            // slip into a memstore after the final flush of a closing region.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(self.closed_error());
+            }
             let mg = Arc::clone(&self.mem.load().active);
             mg.writers.fetch_add(1, Ordering::AcqRel);
             (self.mvcc.begin(n), mg)
