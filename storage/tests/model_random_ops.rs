@@ -121,13 +121,28 @@ impl Model {
                 *e = c;
             }
         }
+        // The markers, summarised: newest DeleteFamily, newest DeleteColumn per column,
+        // and every (column, ts) with a Delete.
+        let mut family_delete: Option<u64> = None;
+        let mut column_delete: BTreeMap<&Bytes, u64> = BTreeMap::new();
+        let mut version_delete: std::collections::BTreeSet<(&Bytes, u64)> = Default::default();
+        for m in cells {
+            match m.kind {
+                CellKind::DeleteFamily => family_delete = family_delete.max(Some(m.ts)),
+                CellKind::DeleteColumn => {
+                    let e = column_delete.entry(&m.qualifier).or_insert(m.ts);
+                    *e = (*e).max(m.ts);
+                }
+                CellKind::Delete => {
+                    version_delete.insert((&m.qualifier, m.ts));
+                }
+                CellKind::Put => {}
+            }
+        }
         let masked = |p: &MCell| {
-            cells.iter().any(|m| match m.kind {
-                CellKind::DeleteFamily => m.ts >= p.ts,
-                CellKind::DeleteColumn => m.qualifier == p.qualifier && m.ts >= p.ts,
-                CellKind::Delete => m.qualifier == p.qualifier && m.ts == p.ts,
-                CellKind::Put => false,
-            })
+            family_delete.is_some_and(|d| d >= p.ts)
+                || column_delete.get(&p.qualifier).is_some_and(|&d| d >= p.ts)
+                || version_delete.contains(&(&p.qualifier, p.ts))
         };
         let mut per_q: BTreeMap<Bytes, Vec<&MCell>> = BTreeMap::new();
         for p in newest.values() {
