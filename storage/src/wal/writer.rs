@@ -191,19 +191,18 @@ impl Wal {
                 "WAL record of {len} bytes exceeds the {MAX_RECORD_BYTES}-byte limit"
             )));
         }
-        let mut frame = Vec::with_capacity(len + crate::coding::FRAME_HEADER_BYTES);
-        let start = begin_frame(&mut frame);
-        entry.encode_into(&mut frame);
-        finish_frame(&mut frame, start);
-        self.inner.appends.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .bytes
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
         let mut q = self.inner.queue.lock();
         if let Some(p) = &q.poisoned {
             return Err(Error::Poisoned(p.clone()));
         }
-        q.pending.extend_from_slice(&frame);
+        // Encode straight into the group buffer: no per-append allocation or copy.
+        let before = q.pending.len();
+        let start = begin_frame(&mut q.pending);
+        entry.encode_into(&mut q.pending);
+        finish_frame(&mut q.pending, start);
+        let framed = (q.pending.len() - before) as u64;
+        self.inner.appends.fetch_add(1, Ordering::Relaxed);
+        self.inner.bytes.fetch_add(framed, Ordering::Relaxed);
         if q.pending_first_seq.is_none() {
             q.pending_first_seq = Some(entry.seq);
         }
