@@ -147,6 +147,9 @@ fn hfile_decoders() {
         &[first_block, first_contents, index, bloom, info_bytes],
     ) {
         let _ = decode_block(&input);
+        let unchecked = DataBlock::from_verified(Bytes::from(input.clone()));
+        let _ = unchecked.entries();
+        let _ = unchecked.seek(seek_key());
         if let Ok(b) = DataBlock::new(Bytes::from(input.clone())) {
             let _ = b.entries();
             let _ = b.seek(seek_key());

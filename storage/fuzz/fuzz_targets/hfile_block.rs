@@ -12,6 +12,9 @@ use speedlayer_storage::hfile::{FileInfo, TRAILER_BYTES, Trailer};
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode_block(data);
+    let unchecked = DataBlock::from_verified(Bytes::copy_from_slice(data));
+    let _ = unchecked.entries();
+    let _ = unchecked.seek(KeyRef::first_of_row(b"m"));
     if let Ok(block) = DataBlock::new(Bytes::copy_from_slice(data)) {
         let _ = block.entries();
         let _ = block.seek(KeyRef::first_of_row(b"m"));
