@@ -63,6 +63,8 @@ impl Table {
 
 struct Inner {
     dir: PathBuf,
+    /// Held (flock) while the database is open: a second `Db::open` of the directory fails.
+    _lock: std::fs::File,
     opts: Arc<EngineOptions>,
     shared: Shared,
     /// The catalog as stored; its lock also serialises create/drop.
@@ -95,6 +97,7 @@ impl Db {
     /// I/O, checksum or corruption errors of the catalog or any region.
     pub fn open(dir: &Path, opts: EngineOptions) -> Result<Db> {
         crate::fs::create_dir_synced(dir)?;
+        let lock = lock_dir(dir)?;
         let catalog = Catalog::load(dir)?;
         remove_unlisted(dir, &catalog)?;
         let opts = Arc::new(opts);
@@ -114,6 +117,7 @@ impl Db {
         tracing::info!(dir = %dir.display(), tables = tables.len(), "opened database");
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
+            _lock: lock,
             opts,
             shared,
             catalog: Mutex::new(catalog),
@@ -198,7 +202,11 @@ impl Db {
         next.tables.retain(|t| t.schema.name != name);
         next.store(&self.inner.dir)?;
         *cat = next;
-        self.inner.tables.write().remove(name);
+        if let Some(t) = self.inner.tables.write().remove(name) {
+            for r in &t.regions {
+                r.close_writes(true);
+            }
+        }
         let path = self.inner.dir.join(name);
         std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         crate::fs::sync_dir(&self.inner.dir)
@@ -474,6 +482,29 @@ fn open_region(
         shared,
         Some(wake.clone()),
     )
+}
+
+/// Takes an exclusive advisory lock on `<dir>/LOCK` (released when the file closes,
+/// including when the process dies).
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("LOCK");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    // SAFETY: flock on a file descriptor we own and keep open; no memory is involved.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::InvalidArgument(format!(
+            "data directory {} is in use by another open database ({e})",
+            dir.display()
+        )));
+    }
+    Ok(f)
 }
 
 /// Deletes table and region directories the catalog does not list (a crash during
