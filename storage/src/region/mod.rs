@@ -139,6 +139,7 @@ pub struct Region {
     /// Signalled after every flush; writers stalled on too many frozen memstores wait here.
     flushed: (Mutex<u64>, Condvar),
     poisoned: Mutex<Option<String>>,
+    is_poisoned: AtomicBool,
     closed: AtomicBool,
     /// Test hook: flushes of frozen memstores are skipped while set.
     flush_paused: AtomicBool,
@@ -255,6 +256,7 @@ impl Region {
             check: Mutex::new(()),
             flushed: (Mutex::new(0), Condvar::new()),
             poisoned: Mutex::new(None),
+            is_poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             flush_paused: AtomicBool::new(false),
             wal,
@@ -311,11 +313,12 @@ impl Region {
 
     /// Refuses writes if an earlier durability step failed or the region is closed.
     fn check_writable(&self) -> Result<()> {
-        if let Some(p) = self.poisoned.lock().as_ref() {
+        // A poisoned WAL reports itself on append; only the region's own flag is checked
+        // here, lock-free on the common path.
+        if self.is_poisoned.load(Ordering::Acquire)
+            && let Some(p) = self.poisoned.lock().as_ref()
+        {
             return Err(Error::Poisoned(p.clone()));
-        }
-        if let Some(p) = self.wal.poisoned() {
-            return Err(Error::Poisoned(p));
         }
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
@@ -354,6 +357,7 @@ impl Region {
         if p.is_none() {
             *p = Some(why);
         }
+        self.is_poisoned.store(true, Ordering::Release);
     }
 
     /// The lock check-and-mutate holds across its read and write.
