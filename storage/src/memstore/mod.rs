@@ -91,6 +91,16 @@ impl Memstore {
             .is_some_and(|e| e.key().row == row)
     }
 
+    /// Every cell of `row`, in store order (gets read exactly one row: no read-ahead).
+    pub fn row_cells(&self, row: &[u8]) -> Vec<(CellKey, Bytes)> {
+        let from = KeyRef::first_of_row(row).to_owned_key();
+        self.map
+            .range(from..)
+            .take_while(|e| e.key().row == row)
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
     /// Iterates from the first key ≥ `from` (or from the start).
     pub fn iter_from(self: &Arc<Self>, from: Option<KeyRef<'_>>) -> MemstoreIter {
         MemstoreIter {
@@ -203,6 +213,10 @@ mod tests {
         assert_eq!(m.last_row_before(Some(b"a")), None);
         assert_eq!(m.last_row_before(None).as_deref(), Some(&b"e"[..]));
         assert!(m.contains_row(b"c"));
+        let cells = m.row_cells(b"c");
+        assert_eq!(cells.len(), 1);
+        assert_eq!(&cells[0].0.row[..], b"c");
+        assert!(m.row_cells(b"d").is_empty());
         assert!(!m.contains_row(b"d"));
     }
 
