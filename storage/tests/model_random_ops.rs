@@ -7,8 +7,8 @@
 //! The model states the rules directly (for each put: is there a marker that covers it?)
 //! instead of streaming like the engine does, so the two are independent.
 //!
-//! Fixed seeds in CI (4 seeds × 2,500 = 10,000 operations). Longer: `SPEEDLAYER_LONG=1` (10×) or
-//! `MODEL_OPS=<ops per seed>`; `MODEL_SEED=<n>` runs one seed.
+//! Fixed seeds in CI (4 seeds × 2,500 = 10,000 operations). Longer: `SPEEDLAYER_LONG=1`
+//! (10×) or `MODEL_OPS=<ops per seed>`; `MODEL_SEED=<n>` runs one seed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
