@@ -14,7 +14,7 @@ mod reader;
 mod writer;
 
 pub use reader::{HFileIter, HFileReader};
-pub use writer::HFileWriter;
+pub use writer::{HFileWriter, MAX_TARGET_BLOCK};
 
 use crate::cell::{CellKey, SeqNo, Timestamp};
 use crate::coding::{DecodeError, Reader, put_u32, put_u64, put_varint};
