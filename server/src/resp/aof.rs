@@ -349,7 +349,7 @@ fn load_aof(
         }
         fill(&mut f, &mut buf, &mut chunk, &mut eof)?;
     };
-    let _ = bytes::Buf::advance(&mut buf, hlen);
+    bytes::Buf::advance(&mut buf, hlen);
     let skip = !base && snap_supersedes == Some(id);
     if base {
         ks.clear();

@@ -482,7 +482,7 @@ mod tests {
     #[test]
     fn general_frames() {
         let (f, n) = Frame::parse(b"%1\r\n+a\r\n~2\r\n:1\r\n#t\r\nrest").unwrap();
-        assert_eq!(n, 22);
+        assert_eq!(n, 20);
         assert_eq!(
             f,
             Frame::Map(vec![(

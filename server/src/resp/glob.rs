@@ -81,14 +81,17 @@ pub fn matches(pat: &[u8], text: &[u8], nocase: bool) -> bool {
                         continue;
                     }
                 }
-                b'\\' if p + 1 < pat.len() && t < text.len() => {
-                    if eq(pat[p + 1], text[t]) {
-                        p += 2;
-                        t += 1;
-                        continue;
-                    }
+                b'\\' if p + 1 < pat.len() && t < text.len() && eq(pat[p + 1], text[t]) => {
+                    p += 2;
+                    t += 1;
+                    continue;
                 }
-                c if t < text.len() && c != b'?' && c != b'[' && eq(c, text[t]) => {
+                c if t < text.len()
+                    && c != b'?'
+                    && c != b'['
+                    && (c != b'\\' || p + 1 == pat.len())
+                    && eq(c, text[t]) =>
+                {
                     p += 1;
                     t += 1;
                     continue;
