@@ -56,7 +56,9 @@ async fn active_expiry_reclaims_untouched_keys_and_logs_del() {
     let mut c = Raw::connect(h.local_addr());
     let mut req = Vec::new();
     for i in 0..2000 {
-        req.extend_from_slice(format!("SADD k{i} m\r\nPEXPIRE k{i} {}\r\n", 1000 + i % 2).as_bytes());
+        req.extend_from_slice(
+            format!("SADD k{i} m\r\nPEXPIRE k{i} {}\r\n", 1000 + i % 2).as_bytes(),
+        );
     }
     req.extend_from_slice(b"SADD forever m\r\n");
     c.send(&req);
@@ -71,10 +73,15 @@ async fn active_expiry_reclaims_untouched_keys_and_logs_del() {
         if c.cmd(&[b"DBSIZE"]) == Frame::Integer(1) {
             break;
         }
-        assert!(Instant::now() < deadline, "active expiry did not reclaim the keys");
+        assert!(
+            Instant::now() < deadline,
+            "active expiry did not reclaim the keys"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let Frame::Bulk(info) = c.cmd(&[b"INFO", b"stats"]) else { panic!() };
+    let Frame::Bulk(info) = c.cmd(&[b"INFO", b"stats"]) else {
+        panic!()
+    };
     assert!(String::from_utf8_lossy(&info).contains("expired_keys:2000\r\n"));
     // Deletions of expired keys reach the AOF as DEL.
     let aof = dir.path().join("appendonly.aof");

@@ -75,8 +75,12 @@ pub fn command_info(s: &Shared, c: &mut Client, args: &[Bytes]) {
     }
 }
 
-fn spec_docs(o: &mut Out, s: &Spec) {
-    o.bulk(s.name.as_bytes());
+fn spec_docs(o: &mut Out, s: &Spec, parent: Option<&str>) {
+    // Subcommands are named `parent|sub`; redis-cli splits on the `|`.
+    match parent {
+        Some(p) => o.bulk(format!("{p}|{}", s.name).as_bytes()),
+        None => o.bulk(s.name.as_bytes()),
+    }
     let n = 4 + usize::from(!s.subs.is_empty());
     o.map_len(n);
     o.bulk(b"summary");
@@ -91,7 +95,7 @@ fn spec_docs(o: &mut Out, s: &Spec) {
         o.bulk(b"subcommands");
         o.map_len(s.subs.len());
         for sub in s.subs {
-            spec_docs(o, sub);
+            spec_docs(o, sub, Some(s.name));
         }
     }
 }
@@ -105,7 +109,7 @@ pub fn command_docs(_: &Shared, c: &mut Client, args: &[Bytes]) {
     };
     c.out.map_len(specs.len());
     for s in specs {
-        spec_docs(&mut c.out, s);
+        spec_docs(&mut c.out, s, None);
     }
 }
 
