@@ -117,9 +117,11 @@ pub fn parse_request(
         buf.advance(pos);
         return Ok(true);
     }
-    // First pass: check that the whole request is here, remembering the ranges.
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity((count as usize).min(1024));
-    for _ in 0..count {
+    // First pass: check that the whole request is here, remembering the ranges (on the
+    // stack for the usual short commands).
+    let mut small = [(0usize, 0usize); 8];
+    let mut large: Vec<(usize, usize)> = Vec::new();
+    for i in 0..count as usize {
         if pos >= buf.len() {
             return Ok(false);
         }
@@ -144,11 +146,24 @@ pub fn parse_request(
         if buf.len() < start + len + 2 {
             return Ok(false);
         }
-        ranges.push((start, start + len));
+        if i < small.len() {
+            small[i] = (start, start + len);
+        } else {
+            if large.is_empty() {
+                large.reserve((count as usize).min(4096));
+                large.extend_from_slice(&small);
+            }
+            large.push((start, start + len));
+        }
         pos = start + len + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    args.extend(ranges.into_iter().map(|(s, e)| frame.slice(s..e)));
+    let ranges = if large.is_empty() {
+        &small[..count as usize]
+    } else {
+        &large[..]
+    };
+    args.extend(ranges.iter().map(|&(s, e)| frame.slice(s..e)));
     Ok(true)
 }
 
