@@ -406,3 +406,55 @@ fn scan_iterations_cover_the_same_elements() {
     }
     rt.block_on(ours.shutdown()).unwrap();
 }
+
+/// Raw protocol input, including malformed requests: identical bytes back, and the same
+/// decision to close the connection.
+#[test]
+fn raw_protocol_input_matches_redis() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = rt.block_on(start(config(dir.path())));
+    let redis = RealRedis::start(&[]);
+    let cases: &[&[u8]] = &[
+        b"PING\r\n",
+        b"ping\n",
+        b"  ECHO   \"a\\x41\\n\\t\"  \r\n",
+        b"ECHO 'it\\'s'\r\n",
+        b"\r\n\r\nPING\r\n",
+        b"*0\r\nPING\r\n",
+        b"*-1\r\nPING\r\n",
+        b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\n",
+        b"*1\r\n:3\r\n",
+        b"*x\r\n",
+        b"*1\r\n$-5\r\n",
+        b"*1\r\n$x\r\n",
+        b"ECHO \"unbalanced\r\n",
+        b"ECHO \"a\"b\r\n",
+        b"SADD k a\r\nSMISMEMBER k a b\r\nQUIT\r\n",
+    ];
+    for input in cases {
+        let mut got = Vec::new();
+        for addr in [ours.local_addr(), redis.addr] {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            std::io::Write::write_all(&mut s, input).unwrap();
+            // Half-close: both servers answer everything they got, then we read to EOF.
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut out = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut s, &mut out);
+            got.push(out);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&got[0]),
+            String::from_utf8_lossy(&got[1]),
+            "input {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    rt.block_on(ours.shutdown()).unwrap();
+}

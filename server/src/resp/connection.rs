@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::aof::PENDING_LIMIT;
 use super::cmd;
 use super::config::AppendFsync;
 use super::frame::{FrameError, parse_request};
@@ -102,6 +103,11 @@ pub async fn serve(
             if let Err(e) = shared.flush_aof(true) {
                 tracing::error!(error = %e, "AOF fsync failed; closing client without reply");
                 break;
+            }
+        } else if wrote && shared.ks.lock().propagated_len() > PENDING_LIMIT {
+            // The AOF buffer's bound: past it, writers write it out themselves.
+            if let Err(e) = shared.flush_aof(false) {
+                tracing::error!(error = %e, "AOF write failed");
             }
         }
         if !client.out.buf.is_empty() {
