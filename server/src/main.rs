@@ -42,6 +42,14 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Handlers first: a SIGTERM sent right after READY must still shut down cleanly.
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return ExitCode::from(1);
+        };
         let resp = match settings.resp.clone() {
             Some(cfg) => match RespServer::start(cfg).await {
                 Ok(h) => Some(h),
@@ -61,13 +69,6 @@ fn main() -> ExitCode {
             let _ = writeln!(out, "{ready}");
             let _ = out.flush();
         }
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install signal handlers");
-            return ExitCode::from(1);
-        };
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),

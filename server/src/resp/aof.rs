@@ -427,10 +427,7 @@ pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
     };
     match (&name[..], args.len()) {
         (b"SADD", n) if n >= 3 => {
-            let e = ks.entry_mut(&args[1]);
-            for m in &args[2..] {
-                e.set.insert(Member::new(m));
-            }
+            ks.add_members(&args[1], args[2..].iter().map(|m| &m[..]));
         }
         (b"SREM", n) if n >= 3 => {
             if let Some(e) = ks.live_mut(&args[1]) {

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -72,12 +73,14 @@ pub async fn serve(
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
     'conn: loop {
         let mut wrote = false;
+        let mut commands = 0u64;
         loop {
             match parse_request(&mut inbuf, &limits, client.authed, &mut args) {
                 Ok(true) => {
                     if args.is_empty() {
                         continue;
                     }
+                    commands += 1;
                     wrote |= cmd::execute(&shared, &mut client, &args);
                     if client.close {
                         break;
@@ -97,6 +100,13 @@ pub async fn serve(
                 }
                 Err(FrameError::Incomplete) => break,
             }
+        }
+        if commands > 0 {
+            // One shared-counter update per batch, not per command.
+            shared
+                .stats
+                .total_commands_processed
+                .fetch_add(commands, Ordering::Relaxed);
         }
         if wrote && shared.config.appendfsync == AppendFsync::Always {
             // IMPORTANT: the writes are on disk before their acknowledgement leaves.
