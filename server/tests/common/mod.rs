@@ -152,9 +152,19 @@ impl Bin {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        // Blocking read of the first line: the binary prints READY or exits (EOF).
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        // The first line is READY, or EOF when the binary exits; bounded by a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("no READY line within 60 s")
+            });
         if !line.starts_with("READY ") {
             let _ = child.wait();
             return Err(std::fs::read_to_string(&stderr_path).unwrap_or_default());
