@@ -140,11 +140,13 @@ pub async fn serve(
         }
         inbuf.reserve(16 * 1024);
         tokio::select! {
+            // Shutdown first: nothing new is executed once the final snapshot is due.
+            biased;
+            _ = shutdown.changed() => break,
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => shared.stats.add_input(n),
             },
-            _ = shutdown.changed() => break,
         }
     }
     let _ = stream.shutdown().await;
