@@ -181,10 +181,31 @@ fn parse_inline(
     if nl > limits.inline_max {
         return Err(proto("too big inline request"));
     }
-    let line = buf.split_to(nl + 1);
-    let mut text = &line[..nl];
-    if text.last() == Some(&b'\r') {
-        text = &text[..text.len() - 1];
+    let line = buf.split_to(nl + 1).freeze();
+    let mut end = nl;
+    if end > 0 && line[end - 1] == b'\r' {
+        end -= 1;
+    }
+    let text = &line[..end];
+    if !text
+        .iter()
+        .any(|&b| matches!(b, b'"' | b'\'' | 0 | 0x0B | 0x0C))
+    {
+        // Fast path, no quoting: arguments are slices of the line, no copies.
+        let mut i = 0;
+        while i < end {
+            while i < end && is_space(text[i]) {
+                i += 1;
+            }
+            let start = i;
+            while i < end && !is_space(text[i]) {
+                i += 1;
+            }
+            if i > start {
+                args.push(line.slice(start..i));
+            }
+        }
+        return Ok(true);
     }
     match split_args(text) {
         Some(v) => {
@@ -193,6 +214,11 @@ fn parse_inline(
         }
         None => Err(proto("unbalanced quotes in request")),
     }
+}
+
+/// `isspace()` in the C locale, as `sdssplitargs` uses it.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -212,7 +238,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -247,7 +273,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         c => c,
                     });
                 } else if line[i] == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -263,7 +289,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
