@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::aof::PENDING_LIMIT;
+use super::aof::FlushMode;
 use super::cmd;
 use super::config::AppendFsync;
 use super::frame::{FrameError, parse_request};
@@ -108,16 +108,19 @@ pub async fn serve(
                 .total_commands_processed
                 .fetch_add(commands, Ordering::Relaxed);
         }
-        if wrote && shared.config.appendfsync == AppendFsync::Always {
-            // IMPORTANT: the writes are on disk before their acknowledgement leaves.
-            if let Err(e) = shared.flush_aof(true) {
-                tracing::error!(error = %e, "AOF fsync failed; closing client without reply");
+        if wrote {
+            // IMPORTANT: writes reach the file (and with `always` the disk) before their
+            // acknowledgement leaves, as Redis writes its AOF buffer before replying. A
+            // concurrent flush may already have taken this batch: then this one just waits
+            // for it, a group commit.
+            let mode = if shared.config.appendfsync == AppendFsync::Always {
+                FlushMode::Sync
+            } else {
+                FlushMode::Write
+            };
+            if let Err(e) = shared.flush_aof(mode) {
+                tracing::error!(error = %e, "AOF write failed; closing client without reply");
                 break;
-            }
-        } else if wrote && shared.ks.lock().propagated_len() > PENDING_LIMIT {
-            // The AOF buffer's bound: past it, writers write it out themselves.
-            if let Err(e) = shared.flush_aof(false) {
-                tracing::error!(error = %e, "AOF write failed");
             }
         }
         if !client.out.buf.is_empty() {

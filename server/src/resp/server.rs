@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::aof::Aof;
+use super::aof::{Aof, FlushMode};
 use super::clock::{Clock, SystemClock};
 use super::config::RespConfig;
 use super::connection;
@@ -132,13 +132,13 @@ impl Shared {
         self.aof_failed.load(Ordering::Relaxed)
     }
 
-    /// Writes the commands recorded in the keyspace to the AOF; `sync` forces an fsync.
+    /// Writes the commands recorded in the keyspace to the AOF, fsyncing as `mode` says.
     ///
     /// # Errors
     /// The I/O error; the server then refuses further writes (`-MISCONF`).
-    pub fn flush_aof(&self, sync: bool) -> Result<(), ServerError> {
+    pub fn flush_aof(&self, mode: FlushMode) -> Result<(), ServerError> {
         let Some(aof) = &self.aof else { return Ok(()) };
-        let r = aof.flush(&self.ks, sync);
+        let r = aof.flush(&self.ks, mode);
         if r.is_err() {
             self.aof_failed.store(true, Ordering::Relaxed);
         }

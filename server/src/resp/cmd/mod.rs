@@ -130,7 +130,7 @@ pub fn execute(shared: &Shared, client: &mut Client, args: &[Bytes]) -> bool {
         msg.extend_from_slice(c_str(&args[0], 128));
         msg.extend_from_slice(b"', with args beginning with: ");
         quote_args(&mut msg, &args[1..]);
-        client.out.error(&String::from_utf8_lossy(&msg));
+        client.out.error_bytes(&msg);
         return false;
     };
     let mut fullname = std::borrow::Cow::Borrowed(spec.name);
