@@ -257,6 +257,12 @@ async fn requirepass_needs_auth_or_hello_auth() {
         b"-ERR Protocol error: unauthenticated multibulk length\r\n",
     );
     c.expect_closed();
+    let mut c = Raw::connect(h.local_addr());
+    c.roundtrip(
+        b"*1\r\n$16385\r\n",
+        b"-ERR Protocol error: unauthenticated bulk length\r\n",
+    );
+    c.expect_closed();
 
     let mut c = Raw::connect(h.local_addr());
     c.roundtrip(b"AUTH s3cret\r\n", b"+OK\r\n");
@@ -266,5 +272,67 @@ async fn requirepass_needs_auth_or_hello_auth() {
     c.send(b"HELLO 3 AUTH default s3cret\r\n");
     assert!(matches!(c.frame(), Frame::Map(_)));
     c.roundtrip(b"SCARD k\r\n", b":1\r\n");
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_names_and_info_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config(dir.path())).await;
+    let mut c = Raw::connect(h.local_addr());
+    c.roundtrip(b"CLIENT SETNAME ingest-1\r\n", b"+OK\r\n");
+    c.roundtrip(b"CLIENT SETINFO LIB-NAME redis-rs\r\n", b"+OK\r\n");
+    c.roundtrip(b"CLIENT SETINFO LIB-VER 1.8.1\r\n", b"+OK\r\n");
+    c.roundtrip(
+        b"CLIENT SETINFO FOO x\r\n",
+        b"-ERR Unrecognized option 'FOO'\r\n",
+    );
+    c.roundtrip(b"CLIENT GETNAME\r\n", b"$8\r\ningest-1\r\n");
+    let Frame::Integer(id) = c.cmd(&[b"CLIENT", b"ID"]) else {
+        panic!()
+    };
+    let Frame::Bulk(info) = c.cmd(&[b"CLIENT", b"INFO"]) else {
+        panic!()
+    };
+    let info = String::from_utf8(info.to_vec()).unwrap();
+    assert!(info.starts_with(&format!("id={id} ")), "{info}");
+    assert!(
+        info.contains(" name=ingest-1 ") && info.contains(" lib-name=redis-rs"),
+        "{info}"
+    );
+    let mut other = Raw::connect(h.local_addr());
+    let Frame::Bulk(list) = other.cmd(&[b"CLIENT", b"LIST"]) else {
+        panic!()
+    };
+    let list = String::from_utf8(list.to_vec()).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.contains("name=ingest-1"));
+    let Frame::Bulk(text) = other.cmd(&[b"INFO", b"clients", b"keyspace"]) else {
+        panic!()
+    };
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(
+        text.starts_with("# Clients\r\nconnected_clients:2\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# Keyspace\r\n") && !text.contains("# Server"),
+        "{text}"
+    );
+    let Frame::Integer(n) = other.cmd(&[b"COMMAND", b"COUNT"]) else {
+        panic!()
+    };
+    assert!(n >= 46);
+    let Frame::Array(info) = other.cmd(&[b"COMMAND", b"INFO", b"sadd", b"nosuch"]) else {
+        panic!()
+    };
+    assert_eq!(info[1], Frame::Null);
+    let Frame::Array(sadd) = &info[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (&sadd[0], &sadd[1]),
+        (&Frame::Bulk("sadd".into()), &Frame::Integer(-3))
+    );
     h.shutdown().await.unwrap();
 }
