@@ -1,8 +1,10 @@
 //! Memory accounting for `INFO memory`: a counting global allocator.
 //!
-//! The binary installs [`CountingAlloc`] so `used_memory` is the bytes currently allocated
-//! by the process, like Redis's `zmalloc` counter. In-process tests do not install it and
-//! INFO falls back to the keyspace's own estimate. This is not a limiter.
+//! The binary installs [`CountingAlloc`] so `used_memory` is the bytes the process holds
+//! from malloc, counted as `malloc_usable_size` (what the allocator really handed out,
+//! size-class rounding included), like Redis's `zmalloc` counter over jemalloc. In-process
+//! tests do not install it and INFO falls back to the keyspace's own estimate. This is not a
+//! limiter.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,6 +23,13 @@ impl CountingAlloc {
     }
 }
 
+/// # Safety
+/// `p` must be a live pointer returned by the system allocator (the malloc family).
+unsafe fn usable(p: *mut u8) -> usize {
+    // SAFETY: guaranteed by the caller.
+    unsafe { libc::malloc_usable_size(p.cast()) }
+}
+
 // SAFETY: every method forwards to `System` with the caller's layout and only adds
 // bookkeeping on an atomic counter.
 unsafe impl GlobalAlloc for CountingAlloc {
@@ -28,29 +37,35 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: forwarded unchanged.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+            // SAFETY: `p` was just returned by `System`.
+            ALLOCATED.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` is live until the `dealloc` below.
+        ALLOCATED.fetch_sub(unsafe { usable(ptr) }, Ordering::Relaxed);
         // SAFETY: forwarded unchanged.
         unsafe { System.dealloc(ptr, layout) };
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+            // SAFETY: `p` was just returned by `System`.
+            ALLOCATED.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
         }
         p
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` is live until the `realloc` below.
+        let old = unsafe { usable(ptr) };
         // SAFETY: forwarded unchanged.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-            ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
+            ALLOCATED.fetch_sub(old, Ordering::Relaxed);
+            // SAFETY: `p` was just returned by `System`.
+            ALLOCATED.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
         }
         p
     }
