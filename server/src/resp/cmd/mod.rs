@@ -1,0 +1,303 @@
+//! The command table and dispatch: lookup, arity, authentication, then the handler.
+//!
+//! Checks run in Redis's order (unknown command, unknown subcommand, arity, NOAUTH,
+//! MISCONF) with Redis's exact error text. Handlers live one group per file; each takes
+//! the keyspace lock itself, never across an `.await`. The same table answers COMMAND.
+
+use bytes::Bytes;
+
+use super::connection::Client;
+use super::frame::parse_i64;
+use super::server::Shared;
+
+pub mod conn;
+pub mod expire;
+pub mod keys;
+pub mod setops;
+pub mod sets;
+pub mod system;
+pub mod table;
+
+/// A command handler.
+pub type Handler = fn(&Shared, &mut Client, &[Bytes]);
+
+/// One entry of the command table (also what COMMAND INFO/DOCS report).
+#[derive(Debug)]
+pub struct Spec {
+    /// Lower-case name (`client|setname` for subcommands is built from the parent).
+    pub name: &'static str,
+    /// Redis arity: positive = exact argc, negative = at least `-arity`.
+    pub arity: i32,
+    /// Redis command flags.
+    pub flags: &'static [&'static str],
+    /// First key position, last key position (-1 = last arg), step.
+    pub keys: (i32, i32, i32),
+    /// Command group (COMMAND DOCS).
+    pub group: &'static str,
+    /// One-line summary (COMMAND DOCS).
+    pub summary: &'static str,
+    /// Redis version that introduced it.
+    pub since: &'static str,
+    /// Time complexity (COMMAND DOCS).
+    pub complexity: &'static str,
+    /// The handler (unused for containers).
+    pub handler: Handler,
+    /// Subcommands, for containers (CLIENT, COMMAND, CONFIG).
+    pub subs: &'static [Spec],
+}
+
+impl Spec {
+    fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+    fn no_auth(&self) -> bool {
+        self.flags.contains(&"no_auth")
+    }
+}
+
+/// `-ERR value is not an integer or out of range`
+pub const ERR_NOT_INT: &str = "ERR value is not an integer or out of range";
+/// `-ERR syntax error`
+pub const ERR_SYNTAX: &str = "ERR syntax error";
+
+/// Parses an integer argument the way Redis does (strict decimal, fits in i64).
+pub fn arg_i64(b: &[u8]) -> Option<i64> {
+    parse_i64(b)
+}
+
+/// Case-insensitive comparison of an argument with an ASCII keyword.
+pub fn is(arg: &[u8], kw: &str) -> bool {
+    arg.eq_ignore_ascii_case(kw.as_bytes())
+}
+
+pub use table::COMMANDS;
+
+/// Finds a top-level command by (any-case) name.
+pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    find(COMMANDS, name)
+}
+
+fn find(table: &'static [Spec], name: &[u8]) -> Option<&'static Spec> {
+    if name.len() > 16 {
+        return None;
+    }
+    let mut lower = [0u8; 16];
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = &lower[..name.len()];
+    table
+        .binary_search_by(|s| s.name.as_bytes().cmp(lower))
+        .ok()
+        .map(|i| &table[i])
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    let argc = argc as i64;
+    let arity = i64::from(arity);
+    if arity > 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    }
+}
+
+fn quote_args(out: &mut Vec<u8>, args: &[Bytes]) {
+    // Redis: "'%.*s' " per argument while the text is shorter than 128 bytes.
+    let start = out.len();
+    for a in args {
+        let used = out.len() - start;
+        if used >= 128 {
+            break;
+        }
+        let nul = a.iter().position(|&b| b == 0).unwrap_or(a.len());
+        let take = nul.min(128 - used);
+        out.push(b'\'');
+        out.extend_from_slice(&a[..take]);
+        out.extend_from_slice(b"' ");
+    }
+}
+
+fn c_str(b: &[u8], max: usize) -> &[u8] {
+    let nul = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+    &b[..nul.min(max)]
+}
+
+/// Executes one request; returns true if it was a write (for `appendfsync always`).
+pub fn execute(shared: &Shared, client: &mut Client, args: &[Bytes]) -> bool {
+    let Some(mut spec) = lookup(&args[0]) else {
+        let mut msg = b"ERR unknown command '".to_vec();
+        msg.extend_from_slice(c_str(&args[0], 128));
+        msg.extend_from_slice(b"', with args beginning with: ");
+        quote_args(&mut msg, &args[1..]);
+        client.out.error_bytes(&msg);
+        return false;
+    };
+    let mut fullname = std::borrow::Cow::Borrowed(spec.name);
+    if !spec.subs.is_empty() && args.len() >= 2 {
+        match find(spec.subs, &args[1]) {
+            Some(sub) => {
+                fullname = format!("{}|{}", spec.name, sub.name).into();
+                spec = sub;
+            }
+            None => {
+                client.out.error(&format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    String::from_utf8_lossy(c_str(&args[1], 128)),
+                    spec.name.to_ascii_uppercase()
+                ));
+                return false;
+            }
+        }
+    }
+    if !arity_ok(spec.arity, args.len()) {
+        client.out.error(&format!(
+            "ERR wrong number of arguments for '{fullname}' command"
+        ));
+        return false;
+    }
+    if !client.authed && !spec.no_auth() {
+        client.out.error("NOAUTH Authentication required.");
+        return false;
+    }
+    let write = spec.is_write();
+    if write && shared.aof_failed() {
+        client.out.error("MISCONF Errors writing to the AOF file: the last write or fsync failed; writes are refused until the server is restarted");
+        return false;
+    }
+    (spec.handler)(shared, client, args);
+    write
+}
+
+/// Parses SCAN/SSCAN options after the cursor: `MATCH`, `COUNT`, and `TYPE` (SCAN only).
+pub struct ScanOpts<'a> {
+    /// MATCH pattern.
+    pub pattern: Option<&'a [u8]>,
+    /// COUNT hint (default 10).
+    pub count: usize,
+    /// TYPE filter.
+    pub type_: Option<&'a [u8]>,
+}
+
+/// Parses a cursor and the options after it; writes the error reply on failure.
+pub fn scan_opts<'a>(
+    client: &mut Client,
+    args: &'a [Bytes],
+    allow_type: bool,
+) -> Option<(u64, ScanOpts<'a>)> {
+    let cursor = match std::str::from_utf8(&args[0])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(c) if !args[0].starts_with(b"+") => c,
+        _ => {
+            client.out.error("ERR invalid cursor");
+            return None;
+        }
+    };
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        type_: None,
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(&args[i], "count") && more >= 1 {
+            match arg_i64(&args[i + 1]) {
+                None => {
+                    client.out.error(ERR_NOT_INT);
+                    return None;
+                }
+                Some(n) if n < 1 => {
+                    client.out.error(ERR_SYNTAX);
+                    return None;
+                }
+                Some(n) => o.count = n as usize,
+            }
+            i += 2;
+        } else if is(&args[i], "match") && more >= 1 {
+            o.pattern = Some(&args[i + 1]);
+            i += 2;
+        } else if allow_type && is(&args[i], "type") && more >= 1 {
+            o.type_ = Some(&args[i + 1]);
+            i += 2;
+        } else {
+            client.out.error(ERR_SYNTAX);
+            return None;
+        }
+    }
+    Some((cursor, o))
+}
+
+/// The stable 64-bit hash SCAN cursors are based on.
+pub fn scan_hash(b: &[u8]) -> u64 {
+    // FNV-1a: stable across processes and calls, which cursors need.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h ^= u64::from(x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// One SCAN page over `items`: elements whose hash is `>= cursor`, in hash order, about
+/// `count` of them (more for large collections, so a full scan takes a bounded number of
+/// calls). Returns the next cursor (0 when done) and the page.
+pub fn scan_page<'a, I>(items: I, len: usize, cursor: u64, count: usize) -> (u64, Vec<&'a [u8]>)
+where
+    I: Iterator<Item = &'a [u8]>,
+{
+    let want = count.max(len / 16).max(1);
+    let mut cand: Vec<(u64, &'a [u8])> = items
+        .map(|b| (scan_hash(b), b))
+        .filter(|(h, _)| *h >= cursor)
+        .collect();
+    if cand.len() <= want {
+        return (0, cand.into_iter().map(|(_, b)| b).collect());
+    }
+    cand.select_nth_unstable_by_key(want - 1, |(h, _)| *h);
+    let boundary = cand[want - 1].0;
+    // Everything sharing the boundary hash goes in this page, so nothing is skipped.
+    let page: Vec<&[u8]> = cand
+        .iter()
+        .filter(|(h, _)| *h <= boundary)
+        .map(|(_, b)| *b)
+        .collect();
+    let more = cand.iter().any(|(h, _)| *h > boundary);
+    let next = if more { boundary.wrapping_add(1) } else { 0 };
+    (next, page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table::{CLIENT_SUBS, COMMAND_SUBS, CONFIG_SUBS};
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_for_binary_search() {
+        for t in [COMMANDS, CLIENT_SUBS, COMMAND_SUBS, CONFIG_SUBS] {
+            for w in t.windows(2) {
+                assert!(w[0].name < w[1].name, "{} >= {}", w[0].name, w[1].name);
+            }
+        }
+        assert!(lookup(b"SaDd").is_some());
+        assert!(lookup(b"set").is_none());
+    }
+
+    #[test]
+    fn scan_pages_cover_everything() {
+        let items: Vec<Vec<u8>> = (0..1000).map(|i| format!("k{i}").into_bytes()).collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        loop {
+            let (next, page) = scan_page(items.iter().map(|v| &v[..]), items.len(), cursor, 10);
+            seen.extend(page.into_iter().map(<[u8]>::to_vec));
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert_eq!(seen.len(), 1000);
+    }
+}
