@@ -6,5 +6,6 @@
 
 pub mod error;
 pub mod event;
+pub mod metrics;
 
 pub use error::{Error, ParseError, Result};
