@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod event;
+pub mod kafka;
 pub mod metrics;
 
 pub use error::{Error, ParseError, Result};
