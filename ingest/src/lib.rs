@@ -4,6 +4,7 @@
 //! Layout: [`event`] is the SPEC §1 data model shared by everything; [`kafka`] and
 //! [`metrics`] are shared plumbing; [`simulate`] writes car logs; [`collect`] ships them.
 
+pub mod collect;
 pub mod error;
 pub mod event;
 pub mod kafka;
