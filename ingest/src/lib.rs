@@ -9,5 +9,6 @@ pub mod error;
 pub mod event;
 pub mod kafka;
 pub mod metrics;
+pub mod simulate;
 
 pub use error::{Error, ParseError, Result};

@@ -639,7 +639,7 @@ mod tests {
     fn ev(i: usize) -> Event {
         let mut e = Event::new(format!("line-{i}").into_bytes());
         e.set_header("host", "h".into());
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             e.dead_letter = Some(format!("bad {i}"));
         }
         e
