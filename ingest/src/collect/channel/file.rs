@@ -3,7 +3,7 @@
 //! Events are appended to segment files; a checkpoint records how far the sink has
 //! committed. On open, the torn tail of the last segment (a record cut by a crash) is
 //! truncated and reading resumes at the checkpoint, so every put that returned is taken
-//! again unless its take was committed. Format: `ingest/docs/file_channel_format.md`.
+//! again unless its take was committed. Format and invariants: `ingest/docs/file_channel_format.md`.
 //!
 //! Not a replicated log: one writer (the pipeline's source), one reader (its sink runner).
 
