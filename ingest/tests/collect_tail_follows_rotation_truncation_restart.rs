@@ -89,6 +89,16 @@ sink = {{ type = "file_roll", dir = "{arch}", roll_size_mb = 1, roll_interval = 
     append(&log, 200..210);
     wait_out(&reg, 210);
     a.stop().unwrap();
+    let text = reg.render();
+    for want in [
+        "speedlayer_collect_events_in_total{pipeline=\"tail\"} 210\n",
+        "speedlayer_collect_events_out_total{pipeline=\"tail\",branch=\"main\"} 210\n",
+        "speedlayer_collect_channel_events{pipeline=\"tail\",channel=\"tail.main\"} 0\n",
+        "speedlayer_collect_sink_errors_total{pipeline=\"tail\",branch=\"main\"} 0\n",
+        "speedlayer_collect_source_lag_bytes{pipeline=\"tail\"} 0\n",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
 
     // While the agent is down: more lines, then another rotation.
     append(&log, 210..260);
