@@ -33,7 +33,23 @@ fn line(i: usize) -> String {
     )
 }
 
-fn start(dir: &Path) -> Child {
+/// GETs /metrics from the URL in the agent's READY line.
+fn scrape(ready: &str) -> String {
+    use std::io::Read;
+    let addr = ready
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no metrics URL in {ready:?}"));
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+fn start(dir: &Path) -> (Child, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_speedlayer-ingest"))
         .args(["collect", "--config"])
         .arg(dir.join("agent.toml"))
@@ -47,7 +63,7 @@ fn start(dir: &Path) -> Child {
     assert!(first.contains("ready"), "unexpected first line {first:?}");
     // Keep draining stdout so the agent never blocks on a full pipe.
     std::thread::spawn(move || for _ in out.lines() {});
-    c
+    (c, first)
 }
 
 fn position(dir: &Path) -> Option<String> {
@@ -68,6 +84,9 @@ fn sigkill_three_times_loses_no_line() {
         dir.join("agent.toml"),
         format!(
             r#"
+[agent]
+http_addr = "127.0.0.1:0"
+
 [[pipeline]]
 name = "driving"
 source = {{ type = "tail", path = "logs/driving.log", position_file = "state/driving.pos" }}
@@ -117,7 +136,16 @@ sink = {{ type = "file_roll", dir = "archive/status", roll_size_mb = 128, roll_i
         }
     });
 
-    let mut agent = start(&dir);
+    let (mut agent, ready) = start(&dir);
+    let m = scrape(&ready);
+    assert!(
+        m.contains("# TYPE speedlayer_collect_events_in_total counter"),
+        "{m}"
+    );
+    assert!(
+        m.contains("speedlayer_collect_channel_events{pipeline=\"driving\""),
+        "{m}"
+    );
     for k in 1..=3 {
         let before = position(&dir);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -127,7 +155,7 @@ sink = {{ type = "file_roll", dir = "archive/status", roll_size_mb = 128, roll_i
         }
         agent.kill().unwrap(); // SIGKILL
         agent.wait().unwrap();
-        agent = start(&dir);
+        agent = start(&dir).0;
     }
     writer.join().unwrap();
     // Caught up: the checkpoint is at the end of the live file.
