@@ -3,6 +3,9 @@
 //!
 //! A clean stop ([`AgentHandle::stop`]) stops the sources (they save their positions), lets
 //! the sink runners drain the channels for up to `drain_timeout`, then closes the sinks.
+//! What a memory channel still holds after that (or at a crash) is lost — it is not durable,
+//! and a spooldir file is marked done once its lines are in the channel — so pipelines that
+//! must survive kill -9 use the file channel.
 //! Nothing here is async: sources and sinks block on files, channels and delivery reports.
 
 use std::sync::Arc;
