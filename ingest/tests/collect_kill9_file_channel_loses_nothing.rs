@@ -70,6 +70,11 @@ fn position(dir: &Path) -> Option<String> {
     fs::read_to_string(dir.join("state/driving.pos")).ok()
 }
 
+/// The byte offset recorded in the tail checkpoint.
+fn offset(dir: &Path) -> Option<u64> {
+    position(dir)?.split(' ').nth(4)?.parse().ok()
+}
+
 #[test]
 fn sigkill_three_times_loses_no_line() {
     let t = Tansu::start();
@@ -149,7 +154,18 @@ sink = {{ type = "file_roll", dir = "archive/status", roll_size_mb = 128, roll_i
     for k in 1..=3 {
         let before = position(&dir);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while written.load(Ordering::SeqCst) < k * LINES / 4 || position(&dir) == before {
+        // Kill once this run has made progress (its checkpoint moved), or, if the writer is
+        // done and an earlier run already caught up, right away.
+        let caught_up = |dir: &Path| {
+            written.load(Ordering::SeqCst) == LINES
+                && offset(dir)
+                    == fs::metadata(dir.join("logs/driving.log"))
+                        .ok()
+                        .map(|m| m.len())
+        };
+        while written.load(Ordering::SeqCst) < k * LINES / 4
+            || (position(&dir) == before && !caught_up(&dir))
+        {
             assert!(Instant::now() < deadline, "no progress before kill {k}");
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -161,11 +177,7 @@ sink = {{ type = "file_roll", dir = "archive/status", roll_size_mb = 128, roll_i
     // Caught up: the checkpoint is at the end of the live file.
     let size = fs::metadata(&log).unwrap().len();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while position(&dir)
-        .and_then(|p| p.split(' ').nth(4).map(str::to_owned))
-        .and_then(|o| o.parse::<u64>().ok())
-        != Some(size)
-    {
+    while offset(&dir) != Some(size) {
         assert!(Instant::now() < deadline, "tail never caught up");
         std::thread::sleep(Duration::from_millis(10));
     }
