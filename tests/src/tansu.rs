@@ -106,7 +106,8 @@ fn wait_ready(child: &mut Child, port: u16) -> Result<(), bool> {
     Err(false)
 }
 
-fn free_port() -> u16 {
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local_addr").port()
 }
@@ -117,50 +118,66 @@ impl Tansu {
     /// # Panics
     /// If the binary is missing, exits early three times, or does not answer within 30 s.
     pub fn start() -> Tansu {
+        // A port picked by bind-then-release can be taken before tansu binds it; an early
+        // exit is retried on another port.
+        let mut last = String::new();
+        for _attempt in 0..3 {
+            match Self::try_start_on(free_port()) {
+                Ok(t) => return t,
+                Err(log) => last = log,
+            }
+        }
+        panic!("tansu did not start three times; last log:\n{last}");
+    }
+
+    /// Starts a broker on `port` (e.g. one a client was already pointed at, to test
+    /// reconnection) and waits until it answers metadata.
+    ///
+    /// # Panics
+    /// If it does not start.
+    pub fn start_on(port: u16) -> Tansu {
+        Self::try_start_on(port).unwrap_or_else(|log| panic!("tansu on port {port}:\n{log}"))
+    }
+
+    fn try_start_on(port: u16) -> Result<Tansu, String> {
         let bin = tansu_bin();
         let dir = tempfile::tempdir().expect("tempdir");
         let log_path = dir.path().join("tansu.log");
-        // A port picked by bind-then-release can be taken before tansu binds it; an early
-        // exit is retried on another port.
-        for _attempt in 0..3 {
-            let port = free_port();
-            let url = format!("tcp://127.0.0.1:{port}");
-            let log = std::fs::File::create(&log_path).expect("log file");
-            let mut child = Command::new(&bin)
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                ])
-                .args(["--storage-engine", "memory://tansu/"])
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone log"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
-            match wait_ready(&mut child, port) {
-                Ok(()) => {
-                    return Tansu {
-                        child,
-                        port,
-                        bin,
-                        _dir: dir,
-                    };
-                }
-                Err(true) => continue,
-                Err(false) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    panic!("tansu on port {port} not ready within {START_DEADLINE:?}; log:\n{log}");
-                }
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        match wait_ready(&mut child, port) {
+            Ok(()) => Ok(Tansu {
+                child,
+                port,
+                bin,
+                _dir: dir,
+            }),
+            Err(exited) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                Err(if exited {
+                    log
+                } else {
+                    format!("not ready within {START_DEADLINE:?}; log:\n{log}")
+                })
             }
         }
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        panic!("tansu exited early three times; last log:\n{log}");
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
