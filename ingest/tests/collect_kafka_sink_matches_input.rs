@@ -2,7 +2,8 @@
 //! garbage go tail → validator → file channel → Kafka. The topic holds exactly the valid
 //! lines (count and content), keyed by car number with each car's events in one partition
 //! in log order; the dead-letter topic holds exactly the garbage lines, each with a
-//! `reason` header equal to the parser's reason.
+//! `reason` header equal to the parser's reason. Interceptor headers (`host`) travel as
+//! Kafka headers on both.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -47,7 +48,7 @@ fn topic_and_dead_letter_topic_equal_the_input() {
 name = "driving"
 batch_size = 500
 source = {{ type = "tail", path = "logs/driving.log", position_file = "state/driving.pos", poll_interval = "10ms" }}
-interceptors = [{{ type = "validate", format = "driving" }}]
+interceptors = [{{ type = "validate", format = "driving" }}, {{ type = "host", value = "gw-1" }}]
 channel = {{ type = "file", dir = "state/driving-channel", capacity_mb = 64 }}
 sink = {{ type = "kafka", brokers = "{b}", topic = "SmartCar-Topic", key = "car_number" }}
 dead_letter = {{ type = "kafka", brokers = "{b}", topic = "SmartCar-Topic.dlq" }}
@@ -86,6 +87,9 @@ dead_letter = {{ type = "kafka", brokers = "{b}", topic = "SmartCar-Topic.dlq" }
     assert_eq!(got.len(), want.len(), "count");
     assert_eq!(got, want, "content");
 
+    // Interceptor headers travel as Kafka headers.
+    assert!(recs.iter().all(|r| r.header("host") == Some("gw-1")));
+
     // Key = car number; one car, one partition, in log order.
     let mut by_car: HashMap<String, Vec<(i32, i64, String)>> = HashMap::new();
     for r in &recs {
@@ -121,5 +125,6 @@ dead_letter = {{ type = "kafka", brokers = "{b}", topic = "SmartCar-Topic.dlq" }
         );
         let reason = parse_driving(&line).unwrap_err().to_string();
         assert_eq!(r.header("reason"), Some(reason.as_str()));
+        assert_eq!(r.header("host"), Some("gw-1"));
     }
 }

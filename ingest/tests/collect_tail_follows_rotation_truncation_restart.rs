@@ -133,3 +133,27 @@ sink = {{ type = "file_roll", dir = "{arch}", roll_size_mb = 1, roll_interval = 
     let want: Vec<String> = (0..300).map(|i| format!("line-{i:05}")).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_file_that_appears_later_is_followed_from_its_start() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("later.log");
+    let cfg = AgentConfig::parse(&format!(
+        r#"
+[[pipeline]]
+name = "tail"
+source = {{ type = "tail", path = "{log}", position_file = "{pos}", poll_interval = "10ms" }}
+channel = {{ type = "memory", capacity = 50 }}
+sink = {{ type = "file_roll", dir = "{arch}", roll_size_mb = 1 }}
+"#,
+        log = log.display(),
+        pos = d.path().join("later.pos").display(),
+        arch = d.path().join("archive").display()
+    ))
+    .unwrap();
+    let reg = Registry::new();
+    let a = agent::start(&cfg, &reg).unwrap();
+    append(&log, 0..20);
+    wait_out(&reg, 20);
+    a.stop().unwrap();
+}

@@ -98,3 +98,30 @@ fn same_seed_same_bytes_with_garbage_and_speeders() {
         fs::read_to_string(c.path().join("logs/driving.log")).unwrap()
     );
 }
+
+#[test]
+fn speedup_paces_simulated_time() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_speedlayer-ingest"))
+        .args([
+            "simulate",
+            "--cars",
+            "5",
+            "--duration",
+            "30",
+            "--speedup",
+            "100",
+        ])
+        .arg("--driving-log")
+        .arg(d.path().join("driving.log"))
+        .arg("--status-spool")
+        .arg(d.path().join("spool"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // 30 simulated seconds at 100x take at least 0.3 s of wall time.
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(300));
+    let log = fs::read_to_string(d.path().join("driving.log")).unwrap();
+    assert_eq!(log.lines().count(), 150);
+}
