@@ -61,7 +61,8 @@ sink = {{ type = "kafka", brokers = "127.0.0.1:{port}", topic = "late-topic", pr
     );
 
     let t = Tansu::start_on(port);
-    t.create_topic("late-topic", 2);
+    // The waiting producer may reach the broker (and auto-create the topic) first.
+    t.ensure_topic("late-topic", 2);
     while out.get() < 1000 {
         assert!(
             Instant::now() < deadline,

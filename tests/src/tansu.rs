@@ -198,32 +198,55 @@ impl Tansu {
     /// # Panics
     /// If `tansu topic create` fails.
     pub fn create_topic(&self, name: &str, partitions: u32) {
+        self.create(name, partitions, false);
+    }
+
+    /// Like [`create_topic`](Self::create_topic), but a topic that already exists (e.g.
+    /// auto-created by a producer that connected first) is accepted as it is.
+    ///
+    /// # Panics
+    /// If `tansu topic create` fails for another reason.
+    pub fn ensure_topic(&self, name: &str, partitions: u32) {
+        self.create(name, partitions, true);
+    }
+
+    fn create(&self, name: &str, partitions: u32, existing_ok: bool) {
         let out = Command::new(&self.bin)
             .args(["topic", "create", "--broker"])
             .arg(format!("tcp://127.0.0.1:{}", self.port))
             .args(["--partitions", &partitions.to_string(), name])
             .output()
             .expect("run tansu topic create");
-        assert!(
-            out.status.success(),
-            "tansu topic create {name}: {}{}",
+        let text = format!(
+            "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let exists = text.contains("already exists");
+        assert!(
+            out.status.success() || (existing_ok && exists),
+            "tansu topic create {name}: {text}"
+        );
+        let partitions = if exists {
+            None
+        } else {
+            Some(partitions as usize)
+        };
         // Wait until metadata shows every partition, so producers never see "unknown topic".
         let deadline = Instant::now() + Duration::from_secs(10);
         let c = self.plain_consumer();
         while Instant::now() < deadline {
             if let Ok(md) = c.fetch_metadata(Some(name), Duration::from_millis(500))
-                && md
-                    .topics()
-                    .iter()
-                    .any(|t| t.error().is_none() && t.partitions().len() == partitions as usize)
+                && md.topics().iter().any(|t| {
+                    t.error().is_none()
+                        && !t.partitions().is_empty()
+                        && partitions.is_none_or(|p| t.partitions().len() == p)
+                })
             {
                 return;
             }
         }
-        panic!("topic {name} not visible in metadata with {partitions} partitions");
+        panic!("topic {name} not visible in metadata with {partitions:?} partitions");
     }
 
     fn plain_consumer(&self) -> BaseConsumer {
