@@ -6,13 +6,14 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod cache;
 pub mod cell;
 pub mod coding;
 pub mod db;
 pub mod error;
-mod filecfg;
 pub mod filter;
 pub mod fs;
+pub mod hfile;
 pub mod memstore;
 pub mod mutation;
 pub mod options;

@@ -118,7 +118,10 @@ fn sources(
     }
     for f in &fv.version.files {
         let skip = match row {
-            Some(r) => !f.may_contain_row(r),
+            Some(r) => match q.qualifiers.as_deref() {
+                Some([only]) => !f.may_contain(r, only),
+                _ => !f.may_contain_row(r),
+            },
             None => {
                 range.0.is_some_and(|lo| &f.meta.last_row[..] < lo)
                     || range.1.is_some_and(|hi| &f.meta.first_row[..] >= hi)

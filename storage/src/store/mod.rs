@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicU64;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use crate::schema::FamilyOptions;
 pub use file::StoreFile;
@@ -50,6 +51,8 @@ pub struct Store {
     pub version: ArcSwap<Version>,
     /// Files skipped by a get thanks to bloom or key/time range.
     pub bloom_skipped: AtomicU64,
+    /// Serialises version changes (flush adds, compaction replaces).
+    edit: Mutex<()>,
 }
 
 impl Store {
@@ -61,6 +64,7 @@ impl Store {
             dir,
             version: ArcSwap::from_pointee(Version::new(files)),
             bloom_skipped: AtomicU64::new(0),
+            edit: Mutex::new(()),
         }
     }
 
@@ -69,8 +73,18 @@ impl Store {
         self.version.load_full()
     }
 
-    /// Installs a new version (flush and compaction call this after the manifest edit).
-    pub fn install(&self, files: Vec<Arc<StoreFile>>) {
+    /// Installs a version with `add` added and the files with ids in `remove` removed.
+    /// Flush and compaction call this after their manifest edit is durable.
+    pub fn apply(&self, add: Vec<Arc<StoreFile>>, remove: &[u64]) {
+        let _g = self.edit.lock();
+        let cur = self.version.load();
+        let mut files: Vec<Arc<StoreFile>> = cur
+            .files
+            .iter()
+            .filter(|f| !remove.contains(&f.id))
+            .cloned()
+            .collect();
+        files.extend(add);
         self.version.store(Arc::new(Version::new(files)));
     }
 }
