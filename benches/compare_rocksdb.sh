@@ -62,6 +62,8 @@ COMMON=(
 )
 
 if [ -x /usr/bin/time ]; then HAVE_TIME=1; else HAVE_TIME=0; fi
+# Load averages when each run starts: the figures are only as quiet as the machine.
+LOADS=()
 
 # run NAME BINARY ARGS...: stdout to $WORK/NAME.out, stderr to $WORK/NAME.err,
 # /usr/bin/time -v report to $WORK/NAME.time when available.
@@ -69,6 +71,7 @@ run() {
     local name="$1"
     shift
     log "running $name: $*"
+    LOADS+=("$name start $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)")
     local status=0
     if [ "$HAVE_TIME" = 1 ]; then
         /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || status=$?
@@ -141,3 +144,4 @@ done
 echo
 echo "Peak RSS: rocksdb $(peak_rss_mib rocksdb) MiB, speedlayer $(peak_rss_mib speedlayer) MiB"
 echo "DB size at end: rocksdb $(db_size rocksdb), speedlayer $(db_size speedlayer)"
+echo "Load average (1/5/15 min) at start: ${LOADS[0]:-n/a}; ${LOADS[1]:-n/a}"

@@ -43,6 +43,7 @@ pub struct SpeedlayerEngine {
     dir: PathBuf,
     options: EngineOptions,
     compression: Compression,
+    block_size: u32,
     durability: Durability,
     wal_interval_ms: u64,
     family: Bytes,
@@ -83,6 +84,7 @@ impl SpeedlayerEngine {
             dir: dir.to_path_buf(),
             options,
             compression,
+            block_size: flags.block_size,
             durability,
             wal_interval_ms: flags.wal_sync_interval_ms,
             family: Bytes::from_static(FAMILY.as_bytes()),
@@ -119,6 +121,7 @@ impl SpeedlayerEngine {
         if db.describe_table(TABLE).is_err() {
             let mut family = FamilyOptions::new(FAMILY);
             family.compression = self.compression;
+            family.block_size = self.block_size;
             db.create_table(TableSchema {
                 name: TABLE.into(),
                 families: vec![family],

@@ -70,6 +70,7 @@ fn real_main() -> Result<()> {
          Values:     {} bytes each ({compressed} bytes after compression)\n\
          Entries:    {}\n\
          Compression: {}\n\
+         Block size: {} bytes (uncompressed)\n\
          WAL:        {}\n\
          Writes:     one mutation (one row, one cell) per write call\n\
          DB path:    [{}]\n\
@@ -81,6 +82,7 @@ fn real_main() -> Result<()> {
             CompressionFlag::None => "none",
             CompressionFlag::Lz4 => "LZ4",
         },
+        flags.block_size,
         engine.durability_note(),
         dir.display()
     );
