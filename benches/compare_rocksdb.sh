@@ -8,6 +8,8 @@
 # Environment:
 #   NUM            keys per benchmark (default 1000000)
 #   BENCHMARKS     comma-separated list (default fillseq,fillrandom,readrandom,readseq)
+#   BLOCK_SIZE     if set, --block_size=$BLOCK_SIZE for both tools (default: both use
+#                  db_bench's default, 4096; the engine's product default is 65536)
 #   KEEP=1         keep the temporary directory (databases and raw outputs)
 # Both tools get: --key_size=24 --value_size=100 --compression_type=lz4 --sync=0
 # --disable_wal=0 --threads=1 and a fresh --db under one temporary directory.
@@ -60,6 +62,15 @@ COMMON=(
     "--benchmarks=$BENCHMARKS" "--num=$NUM" --key_size=24 --value_size=100
     --compression_type=lz4 --sync=0 --disable_wal=0 --threads=1
 )
+if [ -n "${BLOCK_SIZE:-}" ]; then
+    case "$BLOCK_SIZE" in
+    *[!0-9]*)
+        log "BLOCK_SIZE must be a number of bytes, got '$BLOCK_SIZE'"
+        exit 2
+        ;;
+    esac
+    COMMON+=("--block_size=$BLOCK_SIZE")
+fi
 
 if [ -x /usr/bin/time ]; then HAVE_TIME=1; else HAVE_TIME=0; fi
 # Load averages when each run starts: the figures are only as quiet as the machine.
@@ -121,7 +132,7 @@ db_size() { du -sh "$WORK/$1" 2>/dev/null | cut -f1 || echo "n/a"; }
 echo
 echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 echo "RocksDB: $("$DB_BENCH" --version 2>/dev/null | head -n1 || echo unknown) ($DB_BENCH)"
-echo "Command: NUM=$NUM BENCHMARKS=$BENCHMARKS benches/compare_rocksdb.sh"
+echo "Command: NUM=$NUM BENCHMARKS=$BENCHMARKS${BLOCK_SIZE:+ BLOCK_SIZE=$BLOCK_SIZE} benches/compare_rocksdb.sh"
 echo "Flags:   ${COMMON[*]}"
 grep -E '^WAL:' "$WORK/speedlayer.out" | sed 's/^/Speedlayer /' || true
 echo
