@@ -112,9 +112,13 @@ impl Shard {
 /// Counters of the block cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Lookups that found the block.
     pub hits: u64,
+    /// Lookups that did not (the reader then read the file).
     pub misses: u64,
+    /// Blocks inserted.
     pub inserts: u64,
+    /// Blocks evicted to stay within the capacity.
     pub evictions: u64,
     /// Bytes currently charged (blocks + per-entry overhead).
     pub bytes: u64,

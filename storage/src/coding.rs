@@ -290,18 +290,30 @@ pub fn read_frame(buf: &[u8], off: usize, max_len: usize) -> FrameRead<'_> {
     }
 }
 
-/// True if some offset in `buf[from..]` holds a whole frame with a valid checksum for
-/// which `accept(payload)` holds. Recovery uses it to tell a torn tail (nothing valid
-/// after the damage) from corruption in the middle (valid records follow).
+/// The first offset in `buf[from..]` holding a whole frame with a valid checksum whose
+/// payload passes `plausible` (checked first, cheaply, before the CRC) and `accept`.
+/// Recovery uses it to tell a torn tail (nothing valid after the damage) from corruption in
+/// the middle (valid records follow). `plausible` keeps the scan linear in practice: random
+/// bytes almost never pass it, so CRCs are computed only for real candidates.
 pub fn valid_frame_after(
     buf: &[u8],
     from: usize,
     max_len: usize,
+    plausible: impl Fn(&[u8]) -> bool,
     accept: impl Fn(&[u8]) -> bool,
 ) -> Option<usize> {
-    (from..buf.len()).find(|&off| match read_frame(buf, off, max_len) {
-        FrameRead::Ok { payload, .. } => !payload.is_empty() && accept(payload),
-        _ => false,
+    (from..buf.len()).find(|&off| {
+        let Some(h) = buf.get(off..off + FRAME_HEADER_BYTES) else {
+            return false;
+        };
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let start = off + FRAME_HEADER_BYTES;
+        let candidate = match buf.get(start..start.saturating_add(len)) {
+            Some(p) if len > 0 && len <= max_len => p,
+            _ => return false,
+        };
+        plausible(candidate)
+            && matches!(read_frame(buf, off, max_len), FrameRead::Ok { payload, .. } if accept(payload))
     })
 }
 
@@ -354,6 +366,21 @@ mod tests {
             b[i] ^= 0x40;
             assert!(!matches!(read_frame(&b, 0, 1 << 20), FrameRead::Ok { .. }));
         }
+        let mut junk = vec![0xAAu8; 37];
+        let at = junk.len();
+        junk.extend_from_slice(&buf);
+        assert_eq!(
+            valid_frame_after(&junk, 0, 1 << 20, |_| true, |_| true),
+            Some(at)
+        );
+        assert_eq!(
+            valid_frame_after(&junk, 0, 1 << 20, |p| p[0] == b'x', |_| true),
+            None
+        );
+        assert_eq!(
+            valid_frame_after(&junk, at + 1, 1 << 20, |_| true, |_| true),
+            None
+        );
         let mut b2 = Vec::new();
         let s = begin_frame(&mut b2);
         b2.extend_from_slice(b"hello frame");

@@ -202,6 +202,11 @@ fn writer_refuses_out_of_order_duplicate_and_empty() {
 
     let w = HFileWriter::create(&dir.path().join("empty.hfile"), FileOptions::default()).unwrap();
     assert!(matches!(w.finish(), Err(Error::InvalidArgument(_))));
+    for block_size in [0, 65 << 20] {
+        let opts = FileOptions::new(Compression::Lz4, BloomType::Row, block_size);
+        let err = HFileWriter::create(&dir.path().join("bs.hfile"), opts).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
     // The existing file is never overwritten.
     assert!(HFileWriter::create(&dir.path().join("a.hfile"), FileOptions::default()).is_err());
 }

@@ -66,3 +66,23 @@ fn failed_background_sync_poisons_async_writes() {
         "{err}"
     );
 }
+
+#[test]
+fn failed_write_poisons_and_nothing_after_it_is_acknowledged() {
+    let d = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(d.path(), WalOptions::default()).unwrap();
+    wal.append(&entry(1), Durability::Async).unwrap();
+    wal.inject_write_failure();
+    let err = wal.append(&entry(2), Durability::Async).unwrap_err();
+    assert!(
+        matches!(err, Error::Poisoned(ref m) if m.contains("injected write failure")),
+        "{err}"
+    );
+    assert!(matches!(
+        wal.append(&entry(3), Durability::Sync),
+        Err(Error::Poisoned(_))
+    ));
+    drop(wal);
+    let (_, got) = Wal::open(d.path(), WalOptions::default()).unwrap();
+    assert_eq!(got, vec![entry(1)]);
+}

@@ -99,3 +99,25 @@ fn garbage_appended_after_the_last_record_is_truncated() {
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), good_len);
     }
 }
+
+#[test]
+fn a_large_random_tail_is_truncated_in_linear_time() {
+    use rand::{Rng, SeedableRng};
+    let d = tempfile::tempdir().unwrap();
+    let seg = write_log(d.path(), 3);
+    let good_len = std::fs::metadata(&seg).unwrap().len();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.extend((0..(8 << 20)).map(|_| rng.random::<u8>()));
+    std::fs::write(&seg, &bytes).unwrap();
+    let started = std::time::Instant::now();
+    let (_, got) = Wal::open(d.path(), WalOptions::default()).unwrap();
+    assert_eq!(got, (1..=3).map(entry).collect::<Vec<_>>());
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), good_len);
+    // A guard against quadratic resynchronisation, generous for a loaded debug build.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}

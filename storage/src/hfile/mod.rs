@@ -14,7 +14,7 @@ mod reader;
 mod writer;
 
 pub use reader::{HFileIter, HFileReader};
-pub use writer::HFileWriter;
+pub use writer::{HFileWriter, MAX_TARGET_BLOCK};
 
 use crate::cell::{CellKey, SeqNo, Timestamp};
 use crate::coding::{DecodeError, Reader, put_u32, put_u64, put_varint};
@@ -180,12 +180,17 @@ pub const HFILE_VERSION: u32 = 1;
 /// The fixed trailer (§7): where the index, bloom and info blocks are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Trailer {
+    /// File offset of the index block.
     pub index_off: u64,
+    /// Length of the index block, trailer included.
     pub index_len: u64,
-    /// 0 with `bloom_len == 0`: no bloom.
+    /// File offset of the bloom block; 0 with `bloom_len == 0`: no bloom.
     pub bloom_off: u64,
+    /// Length of the bloom block (0: none).
     pub bloom_len: u64,
+    /// File offset of the info block.
     pub info_off: u64,
+    /// Length of the info block.
     pub info_len: u64,
 }
 

@@ -17,6 +17,10 @@ use super::{BloomType, Compression, FileInfo, FileOptions, Trailer};
 use crate::cell::{CellKey, CellKind, KeyRef};
 use crate::error::{Error, Result};
 
+/// Largest target block size: a block holds at most this plus one cell, which keeps it far
+/// below `MAX_BLOCK_BYTES` (256 MiB) for any cell the engine's limits allow.
+pub const MAX_TARGET_BLOCK: usize = 64 << 20;
+
 /// Writes one HFile. Not `Sync`; one writer per output file.
 pub struct HFileWriter {
     path: PathBuf,
@@ -89,13 +93,14 @@ impl HFileWriter {
     /// Creates `path` (which must not exist) for writing.
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be created, [`Error::InvalidArgument`] for a zero
-    /// block size.
+    /// [`Error::Io`] if the file cannot be created, [`Error::InvalidArgument`] for a block
+    /// size of 0 or above 64 MiB.
     pub fn create(path: &Path, opts: FileOptions) -> Result<HFileWriter> {
-        if opts.block_size == 0 {
-            return Err(Error::InvalidArgument(
-                "HFile block_size must be > 0".into(),
-            ));
+        if opts.block_size == 0 || opts.block_size as usize > MAX_TARGET_BLOCK {
+            return Err(Error::InvalidArgument(format!(
+                "HFile block_size must be in 1..={MAX_TARGET_BLOCK}, got {}",
+                opts.block_size
+            )));
         }
         let file = OpenOptions::new()
             .write(true)

@@ -29,13 +29,21 @@ pub struct FileMeta {
     pub id: u64,
     /// Size in bytes.
     pub size: u64,
+    /// Row of the first cell.
     pub first_row: Bytes,
+    /// Row of the last cell.
     pub last_row: Bytes,
+    /// Smallest cell timestamp.
     pub min_ts: Timestamp,
+    /// Largest cell timestamp.
     pub max_ts: Timestamp,
+    /// Smallest cell sequence number.
     pub min_seq: SeqNo,
+    /// Largest cell sequence number.
     pub max_seq: SeqNo,
+    /// Number of cells.
     pub cell_count: u64,
+    /// Number of delete markers.
     pub tombstone_count: u64,
 }
 

@@ -301,6 +301,7 @@ fn replay(path: &Path) -> Result<(ManifestState, u64)> {
         return Err(corrupt(0, "bad manifest header".into()));
     }
     let accept = |p: &[u8]| VersionEdit::decode(p).is_ok();
+    let plausible = |p: &[u8]| p.first() == Some(&super::edit::EDIT_VERSION);
     let mut state = ManifestState::default();
     let mut off = MANIFEST_HEADER_BYTES;
     loop {
@@ -318,7 +319,7 @@ fn replay(path: &Path) -> Result<(ManifestState, u64)> {
             FrameRead::Truncated { reason } => reason,
             FrameRead::TooLong { len } => format!("edit length {len} exceeds {MAX_EDIT_BYTES}"),
             FrameRead::BadChecksum { expected, got } => {
-                if valid_frame_after(&data, off + 1, MAX_EDIT_BYTES, accept).is_some() {
+                if valid_frame_after(&data, off + 1, MAX_EDIT_BYTES, plausible, accept).is_some() {
                     return Err(Error::ChecksumMismatch {
                         file: path.to_path_buf(),
                         offset: off as u64,
@@ -329,7 +330,7 @@ fn replay(path: &Path) -> Result<(ManifestState, u64)> {
                 format!("checksum mismatch (expected {expected:#010x}, got {got:#010x})")
             }
         };
-        if let Some(later) = valid_frame_after(&data, off + 1, MAX_EDIT_BYTES, accept) {
+        if let Some(later) = valid_frame_after(&data, off + 1, MAX_EDIT_BYTES, plausible, accept) {
             return Err(corrupt(
                 off,
                 format!("{damage}, but a valid edit follows at offset {later}"),

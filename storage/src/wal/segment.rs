@@ -108,6 +108,22 @@ pub fn replay_segment(
         return Err(corrupt(0, "bad segment magic or version".to_string()));
     }
     let accept = |p: &[u8]| WalEntry::decode(&Bytes::copy_from_slice(p)).is_ok();
+    // A real record starts with the version byte and carries a seq near this segment's
+    // (its name gives the first): random bytes pass this with odds around 2^-40.
+    let first_seq = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_segment_name)
+        .unwrap_or(0);
+    let plausible = |p: &[u8]| {
+        p.len() >= 10
+            && p[0] == super::record::RECORD_VERSION
+            && p.get(1..9).is_some_and(|s| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                u64::from_le_bytes(a).abs_diff(first_seq) < 1 << 32
+            })
+    };
     let mut off = HEADER_BYTES;
     let mut records = 0;
     let mut max_seq = 0;
@@ -129,7 +145,9 @@ pub fn replay_segment(
                 format!("record length {len} exceeds limit {MAX_RECORD_BYTES}")
             }
             FrameRead::BadChecksum { expected, got } => {
-                if !is_last || valid_frame_after(&data, off + 1, MAX_RECORD_BYTES, accept).is_some()
+                if !is_last
+                    || valid_frame_after(&data, off + 1, MAX_RECORD_BYTES, plausible, accept)
+                        .is_some()
                 {
                     return Err(Error::ChecksumMismatch {
                         file: path.to_path_buf(),
@@ -149,7 +167,8 @@ pub fn replay_segment(
                 format!("{damage} in a segment that is not the last"),
             ));
         }
-        if let Some(later) = valid_frame_after(&data, off + 1, MAX_RECORD_BYTES, accept) {
+        if let Some(later) = valid_frame_after(&data, off + 1, MAX_RECORD_BYTES, plausible, accept)
+        {
             return Err(corrupt(
                 off,
                 format!("{damage}, but a valid record follows at offset {later}"),

@@ -72,6 +72,7 @@ struct Inner {
     syncs: AtomicU64,
     segments_deleted: AtomicU64,
     fail_next_sync: AtomicBool,
+    fail_next_write: AtomicBool,
 }
 
 /// A region's write-ahead log. `Send + Sync`; share it by reference or in an `Arc`.
@@ -144,6 +145,7 @@ impl Wal {
             syncs: AtomicU64::new(0),
             segments_deleted: AtomicU64::new(0),
             fail_next_sync: AtomicBool::new(false),
+            fail_next_write: AtomicBool::new(false),
         });
         let (tx, rx) = crossbeam_channel::bounded::<()>(1);
         let weak = Arc::downgrade(&inner);
@@ -288,6 +290,12 @@ impl Wal {
         self.inner.fail_next_sync.store(true, Ordering::SeqCst);
     }
 
+    /// Fault injection for tests: the next group `write` fails as if the disk were full.
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self) {
+        self.inner.fail_next_write.store(true, Ordering::SeqCst);
+    }
+
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -406,6 +414,12 @@ impl Inner {
             return Ok(rolled); // a sync with nothing ever written
         };
         if !buf.is_empty() {
+            if self.fail_next_write.swap(false, Ordering::SeqCst) {
+                return Err(Error::io(
+                    &a.path,
+                    std::io::Error::other("injected write failure"),
+                ));
+            }
             (&*a.file)
                 .write_all(buf)
                 .map_err(|e| Error::io(&a.path, e))?;
