@@ -1,21 +1,138 @@
-//! The one error type of `speedlayer-ingest`.
+//! The crate's error type: one enum for everything `speedlayer-ingest` can fail with, plus
+//! [`ParseError`], the precise reason a log line is bad input (it travels with the line into
+//! the dead-letter sink, so it is a value, not just a failure).
 //!
-//! Every fallible operation of the crate (rule files, the worker's Kafka, store and RESP
-//! traffic) reports an [`IngestError`]. It is not used for *bad input records*: those are
-//! data, routed to the dead-letter topic with a reason, never errors that stop the worker.
+//! This is not where errors are handled: components return these and the agent or the
+//! binary decides (retry, dead-letter, exit).
 
 use std::path::PathBuf;
 
-/// Errors of the ingest crate.
+/// Why a log line is not a valid SPEC §1 record. `Display` is the human reason that goes into
+/// the dead-letter header `reason`; field indices are 1-based as in SPEC §1's tables.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The line is empty (or only a line terminator).
+    #[error("empty line")]
+    Empty,
+    /// The line is longer than any valid record can be.
+    #[error("line of {len} bytes exceeds the {max}-byte limit")]
+    TooLong {
+        /// Length of the refused line.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The line is not valid UTF-8.
+    #[error("line is not valid UTF-8 (at byte {at})")]
+    NotUtf8 {
+        /// Offset of the first invalid byte.
+        at: usize,
+    },
+    /// Wrong number of comma-separated fields.
+    #[error("expected {expected} fields, got {got}")]
+    FieldCount {
+        /// Fields the format has.
+        expected: usize,
+        /// Fields found.
+        got: usize,
+    },
+    /// One field is malformed or out of range.
+    #[error("field {index} ({name}): {reason}")]
+    Field {
+        /// 1-based field index.
+        index: usize,
+        /// Field name as in SPEC §1.
+        name: &'static str,
+        /// What was wrong, with the offending value.
+        reason: String,
+    },
+}
+
+/// Everything the collector, the simulator and the Kafka helpers can fail with.
 #[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    /// A rule file could not be read from disk.
-    #[error("cannot read rule file {path}: {source}")]
-    RuleFileIo {
+pub enum Error {
+    /// A log line is bad input.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// An I/O operation on a named file failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done ("open", "read", "fsync" ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The agent configuration is invalid.
+    #[error("config {path}: {reason}")]
+    Config {
+        /// The configuration file (or `<inline>`).
+        path: PathBuf,
+        /// What is wrong, naming the pipeline and key.
+        reason: String,
+    },
+    /// A spooled file changed while it was being read.
+    #[error("spool file {path} changed while being read: {what}")]
+    SpoolFileChanged {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// What changed (size, mtime).
+        what: String,
+    },
+    /// A durable record failed its checksum.
+    #[error(
+        "checksum mismatch in {path} at offset {offset}: expected {expected:#010x}, got {got:#010x}"
+    )]
+    ChecksumMismatch {
+        /// The segment or checkpoint file.
+        path: PathBuf,
+        /// Offset of the record.
+        offset: u64,
+        /// Stored checksum.
+        expected: u32,
+        /// Computed checksum.
+        got: u32,
+    },
+    /// A durable file has an unknown magic number, version or a malformed record.
+    #[error("corrupt {path} at offset {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the bad record.
+        offset: u64,
+        /// What is malformed.
+        reason: String,
+    },
+    /// A bounded channel is full and the caller chose not to wait.
+    #[error("channel {channel} is full ({capacity})")]
+    ChannelFull {
+        /// Channel name.
+        channel: String,
+        /// Its configured bound, human-readable.
+        capacity: String,
+    },
+    /// The component was shut down.
+    #[error("{component} is shut down")]
+    Shutdown {
+        /// Which component.
+        component: String,
+    },
+    /// Kafka client error (configuration, production, delivery).
+    #[error("kafka {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// The client error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// A sink could not deliver a batch.
+    #[error("sink {sink}: {reason}")]
+    Sink {
+        /// Sink name.
+        sink: String,
+        /// Why.
+        reason: String,
     },
     /// A rule file is not valid TOML or does not have the expected shape.
     #[error("{file}: {message}")]
@@ -32,30 +149,14 @@ pub enum IngestError {
         file: String,
         /// 1-based line of the offending value.
         line: usize,
-        /// The rule's name (or its index when the name is missing).
+        /// The rule's name (or `#n` when the name itself is invalid).
         rule: String,
         /// The offending field.
         field: String,
         /// What is wrong.
         message: String,
     },
-    /// Watching the rule file failed.
-    #[error("cannot watch rule file {path}: {message}")]
-    RuleWatch {
-        /// The file.
-        path: PathBuf,
-        /// The watcher's message.
-        message: String,
-    },
-    /// Kafka client error (configuration, consume, produce, commit).
-    #[error("kafka {op}: {source}")]
-    Kafka {
-        /// What was being done.
-        op: &'static str,
-        /// The client's error.
-        source: rdkafka::error::KafkaError,
-    },
-    /// The region server refused or failed a request.
+    /// The region server refused or failed a request (the worker backs off and retries).
     #[error("store {op}: {message}")]
     Store {
         /// What was being done.
@@ -63,7 +164,7 @@ pub enum IngestError {
         /// The client's message.
         message: String,
     },
-    /// The TTL set service (RESP) failed a request.
+    /// The TTL set service (RESP) failed a request (the worker backs off and retries).
     #[error("resp {op}: {source}")]
     Resp {
         /// What was being done.
@@ -71,18 +172,26 @@ pub enum IngestError {
         /// The redis client's error.
         source: redis::RedisError,
     },
-    /// The worker's configuration is invalid.
-    #[error("worker config: {0}")]
-    Config(String),
-    /// Any other I/O failure (metrics listener, config file).
-    #[error("{op}: {source}")]
-    Io {
-        /// What was being done.
-        op: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
 }
 
-/// Result alias of the crate.
-pub type Result<T, E = IngestError> = std::result::Result<T, E>;
+impl Error {
+    /// Shorthand for [`Error::Io`].
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Kafka`].
+    pub fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,7 +1,11 @@
 //! `speedlayer-ingest`: the Kafka ingest worker with the overspeed rule engine, the
 //! Flume-style collector agent and the smart-car log simulator.
+//!
+//! Layout: [`event`] is the SPEC §1 data model shared by everything; [`kafka`] and
+//! [`metrics`] are shared plumbing; [`simulate`] writes car logs; [`collect`] ships them.
 
 pub mod error;
+pub mod event;
 pub mod rules;
 
-pub use error::{IngestError, Result};
+pub use error::{Error, ParseError, Result};

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::expr::Having;
-use crate::error::{IngestError, Result};
+use crate::error::{Error, Result};
 
 /// Longest accepted window or lateness: one day (event-time state is bounded by it).
 pub const MAX_WINDOW: Duration = Duration::from_secs(86_400);
@@ -231,7 +231,7 @@ impl Ctx<'_> {
     }
 
     fn invalid<T>(&self, field: &str, v: &Spanned<String>, message: String) -> Result<T> {
-        Err(IngestError::RuleInvalid {
+        Err(Error::RuleInvalid {
             file: self.file.to_string(),
             line: self.line(v.span().start),
             rule: self.rule.clone(),
@@ -265,10 +265,10 @@ impl RuleSet {
     /// Parses and validates rule-file text; `file` names it in messages.
     ///
     /// # Errors
-    /// [`IngestError::RuleSyntax`] for TOML/shape errors (with line and column),
-    /// [`IngestError::RuleInvalid`] for a bad value (with line, rule and field).
+    /// [`Error::RuleSyntax`] for TOML/shape errors (with line and column),
+    /// [`Error::RuleInvalid`] for a bad value (with line, rule and field).
     pub fn parse(text: &str, file: &str) -> Result<RuleSet> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| IngestError::RuleSyntax {
+        let raw: RawFile = toml::from_str(text).map_err(|e| Error::RuleSyntax {
             file: file.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
@@ -363,12 +363,10 @@ impl RuleSet {
     /// Reads and validates a rule file.
     ///
     /// # Errors
-    /// [`IngestError::RuleFileIo`] if it cannot be read, else as [`RuleSet::parse`].
+    /// [`Error::Io`] if it cannot be read, else as [`RuleSet::parse`].
     pub fn load(path: &Path) -> Result<RuleSet> {
-        let text = std::fs::read_to_string(path).map_err(|source| IngestError::RuleFileIo {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::io("read rule file", path, source))?;
         RuleSet::parse(&text, &path.display().to_string())
     }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::config::RuleSet;
-use crate::error::{IngestError, Result};
+use crate::error::{Error, Result};
 
 /// What a poll found.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub enum Reload {
     /// The file changed and is valid: these are the new rules.
     Applied(RuleSet),
     /// The file changed but is invalid: the old rules stay.
-    Refused(IngestError),
+    Refused(Error),
 }
 
 /// Watches one rule file.
@@ -86,10 +86,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| IngestError::RuleFileIo {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| Error::io("read rule file", path, source))
 }
 
 #[cfg(test)]
