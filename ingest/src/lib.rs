@@ -6,6 +6,8 @@
 
 pub mod error;
 pub mod event;
+pub mod kafka;
+pub mod metrics;
 pub mod rules;
 
 pub use error::{Error, ParseError, Result};
