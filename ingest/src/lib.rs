@@ -9,5 +9,6 @@ pub mod event;
 pub mod kafka;
 pub mod metrics;
 pub mod rules;
+pub mod worker;
 
 pub use error::{Error, ParseError, Result};

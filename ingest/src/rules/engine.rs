@@ -329,13 +329,18 @@ impl Engine {
     /// rules are concerned: the lowest offset held by an open window, else one past the
     /// highest offset observed. `None` if nothing was observed since assignment.
     pub fn safe_offset(&self, partition: i32) -> Option<i64> {
-        let held = self
-            .rules
+        self.held_offset(partition)
+            .or_else(|| self.clocks.next_offset(partition))
+    }
+
+    /// The lowest offset of `partition` held by an open window, if any: no commit may
+    /// reach past it.
+    pub fn held_offset(&self, partition: i32) -> Option<i64> {
+        self.rules
             .iter()
             .flat_map(|(_, st)| st.windows.values())
             .filter_map(|w| w.parts.get(&partition).map(|p| p.min_offset))
-            .min();
-        held.or_else(|| self.clocks.next_offset(partition))
+            .min()
     }
 
     /// Number of windows currently open, over all rules.
