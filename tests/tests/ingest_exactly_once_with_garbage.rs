@@ -63,9 +63,14 @@ async fn valid_events_stored_once_garbage_dead_lettered_sets_match_reference() {
         })
         .sum();
     assert_eq!(checksum, want, "row contents checksum");
-    let overspeed = env.store.table("overspeed");
-    let flagged: usize = want_sets.values().map(|s| s.len()).sum();
-    assert!(overspeed.len() >= flagged && !overspeed.is_empty());
+    let want_windows = reference_windows(&lines, |_| 80);
+    assert!(!want_windows.is_empty());
+    assert_eq!(
+        env.overspeed_keys(),
+        want_windows,
+        "one overspeed row per flagged window"
+    );
+    let flagged = want_windows.len();
     let ttl = env.redis.ttl("20261122");
     assert!(ttl > 604_000 && ttl <= 604_800, "ttl {ttl}");
 

@@ -11,7 +11,7 @@
 //! it succeeds, so a kill at any moment replays instead of losing.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -208,11 +208,13 @@ impl<S: Store> Worker<S> {
         self.consumer
             .subscribe(&[&self.cfg.topic])
             .map_err(|e| Error::kafka(format!("subscribing to {}", self.cfg.topic), e))?;
-        let lag = tokio::spawn(lag_loop(
-            self.consumer.clone(),
+        // Aborted when `run` ends or is dropped, and holding only a weak reference, so a
+        // killed worker's consumer is really gone (it must not keep its partitions).
+        let _lag = AbortOnDrop(tokio::spawn(lag_loop(
+            Arc::downgrade(&self.consumer),
             self.cfg.topic.clone(),
             self.stats.clone(),
-        ));
+        )));
         let mut last_poll = Instant::now();
         tracing::info!(topic = %self.cfg.topic, group = %self.cfg.group, "worker running");
         while !*shutdown.borrow() {
@@ -228,7 +230,6 @@ impl<S: Store> Worker<S> {
                 self.reload();
             }
         }
-        lag.abort();
         self.commit(CommitMode::Sync);
         tracing::info!("worker stopped");
         Ok(())
@@ -506,11 +507,25 @@ impl<S: Store> Worker<S> {
     }
 }
 
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Every 2 s, publishes high watermark minus position per owned partition.
-async fn lag_loop(consumer: Arc<StreamConsumer<WorkerContext>>, topic: String, stats: WorkerStats) {
+async fn lag_loop(
+    consumer: Weak<StreamConsumer<WorkerContext>>,
+    topic: String,
+    stats: WorkerStats,
+) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (c, t) = (consumer.clone(), topic.clone());
+        let Some(c) = consumer.upgrade() else { return };
+        let t = topic.clone();
         let lags = tokio::task::spawn_blocking(move || {
             let Ok(pos) = c.position() else {
                 return Vec::new();

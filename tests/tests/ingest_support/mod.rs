@@ -381,3 +381,32 @@ impl RunningWorker {
             .sum()
     }
 }
+
+/// Independent reference of the `overspeed` row keys: `car#windowstart#overspeed`.
+pub fn reference_windows(lines: &[Line], threshold_for: impl Fn(i64) -> u32) -> BTreeSet<Vec<u8>> {
+    let mut sums: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
+    for l in lines {
+        let start = l.t_ms - l.t_ms.rem_euclid(30_000);
+        let e = sums.entry((l.car.clone(), start)).or_default();
+        e.0 += 1;
+        e.1 += u64::from(l.speed);
+    }
+    sums.into_iter()
+        .filter(|((_, start), (n, sum))| *sum as f64 / *n as f64 > f64::from(threshold_for(*start)))
+        .map(|((car, start), _)| format!("{car}#{}#overspeed", stamp(start)).into_bytes())
+        .collect()
+}
+
+impl Env {
+    pub fn overspeed_keys(&self) -> BTreeSet<Vec<u8>> {
+        self.store.table("overspeed").keys().cloned().collect()
+    }
+}
+
+/// Lines as keyed records.
+pub fn records(lines: &[Line]) -> Vec<(Option<String>, String)> {
+    lines
+        .iter()
+        .map(|l| (Some(l.car.clone()), l.text.clone()))
+        .collect()
+}
