@@ -80,7 +80,10 @@ fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
 }
 
 /// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
+/// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
+#[allow(clippy::too_many_arguments)]
 async fn until_ok<T, F, Fut>(
+    stalled: &mut Duration,
     what: &str,
     consumer: &StreamConsumer<WorkerContext>,
     stats: &WorkerStats,
@@ -94,9 +97,13 @@ where
 {
     let mut delay = Duration::from_millis(50);
     let mut paused: Option<TopicPartitionList> = None;
+    let mut first_failure: Option<Instant> = None;
     loop {
         match op().await {
             Ok(v) => {
+                if let Some(t) = first_failure {
+                    *stalled += t.elapsed();
+                }
                 if let Some(tpl) = paused
                     && let Err(e) = consumer.resume(&tpl)
                 {
@@ -109,6 +116,7 @@ where
             }
             Err(e) => {
                 stats.retries.inc();
+                first_failure.get_or_insert_with(Instant::now);
                 if paused.is_none()
                     && let Ok(tpl) = consumer.assignment()
                 {
@@ -141,6 +149,8 @@ pub struct Worker<S: Store> {
     rules: RuleWatcher,
     engine: Engine,
     tracker: CommitTracker,
+    /// Time the loop spent blocked on a failing sink: excluded from the engine's clock.
+    stalled: Duration,
 }
 
 impl<S: Store> Worker<S> {
@@ -177,6 +187,7 @@ impl<S: Store> Worker<S> {
             rules,
             engine,
             tracker: CommitTracker::new(),
+            stalled: Duration::ZERO,
             cfg,
         })
     }
@@ -193,6 +204,7 @@ impl<S: Store> Worker<S> {
         );
         for table in [DRIVING_TABLE, OVERSPEED_TABLE] {
             let made = until_ok(
+                &mut self.stalled,
                 "create table",
                 &consumer,
                 &stats,
@@ -235,6 +247,14 @@ impl<S: Store> Worker<S> {
         Ok(())
     }
 
+    /// The engine's processing-time clock: real time minus the time the worker itself was
+    /// stalled on a failing sink, so an outage of the store does not make every partition
+    /// look idle (which would fire windows early and make the backlog late).
+    fn engine_now(&self) -> Instant {
+        let now = Instant::now();
+        now.checked_sub(self.stalled).unwrap_or(now)
+    }
+
     /// Receives up to a batch: stops at the event or byte bound or after the linger time.
     async fn gather(&self) -> Vec<OwnedMessage> {
         let deadline = tokio::time::Instant::now() + self.cfg.batch_linger;
@@ -259,7 +279,7 @@ impl<S: Store> Worker<S> {
 
     fn apply_ownership(&mut self) {
         let changes: Vec<_> = self.shared.changes.lock().drain(..).collect();
-        let now = Instant::now();
+        let now = self.engine_now();
         for c in changes {
             match c {
                 OwnershipChange::Revoked(ps) => {
@@ -317,6 +337,7 @@ impl<S: Store> Worker<S> {
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
         let started = Instant::now();
+        let engine_now = self.engine_now();
         self.apply_ownership();
         let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
         let mut dead: Vec<DeadLetter> = Vec::new();
@@ -337,7 +358,7 @@ impl<S: Store> Worker<S> {
                         payload.strip_suffix(b"\n").unwrap_or(payload),
                     ));
                     if let Admission::Late { .. } =
-                        self.engine.observe(&sample(&ev, p, off), started)
+                        self.engine.observe(&sample(&ev, p, off), engine_now)
                     {
                         late += 1;
                         dead.push(dead_letter(m, "late"));
@@ -357,6 +378,7 @@ impl<S: Store> Worker<S> {
         );
         if !rows.is_empty() {
             let ok = until_ok(
+                &mut self.stalled,
                 "store driving rows",
                 &consumer,
                 &stats,
@@ -374,6 +396,7 @@ impl<S: Store> Worker<S> {
             let dlq = self.dlq.clone();
             let dead = Arc::new(dead);
             let ok = until_ok(
+                &mut self.stalled,
                 "dead-letter topic",
                 &consumer,
                 &stats,
@@ -411,7 +434,7 @@ impl<S: Store> Worker<S> {
         for (p, n) in next {
             self.tracker.acked(p, n);
         }
-        let firings = self.engine.advance(Instant::now());
+        let firings = self.engine.advance(self.engine_now());
         if !firings.is_empty() && !self.sink_firings(firings, shutdown).await {
             return false;
         }
@@ -437,16 +460,25 @@ impl<S: Store> Worker<S> {
         );
         let firings = Arc::new(firings);
         let sets = self.sets.clone();
-        let ok = until_ok("flag sets", &consumer, &stats, max, shutdown, || {
-            let (mut sets, firings) = (sets.clone(), firings.clone());
-            async move { sets.flag(&firings).await }
-        })
+        let ok = until_ok(
+            &mut self.stalled,
+            "flag sets",
+            &consumer,
+            &stats,
+            max,
+            shutdown,
+            || {
+                let (mut sets, firings) = (sets.clone(), firings.clone());
+                async move { sets.flag(&firings).await }
+            },
+        )
         .await;
         if ok.is_none() {
             return false;
         }
         let rows: Vec<Row> = firings.iter().map(overspeed_row).collect();
         let ok = until_ok(
+            &mut self.stalled,
             "store overspeed rows",
             &consumer,
             &stats,
