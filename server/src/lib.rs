@@ -4,3 +4,9 @@
 //! the RESP listener for the TTL set service.
 
 #![deny(clippy::unwrap_used)]
+
+pub mod config;
+pub mod error;
+pub mod resp;
+
+pub use error::ServerError;

@@ -1,0 +1,238 @@
+//! Command-line and file configuration of `speedlayer-server`.
+//!
+//! Each service contributes one flattened clap group ([`RespArgs`] for the Redis-protocol
+//! service); [`ServerArgs`] is the top level. A TOML file given with `--config` fills in
+//! whatever the flags leave unset: flags always win, then the file, then the built-in
+//! defaults. This module only parses and merges; it does not start anything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser};
+use serde::Deserialize;
+
+use crate::error::ServerError;
+use crate::resp::config::{AppendFsync, RespConfig};
+
+/// Top-level flags of the `speedlayer-server` binary.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "speedlayer-server",
+    version,
+    about = "Speedlayer region server and TTL set service"
+)]
+pub struct ServerArgs {
+    /// Data directory (default `./data`); each service keeps its files in a subdirectory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Run only the Redis-protocol service (for deployments that want it separate).
+    #[arg(long)]
+    pub only_resp: bool,
+
+    /// TOML configuration file; flags given on the command line win over its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Options of the Redis-protocol TTL set service.
+    #[command(flatten)]
+    pub resp: RespArgs,
+}
+
+/// Flags of the Redis-protocol TTL set service.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RespArgs {
+    /// Listen address of the RESP service (default `127.0.0.1:6380`); `off` disables it.
+    #[arg(long, value_name = "ADDR|off")]
+    pub resp_addr: Option<String>,
+
+    /// Password required from clients (AUTH / HELLO AUTH). Unset: no password, and
+    /// protected mode refuses non-loopback clients.
+    #[arg(long, value_name = "PASSWORD")]
+    pub requirepass: Option<String>,
+
+    /// When the append-only file is fsynced: `always` (before each reply, slowest, loses
+    /// nothing acknowledged), `everysec` (default, loses at most ~1 s on power loss) or `no`.
+    #[arg(long, value_name = "always|everysec|no")]
+    pub appendfsync: Option<AppendFsync>,
+
+    /// Maximum simultaneous clients (default 10000); one more gets
+    /// `-ERR max number of clients reached`.
+    #[arg(long, value_name = "N")]
+    pub maxclients: Option<usize>,
+
+    /// Protected mode (default `yes`): with no password and a non-loopback bind address,
+    /// refuse clients that do not come from loopback.
+    #[arg(long, value_name = "yes|no")]
+    pub protected_mode: Option<YesNo>,
+
+    /// Rewrite the append-only file when it grows by this percentage over its size after the
+    /// last rewrite (default 100; 0 disables automatic rewrites).
+    #[arg(long, value_name = "PERCENT")]
+    pub auto_aof_rewrite_percentage: Option<u64>,
+
+    /// Do not rewrite automatically below this AOF size in bytes (default 64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub auto_aof_rewrite_min_size: Option<u64>,
+}
+
+/// A `yes`/`no` flag value, as Redis spells booleans in its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum YesNo {
+    /// Enabled.
+    Yes,
+    /// Disabled.
+    No,
+}
+
+/// The TOML configuration file: the same names as the flags, with `_` instead of `-`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// See `--only-resp`.
+    pub only_resp: Option<bool>,
+    /// The `[resp]` table.
+    #[serde(default)]
+    pub resp: FileResp,
+}
+
+/// The `[resp]` table of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileResp {
+    /// See `--resp-addr`.
+    pub addr: Option<String>,
+    /// See `--requirepass`.
+    pub requirepass: Option<String>,
+    /// See `--appendfsync`.
+    pub appendfsync: Option<AppendFsync>,
+    /// See `--maxclients`.
+    pub maxclients: Option<usize>,
+    /// See `--protected-mode`.
+    pub protected_mode: Option<YesNo>,
+    /// See `--auto-aof-rewrite-percentage`.
+    pub auto_aof_rewrite_percentage: Option<u64>,
+    /// See `--auto-aof-rewrite-min-size`.
+    pub auto_aof_rewrite_min_size: Option<u64>,
+}
+
+/// The merged settings of the whole binary.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Root data directory.
+    pub data_dir: PathBuf,
+    /// Only the RESP service runs.
+    pub only_resp: bool,
+    /// The RESP service, `None` when disabled with `--resp-addr off`.
+    pub resp: Option<RespConfig>,
+}
+
+impl ServerArgs {
+    /// Merges flags, the optional TOML file and defaults into [`Settings`].
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] when the file cannot be read or parsed, or a value is invalid.
+    pub fn resolve(&self) -> Result<Settings, ServerError> {
+        let file = match &self.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let only_resp = self.only_resp || file.only_resp.unwrap_or(false);
+        let f = file.resp;
+        let a = &self.resp;
+        let addr_text = a
+            .resp_addr
+            .clone()
+            .or(f.addr)
+            .unwrap_or_else(|| "127.0.0.1:6380".to_owned());
+        let resp = if addr_text.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            let addr: SocketAddr = addr_text.parse().map_err(|e| ServerError::Config {
+                what: format!("resp address {addr_text:?}"),
+                reason: format!("{e}"),
+            })?;
+            let mut cfg = RespConfig::new(addr, data_dir.join("resp"));
+            cfg.requirepass = a
+                .requirepass
+                .clone()
+                .or(f.requirepass)
+                .filter(|p| !p.is_empty());
+            if let Some(v) = a.appendfsync.or(f.appendfsync) {
+                cfg.appendfsync = v;
+            }
+            if let Some(v) = a.maxclients.or(f.maxclients) {
+                cfg.maxclients = v;
+            }
+            if let Some(v) = a.protected_mode.or(f.protected_mode) {
+                cfg.protected_mode = v == YesNo::Yes;
+            }
+            if let Some(v) = a
+                .auto_aof_rewrite_percentage
+                .or(f.auto_aof_rewrite_percentage)
+            {
+                cfg.auto_aof_rewrite_percentage = v;
+            }
+            if let Some(v) = a.auto_aof_rewrite_min_size.or(f.auto_aof_rewrite_min_size) {
+                cfg.auto_aof_rewrite_min_size = v;
+            }
+            Some(cfg)
+        };
+        Ok(Settings {
+            data_dir,
+            only_resp,
+            resp,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ServerError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ServerError::Config {
+        what: format!("config file {}", path.display()),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ServerError::Config {
+        what: format!("config file {}", path.display()),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_off_disables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/tmp/x\"\n[resp]\naddr = \"127.0.0.1:7000\"\nmaxclients = 5\nappendfsync = \"always\"\n",
+        )
+        .unwrap();
+        let args = ServerArgs::parse_from([
+            "speedlayer-server",
+            "--config",
+            path.to_str().unwrap(),
+            "--maxclients",
+            "9",
+        ]);
+        let s = args.resolve().unwrap();
+        let r = s.resp.unwrap();
+        assert_eq!(r.addr.port(), 7000);
+        assert_eq!(r.maxclients, 9);
+        assert_eq!(r.appendfsync, AppendFsync::Always);
+        assert_eq!(r.dir, PathBuf::from("/tmp/x/resp"));
+
+        let off = ServerArgs::parse_from(["speedlayer-server", "--resp-addr", "off"]);
+        assert!(off.resolve().unwrap().resp.is_none());
+    }
+}

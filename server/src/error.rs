@@ -1,0 +1,63 @@
+//! The error type of the `speedlayer-server` crate.
+//!
+//! One enum for the whole crate; each variant carries the data needed to act on it. RESP
+//! command errors are not here: they are Redis error replies (`-ERR ...`) sent to the
+//! client, not failures of the server.
+
+use std::path::PathBuf;
+
+/// Everything that can fail inside `speedlayer-server`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A configuration value or file is invalid.
+    #[error("invalid {what}: {reason}")]
+    Config {
+        /// What was being configured.
+        what: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// An I/O operation on a file failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done (`open`, `write`, `fsync`, ...).
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Binding a listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address that could not be bound.
+        addr: std::net::SocketAddr,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The append-only file is damaged before its last command: refusing to start.
+    #[error(
+        "append-only file {path} is corrupted at byte {offset} of {len}: {reason}; \
+         it is not a torn tail, so it was not repaired (inspect or restore it)"
+    )]
+    AofCorrupted {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset where parsing failed.
+        offset: u64,
+        /// File length.
+        len: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The snapshot file is damaged: refusing to start.
+    #[error("snapshot {path} is corrupted: {reason}")]
+    SnapshotCorrupted {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+}

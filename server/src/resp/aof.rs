@@ -1,0 +1,500 @@
+//! The append-only file: every write as a RESP command, replayed at start.
+//!
+//! Format (see `server/docs/resp_persistence.md`): one header line
+//! `SLAOF 1 <id:16 hex> <base|incr>\r\n`, then RESP arrays of bulk strings. Only the
+//! commands [`replay`] knows are ever written: `SADD SREM DEL PEXPIREAT PERSIST RENAME SMOVE
+//! FLUSHALL` — expiries are absolute times, expired keys are `DEL`eted, SPOP is `SREM`,
+//! *STORE is `DEL` + `SADD`. A `base` file holds a whole state (after a rewrite); an `incr`
+//! file continues the snapshot whose `supersedes` id differs from its own. A truncated tail
+//! is cut back to the last whole command (logged); anything else unparsable refuses to
+//! start. The rewrite and the shutdown snapshot are here too; the snapshot encoding is in
+//! `snapshot`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::config::{AppendFsync, Limits};
+use super::frame::{FrameError, parse_i64, parse_request};
+use super::keyspace::{Keyspace, encode_command};
+use super::member::Member;
+use super::server::Shared;
+use super::snapshot;
+use crate::error::ServerError;
+
+/// The AOF file name inside the RESP directory.
+pub const AOF_FILE: &str = "appendonly.aof";
+/// The snapshot file name inside the RESP directory.
+pub const SNAP_FILE: &str = "dump.snap";
+/// Commands recorded but not yet written beyond this many bytes are written by the
+/// connection itself instead of waiting for the writer task (the bound of that buffer).
+pub const PENDING_LIMIT: usize = 16 * 1024 * 1024;
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ServerError + 'a {
+    move |source| ServerError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug)]
+struct AofFile {
+    file: File,
+    id: u64,
+    size: u64,
+    base_size: u64,
+    last_fsync: Instant,
+    unsynced: bool,
+}
+
+/// Status numbers for INFO persistence.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AofInfo {
+    /// Current file size.
+    pub size: u64,
+    /// Size after the last rewrite (or at start).
+    pub base_size: u64,
+    /// Rewrites done since start.
+    pub rewrites: u64,
+}
+
+/// An open append-only file.
+#[derive(Debug)]
+pub struct Aof {
+    dir: PathBuf,
+    path: PathBuf,
+    fsync: AppendFsync,
+    inner: Mutex<AofFile>,
+    rewrites: std::sync::atomic::AtomicU64,
+}
+
+fn header(id: u64, base: bool) -> Vec<u8> {
+    format!(
+        "SLAOF 1 {id:016x} {}\r\n",
+        if base { "base" } else { "incr" }
+    )
+    .into_bytes()
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), ServerError> {
+    // IMPORTANT: a rename is durable only once the directory is fsynced.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync dir", dir))
+}
+
+/// Writes `bytes` to `dir/name` atomically (temp file, fsync, rename, fsync dir).
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ServerError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let dst = dir.join(name);
+    let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    f.sync_all().map_err(io_err("fsync", &tmp))?;
+    std::fs::rename(&tmp, &dst).map_err(io_err("rename", &dst))?;
+    fsync_dir(dir)
+}
+
+impl Aof {
+    /// Loads `dir/dump.snap` and `dir/appendonly.aof` into `ks` (repairing a torn tail),
+    /// then opens the AOF for appending. Creates `dir` if needed.
+    ///
+    /// # Errors
+    /// I/O errors, [`ServerError::AofCorrupted`], [`ServerError::SnapshotCorrupted`].
+    pub fn open(dir: &Path, fsync: AppendFsync, ks: &mut Keyspace) -> Result<Aof, ServerError> {
+        std::fs::create_dir_all(dir).map_err(io_err("create dir", dir))?;
+        let path = dir.join(AOF_FILE);
+        let snap_path = dir.join(SNAP_FILE);
+        let snap_supersedes = if snap_path.exists() {
+            let bytes = std::fs::read(&snap_path).map_err(io_err("read", &snap_path))?;
+            Some(snapshot::decode(&bytes, &snap_path, ks)?)
+        } else {
+            None
+        };
+        let mut valid_header = false;
+        let mut id = 0;
+        if path.exists() {
+            let (hid, loaded) = load_aof(&path, snap_supersedes, ks)?;
+            valid_header = loaded;
+            id = hid;
+        }
+        if !valid_header {
+            // No AOF yet (or only a torn header): start one that holds the current state.
+            id = rand::random();
+            let mut bytes = header(id, true);
+            dump_commands(ks, &mut bytes);
+            write_atomic(dir, AOF_FILE, &bytes)?;
+        }
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        let size = file.metadata().map_err(io_err("stat", &path))?.len();
+        ks.dirty = 0;
+        Ok(Aof {
+            dir: dir.to_path_buf(),
+            path,
+            fsync,
+            inner: Mutex::new(AofFile {
+                file,
+                id,
+                size,
+                base_size: size,
+                last_fsync: Instant::now(),
+                unsynced: false,
+            }),
+            rewrites: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Numbers for INFO.
+    pub fn info(&self) -> AofInfo {
+        let g = self.inner.lock();
+        AofInfo {
+            size: g.size,
+            base_size: g.base_size,
+            rewrites: self.rewrites.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Writes the commands recorded in `ks`; fsyncs when `sync`, or when the policy is
+    /// `everysec` and a second has passed since the last fsync.
+    ///
+    /// # Errors
+    /// The write or fsync error.
+    pub fn flush(&self, ks: &Mutex<Keyspace>, sync: bool) -> Result<(), ServerError> {
+        let mut g = self.inner.lock();
+        // Taken under the file lock, so buffers reach the file in the order they were made.
+        let pending = ks.lock().take_propagated();
+        if !pending.is_empty() {
+            g.file
+                .write_all(&pending)
+                .map_err(io_err("write", &self.path))?;
+            g.size += pending.len() as u64;
+            g.unsynced = true;
+        }
+        let due =
+            self.fsync == AppendFsync::Everysec && g.last_fsync.elapsed() >= Duration::from_secs(1);
+        if g.unsynced && (sync || due) {
+            // IMPORTANT: durability point for `always` and `everysec`.
+            g.file.sync_data().map_err(io_err("fsync", &self.path))?;
+            g.unsynced = false;
+            g.last_fsync = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// True when the file grew past the rewrite threshold.
+    pub fn needs_rewrite(&self, percentage: u64, min_size: u64) -> bool {
+        if percentage == 0 {
+            return false;
+        }
+        let g = self.inner.lock();
+        g.size >= min_size && g.size > g.base_size + g.base_size.max(1) * percentage / 100
+    }
+
+    /// Rewrites the AOF as the minimal commands for the current state (a `base` file).
+    ///
+    /// The keyspace lock is held while the state is encoded (our stand-in for Redis's
+    /// fork); the file lock is held until the new file replaced the old one, so no
+    /// recorded command can be lost in between.
+    ///
+    /// # Errors
+    /// I/O errors; the old file stays in place and in use.
+    pub fn rewrite(&self, ks: &Mutex<Keyspace>) -> Result<(), ServerError> {
+        let mut g = self.inner.lock();
+        let id: u64 = rand::random();
+        let mut bytes = header(id, true);
+        {
+            let mut k = ks.lock();
+            let pending = k.take_propagated();
+            g.file
+                .write_all(&pending)
+                .map_err(io_err("write", &self.path))?;
+            g.size += pending.len() as u64;
+            dump_commands(&k, &mut bytes);
+            k.dirty = 0;
+        }
+        write_atomic(&self.dir, AOF_FILE, &bytes)?;
+        g.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err("open", &self.path))?;
+        g.id = id;
+        g.size = bytes.len() as u64;
+        g.base_size = g.size;
+        g.unsynced = false;
+        self.rewrites
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(bytes = g.size, "AOF rewritten");
+        Ok(())
+    }
+
+    /// Writes the shutdown snapshot (superseding the current AOF) and starts a fresh,
+    /// empty incremental AOF.
+    ///
+    /// # Errors
+    /// I/O errors; the AOF is then left as it was, still complete.
+    pub fn snapshot(&self, ks: &Mutex<Keyspace>) -> Result<(), ServerError> {
+        let mut g = self.inner.lock();
+        let bytes;
+        {
+            let mut k = ks.lock();
+            let pending = k.take_propagated();
+            g.file
+                .write_all(&pending)
+                .map_err(io_err("write", &self.path))?;
+            g.size += pending.len() as u64;
+            bytes = snapshot::encode(&k, g.id);
+            k.dirty = 0;
+        }
+        g.file.sync_data().map_err(io_err("fsync", &self.path))?;
+        write_atomic(&self.dir, SNAP_FILE, &bytes)?;
+        let id: u64 = rand::random();
+        let head = header(id, false);
+        write_atomic(&self.dir, AOF_FILE, &head)?;
+        g.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err("open", &self.path))?;
+        g.id = id;
+        g.size = head.len() as u64;
+        g.base_size = g.size;
+        tracing::info!(bytes = bytes.len(), "snapshot written");
+        Ok(())
+    }
+}
+
+/// Appends the commands recreating every live key of `ks` to `out`.
+pub fn dump_commands(ks: &Keyspace, out: &mut Vec<u8>) {
+    let now = ks.now_ms();
+    for (key, e) in ks.iter() {
+        if !ks.is_live_at(e, now) {
+            continue;
+        }
+        let members: Vec<&Member> = e.set.iter().collect();
+        for chunk in members.chunks(1024) {
+            let mut args: Vec<&[u8]> = Vec::with_capacity(chunk.len() + 2);
+            args.push(b"SADD");
+            args.push(key);
+            args.extend(chunk.iter().map(|m| m.as_bytes()));
+            encode_command(out, &args);
+        }
+        if let Some(t) = e.expire_at {
+            encode_command(out, &[b"PEXPIREAT", key, t.to_string().as_bytes()]);
+        }
+    }
+}
+
+fn parse_header(buf: &[u8]) -> Option<(u64, bool, usize)> {
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    let line = std::str::from_utf8(&buf[..nl]).ok()?.trim_end_matches('\r');
+    let mut parts = line.split(' ');
+    if parts.next()? != "SLAOF" || parts.next()? != "1" {
+        return None;
+    }
+    let id = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let base = match parts.next()? {
+        "base" => true,
+        "incr" => false,
+        _ => return None,
+    };
+    Some((id, base, nl + 1))
+}
+
+/// Loads the AOF at `path` into `ks`. Returns its id and whether it had a valid header.
+fn load_aof(
+    path: &Path,
+    snap_supersedes: Option<u64>,
+    ks: &mut Keyspace,
+) -> Result<(u64, bool), ServerError> {
+    let mut f = File::open(path).map_err(io_err("open", path))?;
+    let len = f.metadata().map_err(io_err("stat", path))?.len();
+    let corrupted = |offset: u64, reason: String| ServerError::AofCorrupted {
+        path: path.to_path_buf(),
+        offset,
+        len,
+        reason,
+    };
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut eof = false;
+    let fill = |f: &mut File, buf: &mut BytesMut, chunk: &mut [u8], eof: &mut bool| {
+        let n = f.read(chunk).map_err(io_err("read", path))?;
+        if n == 0 {
+            *eof = true;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        Ok::<(), ServerError>(())
+    };
+    // Header.
+    let (id, base, hlen) = loop {
+        if let Some(h) = parse_header(&buf) {
+            break h;
+        }
+        if eof || buf.len() > 256 {
+            let is_torn_prefix =
+                buf.len() < 64 && b"SLAOF 1 ".starts_with(&buf[..buf.len().min(8)]);
+            if eof && is_torn_prefix {
+                tracing::warn!(path = %path.display(), "AOF has only a torn header; starting it afresh");
+                return Ok((0, false));
+            }
+            return Err(corrupted(0, "missing or invalid SLAOF header".into()));
+        }
+        fill(&mut f, &mut buf, &mut chunk, &mut eof)?;
+    };
+    bytes::Buf::advance(&mut buf, hlen);
+    let skip = !base && snap_supersedes == Some(id);
+    if base {
+        ks.clear();
+    }
+    ks.loading = true;
+    let limits = Limits {
+        query_buffer_limit: usize::MAX,
+        ..Limits::default()
+    };
+    let mut offset = hlen as u64;
+    let mut args: Vec<Bytes> = Vec::new();
+    let mut applied = 0u64;
+    loop {
+        if !buf.is_empty() && buf[0] != b'*' {
+            ks.loading = false;
+            return Err(corrupted(
+                offset,
+                format!("expected '*', found byte {:#04x}", buf[0]),
+            ));
+        }
+        let before = buf.len();
+        match parse_request(&mut buf, &limits, true, &mut args) {
+            Ok(true) => {
+                offset += (before - buf.len()) as u64;
+                if skip {
+                    continue;
+                }
+                if let Err(reason) = replay(ks, &args) {
+                    ks.loading = false;
+                    return Err(corrupted(offset - (before - buf.len()) as u64, reason));
+                }
+                applied += 1;
+            }
+            Ok(false) | Err(FrameError::Incomplete) => {
+                if !eof {
+                    fill(&mut f, &mut buf, &mut chunk, &mut eof)?;
+                    continue;
+                }
+                if !buf.is_empty() {
+                    // A torn tail: the crash cut the last command short. Cut it off.
+                    tracing::warn!(path = %path.display(), offset, dropped = buf.len(),
+                        "AOF ends with a truncated command; truncating the file to the last whole command");
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(io_err("open", path))?;
+                    f.set_len(offset).map_err(io_err("truncate", path))?;
+                    f.sync_all().map_err(io_err("fsync", path))?;
+                }
+                break;
+            }
+            Err(FrameError::Protocol(msg)) => {
+                ks.loading = false;
+                return Err(corrupted(offset, msg));
+            }
+        }
+    }
+    ks.loading = false;
+    tracing::info!(path = %path.display(), commands = applied, skipped = skip, "AOF loaded");
+    Ok((id, true))
+}
+
+/// Applies one AOF command to `ks` (no expiry while loading).
+///
+/// # Errors
+/// A reason when the command is not one the AOF can contain.
+pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
+    let name = args[0].to_ascii_uppercase();
+    let bad = || {
+        format!(
+            "unexpected command {:?} with {} arguments",
+            String::from_utf8_lossy(&args[0]),
+            args.len()
+        )
+    };
+    match (&name[..], args.len()) {
+        (b"SADD", n) if n >= 3 => {
+            let e = ks.entry_mut(&args[1]);
+            for m in &args[2..] {
+                e.set.insert(Member::new(m));
+            }
+        }
+        (b"SREM", n) if n >= 3 => {
+            if let Some(e) = ks.live_mut(&args[1]) {
+                for m in &args[2..] {
+                    e.set.remove(&m[..]);
+                }
+            }
+            ks.remove_if_empty(&args[1]);
+        }
+        (b"DEL", n) if n >= 2 => {
+            for k in &args[1..] {
+                ks.remove(k);
+            }
+        }
+        (b"PEXPIREAT", 3) => {
+            let t = parse_i64(&args[2]).ok_or_else(bad)?;
+            ks.set_expire(&args[1], Some(t));
+        }
+        (b"PERSIST", 2) => {
+            ks.set_expire(&args[1], None);
+        }
+        (b"RENAME", 3) => {
+            ks.rename(&args[1], &args[2]);
+        }
+        (b"SMOVE", 4) => {
+            ks.smove(&args[1], &args[2], &args[3]);
+        }
+        (b"FLUSHALL", _) => ks.clear(),
+        _ => return Err(bad()),
+    }
+    Ok(())
+}
+
+/// Background task: writes recorded commands every 10 ms (fsync per policy) and starts a
+/// rewrite when the file outgrew its threshold.
+pub async fn writer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stop = tokio::select! {
+            _ = tick.tick() => false,
+            _ = shutdown.changed() => true,
+        };
+        let s = shared.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            s.flush_aof(stop)?;
+            if let Some(aof) = &s.aof
+                && aof.needs_rewrite(
+                    s.config.auto_aof_rewrite_percentage,
+                    s.config.auto_aof_rewrite_min_size,
+                )
+            {
+                aof.rewrite(&s.ks)?;
+            }
+            Ok::<(), ServerError>(())
+        })
+        .await;
+        match r {
+            Ok(Err(e)) => tracing::error!(error = %e, "AOF write failed; refusing writes"),
+            Err(e) => tracing::error!(error = %e, "AOF writer task failed"),
+            Ok(Ok(())) => {}
+        }
+        if stop {
+            return;
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Server commands: COMMAND (COUNT, DOCS, INFO, LIST), INFO, DBSIZE, FLUSHDB/FLUSHALL and
+//! CONFIG GET.
+//!
+//! COMMAND answers from the dispatch table so clients' handshakes and redis-cli's hints see
+//! exactly the commands we serve. CONFIG is read-only: settings come from flags and file.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::{COMMANDS, ERR_SYNTAX, Spec, is, lookup};
+use crate::resp::connection::Client;
+use crate::resp::glob;
+use crate::resp::memory;
+use crate::resp::reply::Out;
+use crate::resp::server::Shared;
+
+fn spec_info(o: &mut Out, s: &Spec, prefix: Option<&str>) {
+    o.array_len(10);
+    match prefix {
+        Some(p) => o.bulk(format!("{p}|{}", s.name).as_bytes()),
+        None => o.bulk(s.name.as_bytes()),
+    }
+    o.int(i64::from(s.arity));
+    o.set_len(s.flags.len());
+    for f in s.flags {
+        o.simple(f);
+    }
+    o.int(i64::from(s.keys.0));
+    o.int(i64::from(s.keys.1));
+    o.int(i64::from(s.keys.2));
+    o.set_len(1);
+    o.simple(&format!("@{}", s.group));
+    o.set_len(0);
+    o.array_len(0);
+    o.array_len(s.subs.len());
+    for sub in s.subs {
+        spec_info(o, sub, Some(s.name));
+    }
+}
+
+/// COMMAND: information about every command.
+pub fn command(_: &Shared, c: &mut Client, _: &[Bytes]) {
+    c.out.array_len(COMMANDS.len());
+    for s in COMMANDS {
+        spec_info(&mut c.out, s, None);
+    }
+}
+
+/// COMMAND COUNT
+pub fn command_count(_: &Shared, c: &mut Client, _: &[Bytes]) {
+    c.out.int(COMMANDS.len() as i64);
+}
+
+/// COMMAND LIST
+pub fn command_list(_: &Shared, c: &mut Client, _: &[Bytes]) {
+    c.out.array_len(COMMANDS.len());
+    for s in COMMANDS {
+        c.out.bulk(s.name.as_bytes());
+    }
+}
+
+/// COMMAND INFO [name ...]
+pub fn command_info(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    if args.len() == 2 {
+        return command(s, c, args);
+    }
+    c.out.array_len(args.len() - 2);
+    for a in &args[2..] {
+        match lookup(a) {
+            Some(s) => spec_info(&mut c.out, s, None),
+            None => c.out.null_array(),
+        }
+    }
+}
+
+fn spec_docs(o: &mut Out, s: &Spec) {
+    o.bulk(s.name.as_bytes());
+    let n = 4 + usize::from(!s.subs.is_empty());
+    o.map_len(n);
+    o.bulk(b"summary");
+    o.bulk(s.summary.as_bytes());
+    o.bulk(b"since");
+    o.bulk(s.since.as_bytes());
+    o.bulk(b"group");
+    o.bulk(s.group.as_bytes());
+    o.bulk(b"complexity");
+    o.bulk(s.complexity.as_bytes());
+    if !s.subs.is_empty() {
+        o.bulk(b"subcommands");
+        o.map_len(s.subs.len());
+        for sub in s.subs {
+            spec_docs(o, sub);
+        }
+    }
+}
+
+/// COMMAND DOCS [name ...]
+pub fn command_docs(_: &Shared, c: &mut Client, args: &[Bytes]) {
+    let specs: Vec<&Spec> = if args.len() == 2 {
+        COMMANDS.iter().collect()
+    } else {
+        args[2..].iter().filter_map(|a| lookup(a)).collect()
+    };
+    c.out.map_len(specs.len());
+    for s in specs {
+        spec_docs(&mut c.out, s);
+    }
+}
+
+/// COMMAND HELP
+pub fn command_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
+    let lines = [
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Return details about all commands.",
+        "COUNT",
+        "    Return the total number of commands in this server.",
+        "LIST",
+        "    Return a list of all commands in this server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple commands.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple commands.",
+        "HELP",
+        "    Print this help.",
+    ];
+    c.out.array_len(lines.len());
+    for l in lines {
+        c.out.simple(l);
+    }
+}
+
+/// DBSIZE
+pub fn dbsize(s: &Shared, c: &mut Client, _: &[Bytes]) {
+    let n = s.ks.lock().len();
+    c.out.int(n as i64);
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC|SYNC]
+pub fn flushall(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    if args.len() > 2 || (args.len() == 2 && !is(&args[1], "async") && !is(&args[1], "sync")) {
+        c.out.error(ERR_SYNTAX);
+        return;
+    }
+    let mut ks = s.ks.lock();
+    ks.clear();
+    ks.propagate(&[b"FLUSHALL"]);
+    drop(ks);
+    c.out.ok();
+}
+
+fn config_pairs(s: &Shared) -> Vec<(&'static str, String)> {
+    let cfg = &s.config;
+    vec![
+        ("appendfsync", cfg.appendfsync.as_str().to_owned()),
+        ("appendonly", "yes".to_owned()),
+        (
+            "auto-aof-rewrite-min-size",
+            cfg.auto_aof_rewrite_min_size.to_string(),
+        ),
+        (
+            "auto-aof-rewrite-percentage",
+            cfg.auto_aof_rewrite_percentage.to_string(),
+        ),
+        ("bind", s.local_addr.ip().to_string()),
+        (
+            "client-query-buffer-limit",
+            cfg.limits.query_buffer_limit.to_string(),
+        ),
+        ("databases", "1".to_owned()),
+        ("dir", cfg.dir.display().to_string()),
+        ("hz", cfg.hz.to_string()),
+        ("maxclients", cfg.maxclients.to_string()),
+        ("port", s.local_addr.port().to_string()),
+        (
+            "protected-mode",
+            if cfg.protected_mode { "yes" } else { "no" }.to_owned(),
+        ),
+        (
+            "proto-max-bulk-len",
+            cfg.limits.proto_max_bulk_len.to_string(),
+        ),
+        ("requirepass", cfg.requirepass.clone().unwrap_or_default()),
+        ("save", String::new()),
+    ]
+}
+
+/// CONFIG GET pattern [pattern ...]
+pub fn config_get(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    let pairs: Vec<(&str, String)> = config_pairs(s)
+        .into_iter()
+        .filter(|(k, _)| {
+            args[2..]
+                .iter()
+                .any(|p| glob::matches(p, k.as_bytes(), true))
+        })
+        .collect();
+    c.out.map_len(pairs.len());
+    for (k, v) in pairs {
+        c.out.bulk(k.as_bytes());
+        c.out.bulk(v.as_bytes());
+    }
+}
+
+/// CONFIG HELP
+pub fn config_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
+    let lines = [
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "HELP",
+        "    Print this help.",
+    ];
+    c.out.array_len(lines.len());
+    for l in lines {
+        c.out.simple(l);
+    }
+}
+
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "keyspace",
+];
+
+fn section(s: &Shared, name: &str, out: &mut String) {
+    let ks_counts = || {
+        let ks = s.ks.lock();
+        (
+            ks.len(),
+            ks.volatile_len(),
+            ks.stats,
+            ks.dirty,
+            ks.approx_bytes(),
+        )
+    };
+    match name {
+        "server" => {
+            let up = s.started.elapsed().as_secs();
+            let _ = write!(
+                out,
+                "# Server\r\nredis_version:{}\r\nredis_mode:standalone\r\nserver_name:speedlayer\r\nspeedlayer_version:{}\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:tokio\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nhz:{}\r\nexecutable:speedlayer-server\r\n",
+                super::conn::REDIS_VERSION,
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::process::id(),
+                s.run_id,
+                s.local_addr.port(),
+                up / 86400,
+                s.config.hz
+            );
+        }
+        "clients" => {
+            let _ = write!(
+                out,
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+                s.client_count(),
+                s.config.maxclients
+            );
+        }
+        "memory" => {
+            let (_, _, _, _, approx) = ks_counts();
+            let used = memory::allocated().unwrap_or(approx);
+            let _ = write!(
+                out,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_dataset:{approx}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\nmem_allocator:{}\r\n",
+                used as f64 / (1024.0 * 1024.0),
+                if memory::allocated().is_some() {
+                    "libc (counted)"
+                } else {
+                    "libc"
+                }
+            );
+        }
+        "persistence" => {
+            let (_, _, _, dirty, _) = ks_counts();
+            let info = s.aof.as_ref().map(|a| a.info()).unwrap_or_default();
+            let _ = write!(
+                out,
+                "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{dirty}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\naof_rewrites:{}\r\nappendfsync:{}\r\n",
+                if s.aof_failed() { "err" } else { "ok" },
+                info.size,
+                info.base_size,
+                info.rewrites,
+                s.config.appendfsync.as_str()
+            );
+        }
+        "stats" => {
+            let (_, _, st, _, _) = ks_counts();
+            let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            let _ = write!(
+                out,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                r(&s.stats.total_connections_received),
+                r(&s.stats.total_commands_processed),
+                r(&s.stats.total_net_input_bytes),
+                r(&s.stats.total_net_output_bytes),
+                r(&s.stats.rejected_connections),
+                st.expired_keys,
+                st.keyspace_hits,
+                st.keyspace_misses
+            );
+        }
+        "keyspace" => {
+            let (keys, expires, _, _, _) = ks_counts();
+            out.push_str("# Keyspace\r\n");
+            if keys > 0 {
+                let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// INFO [section ...]
+pub fn info(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    let mut wanted: Vec<&str> = Vec::new();
+    if args.len() == 1 {
+        wanted.extend(SECTIONS);
+    }
+    for a in &args[1..] {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        if a == "all" || a == "everything" || a == "default" {
+            wanted.extend(SECTIONS);
+        } else if let Some(sec) = SECTIONS.iter().find(|x| **x == a) {
+            wanted.push(sec);
+        }
+    }
+    let mut text = String::new();
+    for name in SECTIONS.iter().filter(|n| wanted.contains(n)) {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        section(s, name, &mut text);
+    }
+    c.out.verbatim(&text);
+}

@@ -1,0 +1,136 @@
+//! One client connection: read, parse every complete request, execute, flush once.
+//!
+//! Pipelining falls out of the loop: all requests already in the buffer are executed and
+//! their replies collected in one output buffer, written with one syscall. The query buffer
+//! and the output buffer are both bounded; a protocol error gets Redis's `-ERR Protocol
+//! error: ...` reply and the connection is closed, as Redis does. This module does not
+//! know individual commands (see `cmd`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::cmd;
+use super::config::AppendFsync;
+use super::frame::{FrameError, parse_request};
+use super::reply::Out;
+use super::server::Shared;
+
+/// Per-connection state visible to commands.
+#[derive(Debug)]
+pub struct Client {
+    /// Unique id (CLIENT ID).
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// True when no password is needed or AUTH succeeded.
+    pub authed: bool,
+    /// Reply buffer and protocol version.
+    pub out: Out,
+    /// Set by QUIT or a fatal error: close after flushing.
+    pub close: bool,
+    /// When the connection was accepted.
+    pub created: Instant,
+}
+
+impl Client {
+    /// Protocol version in use (2 or 3).
+    pub fn proto(&self) -> i64 {
+        if self.out.resp3 { 3 } else { 2 }
+    }
+}
+
+/// Serves one accepted connection until it closes or the server shuts down.
+pub async fn serve(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    id: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let laddr = stream.local_addr().unwrap_or(addr);
+    let mut client = Client {
+        id,
+        addr,
+        laddr,
+        authed: shared.config.requirepass.is_none(),
+        out: Out::default(),
+        close: false,
+        created: Instant::now(),
+    };
+    let _ = stream.set_nodelay(true);
+    let limits = shared.config.limits.clone();
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    'conn: loop {
+        let mut wrote = false;
+        loop {
+            match parse_request(&mut inbuf, &limits, client.authed, &mut args) {
+                Ok(true) => {
+                    if args.is_empty() {
+                        continue;
+                    }
+                    wrote |= cmd::execute(&shared, &mut client, &args);
+                    if client.close {
+                        break;
+                    }
+                    if client.out.buf.len() > limits.output_buffer_limit {
+                        tracing::warn!(client = id, %addr, bytes = client.out.buf.len(),
+                            "closing client: output buffer limit reached");
+                        break 'conn;
+                    }
+                }
+                Ok(false) => break,
+                Err(FrameError::Protocol(msg)) => {
+                    tracing::info!(client = id, %addr, error = %msg, "protocol error from client");
+                    client.out.error(&format!("ERR Protocol error: {msg}"));
+                    client.close = true;
+                    break;
+                }
+                Err(FrameError::Incomplete) => break,
+            }
+        }
+        if wrote && shared.config.appendfsync == AppendFsync::Always {
+            // IMPORTANT: the writes are on disk before their acknowledgement leaves.
+            if let Err(e) = shared.flush_aof(true) {
+                tracing::error!(error = %e, "AOF fsync failed; closing client without reply");
+                break;
+            }
+        }
+        if !client.out.buf.is_empty() {
+            shared.stats.add_output(client.out.buf.len());
+            if stream.write_all(&client.out.buf).await.is_err() {
+                break;
+            }
+            client.out.buf.clear();
+            if client.out.buf.capacity() > 1024 * 1024 {
+                client.out.buf.shrink_to(64 * 1024);
+            }
+        }
+        if client.close {
+            break;
+        }
+        if inbuf.len() >= limits.query_buffer_limit {
+            tracing::warn!(client = id, %addr, bytes = inbuf.len(),
+                "closing client: query buffer limit reached");
+            break;
+        }
+        inbuf.reserve(16 * 1024);
+        tokio::select! {
+            r = stream.read_buf(&mut inbuf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => shared.stats.add_input(n),
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = stream.shutdown().await;
+    shared.unregister_client(id);
+}

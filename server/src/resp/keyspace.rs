@@ -1,0 +1,370 @@
+//! The keyspace: named sets with optional absolute expiry times.
+//!
+//! Every read goes through [`Keyspace::live`] / [`Keyspace::live_mut`], which delete an
+//! expired key on the spot (lazy expiry) and record the deletion as `DEL` for the AOF.
+//! Keys with a TTL are also kept in a dense vector so that the active expiry loop
+//! ([`Keyspace::expire_sample`]) can sample them at random in O(1), as Redis samples its
+//! `expires` dictionary. This module knows nothing about the protocol or files: writes are
+//! recorded into [`Keyspace::take_propagated`] as RESP commands for the AOF layer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rand::Rng;
+
+use super::clock::Clock;
+use super::member::Member;
+
+/// A set value.
+pub type Set = HashSet<Member>;
+
+/// One key: its set and its expiry.
+#[derive(Debug)]
+pub struct Entry {
+    /// The members (never empty while the key exists).
+    pub set: Set,
+    /// Absolute expiry time in Unix ms, if any.
+    pub expire_at: Option<i64>,
+    /// Position in `Keyspace::volatile` when `expire_at` is set.
+    vidx: usize,
+}
+
+/// Counters the keyspace maintains for INFO.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyspaceStats {
+    /// Keys deleted because they expired (lazily or actively).
+    pub expired_keys: u64,
+    /// Reads that found their key.
+    pub keyspace_hits: u64,
+    /// Reads that did not.
+    pub keyspace_misses: u64,
+}
+
+/// All keys of database 0.
+#[derive(Debug)]
+pub struct Keyspace {
+    map: HashMap<Bytes, Entry>,
+    volatile: Vec<Bytes>,
+    clock: Arc<dyn Clock>,
+    /// Commands to append to the AOF (RESP encoded), drained by the AOF layer.
+    propagated: Vec<u8>,
+    propagate: bool,
+    /// While loading the AOF, nothing expires (replay must be deterministic).
+    pub loading: bool,
+    /// Counters for INFO.
+    pub stats: KeyspaceStats,
+    /// Number of commands that changed data since the last snapshot/rewrite.
+    pub dirty: u64,
+}
+
+impl Keyspace {
+    /// An empty keyspace reading time from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Keyspace {
+            map: HashMap::new(),
+            volatile: Vec::new(),
+            clock,
+            propagated: Vec::new(),
+            propagate: false,
+            loading: false,
+            stats: KeyspaceStats::default(),
+            dirty: 0,
+        }
+    }
+
+    /// Turns recording of writes for the AOF on or off.
+    pub fn set_propagate(&mut self, on: bool) {
+        self.propagate = on;
+    }
+
+    /// Now, in Unix ms.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Number of keys (including expired ones not yet reclaimed, like Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    /// Records a command for the AOF.
+    pub fn propagate(&mut self, args: &[&[u8]]) {
+        self.dirty += 1;
+        if !self.propagate {
+            return;
+        }
+        encode_command(&mut self.propagated, args);
+    }
+
+    /// Takes the recorded commands (RESP encoded).
+    pub fn take_propagated(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.propagated)
+    }
+
+    /// Bytes currently waiting for the AOF.
+    pub fn propagated_len(&self) -> usize {
+        self.propagated.len()
+    }
+
+    fn is_expired(&self, e: &Entry, now: i64) -> bool {
+        !self.loading && e.expire_at.is_some_and(|t| t <= now)
+    }
+
+    /// Deletes `key` if it has expired; returns true if it did.
+    pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        let now = self.clock.now_ms();
+        let expired = self.map.get(key).is_some_and(|e| self.is_expired(e, now));
+        if expired {
+            self.remove(key);
+            self.stats.expired_keys += 1;
+            self.propagate(&[b"DEL", key]);
+        }
+        expired
+    }
+
+    /// The live entry of `key` (expiring it first if due).
+    pub fn live(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_needed(key);
+        let e = self.map.get(key);
+        if e.is_some() {
+            self.stats.keyspace_hits += 1;
+        } else {
+            self.stats.keyspace_misses += 1;
+        }
+        e
+    }
+
+    /// The live entry of `key`, mutable (expiring it first if due).
+    pub fn live_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(key);
+        self.map.get_mut(key)
+    }
+
+    /// True when `key` exists and has not expired.
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.expire_if_needed(key);
+        self.map.contains_key(key)
+    }
+
+    /// The live entry of `key`, created empty if missing. The caller must not leave it
+    /// empty (use [`Keyspace::remove_if_empty`]).
+    pub fn entry_mut(&mut self, key: &[u8]) -> &mut Entry {
+        self.expire_if_needed(key);
+        self.map
+            .entry(Bytes::copy_from_slice(key))
+            .or_insert_with(|| Entry {
+                set: Set::new(),
+                expire_at: None,
+                vidx: 0,
+            })
+    }
+
+    /// Deletes `key` if its set became empty (Redis deletes emptied sets).
+    pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
+        if self.map.get(key).is_some_and(|e| e.set.is_empty()) {
+            self.remove(key);
+            return true;
+        }
+        false
+    }
+
+    /// Removes `key` (no expiry check, no propagation); returns its entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        if e.expire_at.is_some() {
+            self.volatile_remove(e.vidx);
+        }
+        Some(e)
+    }
+
+    fn volatile_remove(&mut self, idx: usize) {
+        self.volatile.swap_remove(idx);
+        if let Some(moved) = self.volatile.get(idx)
+            && let Some(m) = self.map.get_mut(moved)
+        {
+            m.vidx = idx;
+        }
+    }
+
+    /// Inserts or replaces `key` with `set` and `expire_at` (an empty set deletes).
+    pub fn insert(&mut self, key: &[u8], set: Set, expire_at: Option<i64>) {
+        self.remove(key);
+        if set.is_empty() {
+            return;
+        }
+        let key = Bytes::copy_from_slice(key);
+        self.map.insert(
+            key.clone(),
+            Entry {
+                set,
+                expire_at: None,
+                vidx: 0,
+            },
+        );
+        if expire_at.is_some() {
+            self.set_expire(&key, expire_at);
+        }
+    }
+
+    /// Sets or clears the expiry of an existing `key`; returns false if it does not exist.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<i64>) -> bool {
+        let Some(e) = self.map.get_mut(key) else {
+            return false;
+        };
+        match (e.expire_at.is_some(), expire_at) {
+            (false, Some(_)) => {
+                e.vidx = self.volatile.len();
+                e.expire_at = expire_at;
+                self.volatile.push(Bytes::copy_from_slice(key));
+            }
+            (true, None) => {
+                e.expire_at = None;
+                let idx = e.vidx;
+                self.volatile_remove(idx);
+            }
+            _ => e.expire_at = expire_at,
+        }
+        true
+    }
+
+    /// Moves `src` (with its TTL) to `dst`, replacing `dst`. False if `src` is missing.
+    pub fn rename(&mut self, src: &[u8], dst: &[u8]) -> bool {
+        let Some(e) = self.remove(src) else {
+            return false;
+        };
+        self.insert(dst, e.set, e.expire_at);
+        true
+    }
+
+    /// Moves `member` from `src` to `dst` (creating `dst`, deleting an emptied `src`).
+    /// Returns false if `src` does not hold `member`.
+    pub fn smove(&mut self, src: &[u8], dst: &[u8], member: &[u8]) -> bool {
+        let removed = self.live_mut(src).is_some_and(|e| e.set.remove(member));
+        if !removed {
+            return false;
+        }
+        self.remove_if_empty(src);
+        self.entry_mut(dst).set.insert(Member::new(member));
+        true
+    }
+
+    /// Deletes everything.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.volatile.clear();
+    }
+
+    /// One round of active expiry: samples up to `n` keys with a TTL at random and deletes
+    /// the expired ones. Returns `(sampled, expired)`.
+    pub fn expire_sample(&mut self, n: usize) -> (usize, usize) {
+        if self.loading || self.volatile.is_empty() {
+            return (0, 0);
+        }
+        let now = self.clock.now_ms();
+        let mut rng = rand::rng();
+        let sampled = n.min(self.volatile.len());
+        let mut expired = 0;
+        for _ in 0..sampled {
+            if self.volatile.is_empty() {
+                break;
+            }
+            let idx = rng.random_range(0..self.volatile.len());
+            let key = self.volatile[idx].clone();
+            if self
+                .map
+                .get(&key[..])
+                .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now))
+            {
+                self.remove(&key);
+                self.stats.expired_keys += 1;
+                self.propagate(&[b"DEL", &key]);
+                expired += 1;
+            }
+        }
+        (sampled, expired)
+    }
+
+    /// Iterates over all keys and entries, expired or not (for SCAN, KEYS and snapshots;
+    /// callers filter with [`Keyspace::is_live_at`]).
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.map.iter()
+    }
+
+    /// The entry of `key` without any expiry check (pair with [`Keyspace::is_live_at`]).
+    pub fn iter_get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    /// True if `e` is not expired at `now`.
+    pub fn is_live_at(&self, e: &Entry, now: i64) -> bool {
+        !self.is_expired(e, now)
+    }
+
+    /// Approximate bytes used by keys and members (slots plus heap), for INFO.
+    pub fn approx_bytes(&self) -> usize {
+        let mut total = self.map.capacity() * (std::mem::size_of::<(Bytes, Entry)>() + 1);
+        for (k, e) in &self.map {
+            total += k.len() + e.set.capacity() * (std::mem::size_of::<Member>() + 1);
+            total += e.set.iter().map(Member::heap_size).sum::<usize>();
+        }
+        total + self.volatile.capacity() * std::mem::size_of::<Bytes>()
+    }
+}
+
+/// Appends `args` to `out` as a RESP array of bulk strings.
+pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.push(b'*');
+    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        out.push(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::clock::ManualClock;
+
+    #[test]
+    fn lazy_and_active_expiry_keep_volatile_index_consistent() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let mut ks = Keyspace::new(clock.clone());
+        for i in 0..100u32 {
+            let key = format!("k{i}");
+            let mut s = Set::new();
+            s.insert(Member::new(b"m"));
+            ks.insert(
+                key.as_bytes(),
+                s,
+                (i % 2 == 0).then_some(2_000 + i64::from(i)),
+            );
+        }
+        assert_eq!(ks.volatile_len(), 50);
+        clock.set(2_050);
+        assert!(ks.live(b"k10").is_none());
+        assert!(ks.live(b"k11").is_some());
+        while ks.expire_sample(20).1 > 0 {}
+        // Anything left in `volatile` must point back at itself.
+        for (i, k) in ks.volatile.iter().enumerate() {
+            assert_eq!(ks.map[&k[..]].vidx, i);
+        }
+        ks.set_expire(b"k98", None);
+        assert_eq!(ks.map.len(), 100 - ks.stats.expired_keys as usize);
+    }
+}

@@ -1,0 +1,26 @@
+//! The Redis-protocol TTL set service: RESP2/RESP3 over TCP, sets with Redis 7 semantics,
+//! lazy and active expiry, and an append-only file with rewrite and a shutdown snapshot.
+//!
+//! Layout follows the data path: `frame` (bytes → requests), `connection` (one client),
+//! `cmd` (the command table and handlers), `keyspace` (sets and expiry), `expire` (the
+//! active expiry loop), `aof` and `snapshot` (persistence), `server` (listener, limits,
+//! shutdown). It is not a general Redis: only sets exist, and there is one database.
+
+pub mod aof;
+pub mod clock;
+pub mod cmd;
+pub mod config;
+pub mod connection;
+pub mod expire;
+pub mod frame;
+pub mod glob;
+pub mod keyspace;
+pub mod member;
+pub mod memory;
+pub mod reply;
+pub mod server;
+pub mod snapshot;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{AppendFsync, Limits, RespConfig};
+pub use server::{RespHandle, RespServer};

@@ -1,0 +1,325 @@
+//! The RESP listener: accepting clients, the connection cap, protected mode, background
+//! tasks (active expiry, AOF writer) and graceful shutdown.
+//!
+//! [`RespServer::start`] loads the persisted state, binds, and returns a [`RespHandle`];
+//! [`RespHandle::shutdown`] stops accepting, closes connections, flushes the AOF and writes
+//! the shutdown snapshot. Shared state lives in [`Shared`]; one tokio task serves each
+//! connection and the keyspace mutex is never held across an `.await`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::aof::Aof;
+use super::clock::{Clock, SystemClock};
+use super::config::RespConfig;
+use super::connection;
+use super::keyspace::Keyspace;
+use crate::error::ServerError;
+
+/// Server-wide counters for INFO.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub total_connections_received: AtomicU64,
+    /// Commands executed.
+    pub total_commands_processed: AtomicU64,
+    /// Connections refused (maxclients, protected mode).
+    pub rejected_connections: AtomicU64,
+    /// Bytes read from clients.
+    pub total_net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub total_net_output_bytes: AtomicU64,
+}
+
+impl Stats {
+    /// Counts bytes read.
+    pub fn add_input(&self, n: usize) {
+        self.total_net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+    /// Counts bytes written.
+    pub fn add_output(&self, n: usize) {
+        self.total_net_output_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// What CLIENT LIST shows about a connection.
+#[derive(Debug, Clone)]
+pub struct ClientMeta {
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// CLIENT SETNAME.
+    pub name: String,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: String,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: String,
+    /// Accepted at.
+    pub created: Instant,
+    /// Protocol version.
+    pub resp: i64,
+    /// Last command name.
+    pub last_cmd: String,
+}
+
+/// State shared by all connections of one RESP server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The data.
+    pub ks: Mutex<Keyspace>,
+    /// The settings.
+    pub config: RespConfig,
+    /// Counters.
+    pub stats: Stats,
+    /// Connected clients by id.
+    pub clients: Mutex<BTreeMap<u64, ClientMeta>>,
+    /// The append-only file, once loaded.
+    pub aof: Option<Aof>,
+    /// Start time (uptime).
+    pub started: Instant,
+    /// Random run id (INFO server).
+    pub run_id: String,
+    /// The bound address.
+    pub local_addr: SocketAddr,
+    next_id: AtomicU64,
+    aof_failed: AtomicBool,
+}
+
+impl Shared {
+    /// Assigns an id to a new connection and registers it for CLIENT LIST.
+    pub fn register_client(&self, addr: SocketAddr, laddr: SocketAddr) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.clients.lock().insert(
+            id,
+            ClientMeta {
+                addr,
+                laddr,
+                name: String::new(),
+                lib_name: String::new(),
+                lib_ver: String::new(),
+                created: Instant::now(),
+                resp: 2,
+                last_cmd: "NULL".to_owned(),
+            },
+        );
+        id
+    }
+
+    /// Forgets a closed connection.
+    pub fn unregister_client(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// True after an AOF write or fsync failed: writes are refused from then on.
+    pub fn aof_failed(&self) -> bool {
+        self.aof_failed.load(Ordering::Relaxed)
+    }
+
+    /// Writes the commands recorded in the keyspace to the AOF; `sync` forces an fsync.
+    ///
+    /// # Errors
+    /// The I/O error; the server then refuses further writes (`-MISCONF`).
+    pub fn flush_aof(&self, sync: bool) -> Result<(), ServerError> {
+        let Some(aof) = &self.aof else { return Ok(()) };
+        let r = aof.flush(&self.ks, sync);
+        if r.is_err() {
+            self.aof_failed.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+/// A started RESP server.
+#[derive(Debug)]
+pub struct RespHandle {
+    /// The shared state (for in-process tests and INFO).
+    pub shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+/// Entry point of the RESP service.
+#[derive(Debug)]
+pub struct RespServer;
+
+impl RespServer {
+    /// Loads persisted state from `config.dir`, binds `config.addr`, and starts serving.
+    ///
+    /// # Errors
+    /// Persistence errors (corrupted AOF or snapshot, I/O) and bind errors.
+    pub async fn start(config: RespConfig) -> Result<RespHandle, ServerError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`RespServer::start`], with the clock expiry reads (tests pass a manual clock).
+    ///
+    /// # Errors
+    /// As [`RespServer::start`].
+    pub async fn start_with_clock(
+        config: RespConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RespHandle, ServerError> {
+        let mut ks = Keyspace::new(clock);
+        let aof = Aof::open(&config.dir, config.appendfsync, &mut ks)?;
+        ks.set_propagate(true);
+        let listener =
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            ks: Mutex::new(ks),
+            config,
+            stats: Stats::default(),
+            clients: Mutex::new(BTreeMap::new()),
+            aof: Some(aof),
+            started: Instant::now(),
+            run_id: format!("{:040x}", rand::random::<u128>()),
+            local_addr,
+            next_id: AtomicU64::new(1),
+            aof_failed: AtomicBool::new(false),
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(shared.clone(), listener, shutdown_rx.clone()));
+        let background = vec![
+            tokio::spawn(super::expire::active_expire_loop(
+                shared.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(super::aof::writer_loop(shared.clone(), shutdown_rx)),
+        ];
+        tracing::info!(addr = %local_addr, "RESP service listening");
+        Ok(RespHandle {
+            shared,
+            shutdown_tx,
+            accept,
+            background,
+        })
+    }
+}
+
+impl RespHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Stops accepting, closes every connection, flushes the AOF and writes the snapshot.
+    ///
+    /// # Errors
+    /// Persistence errors while writing the final snapshot.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown_tx.send(true);
+        let _ = self.accept.await;
+        for h in self.background {
+            let _ = h.await;
+        }
+        // Connections see the signal and leave; give them a bounded moment to flush.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.shared.client_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || match &shared.aof {
+            Some(aof) => aof.snapshot(&shared.ks),
+            None => Ok(()),
+        })
+        .await
+        .map_err(|e| ServerError::Config {
+            what: "shutdown".into(),
+            reason: e.to_string(),
+        })?
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+    }
+}
+
+/// Redis's protected-mode refusal, sent to non-loopback clients when no password is set.
+pub const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let protect = shared.config.protected_mode
+        && shared.config.requirepass.is_none()
+        && !is_loopback(shared.local_addr.ip());
+    loop {
+        let (mut stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        shared
+            .stats
+            .total_connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        if protect && !is_loopback(addr.ip()) {
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = stream.write_all(DENIED.as_bytes()).await;
+            });
+            continue;
+        }
+        if shared.client_count() >= shared.config.maxclients {
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+            });
+            continue;
+        }
+        let laddr = stream.local_addr().unwrap_or(shared.local_addr);
+        let id = shared.register_client(addr, laddr);
+        tokio::spawn(connection::serve(
+            shared.clone(),
+            stream,
+            addr,
+            id,
+            shutdown.clone(),
+        ));
+    }
+}

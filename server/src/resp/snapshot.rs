@@ -1,0 +1,164 @@
+//! The shutdown snapshot (`dump.snap`): the whole keyspace in one checksummed binary file.
+//!
+//! ```text
+//! snapshot := magic:"SLSNAP01" supersedes:u64 nkeys:u64 key* crc32:u32
+//! key      := klen:u32 kbytes expire_ms:i64 (i64::MIN = none) nmembers:u32 member*
+//! member   := mlen:u32 mbytes
+//! ```
+//! Little-endian; the CRC-32 covers every byte before it. `supersedes` is the id of the AOF
+//! whose content the snapshot already includes (see `aof`). Encoding and decoding only; the
+//! file is written atomically by `aof`.
+
+use std::path::Path;
+
+use super::keyspace::{Keyspace, Set};
+use super::member::Member;
+use crate::error::ServerError;
+
+/// First bytes of every snapshot.
+pub const MAGIC: &[u8; 8] = b"SLSNAP01";
+const NO_EXPIRE: i64 = i64::MIN;
+
+/// Encodes every live key of `ks`.
+pub fn encode(ks: &Keyspace, supersedes: u64) -> Vec<u8> {
+    let now = ks.now_ms();
+    let mut out = Vec::with_capacity(64 + ks.len() * 64);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&supersedes.to_le_bytes());
+    let count_at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let mut n = 0u64;
+    for (key, e) in ks.iter() {
+        if !ks.is_live_at(e, now) {
+            continue;
+        }
+        n += 1;
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&e.expire_at.unwrap_or(NO_EXPIRE).to_le_bytes());
+        out.extend_from_slice(&(e.set.len() as u32).to_le_bytes());
+        for m in &e.set {
+            let b = m.as_bytes();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+    out[count_at..count_at + 8].copy_from_slice(&n.to_le_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.buf.len() - self.pos < n {
+            return Err(format!("truncated at byte {}", self.pos));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+/// Decodes a snapshot into `ks`; returns the id of the AOF it supersedes.
+///
+/// # Errors
+/// [`ServerError::SnapshotCorrupted`] for a bad magic, checksum or structure.
+pub fn decode(bytes: &[u8], path: &Path, ks: &mut Keyspace) -> Result<u64, ServerError> {
+    let err = |reason: String| ServerError::SnapshotCorrupted {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() < MAGIC.len() + 20 || &bytes[..8] != MAGIC {
+        return Err(err("bad magic or too short".into()));
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    let want = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let got = crc32fast::hash(body);
+    if want != got {
+        return Err(err(format!(
+            "checksum mismatch: stored {want:#010x}, computed {got:#010x}"
+        )));
+    }
+    let mut r = Reader { buf: body, pos: 8 };
+    let supersedes = r.u64().map_err(err)?;
+    let n = r.u64().map_err(err)?;
+    for _ in 0..n {
+        let klen = r.u32().map_err(err)? as usize;
+        let key = r.take(klen).map_err(err)?;
+        let exp = i64::from_le_bytes(
+            r.take(8)
+                .map_err(err)?
+                .try_into()
+                .map_err(|_| err("expire".into()))?,
+        );
+        let count = r.u32().map_err(err)? as usize;
+        let mut set = Set::with_capacity(count.min(body.len()));
+        for _ in 0..count {
+            let mlen = r.u32().map_err(err)? as usize;
+            set.insert(Member::new(r.take(mlen).map_err(err)?));
+        }
+        ks.insert(key, set, (exp != NO_EXPIRE).then_some(exp));
+    }
+    if r.pos != body.len() {
+        return Err(err(format!("{} trailing bytes", body.len() - r.pos)));
+    }
+    Ok(supersedes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::clock::ManualClock;
+    use std::sync::Arc;
+
+    fn sample() -> Keyspace {
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(1000)));
+        let mut s = Set::new();
+        s.insert(Member::new(b"V0042"));
+        s.insert(Member::new(&[7u8; 30]));
+        ks.insert(b"20261122", s.clone(), Some(5000));
+        ks.insert(b"other", s, None);
+        ks
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = encode(&sample(), 77);
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(1000)));
+        assert_eq!(decode(&bytes, Path::new("x"), &mut ks).unwrap(), 77);
+        assert_eq!(ks.len(), 2);
+        let e = ks.live(b"20261122").unwrap();
+        assert_eq!(e.expire_at, Some(5000));
+        assert!(e.set.contains(&b"V0042"[..]));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let bytes = encode(&sample(), 1);
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            let mut ks = Keyspace::new(Arc::new(ManualClock::new(0)));
+            assert!(
+                decode(&b, Path::new("x"), &mut ks).is_err(),
+                "flip at {i} not detected"
+            );
+        }
+    }
+}
