@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use speedlayer_ingest::metrics::{self, Registry};
-use speedlayer_ingest::worker::{MemoryStore, Worker, WorkerArgs, WorkerConfig};
+use speedlayer_ingest::worker::{GrpcStore, MemoryStore, Worker, WorkerArgs, WorkerConfig};
 
 #[derive(Parser)]
 #[command(name = "speedlayer-ingest", version, about)]
@@ -40,13 +40,32 @@ async fn worker(args: WorkerArgs) -> speedlayer_ingest::Result<()> {
         println!("READY http={addr}");
         return w.run(rx).await;
     }
-    Err(speedlayer_ingest::Error::Config {
-        path: "--server".into(),
-        reason: format!(
-            "`{}`: the gRPC store client is not wired into this build yet (use mem:// for a demo)",
-            cfg.server
-        ),
-    })
+    // The region server may start after us: retry the connection with capped backoff.
+    let mut delay = std::time::Duration::from_millis(100);
+    let store = loop {
+        match GrpcStore::connect(&cfg.server).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "region server not reachable");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stopped(rx.clone()) => return Ok(()),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    };
+    let w = Worker::connect(cfg, store, Arc::clone(&registry)).await?;
+    println!("READY http={addr}");
+    w.run(rx).await
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn shutdown_signal() {

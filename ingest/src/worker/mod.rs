@@ -6,12 +6,13 @@
 //! - [`run`]: the consume loop and its commit protocol.
 //! - [`offsets`]: what may be committed (pure).
 //! - [`rows`]: row keys and cells of `driving` and `overspeed`.
-//! - [`store`]: the region-server operations as a trait.
+//! - [`store`]: the region-server operations as a trait; [`grpc_store`]: over gRPC.
 //! - [`sets`]: `SADD`/`EXPIRE` on the TTL set service.
 //! - [`stats`]: Prometheus metrics.
 
 pub mod config;
 pub mod consumer;
+pub mod grpc_store;
 pub mod offsets;
 pub mod rows;
 pub mod run;
@@ -20,5 +21,6 @@ pub mod stats;
 pub mod store;
 
 pub use config::{WorkerArgs, WorkerConfig};
+pub use grpc_store::GrpcStore;
 pub use run::Worker;
 pub use store::{MemoryStore, Store};

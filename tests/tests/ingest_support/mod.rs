@@ -186,45 +186,28 @@ pub fn garbage(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Produces lines keyed by their car number (garbage keyed by `garbage`).
+/// Produces lines keyed by their car number (garbage keyed by `garbage`): everything is
+/// enqueued at once, then every delivery report is awaited.
 pub async fn produce(brokers: &str, lines: &[(Option<String>, String)]) {
     let p: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .set("enable.idempotence", "true")
+        .set("queue.buffering.max.messages", "1000000")
         .create()
         .unwrap();
-    let mut pending = Vec::new();
+    let mut pending = Vec::with_capacity(lines.len());
     for (key, text) in lines {
-        let key = key.clone().unwrap_or_else(|| "garbage".into());
-        let text = text.clone();
-        let p = p.clone();
-        pending.push(async move {
-            p.send(
-                FutureRecord::to(TOPIC).key(&key).payload(&text),
-                Duration::from_secs(30),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| e)
-        });
-        if pending.len() >= 500 {
-            for r in futures_join(std::mem::take(&mut pending)).await {
-                r.unwrap();
-            }
+        let key = key.as_deref().unwrap_or("garbage");
+        let rec = FutureRecord::to(TOPIC).key(key).payload(text.as_str());
+        match p.send_result(rec) {
+            Ok(f) => pending.push(f),
+            Err((e, _)) => panic!("enqueue failed: {e}"),
         }
     }
-    for r in futures_join(pending).await {
-        r.unwrap();
+    for f in pending {
+        f.await.unwrap().map_err(|(e, _)| e).unwrap();
     }
-}
-
-async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
-    let mut out = Vec::with_capacity(fs.len());
-    for f in fs {
-        out.push(f.await);
-    }
-    out
 }
 
 /// Independent reference: per car and 30 s window, avg(speed) > threshold.
