@@ -32,7 +32,10 @@ async fn resp2_and_resp3_replies_are_exact() {
     match c.frame() {
         Frame::Map(pairs) => {
             assert_eq!(pairs.len(), 7);
-            assert_eq!(pairs[0], (Frame::Bulk("server".into()), Frame::Bulk("redis".into())));
+            assert_eq!(
+                pairs[0],
+                (Frame::Bulk("server".into()), Frame::Bulk("redis".into()))
+            );
             assert_eq!(pairs[2], (Frame::Bulk("proto".into()), Frame::Integer(3)));
         }
         other => panic!("HELLO 3 gave {other:?}"),
@@ -48,7 +51,10 @@ async fn resp2_and_resp3_replies_are_exact() {
     }
     c.roundtrip(b"SMEMBERS k\r\n", b"*1\r\n$1\r\na\r\n");
     c.roundtrip(b"HELLO 4\r\n", b"-NOPROTO unsupported protocol version\r\n");
-    c.roundtrip(b"HELLO x\r\n", b"-ERR Protocol version is not an integer or out of range\r\n");
+    c.roundtrip(
+        b"HELLO x\r\n",
+        b"-ERR Protocol version is not an integer or out of range\r\n",
+    );
     c.roundtrip(b"RESET\r\n", b"+RESET\r\n");
     c.roundtrip(b"QUIT\r\n", b"+OK\r\n");
     c.expect_closed();
@@ -81,21 +87,54 @@ async fn error_strings_are_redis_exact() {
         b"FOO a b\r\n",
         b"-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n",
     );
-    c.roundtrip(b"SADD k\r\n", b"-ERR wrong number of arguments for 'sadd' command\r\n");
-    c.roundtrip(b"CLIENT SETNAME\r\n", b"-ERR wrong number of arguments for 'client|setname' command\r\n");
-    c.roundtrip(b"CLIENT FOO\r\n", b"-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
+    c.roundtrip(
+        b"SADD k\r\n",
+        b"-ERR wrong number of arguments for 'sadd' command\r\n",
+    );
+    c.roundtrip(
+        b"CLIENT SETNAME\r\n",
+        b"-ERR wrong number of arguments for 'client|setname' command\r\n",
+    );
+    c.roundtrip(
+        b"CLIENT FOO\r\n",
+        b"-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n",
+    );
     c.roundtrip(b"SELECT 1\r\n", b"-ERR DB index is out of range\r\n");
-    c.roundtrip(b"SELECT x\r\n", b"-ERR value is not an integer or out of range\r\n");
+    c.roundtrip(
+        b"SELECT x\r\n",
+        b"-ERR value is not an integer or out of range\r\n",
+    );
     c.roundtrip(b"SELECT 0\r\n", b"+OK\r\n");
-    c.roundtrip(b"EXPIRE k 10 NX XX\r\n", b"-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
-    c.roundtrip(b"EXPIRE k 10 GT LT\r\n", b"-ERR GT and LT options at the same time are not compatible\r\n");
+    c.roundtrip(
+        b"EXPIRE k 10 NX XX\r\n",
+        b"-ERR NX and XX, GT or LT options at the same time are not compatible\r\n",
+    );
+    c.roundtrip(
+        b"EXPIRE k 10 GT LT\r\n",
+        b"-ERR GT and LT options at the same time are not compatible\r\n",
+    );
     c.roundtrip(b"EXPIRE k 10 ZZ\r\n", b"-ERR Unsupported option ZZ\r\n");
-    c.roundtrip(b"EXPIRE k 99999999999999999\r\n", b"-ERR invalid expire time in 'expire' command\r\n");
+    c.roundtrip(
+        b"EXPIRE k 99999999999999999\r\n",
+        b"-ERR invalid expire time in 'expire' command\r\n",
+    );
     c.roundtrip(b"RENAME nokey x\r\n", b"-ERR no such key\r\n");
-    c.roundtrip(b"SPOP k -1\r\n", b"-ERR value is out of range, must be positive\r\n");
-    c.roundtrip(b"SINTERCARD 0 a\r\n", b"-ERR numkeys should be greater than 0\r\n");
-    c.roundtrip(b"SINTERCARD 3 a\r\n", b"-ERR Number of keys can't be greater than number of args\r\n");
-    c.roundtrip(b"SINTERCARD 1 a LIMIT -1\r\n", b"-ERR LIMIT can't be negative\r\n");
+    c.roundtrip(
+        b"SPOP k -1\r\n",
+        b"-ERR value is out of range, must be positive\r\n",
+    );
+    c.roundtrip(
+        b"SINTERCARD 0 a\r\n",
+        b"-ERR numkeys should be greater than 0\r\n",
+    );
+    c.roundtrip(
+        b"SINTERCARD 3 a\r\n",
+        b"-ERR Number of keys can't be greater than number of args\r\n",
+    );
+    c.roundtrip(
+        b"SINTERCARD 1 a LIMIT -1\r\n",
+        b"-ERR LIMIT can't be negative\r\n",
+    );
     c.roundtrip(b"SCAN x\r\n", b"-ERR invalid cursor\r\n");
     c.roundtrip(b"AUTH x\r\n", b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
     h.shutdown().await.unwrap();
@@ -115,12 +154,30 @@ async fn oversize_input_disconnects_only_the_offender() {
     good.roundtrip(b"PING\r\n", b"+PONG\r\n");
 
     let cases: [(&[u8], &[u8]); 6] = [
-        (b"*1\r\n$1025\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*101\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\n:3\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
-        (b"SADD \"unbalanced\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (&[b'x'; 300], b"-ERR Protocol error: too big inline request\r\n"),
-        (b"*2\r\n$-5\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+        (
+            b"*1\r\n$1025\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*101\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n:3\r\n",
+            b"-ERR Protocol error: expected '$', got ':'\r\n",
+        ),
+        (
+            b"SADD \"unbalanced\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            &[b'x'; 300],
+            b"-ERR Protocol error: too big inline request\r\n",
+        ),
+        (
+            b"*2\r\n$-5\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
     ];
     for (input, reply) in cases {
         let mut bad = Raw::connect(h.local_addr());
@@ -144,7 +201,11 @@ async fn oversize_input_disconnects_only_the_offender() {
     // Output buffer: one reply bigger than the bound.
     let mut req = Vec::new();
     for i in 0..90 {
-        req.extend_from_slice(&common::encode(&[b"SADD", b"big", format!("{i:0>200}").as_bytes()]));
+        req.extend_from_slice(&common::encode(&[
+            b"SADD",
+            b"big",
+            format!("{i:0>200}").as_bytes(),
+        ]));
     }
     good.send(&req);
     for _ in 0..90 {
@@ -182,10 +243,19 @@ async fn requirepass_needs_auth_or_hello_auth() {
     let h = start(cfg).await;
     let mut c = Raw::connect(h.local_addr());
     c.roundtrip(b"SADD k a\r\n", b"-NOAUTH Authentication required.\r\n");
-    c.roundtrip(b"FOO\r\n", b"-ERR unknown command 'FOO', with args beginning with: \r\n");
-    c.roundtrip(b"AUTH nope\r\n", b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    c.roundtrip(
+        b"FOO\r\n",
+        b"-ERR unknown command 'FOO', with args beginning with: \r\n",
+    );
+    c.roundtrip(
+        b"AUTH nope\r\n",
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
     c.roundtrip(b"HELLO 3\r\n", b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n");
-    c.roundtrip(b"*11\r\n", b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+    c.roundtrip(
+        b"*11\r\n",
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n",
+    );
     c.expect_closed();
 
     let mut c = Raw::connect(h.local_addr());

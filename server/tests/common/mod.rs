@@ -21,7 +21,9 @@ pub fn config(dir: &Path) -> RespConfig {
 
 /// Starts an in-process server.
 pub async fn start(cfg: RespConfig) -> RespHandle {
-    RespServer::start_with_clock(cfg, Arc::new(SystemClock)).await.unwrap()
+    RespServer::start_with_clock(cfg, Arc::new(SystemClock))
+        .await
+        .unwrap()
 }
 
 /// Starts an in-process server with a given clock.
@@ -49,7 +51,9 @@ impl Raw {
     /// Reads exactly `expected.len()` bytes and asserts they are `expected`.
     pub fn expect(&mut self, expected: &[u8]) {
         let mut got = vec![0u8; expected.len()];
-        self.s.read_exact(&mut got).unwrap_or_else(|e| panic!("reading {:?}: {e}", String::from_utf8_lossy(expected)));
+        self.s
+            .read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("reading {:?}: {e}", String::from_utf8_lossy(expected)));
         assert_eq!(
             String::from_utf8_lossy(&got),
             String::from_utf8_lossy(expected),
@@ -155,7 +159,11 @@ impl Bin {
             .expect("resp= field")
             .parse()
             .unwrap();
-        Ok(Bin { child, addr, stderr_path })
+        Ok(Bin {
+            child,
+            addr,
+            stderr_path,
+        })
     }
 
     pub fn port(&self) -> String {
@@ -190,17 +198,28 @@ impl Drop for Bin {
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 fn unsafe_kill(pid: u32, sig: &str) {
-    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Debian's `redis-server`, for differential tests.
@@ -214,7 +233,16 @@ impl RealRedis {
     pub fn start(extra: &[&str]) -> RealRedis {
         let port = free_port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .args(["--databases", "1", "--dir", "/tmp"])
             .args(extra)
             .stdout(Stdio::null())
@@ -232,7 +260,10 @@ impl RealRedis {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer PING");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
             std::thread::yield_now();
         }
         RealRedis { child, addr }
