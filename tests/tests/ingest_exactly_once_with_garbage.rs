@@ -96,7 +96,37 @@ async fn valid_events_stored_once_garbage_dead_lettered_sets_match_reference() {
         w.metric("ingest_dead_lettered_total"),
         bad_sent.len() as f64
     );
-    assert_eq!(w.metric("ingest_stored_total"), lines.len() as f64);
+
+    // A late event (its window fired long ago): stored, left out of the rule, counted,
+    // and copied to the DLQ with reason `late`.
+    let late = driving_lines(1, 0, 1, 99).remove(0);
+    let late_text = late.text.replace(&format!(",{},A", late.speed), ",250,A");
+    produce(
+        &env.tansu.brokers(),
+        &[(Some(late.car.clone()), late_text.clone())],
+    )
+    .await;
+    env.wait_for("the late event's row", Duration::from_secs(30), || {
+        env.driving_keys().len() == expected.len() + 1
+    })
+    .await;
+    let dead = env
+        .tansu
+        .consume_at_least(DLQ, bad_sent.len() + 1, Duration::from_secs(30));
+    let late_dead: Vec<_> = dead
+        .iter()
+        .filter(|r| r.header("reason") == Some("late"))
+        .collect();
+    assert_eq!(late_dead.len(), 1, "one late copy");
+    assert_eq!(late_dead[0].payload, late_text.as_bytes());
+    assert_eq!(w.metric("ingest_late_total"), 1.0);
+    assert_eq!(
+        env.redis.sets(),
+        want_sets,
+        "the late event changed no result"
+    );
+    assert_eq!(env.overspeed_keys(), want_windows);
+    assert_eq!(w.metric("ingest_stored_total"), lines.len() as f64 + 1.0);
     assert!(w.metric("ingest_rule_firings_total") >= flagged as f64);
     w.stop().await;
 }
