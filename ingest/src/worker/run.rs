@@ -14,9 +14,13 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
@@ -175,6 +179,7 @@ impl<S: Store> Worker<S> {
                 shared: shared.clone(),
             })
             .map_err(|e| Error::kafka("creating consumer", e))?;
+        ensure_topic(&cfg.brokers, &cfg.dlq_topic).await;
         let dlq = BatchProducer::new(&producer_config(&cfg.brokers), &cfg.dlq_topic, "dlq")?;
         let sets = SetSink::connect(&cfg.resp).await?;
         Ok(Worker {
@@ -536,6 +541,35 @@ impl<S: Store> Worker<S> {
                 self.stats.reloads_refused.inc();
             }
         }
+    }
+}
+
+/// Creates the dead-letter topic if it is missing (brokers such as tansu do not
+/// auto-create topics). Failure is only logged: dead letters then retry until it exists.
+async fn ensure_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = match ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, topic, "cannot create an admin client");
+            return;
+        }
+    };
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    match admin.create_topics([&new], &opts).await {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(_) => tracing::info!(topic, "dead-letter topic created"),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((t, code)) => tracing::warn!(topic = %t, ?code, "cannot create topic"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, topic, "cannot create topic"),
     }
 }
 

@@ -280,7 +280,7 @@ impl Env {
     pub fn start(threshold: u32) -> Env {
         let tansu = Tansu::start();
         tansu.create_topic(TOPIC, 4);
-        tansu.create_topic(DLQ, 1);
+        // The DLQ topic is left to the worker to create.
         let redis = RedisServer::start();
         let dir = tempfile::tempdir().unwrap();
         let rules = rules_file(dir.path(), threshold);
