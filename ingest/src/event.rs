@@ -621,6 +621,34 @@ mod tests {
     }
 
     #[test]
+    fn mutated_lines_never_panic_and_valid_ones_round_trip() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let alphabet = b"0123456789,-NLRVA \r\n\xff";
+        for _ in 0..20_000 {
+            let mut b = GOOD.as_bytes().to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..b.len());
+                match rng.random_range(0..3) {
+                    0 => b[i] = alphabet[rng.random_range(0..alphabet.len())],
+                    1 => {
+                        b.remove(i);
+                    }
+                    _ => b.insert(i, alphabet[rng.random_range(0..alphabet.len())]),
+                }
+                if b.is_empty() {
+                    break;
+                }
+            }
+            if Format::Driving.validate(&b).is_ok() {
+                let e = parse_driving(line_str(&b).unwrap()).unwrap();
+                assert_eq!(parse_driving(&e.to_csv()), Ok(e.clone()));
+            }
+            let _ = Format::Status.validate(&b);
+        }
+    }
+
+    #[test]
     fn car_number_of_reads_field_two() {
         assert_eq!(car_number_of(GOOD.as_bytes()), Some(&b"V0042"[..]));
         assert_eq!(car_number_of(b"nocomma"), None);

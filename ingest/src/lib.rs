@@ -4,11 +4,13 @@
 //! Layout: [`event`] is the SPEC §1 data model shared by everything; [`kafka`] and
 //! [`metrics`] are shared plumbing; [`simulate`] writes car logs; [`collect`] ships them.
 
+pub mod collect;
 pub mod error;
 pub mod event;
 pub mod kafka;
 pub mod metrics;
 pub mod rules;
+pub mod simulate;
 pub mod worker;
 
 pub use error::{Error, ParseError, Result};

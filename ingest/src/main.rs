@@ -1,18 +1,27 @@
-//! Thin entry point of `speedlayer-ingest`; the logic lives in the library.
+//! Thin entry point of `speedlayer-ingest`: parses flags and wires the library's
+//! `simulate`, `collect` and `worker`.
 //!
 //! `speedlayer-ingest worker --brokers HOST:PORT --topic T --group G --server URL
 //! --resp HOST:PORT --rules FILE --http-addr ADDR` runs the ingest worker; it prints
 //! `READY http=ADDR` once `/metrics` is bound and stops cleanly on SIGINT/SIGTERM.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use speedlayer_ingest::collect::{agent, config::AgentConfig};
 use speedlayer_ingest::metrics::{self, Registry};
+use speedlayer_ingest::simulate::{self, SimOptions};
 use speedlayer_ingest::worker::{GrpcStore, MemoryStore, Worker, WorkerArgs, WorkerConfig};
 
 #[derive(Parser)]
-#[command(name = "speedlayer-ingest", version, about)]
+#[command(
+    name = "speedlayer-ingest",
+    version,
+    about = "Speedlayer ingest: simulator, collector agent, worker"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -20,8 +29,188 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Write smart-car driving logs and status spool files (SPEC §1).
+    Simulate {
+        /// Number of cars.
+        #[arg(long, default_value_t = 100)]
+        cars: u32,
+        /// Simulated seconds.
+        #[arg(long)]
+        duration: u64,
+        /// Simulated seconds per wall second (0 = as fast as possible).
+        #[arg(long, default_value_t = 1.0)]
+        speedup: f64,
+        /// RNG seed (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Fraction of malformed driving lines.
+        #[arg(long, default_value_t = 0.0)]
+        garbage_rate: f64,
+        /// Live driving log file.
+        #[arg(long)]
+        driving_log: PathBuf,
+        /// Spool directory for daily status files.
+        #[arg(long)]
+        status_spool: PathBuf,
+        /// First simulated time, yyyyMMddHHmmss (default: now, UTC).
+        #[arg(long)]
+        start: Option<String>,
+        /// Rotate the driving log at this many MiB instead of daily.
+        #[arg(long)]
+        rotate_size_mb: Option<u64>,
+    },
     /// Consume the driving topic: store every event, run the rules, flag the sets.
     Worker(WorkerArgs),
+    /// Run the collector agent described by a TOML file.
+    Collect {
+        /// Agent configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Serve /metrics here (overrides `[agent] http_addr`).
+        #[arg(long)]
+        http_addr: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Simulate {
+            cars,
+            duration,
+            speedup,
+            seed,
+            garbage_rate,
+            driving_log,
+            status_spool,
+            start,
+            rotate_size_mb,
+        } => {
+            let start = match start {
+                None => chrono::Utc::now().naive_utc(),
+                Some(s) => match chrono::NaiveDateTime::parse_from_str(&s, "%Y%m%d%H%M%S") {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("speedlayer-ingest simulate: --start {s:?}: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            let seed = seed.unwrap_or_else(|| chrono::Utc::now().timestamp_micros() as u64);
+            let opts = SimOptions {
+                cars,
+                duration_secs: duration,
+                speedup,
+                seed,
+                garbage_rate,
+                driving_log,
+                status_spool,
+                start,
+                rotate_size: rotate_size_mb.map(|m| m * 1024 * 1024),
+                progress: true,
+            };
+            let t0 = std::time::Instant::now();
+            match simulate::run(&opts) {
+                Ok(s) => {
+                    let secs = t0.elapsed().as_secs_f64();
+                    println!(
+                        "simulate: seed={seed} cars={cars} seconds={duration} driving_lines={} garbage_lines={} status_records={} rotations={} spool_files={} elapsed_s={secs:.2} rate={:.0}/s",
+                        s.driving_lines,
+                        s.garbage_lines,
+                        s.status_records,
+                        s.rotations,
+                        s.spool_files,
+                        s.driving_lines as f64 / secs.max(1e-9)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("speedlayer-ingest simulate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Worker(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("speedlayer-ingest worker: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(worker(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("speedlayer-ingest worker: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Collect { config, http_addr } => match collect(&config, http_addr) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("speedlayer-ingest collect: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn collect(config: &std::path::Path, http_addr: Option<String>) -> speedlayer_ingest::Result<()> {
+    let cfg = AgentConfig::load(config)?;
+    let registry = Registry::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| speedlayer_ingest::Error::io("start runtime", "tokio", e))?;
+    let addr = http_addr.or_else(|| cfg.agent.http_addr.clone());
+    let bound = match addr {
+        Some(a) => Some(rt.block_on(metrics::serve(registry.clone(), &a))?),
+        None => None,
+    };
+    let handle = agent::start(&cfg, &registry)?;
+    // The READY line is what scripts and tests wait on.
+    match bound {
+        Some(a) => println!("speedlayer-ingest collect: ready, metrics on http://{a}/metrics"),
+        None => println!("speedlayer-ingest collect: ready"),
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    rt.spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        s2.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(name) = handle.failed() {
+            tracing::error!(component = %name, "component stopped; shutting down");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50)); // signal/failure poll
+    }
+    let r = handle.stop();
+    println!("speedlayer-ingest collect: stopped");
+    r
 }
 
 async fn worker(args: WorkerArgs) -> speedlayer_ingest::Result<()> {
@@ -81,25 +270,4 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.cmd {
-        Cmd::Worker(args) => worker(args).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("speedlayer-ingest: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
