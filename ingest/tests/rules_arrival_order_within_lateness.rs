@@ -7,83 +7,60 @@ mod support;
 
 use std::time::Instant;
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use support::*;
 
-#[test]
-fn any_order_within_lateness_gives_the_reference_firings() {
-    let all_events: Vec<Ev>;
-    let mut first: Option<Outcome> = None;
-    {
-        let mut rng = StdRng::seed_from_u64(7);
-        let s = streams(&mut rng, 40, 4, 300, 1_795_357_800_000, 4_000);
-        all_events = s.iter().flatten().cloned().collect();
-        let expected = reference(&all_events, 80.0);
-        assert!(expected.len() > 20, "the data must flag some windows");
-        for seed in 0..6u64 {
-            let mut rng = StdRng::seed_from_u64(1000 + seed);
-            // Fresh jitter per seed: a different arrival order inside each partition too.
-            let s = streams(
-                &mut StdRng::seed_from_u64(7),
-                40,
-                4,
-                300,
-                1_795_357_800_000,
-                0,
-            );
-            let mut jittered = s.clone();
-            for part in &mut jittered {
-                // Re-order within lateness: swap neighbours whose times are < 5 s apart.
-                for i in 1..part.len() {
-                    if rand::Rng::random_bool(&mut rng, 0.5)
-                        && (part[i].t_ms - part[i - 1].t_ms).abs() < 4_000
-                    {
-                        part.swap(i, i - 1);
-                    }
-                }
-                for (i, e) in part.iter_mut().enumerate() {
-                    e.offset = i as i64;
-                }
-            }
-            let order = interleave(&mut rng, &jittered);
-            let now = Instant::now();
-            let mut e = engine(&overspeed(80, 5));
-            let mut run = Run::default();
-            feed(&mut e, &order, now, &mut run);
-            flush(&mut e, now, &mut run);
-            assert!(
-                run.late.is_empty(),
-                "seed {seed}: late {:?}",
-                run.late.first()
-            );
-            let got = outcome(&run.firings);
-            assert_eq!(got, reference(&order, 80.0), "seed {seed}");
-            if let Some(f) = &first {
-                assert_eq!(&got, f, "seed {seed} differs from seed 0");
-            }
-            first = Some(got);
-            assert_eq!(e.open_windows(), 0);
-        }
-    }
-    // The jittered generator's own order (displacement < 4 s < 5 s lateness) also matches.
-    let mut rng = StdRng::seed_from_u64(99);
-    let s = streams(
-        &mut StdRng::seed_from_u64(7),
-        40,
-        4,
-        300,
-        1_795_357_800_000,
-        4_000,
-    );
-    let order = interleave(&mut rng, &s);
+fn run_in_order(order: &[Ev]) -> Run {
     let now = Instant::now();
     let mut e = engine(&overspeed(80, 5));
     let mut run = Run::default();
-    feed(&mut e, &order, now, &mut run);
+    feed(&mut e, order, now, &mut run);
     flush(&mut e, now, &mut run);
+    assert_eq!(e.open_windows(), 0);
+    run
+}
+
+#[test]
+fn any_order_within_lateness_gives_the_reference_firings() {
+    // 40 cars on 4 partitions for 5 minutes; inside each partition events arrive up to 4 s
+    // out of order (allowed lateness 5 s); partitions interleave at random paces.
+    let t0 = 1_795_357_800_000;
+    let in_order = streams(&mut StdRng::seed_from_u64(7), 40, 4, 300, t0, 0);
+    let all: Vec<Ev> = in_order.iter().flatten().cloned().collect();
+    let expected = reference(&all, 80.0);
+    assert!(expected.len() > 20, "the data must flag some windows");
+
+    for seed in 0..6u64 {
+        let mut rng = StdRng::seed_from_u64(1000 + seed);
+        let mut shuffled = in_order.clone();
+        for part in &mut shuffled {
+            // Swap neighbours less than 4 s apart: a displacement within the lateness.
+            for i in 1..part.len() {
+                if rng.random_bool(0.5) && (part[i].t_ms - part[i - 1].t_ms).abs() < 4_000 {
+                    part.swap(i, i - 1);
+                }
+            }
+            for (i, e) in part.iter_mut().enumerate() {
+                e.offset = i as i64;
+            }
+        }
+        let run = run_in_order(&interleave(&mut rng, &shuffled));
+        assert!(
+            run.late.is_empty(),
+            "seed {seed}: late {:?}",
+            run.late.first()
+        );
+        assert_eq!(outcome(&run.firings), expected, "seed {seed}");
+    }
+
+    // Another data set in the generator's own jittered order (each event < 4 s behind its
+    // predecessors).
+    let jittered = streams(&mut StdRng::seed_from_u64(7), 40, 4, 300, t0, 4_000);
+    let run = run_in_order(&interleave(&mut StdRng::seed_from_u64(99), &jittered));
     assert!(run.late.is_empty());
-    assert_eq!(outcome(&run.firings), reference(&all_events, 80.0));
+    let all: Vec<Ev> = jittered.iter().flatten().cloned().collect();
+    assert_eq!(outcome(&run.firings), reference(&all, 80.0));
 }
 
 #[test]

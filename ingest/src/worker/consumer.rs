@@ -108,3 +108,25 @@ impl ConsumerContext for WorkerContext {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_change_queue_is_bounded_and_degrades_to_a_resync() {
+        let s = Shared::default();
+        s.push(OwnershipChange::Assigned(vec![0]));
+        s.push(OwnershipChange::Revoked(vec![0]));
+        assert_eq!(s.changes.lock().len(), 2, "order kept below the bound");
+        for i in 0..MAX_PENDING_REBALANCES as i32 {
+            s.push(OwnershipChange::Assigned(vec![i]));
+        }
+        let q = s.changes.lock();
+        assert!(q.len() <= MAX_PENDING_REBALANCES);
+        assert!(
+            q.contains(&OwnershipChange::Resync),
+            "overflow asks for a resync"
+        );
+    }
+}
