@@ -7,6 +7,10 @@ mod support;
 
 use std::time::Duration;
 
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,4 +58,25 @@ async fn killed_and_restarted_workers_produce_the_same_rows_and_sets() {
     );
     assert_eq!(env.redis.sets(), reference_sets(&lines, |_| 80));
     w.stop().await;
+
+    // The broker kept the rule checkpoint with every committed offset: that is what lets a
+    // restarted worker skip replayed events of already-fired windows.
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "speedlayer-ingest")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition(TOPIC, p);
+    }
+    let committed = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    for e in committed.elements() {
+        assert!(matches!(e.offset(), Offset::Offset(o) if o > 0), "{e:?}");
+        assert!(
+            e.metadata().starts_with("overspeed="),
+            "checkpoint {:?}",
+            e.metadata()
+        );
+    }
 }
