@@ -90,4 +90,23 @@ impl Store for GrpcStore {
             .map(|_| ())
             .map_err(|e| store_err("put", e))
     }
+
+    async fn get_cell(&self, table: &str, row: &[u8], qualifier: &str) -> Result<Option<Vec<u8>>> {
+        let req = proto::GetRequest {
+            table: table.to_string(),
+            row: Bytes::copy_from_slice(row),
+            ..proto::GetRequest::default()
+        };
+        let found = self
+            .client
+            .get(req)
+            .await
+            .map_err(|e| store_err("get", e))?;
+        Ok(found.and_then(|r| {
+            r.cells
+                .into_iter()
+                .find(|c| c.qualifier.as_ref() == qualifier.as_bytes())
+                .map(|c| c.value.to_vec())
+        }))
+    }
 }

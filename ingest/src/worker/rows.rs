@@ -12,6 +12,9 @@
 //! cell timestamp = window end (ms); columns `rule`, `car`, `window_start`, `window_end`,
 //! `count` and one per aggregate (`avg(speed)` → `avg_speed`).
 //!
+//! **`ingest_checkpoints`** (family `cf1`): row key `<group>#<topic>#<partition>`, columns
+//! `checkpoint` (the rule engine's checkpoint) and `offset` (the commit it belongs to).
+//!
 //! This module is pure formatting; it does not talk to the store.
 
 use crate::event::DrivingEvent;
@@ -22,7 +25,10 @@ use crate::rules::config::format_event_time;
 pub const DRIVING_TABLE: &str = "driving";
 /// The table of rule firings.
 pub const OVERSPEED_TABLE: &str = "overspeed";
-/// The one column family of both tables.
+/// The worker's own bookkeeping: per group, topic and partition, the rule checkpoint of
+/// the last commit (brokers such as tansu do not keep commit metadata).
+pub const CHECKPOINT_TABLE: &str = "ingest_checkpoints";
+/// The one column family of all tables.
 pub const FAMILY: &str = "cf1";
 
 /// One row to put: key, cell timestamp and `(qualifier, value)` cells in family [`FAMILY`].
@@ -46,6 +52,33 @@ impl Row {
                 .iter()
                 .map(|(q, v)| q.len() + v.len())
                 .sum::<usize>()
+    }
+}
+
+/// The checkpoint row key of a partition: `<group>#<topic>#<partition>`.
+pub fn checkpoint_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    format!("{group}#{topic}#{partition}").into_bytes()
+}
+
+/// The checkpoint row written just before committing `offset` (cell timestamp: wall clock,
+/// so the newest write wins).
+pub fn checkpoint_row(
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    checkpoint: &str,
+) -> Row {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Row {
+        key: checkpoint_key(group, topic, partition),
+        timestamp_ms: now_ms,
+        cells: vec![
+            ("checkpoint", checkpoint.as_bytes().to_vec()),
+            ("offset", offset.to_string().into_bytes()),
+        ],
     }
 }
 

@@ -27,7 +27,10 @@ use tokio::sync::watch;
 use super::config::WorkerConfig;
 use super::consumer::{OwnershipChange, Shared, WorkerContext};
 use super::offsets::CommitTracker;
-use super::rows::{DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, driving_row, overspeed_row};
+use super::rows::{
+    CHECKPOINT_TABLE, DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, checkpoint_row,
+    driving_row, overspeed_row,
+};
 use super::sets::SetSink;
 use super::stats::WorkerStats;
 use super::store::Store;
@@ -207,7 +210,7 @@ impl<S: Store> Worker<S> {
             self.consumer.clone(),
             self.stats.clone(),
         );
-        for table in [DRIVING_TABLE, OVERSPEED_TABLE] {
+        for table in [DRIVING_TABLE, OVERSPEED_TABLE, CHECKPOINT_TABLE] {
             let made = until_ok(
                 &mut self.stalled,
                 "create table",
@@ -247,7 +250,7 @@ impl<S: Store> Worker<S> {
                 self.reload();
             }
         }
-        self.commit(CommitMode::Sync);
+        self.commit(CommitMode::Sync).await;
         tracing::info!("worker stopped");
         Ok(())
     }
@@ -282,7 +285,7 @@ impl<S: Store> Worker<S> {
         out
     }
 
-    fn apply_ownership(&mut self) {
+    async fn apply_ownership(&mut self) {
         let changes: Vec<_> = self.shared.changes.lock().drain(..).collect();
         let now = self.engine_now();
         for c in changes {
@@ -293,7 +296,7 @@ impl<S: Store> Worker<S> {
                         self.tracker.revoke(p);
                     }
                 }
-                OwnershipChange::Assigned(ps) => self.assign(&ps, now),
+                OwnershipChange::Assigned(ps) => self.assign(&ps, now).await,
                 OwnershipChange::Resync => {
                     for p in self.engine.partitions() {
                         self.engine.revoke(p);
@@ -308,25 +311,42 @@ impl<S: Store> Worker<S> {
                                 .collect()
                         },
                     );
-                    self.assign(&ps, now);
+                    self.assign(&ps, now).await;
                 }
             }
         }
     }
 
-    fn assign(&mut self, ps: &[i32], now: Instant) {
+    async fn assign(&mut self, ps: &[i32], now: Instant) {
         let mut tpl = TopicPartitionList::new();
         for &p in ps {
             self.engine.assign(p, now);
             self.tracker.assign(p);
             tpl.add_partition(&self.cfg.topic, p);
         }
-        // Restore the rule checkpoints stored with the commits, so replayed events of
-        // windows that fired before are not fired again as partial batches.
+        // Restore the rule checkpoints of the last commits, so replayed events of windows
+        // that fired before are not fired again as partial batches. The store's copy is
+        // authoritative (written before each commit); commit metadata is the fallback.
+        let mut restored = Vec::new();
+        for &p in ps {
+            let key = checkpoint_key(&self.cfg.group, &self.cfg.topic, p);
+            match self
+                .store
+                .get_cell(CHECKPOINT_TABLE, &key, "checkpoint")
+                .await
+            {
+                Ok(Some(v)) => {
+                    self.engine.restore(p, &String::from_utf8_lossy(&v));
+                    restored.push(p);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, partition = p, "cannot read checkpoint"),
+            }
+        }
         match self.consumer.committed_offsets(tpl, Duration::from_secs(5)) {
             Ok(committed) => {
                 for e in committed.elements_for_topic(&self.cfg.topic) {
-                    if !e.metadata().is_empty() {
+                    if !e.metadata().is_empty() && !restored.contains(&e.partition()) {
                         self.engine.restore(e.partition(), e.metadata());
                     }
                 }
@@ -343,7 +363,7 @@ impl<S: Store> Worker<S> {
     ) -> bool {
         let started = Instant::now();
         let engine_now = self.engine_now();
-        self.apply_ownership();
+        self.apply_ownership().await;
         let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
         let mut dead: Vec<DeadLetter> = Vec::new();
         let mut next: Vec<(i32, i64)> = Vec::new();
@@ -443,7 +463,7 @@ impl<S: Store> Worker<S> {
         if !firings.is_empty() && !self.sink_firings(firings, shutdown).await {
             return false;
         }
-        self.commit(CommitMode::Async);
+        self.commit(CommitMode::Async).await;
         if !batch.is_empty() {
             self.stats
                 .batch_seconds
@@ -499,12 +519,22 @@ impl<S: Store> Worker<S> {
         true
     }
 
-    fn commit(&mut self, mode: CommitMode) {
+    async fn commit(&mut self, mode: CommitMode) {
         let due = self.tracker.due(|p| self.engine.held_offset(p));
         if due.is_empty() {
             return;
         }
         let checkpoint = self.engine.checkpoint();
+        // IMPORTANT: the checkpoint is durable before the offsets that rely on it are
+        // committed (a newer checkpoint with an older commit is safe; not the reverse).
+        let rows: Vec<Row> = due
+            .iter()
+            .map(|&(p, off)| checkpoint_row(&self.cfg.group, &self.cfg.topic, p, off, &checkpoint))
+            .collect();
+        if let Err(e) = self.store.put(CHECKPOINT_TABLE, &rows).await {
+            tracing::warn!(error = %e, "checkpoint not stored; commit retried next cycle");
+            return;
+        }
         let mut tpl = TopicPartitionList::new();
         for &(p, off) in &due {
             if tpl

@@ -28,6 +28,17 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`Error::Store`]; the worker retries the whole batch (puts are idempotent).
     fn put(&self, table: &str, rows: &[Row]) -> impl Future<Output = Result<()>> + Send;
+
+    /// The newest value of column `qualifier` (family `cf1`) of `row`, if any.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    fn get_cell(
+        &self,
+        table: &str,
+        row: &[u8],
+        qualifier: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
 }
 
 /// Cells of a [`MemoryStore`] table: row key → qualifier → (timestamp, value).
@@ -102,5 +113,16 @@ impl Store for MemoryStore {
         }
         *self.puts.lock() += rows.len() as u64;
         Ok(())
+    }
+
+    async fn get_cell(&self, table: &str, row: &[u8], qualifier: &str) -> Result<Option<Vec<u8>>> {
+        self.check("get")?;
+        Ok(self
+            .tables
+            .lock()
+            .get(table)
+            .and_then(|t| t.get(row))
+            .and_then(|r| r.get(qualifier))
+            .map(|(_, v)| v.clone()))
     }
 }
