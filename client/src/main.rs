@@ -1,6 +1,15 @@
-//! Thin entry point of the `speedlayer` CLI; the logic lives in the library.
+//! Thin entry point of the `speedlayer` CLI; the logic lives in `speedlayer_client::cli`.
 
-fn main() {
-    eprintln!("speedlayer: not built yet");
-    std::process::exit(2);
+use clap::Parser;
+use speedlayer_client::cli::{Cli, run};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if let Err(e) = run(cli, &mut out).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
 }

@@ -134,6 +134,44 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A rule file is not valid TOML or does not have the expected shape.
+    #[error("{file}: {message}")]
+    RuleSyntax {
+        /// The file (or `<memory>`).
+        file: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A rule file parsed, but a value is invalid.
+    #[error("{file}:{line}: rule `{rule}` field `{field}`: {message}")]
+    RuleInvalid {
+        /// The file (or `<memory>`).
+        file: String,
+        /// 1-based line of the offending value.
+        line: usize,
+        /// The rule's name (or `#n` when the name itself is invalid).
+        rule: String,
+        /// The offending field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The region server refused or failed a request (the worker backs off and retries).
+    #[error("store {op}: {message}")]
+    Store {
+        /// What was being done.
+        op: &'static str,
+        /// The client's message.
+        message: String,
+    },
+    /// The TTL set service (RESP) failed a request (the worker backs off and retries).
+    #[error("resp {op}: {source}")]
+    Resp {
+        /// What was being done.
+        op: &'static str,
+        /// The redis client's error.
+        source: redis::RedisError,
+    },
 }
 
 impl Error {

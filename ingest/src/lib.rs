@@ -9,6 +9,8 @@ pub mod error;
 pub mod event;
 pub mod kafka;
 pub mod metrics;
+pub mod rules;
 pub mod simulate;
+pub mod worker;
 
 pub use error::{Error, ParseError, Result};

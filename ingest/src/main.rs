@@ -1,5 +1,9 @@
 //! Thin entry point of `speedlayer-ingest`: parses flags and wires the library's
-//! `simulate` and `collect` (the worker subcommand lives beside them).
+//! `simulate`, `collect` and `worker`.
+//!
+//! `speedlayer-ingest worker --brokers HOST:PORT --topic T --group G --server URL
+//! --resp HOST:PORT --rules FILE --http-addr ADDR` runs the ingest worker; it prints
+//! `READY http=ADDR` once `/metrics` is bound and stops cleanly on SIGINT/SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +14,7 @@ use clap::{Parser, Subcommand};
 use speedlayer_ingest::collect::{agent, config::AgentConfig};
 use speedlayer_ingest::metrics::{self, Registry};
 use speedlayer_ingest::simulate::{self, SimOptions};
+use speedlayer_ingest::worker::{GrpcStore, MemoryStore, Worker, WorkerArgs, WorkerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +59,8 @@ enum Cmd {
         #[arg(long)]
         rotate_size_mb: Option<u64>,
     },
+    /// Consume the driving topic: store every event, run the rules, flag the sets.
+    Worker(WorkerArgs),
     /// Run the collector agent described by a TOML file.
     Collect {
         /// Agent configuration.
@@ -129,6 +136,25 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Worker(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("speedlayer-ingest worker: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(worker(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("speedlayer-ingest worker: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Collect { config, http_addr } => match collect(&config, http_addr) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -185,4 +211,63 @@ fn collect(config: &std::path::Path, http_addr: Option<String>) -> speedlayer_in
     let r = handle.stop();
     println!("speedlayer-ingest collect: stopped");
     r
+}
+
+async fn worker(args: WorkerArgs) -> speedlayer_ingest::Result<()> {
+    let cfg = WorkerConfig::resolve(&args)?;
+    let registry = Registry::new();
+    let addr = metrics::serve(registry.clone(), &cfg.http_addr).await?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    if let Some(rest) = cfg.server.strip_prefix("mem://") {
+        // An in-process, non-durable store for demos without a region server.
+        tracing::warn!(name = rest, "using the in-memory store: nothing is durable");
+        let w = Worker::connect(cfg, MemoryStore::new(), Arc::clone(&registry)).await?;
+        println!("READY http={addr}");
+        return w.run(rx).await;
+    }
+    // The region server may start after us: retry the connection with capped backoff.
+    let mut delay = std::time::Duration::from_millis(100);
+    let store = loop {
+        match GrpcStore::connect(&cfg.server).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "region server not reachable");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stopped(rx.clone()) => return Ok(()),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    };
+    let w = Worker::connect(cfg, store, Arc::clone(&registry)).await?;
+    println!("READY http={addr}");
+    w.run(rx).await
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -12,6 +12,7 @@ use clap::{Args, Parser};
 use serde::Deserialize;
 
 use crate::error::ServerError;
+use crate::region_server::RegionConfig;
 use crate::resp::config::{AppendFsync, RespConfig};
 
 /// Top-level flags of the `speedlayer-server` binary.
@@ -37,6 +38,40 @@ pub struct ServerArgs {
     /// Options of the Redis-protocol TTL set service.
     #[command(flatten)]
     pub resp: RespArgs,
+
+    /// Options of the region server (gRPC + HTTP).
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
+}
+
+/// Flags of the region server: its gRPC and HTTP listeners and engine sizing.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GrpcArgs {
+    /// gRPC listen address of the region server (default `127.0.0.1:16020`).
+    #[arg(long, value_name = "ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+
+    /// HTTP listen address for `/metrics`, `/health` and the status page (default
+    /// `127.0.0.1:16030`).
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+
+    /// Largest gRPC request in bytes (default 64 MiB); larger ones are refused with
+    /// OUT_OF_RANGE before decoding.
+    #[arg(long, value_name = "BYTES")]
+    pub grpc_max_message_bytes: Option<usize>,
+
+    /// A region's memstore is flushed at this size (default 64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub memstore_flush_bytes: Option<usize>,
+
+    /// A region splits at this size (default 1 GiB).
+    #[arg(long, value_name = "BYTES")]
+    pub region_split_bytes: Option<u64>,
+
+    /// Shared block cache capacity (default 256 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub block_cache_bytes: Option<usize>,
 }
 
 /// Flags of the Redis-protocol TTL set service.
@@ -97,6 +132,27 @@ pub struct FileConfig {
     /// The `[resp]` table.
     #[serde(default)]
     pub resp: FileResp,
+    /// The `[grpc]` table.
+    #[serde(default)]
+    pub grpc: FileGrpc,
+}
+
+/// The `[grpc]` table of the configuration file (the region server).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGrpc {
+    /// See `--grpc-addr`.
+    pub addr: Option<SocketAddr>,
+    /// See `--http-addr`.
+    pub http_addr: Option<SocketAddr>,
+    /// See `--grpc-max-message-bytes`.
+    pub max_message_bytes: Option<usize>,
+    /// See `--memstore-flush-bytes`.
+    pub memstore_flush_bytes: Option<usize>,
+    /// See `--region-split-bytes`.
+    pub region_split_bytes: Option<u64>,
+    /// See `--block-cache-bytes`.
+    pub block_cache_bytes: Option<usize>,
 }
 
 /// The `[resp]` table of the configuration file.
@@ -128,6 +184,8 @@ pub struct Settings {
     pub only_resp: bool,
     /// The RESP service, `None` when disabled with `--resp-addr off`.
     pub resp: Option<RespConfig>,
+    /// The region server, `None` with `--only-resp`.
+    pub region: Option<RegionConfig>,
 }
 
 impl ServerArgs {
@@ -146,6 +204,31 @@ impl ServerArgs {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("./data"));
         let only_resp = self.only_resp || file.only_resp.unwrap_or(false);
+        let region = if only_resp {
+            None
+        } else {
+            let (a, f) = (&self.grpc, &file.grpc);
+            let mut cfg = RegionConfig::new(data_dir.join("regions"));
+            if let Some(v) = a.grpc_addr.or(f.addr) {
+                cfg.grpc_addr = v;
+            }
+            if let Some(v) = a.http_addr.or(f.http_addr) {
+                cfg.http_addr = v;
+            }
+            if let Some(v) = a.grpc_max_message_bytes.or(f.max_message_bytes) {
+                cfg.max_message_bytes = v;
+            }
+            if let Some(v) = a.memstore_flush_bytes.or(f.memstore_flush_bytes) {
+                cfg.engine.memstore_flush_bytes = v;
+            }
+            if let Some(v) = a.region_split_bytes.or(f.region_split_bytes) {
+                cfg.engine.region_split_bytes = v;
+            }
+            if let Some(v) = a.block_cache_bytes.or(f.block_cache_bytes) {
+                cfg.engine.block_cache_bytes = v;
+            }
+            Some(cfg)
+        };
         let f = file.resp;
         let a = &self.resp;
         let addr_text = a
@@ -190,6 +273,7 @@ impl ServerArgs {
             data_dir,
             only_resp,
             resp,
+            region,
         })
     }
 }
@@ -208,6 +292,30 @@ fn load_file(path: &Path) -> Result<FileConfig, ServerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_flags_win_over_the_grpc_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[grpc]\naddr = \"127.0.0.1:7001\"\nhttp_addr = \"127.0.0.1:7002\"\nregion_split_bytes = 1000\n",
+        )
+        .unwrap();
+        let args = ServerArgs::parse_from([
+            "speedlayer-server",
+            "--config",
+            path.to_str().unwrap(),
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ]);
+        let g = args.resolve().unwrap().region.unwrap();
+        assert_eq!(g.grpc_addr.port(), 0);
+        assert_eq!(g.http_addr.port(), 7002);
+        assert_eq!(g.engine.region_split_bytes, 1000);
+        let only = ServerArgs::parse_from(["speedlayer-server", "--only-resp"]);
+        assert!(only.resolve().unwrap().region.is_none());
+    }
 
     #[test]
     fn flags_win_over_file_and_off_disables() {
@@ -231,6 +339,10 @@ mod tests {
         assert_eq!(r.maxclients, 9);
         assert_eq!(r.appendfsync, AppendFsync::Always);
         assert_eq!(r.dir, PathBuf::from("/tmp/x/resp"));
+
+        let g = s.region.unwrap();
+        assert_eq!(g.dir, PathBuf::from("/tmp/x/regions"));
+        assert_eq!(g.grpc_addr.port(), 16020);
 
         let off = ServerArgs::parse_from(["speedlayer-server", "--resp-addr", "off"]);
         assert!(off.resolve().unwrap().resp.is_none());

@@ -60,4 +60,23 @@ pub enum ServerError {
         /// What was wrong.
         reason: String,
     },
+    /// The storage engine failed (opening the data directory, closing on shutdown).
+    #[error("storage: {0}")]
+    Storage(#[from] speedlayer_storage::Error),
+    /// The gRPC transport failed (serving, or building reflection from the descriptor).
+    #[error("gRPC {what}: {reason}")]
+    Grpc {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A background task of the server panicked or was cancelled.
+    #[error("server task {what} failed: {reason}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// The join error.
+        reason: String,
+    },
 }

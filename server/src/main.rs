@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use speedlayer_server::RegionServer;
 use speedlayer_server::config::ServerArgs;
 use speedlayer_server::resp::RespServer;
 use speedlayer_server::resp::memory::CountingAlloc;
@@ -60,9 +61,25 @@ fn main() -> ExitCode {
             },
             None => None,
         };
+        let region = match settings.region.clone() {
+            Some(cfg) => match RegionServer::start(cfg).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::error!("region server failed to start: {e}");
+                    if let Some(h) = resp {
+                        let _ = h.shutdown().await;
+                    }
+                    return ExitCode::from(1);
+                }
+            },
+            None => None,
+        };
         let mut ready = String::from("READY");
         if let Some(h) = &resp {
             ready.push_str(&format!(" resp={}", h.local_addr()));
+        }
+        if let Some(h) = &region {
+            ready.push_str(&format!(" grpc={} http={}", h.grpc_addr(), h.http_addr()));
         }
         {
             let mut out = std::io::stdout().lock();
@@ -73,12 +90,19 @@ fn main() -> ExitCode {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
+        let mut code = ExitCode::SUCCESS;
+        if let Some(h) = region
+            && let Err(e) = h.shutdown().await
+        {
+            tracing::error!("region server shutdown failed: {e}");
+            code = ExitCode::from(1);
+        }
         if let Some(h) = resp
             && let Err(e) = h.shutdown().await
         {
             tracing::error!("RESP shutdown failed: {e}");
-            return ExitCode::from(1);
+            code = ExitCode::from(1);
         }
-        ExitCode::SUCCESS
+        code
     })
 }

@@ -1,0 +1,170 @@
+//! The `speedlayer` command line: argument shapes ([`args`]), parsing of family specs and
+//! columns ([`spec`]), rendering as aligned tables or JSON lines ([`output`]), and
+//! [`run`], which executes one command against a server.
+//!
+//! Errors are returned, not printed: the binary prints them to stderr and exits non-zero.
+
+pub mod args;
+pub mod output;
+pub mod spec;
+
+use std::io::Write;
+
+use bytes::Bytes;
+use speedlayer_proto::{
+    Durability, GetRequest, MutationOp, Put, RowMutation, ScanRequest, mutation_op::Op,
+};
+
+use crate::client::Client;
+use crate::error::ClientError;
+use crate::filter_expr::parse_filter;
+pub use args::{Cli, Command};
+
+/// Runs one parsed command, writing its output to `out`.
+///
+/// # Errors
+/// Bad arguments, connection failures and server errors.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
+    let client = Client::connect(&cli.addr).await?;
+    let io = |e: std::io::Error| ClientError::BadArgument(format!("writing output: {e}"));
+    match cli.command {
+        Command::CreateTable { table, families } => {
+            let families = families
+                .iter()
+                .map(|f| spec::parse_family(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            client
+                .create_table(speedlayer_proto::TableSchema {
+                    name: table.clone(),
+                    families,
+                })
+                .await?;
+            writeln!(out, "created table {table}").map_err(io)?;
+        }
+        Command::Tables => {
+            let tables = client.list_tables().await?;
+            output::tables(out, &tables).map_err(io)?;
+        }
+        Command::Describe { table } => {
+            let desc = client.describe_table(&table).await?;
+            output::describe(out, &desc).map_err(io)?;
+        }
+        Command::DropTable { table } => {
+            client.drop_table(&table).await?;
+            writeln!(out, "dropped table {table}").map_err(io)?;
+        }
+        Command::Put {
+            table,
+            row,
+            column,
+            value,
+            ts,
+            durability,
+        } => {
+            let (family, qualifier) = spec::parse_column(&column)?;
+            let qualifier = qualifier.ok_or_else(|| ClientError::BadColumn(column.clone()))?;
+            let m = RowMutation {
+                row: Bytes::from(row),
+                ops: vec![MutationOp {
+                    op: Some(Op::Put(Put {
+                        family,
+                        qualifier,
+                        timestamp: ts,
+                        value: Bytes::from(value),
+                    })),
+                }],
+            };
+            client.mutate(&table, vec![m], durability.into()).await?;
+            writeln!(out, "ok").map_err(io)?;
+        }
+        Command::Get {
+            table,
+            row,
+            columns,
+            versions,
+            json,
+        } => {
+            let request = GetRequest {
+                table,
+                row: Bytes::from(row),
+                columns: spec::parse_columns(&columns)?,
+                time_range: None,
+                max_versions: versions,
+                filter: None,
+            };
+            let rows: Vec<_> = client.get(request).await?.into_iter().collect();
+            output::rows(out, &rows, json).map_err(io)?;
+        }
+        Command::Scan(scan) => {
+            let (start, stop) = (scan.start, scan.stop);
+            let request = ScanRequest {
+                table: scan.table,
+                start: start.map(Bytes::from),
+                stop: stop.map(Bytes::from),
+                prefix: scan.prefix.map(Bytes::from),
+                reversed: scan.reversed,
+                columns: spec::parse_columns(&scan.columns)?,
+                time_range: scan
+                    .time_range
+                    .as_deref()
+                    .map(spec::parse_time_range)
+                    .transpose()?,
+                max_versions: scan.versions,
+                limit: scan.limit,
+                filter: scan.filter.as_deref().map(parse_filter).transpose()?,
+                batch_rows: 0,
+            };
+            let mut stream = client.scan(request).await?;
+            if scan.json {
+                while let Some(row) = stream.next().await? {
+                    output::json_row(out, &row).map_err(io)?;
+                }
+            } else {
+                let mut rows = Vec::new();
+                while let Some(row) = stream.next().await? {
+                    rows.push(row);
+                }
+                output::rows(out, &rows, false).map_err(io)?;
+            }
+        }
+        Command::Delete { table, row, column } => {
+            let op = match column {
+                Some(c) => {
+                    let (family, qualifier) = spec::parse_column(&c)?;
+                    match qualifier {
+                        Some(qualifier) => Op::DeleteColumn(speedlayer_proto::DeleteColumn {
+                            family,
+                            qualifier,
+                            timestamp: None,
+                        }),
+                        None => Op::DeleteFamily(speedlayer_proto::DeleteFamily {
+                            family,
+                            timestamp: None,
+                        }),
+                    }
+                }
+                None => Op::DeleteRow(speedlayer_proto::DeleteRow { timestamp: None }),
+            };
+            let m = RowMutation {
+                row: Bytes::from(row),
+                ops: vec![MutationOp { op: Some(op) }],
+            };
+            client.mutate(&table, vec![m], Durability::Sync).await?;
+            writeln!(out, "ok").map_err(io)?;
+        }
+        Command::Flush { table } => {
+            client.flush(&table).await?;
+            writeln!(out, "flushed {table}").map_err(io)?;
+        }
+        Command::Compact { table, major } => {
+            client.compact(&table, major).await?;
+            let kind = if major { "major" } else { "minor" };
+            writeln!(out, "compacted {table} ({kind})").map_err(io)?;
+        }
+        Command::Stats { table, json } => {
+            let stats = client.region_stats(table.as_deref()).await?;
+            output::stats(out, &stats, json).map_err(io)?;
+        }
+    }
+    Ok(())
+}

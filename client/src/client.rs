@@ -1,0 +1,502 @@
+//! The async client of the region server: one HTTP/2 channel per server, reused by every
+//! call; region lookups through [`RegionCache`]; retries with capped backoff on transient
+//! codes (see [`RetryPolicy`]). It knows only the `proto` crate, never the storage engine.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use speedlayer_proto::{
+    CheckAndMutateRequest, CompactRequest, CompactionKind, CreateTableRequest, DeleteTableRequest,
+    DescribeTableRequest, DescribeTableResponse, Durability, FlushRequest, GetRequest,
+    ListTablesRequest, LocateRegionRequest, MutateRequest, RegionLocation, RegionStatsRequest,
+    RegionStatsResponse, Row, RowMutation, ScanRequest, ScanResponse, TableSchema,
+    admin_client::AdminClient, data_client::DataClient,
+};
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::ClientError;
+use crate::region_cache::RegionCache;
+use crate::retry::RetryPolicy;
+
+/// Default largest message the client sends or accepts: 64 MiB, the server's batch limit.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Connection and retry settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Largest encoded request or reply, in bytes; default 64 MiB.
+    pub max_message_bytes: usize,
+    /// Retries on `UNAVAILABLE` / `RESOURCE_EXHAUSTED`.
+    pub retry: RetryPolicy,
+    /// Time allowed to open a TCP connection; default 5 s.
+    pub connect_timeout: Duration,
+    /// Deadline of each unary call; default 60 s (flush and compaction can take a while).
+    pub request_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A handle to a region server. Cheap to clone; clones share channels and the region cache.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    addr: String,
+    opts: ClientOptions,
+    default_channel: Channel,
+    channels: Mutex<HashMap<String, Channel>>,
+    regions: RegionCache,
+}
+
+impl Client {
+    /// Connects to `addr` (e.g. `http://127.0.0.1:16020`) with default options.
+    ///
+    /// # Errors
+    /// [`ClientError::BadAddress`] or [`ClientError::Connect`].
+    pub async fn connect(addr: &str) -> Result<Client, ClientError> {
+        Client::connect_with(addr, ClientOptions::default()).await
+    }
+
+    /// Connects to `addr` with the given options. The connection is opened now, so a wrong
+    /// address fails here rather than on the first call.
+    ///
+    /// # Errors
+    /// [`ClientError::BadAddress`] or [`ClientError::Connect`].
+    pub async fn connect_with(addr: &str, opts: ClientOptions) -> Result<Client, ClientError> {
+        let endpoint = endpoint(addr, &opts)?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                addr: addr.to_string(),
+                opts,
+                default_channel: channel,
+                channels: Mutex::new(HashMap::new()),
+                regions: RegionCache::default(),
+            }),
+        })
+    }
+
+    /// The address this client was connected to.
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+
+    fn admin(&self) -> AdminClient<Channel> {
+        self.admin_at(self.inner.default_channel.clone())
+    }
+
+    fn admin_at(&self, channel: Channel) -> AdminClient<Channel> {
+        let max = self.inner.opts.max_message_bytes;
+        AdminClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    fn data_at(&self, channel: Channel) -> DataClient<Channel> {
+        let max = self.inner.opts.max_message_bytes;
+        DataClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    /// The channel to a region's server: the default one when the region lives on the
+    /// server this client connected to (or names none), else a lazily connected one.
+    fn channel_for(&self, server_addr: &str) -> Result<Channel, ClientError> {
+        if server_addr.is_empty() || server_addr == self.inner.addr {
+            return Ok(self.inner.default_channel.clone());
+        }
+        let mut channels = self.inner.channels.lock();
+        if let Some(c) = channels.get(server_addr) {
+            return Ok(c.clone());
+        }
+        let channel = endpoint(server_addr, &self.inner.opts)?.connect_lazy();
+        channels.insert(server_addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Runs `call` with retries on transient codes and capped exponential backoff.
+    async fn retrying<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut retry = 0;
+        loop {
+            match call().await {
+                Ok(resp) => return Ok(resp.into_inner()),
+                Err(status) if RetryPolicy::is_retryable(status.code()) => {
+                    match self.inner.opts.retry.backoff(retry) {
+                        Some(pause) => {
+                            tracing::debug!(op, code = ?status.code(), retry, ?pause, "retrying");
+                            tokio::time::sleep(pause).await;
+                            retry += 1;
+                        }
+                        None => return Err(ClientError::status(op, status)),
+                    }
+                }
+                Err(status) => return Err(ClientError::status(op, status)),
+            }
+        }
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(self.inner.opts.request_timeout);
+        req
+    }
+
+    /// Creates a table.
+    ///
+    /// # Errors
+    /// `ALREADY_EXISTS` if it exists, `INVALID_ARGUMENT` on a bad schema.
+    pub async fn create_table(&self, schema: TableSchema) -> Result<(), ClientError> {
+        let msg = CreateTableRequest {
+            schema: Some(schema),
+        };
+        self.retrying("CreateTable", || {
+            let mut c = self.admin();
+            let req = self.request(msg.clone());
+            async move { c.create_table(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Drops a table and its data.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` if the table does not exist.
+    pub async fn drop_table(&self, table: &str) -> Result<(), ClientError> {
+        let msg = DeleteTableRequest {
+            table: table.to_string(),
+        };
+        self.inner.regions.invalidate(table);
+        self.retrying("DeleteTable", || {
+            let mut c = self.admin();
+            let req = self.request(msg.clone());
+            async move { c.delete_table(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Every table's schema.
+    ///
+    /// # Errors
+    /// Transport or server failures.
+    pub async fn list_tables(&self) -> Result<Vec<TableSchema>, ClientError> {
+        let resp = self
+            .retrying("ListTables", || {
+                let mut c = self.admin();
+                let req = self.request(ListTablesRequest {});
+                async move { c.list_tables(req).await }
+            })
+            .await?;
+        Ok(resp.tables)
+    }
+
+    /// A table's schema and regions; refreshes the region cache.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` if the table does not exist.
+    pub async fn describe_table(&self, table: &str) -> Result<DescribeTableResponse, ClientError> {
+        let msg = DescribeTableRequest {
+            table: table.to_string(),
+        };
+        let resp = self
+            .retrying("DescribeTable", || {
+                let mut c = self.admin();
+                let req = self.request(msg.clone());
+                async move { c.describe_table(req).await }
+            })
+            .await?;
+        self.inner.regions.insert(table, resp.regions.clone());
+        Ok(resp)
+    }
+
+    /// Flushes the table's memstores to files and waits.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` if the table does not exist.
+    pub async fn flush(&self, table: &str) -> Result<(), ClientError> {
+        let msg = FlushRequest {
+            table: table.to_string(),
+        };
+        self.retrying("Flush", || {
+            let mut c = self.admin();
+            let req = self.request(msg.clone());
+            async move { c.flush(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Compacts the table (major: one file per store, deletes and excess versions dropped).
+    ///
+    /// # Errors
+    /// `NOT_FOUND` if the table does not exist.
+    pub async fn compact(&self, table: &str, major: bool) -> Result<(), ClientError> {
+        let kind = if major {
+            CompactionKind::Major
+        } else {
+            CompactionKind::Minor
+        };
+        let msg = CompactRequest {
+            table: table.to_string(),
+            kind: kind as i32,
+        };
+        self.retrying("Compact", || {
+            let mut c = self.admin();
+            let req = self.request(msg.clone());
+            async move { c.compact(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Per-region statistics of one table, or of all tables.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for an unknown table.
+    pub async fn region_stats(
+        &self,
+        table: Option<&str>,
+    ) -> Result<RegionStatsResponse, ClientError> {
+        let msg = RegionStatsRequest {
+            table: table.map(str::to_string),
+        };
+        self.retrying("RegionStats", || {
+            let mut c = self.admin();
+            let req = self.request(msg.clone());
+            async move { c.region_stats(req).await }
+        })
+        .await
+    }
+
+    /// The region holding `row`, from the cache or from the server.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for an unknown table.
+    pub async fn locate(&self, table: &str, row: &[u8]) -> Result<RegionLocation, ClientError> {
+        if let Some(region) = self.inner.regions.lookup(table, row) {
+            return Ok(region);
+        }
+        self.describe_table(table).await?;
+        if let Some(region) = self.inner.regions.lookup(table, row) {
+            return Ok(region);
+        }
+        // The cached list has a gap (a split in progress): ask the server for this row.
+        let msg = LocateRegionRequest {
+            table: table.to_string(),
+            row: Bytes::copy_from_slice(row),
+        };
+        let resp = self
+            .retrying("LocateRegion", || {
+                let mut c = self.admin();
+                let req = self.request(msg.clone());
+                async move { c.locate_region(req).await }
+            })
+            .await?;
+        resp.location
+            .ok_or_else(|| ClientError::Protocol("LocateRegion reply without a location".into()))
+    }
+
+    /// Runs a data call against the server holding `row`; on `NOT_FOUND` the table's
+    /// region cache is refreshed and the call tried once more (the region may have moved).
+    async fn routed<T, F, Fut>(
+        &self,
+        op: &'static str,
+        table: &str,
+        row: &[u8],
+        call: F,
+    ) -> Result<T, ClientError>
+    where
+        F: Fn(DataClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut refreshed = false;
+        loop {
+            let region = self.locate(table, row).await?;
+            let data = self.data_at(self.channel_for(&region.server_addr)?);
+            match self.retrying(op, || call(data.clone())).await {
+                Err(e) if e.code() == Some(Code::NotFound) && !refreshed => {
+                    self.inner.regions.invalidate(table);
+                    refreshed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Applies a batch of row mutations with the given durability; returns the number of
+    /// cells written. Rows are grouped by the server holding them, one call per server.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` (table or family), `INVALID_ARGUMENT` (empty row, oversize),
+    /// `RESOURCE_EXHAUSTED` after retries. On error some servers' groups may have been
+    /// applied; each row is atomic.
+    pub async fn mutate(
+        &self,
+        table: &str,
+        mutations: Vec<RowMutation>,
+        durability: Durability,
+    ) -> Result<u64, ClientError> {
+        let mut groups: Vec<(String, Bytes, Vec<RowMutation>)> = Vec::new();
+        for m in mutations {
+            let region = self.locate(table, &m.row).await?;
+            match groups.iter_mut().find(|g| g.0 == region.server_addr) {
+                Some(g) => g.2.push(m),
+                None => groups.push((region.server_addr, m.row.clone(), vec![m])),
+            }
+        }
+        let mut cells = 0;
+        for (_, first_row, rows) in groups {
+            let msg = MutateRequest {
+                table: table.to_string(),
+                mutations: rows,
+                durability: durability as i32,
+            };
+            let resp = self
+                .routed("Mutate", table, &first_row, |mut c| {
+                    let req = self.request(msg.clone());
+                    async move { c.mutate(req).await }
+                })
+                .await?;
+            cells += resp.cells;
+        }
+        Ok(cells)
+    }
+
+    /// Reads one row; `None` when it has no visible cell.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` (table or family), `INVALID_ARGUMENT` (bad filter).
+    pub async fn get(&self, request: GetRequest) -> Result<Option<Row>, ClientError> {
+        let table = request.table.clone();
+        let row = request.row.clone();
+        let resp = self
+            .routed("Get", &table, &row, |mut c| {
+                let req = self.request(request.clone());
+                async move { c.get(req).await }
+            })
+            .await?;
+        Ok(resp.row)
+    }
+
+    /// Starts a scan; rows arrive through [`ScanStream::next`] as the server streams them.
+    /// The server holding the start row drives the scan across its regions.
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, `INVALID_ARGUMENT` (bad filter or range) — possibly only from `next`.
+    pub async fn scan(&self, request: ScanRequest) -> Result<ScanStream, ClientError> {
+        let table = request.table.clone();
+        let anchor = request
+            .start
+            .clone()
+            .or_else(|| request.prefix.clone())
+            .unwrap_or_default();
+        let stream = self
+            .routed("Scan", &table, &anchor, |mut c| {
+                // Streams are not retried mid-way; only the opening call is.
+                let req = tonic::Request::new(request.clone());
+                async move { c.scan(req).await }
+            })
+            .await?;
+        Ok(ScanStream {
+            stream,
+            buffered: VecDeque::new(),
+        })
+    }
+
+    /// Runs a scan to the end and returns every row (bounded by the scan's `limit`, if any).
+    ///
+    /// # Errors
+    /// As [`Client::scan`].
+    pub async fn scan_all(&self, request: ScanRequest) -> Result<Vec<Row>, ClientError> {
+        let mut stream = self.scan(request).await?;
+        let mut rows = Vec::new();
+        while let Some(row) = stream.next().await? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    /// Atomically checks one column of a row and applies the mutation if the check holds.
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, `INVALID_ARGUMENT` (the mutation's row differs from the checked row).
+    pub async fn check_and_mutate(
+        &self,
+        request: CheckAndMutateRequest,
+    ) -> Result<bool, ClientError> {
+        let table = request.table.clone();
+        let row = request.row.clone();
+        let resp = self
+            .routed("CheckAndMutate", &table, &row, |mut c| {
+                let req = self.request(request.clone());
+                async move { c.check_and_mutate(req).await }
+            })
+            .await?;
+        Ok(resp.applied)
+    }
+}
+
+fn endpoint(addr: &str, opts: &ClientOptions) -> Result<Endpoint, ClientError> {
+    let endpoint =
+        Endpoint::from_shared(addr.to_string()).map_err(|e| ClientError::BadAddress {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(endpoint
+        .connect_timeout(opts.connect_timeout)
+        .tcp_nodelay(true))
+}
+
+/// Rows of a running scan, in scan order.
+#[derive(Debug)]
+pub struct ScanStream {
+    stream: tonic::Streaming<ScanResponse>,
+    buffered: VecDeque<Row>,
+}
+
+impl ScanStream {
+    /// The next row, or `None` at the end of the scan.
+    ///
+    /// # Errors
+    /// A status the server sent mid-scan.
+    pub async fn next(&mut self) -> Result<Option<Row>, ClientError> {
+        loop {
+            if let Some(row) = self.buffered.pop_front() {
+                return Ok(Some(row));
+            }
+            match self.stream.message().await {
+                Ok(Some(chunk)) => self.buffered.extend(chunk.rows),
+                Ok(None) => return Ok(None),
+                Err(status) => return Err(ClientError::status("Scan", status)),
+            }
+        }
+    }
+}

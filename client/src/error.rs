@@ -1,0 +1,100 @@
+//! The client crate's one error type: transport failures, server statuses (kept whole so
+//! callers can branch on the gRPC code), and local validation of CLI input.
+
+use tonic::Code;
+
+/// Everything the client and the CLI can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server address is not a valid URI.
+    #[error("invalid server address '{addr}': {reason}")]
+    BadAddress { addr: String, reason: String },
+
+    /// Could not connect to the server.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+
+    /// The server answered with an error status.
+    #[error("{op} failed: {code}: {message}", code = code_name(*.code))]
+    Status {
+        /// The RPC that failed, e.g. "Mutate".
+        op: &'static str,
+        /// The gRPC status code.
+        code: Code,
+        /// The server's message.
+        message: String,
+    },
+
+    /// A filter expression did not parse.
+    #[error("bad filter expression at byte {offset}: {reason}")]
+    BadFilter { offset: usize, reason: String },
+
+    /// A column family specification (`NAME[:versions=N]...`) did not parse.
+    #[error("bad family spec '{spec}': {reason}")]
+    BadFamilySpec { spec: String, reason: String },
+
+    /// A `FAMILY:QUALIFIER` column did not parse.
+    #[error("bad column '{0}': expected FAMILY:QUALIFIER")]
+    BadColumn(String),
+
+    /// Any other bad command-line argument.
+    #[error("bad argument: {0}")]
+    BadArgument(String),
+
+    /// The server answered with something the contract does not allow.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    /// The batching writer stopped after an earlier failure; the batch it names was not
+    /// written (nor anything queued after it).
+    #[error("batching writer failed and stopped: {0}")]
+    WriterFailed(String),
+
+    /// The batching writer's background task is gone (it was closed or panicked).
+    #[error("batching writer is closed")]
+    WriterClosed,
+}
+
+impl ClientError {
+    /// The gRPC status code, when the error came from the server.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            ClientError::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn status(op: &'static str, status: tonic::Status) -> ClientError {
+        ClientError::Status {
+            op,
+            code: status.code(),
+            message: status.message().to_string(),
+        }
+    }
+}
+
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

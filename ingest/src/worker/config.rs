@@ -1,0 +1,224 @@
+//! The worker's settings: command-line flags, an optional TOML file, and defaults.
+//!
+//! Flags (relied on by scripts and the acceptance suite):
+//! `speedlayer-ingest worker --brokers HOST:PORT --topic T --group G --server URL
+//! --resp HOST:PORT --rules FILE --http-addr ADDR`. `--config FILE` reads the same keys
+//! from TOML (`brokers = "..."`, `http_addr = "..."`...); a flag overrides the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The `worker` subcommand's flags; every one may instead come from `--config`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WorkerArgs {
+    /// Kafka bootstrap servers, `HOST:PORT[,HOST:PORT]`.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Driving topic (default `SmartCar-Topic`).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Consumer group (default `speedlayer-ingest`).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Region server URL, e.g. `http://127.0.0.1:50051`.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// TTL set service (RESP) address, `HOST:PORT`.
+    #[arg(long)]
+    pub resp: Option<String>,
+    /// Rule file (watched and reloaded; default `config/rules.toml`).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Address of the `/metrics` endpoint (default `127.0.0.1:0`).
+    #[arg(long)]
+    pub http_addr: Option<String>,
+    /// Dead-letter topic (default `<topic>.dlq`).
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    /// Processing time after which a silent partition is idle, e.g. `10s`.
+    #[arg(long)]
+    pub idle_flush: Option<String>,
+    /// TOML file with the same keys as the flags.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    brokers: Option<String>,
+    topic: Option<String>,
+    group: Option<String>,
+    server: Option<String>,
+    resp: Option<String>,
+    rules: Option<PathBuf>,
+    http_addr: Option<String>,
+    dlq_topic: Option<String>,
+    idle_flush: Option<String>,
+    batch_max_events: Option<usize>,
+    batch_max_bytes: Option<usize>,
+    batch_linger: Option<String>,
+    backoff_max: Option<String>,
+}
+
+/// The resolved worker configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Driving topic.
+    pub topic: String,
+    /// Consumer group.
+    pub group: String,
+    /// Region server URL.
+    pub server: String,
+    /// RESP address.
+    pub resp: String,
+    /// Rule file.
+    pub rules: PathBuf,
+    /// `/metrics` address.
+    pub http_addr: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Idle timeout of partitions (default 10 s).
+    pub idle_flush: Duration,
+    /// Batch bound by events (default 5000): a store put never carries more.
+    pub batch_max_events: usize,
+    /// Batch bound by bytes of payload (default 4 MiB).
+    pub batch_max_bytes: usize,
+    /// Longest wait to fill a batch (default 50 ms): the floor of end-to-end latency.
+    pub batch_linger: Duration,
+    /// Cap of the exponential backoff while the store or RESP is down (default 5 s).
+    pub backoff_max: Duration,
+    /// How often the rule file is checked (1 s).
+    pub rules_poll: Duration,
+}
+
+fn duration(field: &str, v: &str) -> Result<Duration> {
+    humantime::parse_duration(v).map_err(|e| Error::Config {
+        path: "<worker config>".into(),
+        reason: format!("`{field}`: `{v}` is not a duration ({e})"),
+    })
+}
+
+impl WorkerConfig {
+    /// Defaults for everything but the addresses.
+    pub fn new(brokers: &str, server: &str, resp: &str, rules: &Path) -> WorkerConfig {
+        WorkerConfig {
+            brokers: brokers.into(),
+            topic: "SmartCar-Topic".into(),
+            group: "speedlayer-ingest".into(),
+            server: server.into(),
+            resp: resp.into(),
+            rules: rules.into(),
+            http_addr: "127.0.0.1:0".into(),
+            dlq_topic: "SmartCar-Topic.dlq".into(),
+            idle_flush: Duration::from_secs(10),
+            batch_max_events: 5000,
+            batch_max_bytes: 4 << 20,
+            batch_linger: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(5),
+            rules_poll: Duration::from_secs(1),
+        }
+    }
+
+    /// Resolves flags over the `--config` file over defaults.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the file is unreadable or invalid, or a required setting
+    /// (`brokers`, `server`, `resp`) is missing.
+    pub fn resolve(args: &WorkerArgs) -> Result<WorkerConfig> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::io("read worker config", path, e))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| Error::Config {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let cfg_path = args.config.clone().unwrap_or_else(|| "<flags>".into());
+        let required = |flag: &Option<String>, file: &Option<String>, name: &str| {
+            flag.clone()
+                .or_else(|| file.clone())
+                .ok_or_else(|| Error::Config {
+                    path: cfg_path.clone(),
+                    reason: format!("--{name} is required (flag or `{name}` in --config)"),
+                })
+        };
+        let brokers = required(&args.brokers, &file.brokers, "brokers")?;
+        let server = required(&args.server, &file.server, "server")?;
+        let resp = required(&args.resp, &file.resp, "resp")?;
+        let rules = args
+            .rules
+            .clone()
+            .or(file.rules)
+            .unwrap_or_else(|| "config/rules.toml".into());
+        let mut c = WorkerConfig::new(&brokers, &server, &resp, &rules);
+        if let Some(t) = args.topic.clone().or(file.topic) {
+            c.dlq_topic = format!("{t}.dlq");
+            c.topic = t;
+        }
+        if let Some(g) = args.group.clone().or(file.group) {
+            c.group = g;
+        }
+        if let Some(a) = args.http_addr.clone().or(file.http_addr) {
+            c.http_addr = a;
+        }
+        if let Some(d) = args.dlq_topic.clone().or(file.dlq_topic) {
+            c.dlq_topic = d;
+        }
+        if let Some(v) = args.idle_flush.clone().or(file.idle_flush) {
+            c.idle_flush = duration("idle_flush", &v)?;
+        }
+        if let Some(v) = file.batch_linger {
+            c.batch_linger = duration("batch_linger", &v)?;
+        }
+        if let Some(v) = file.backoff_max {
+            c.backoff_max = duration("backoff_max", &v)?;
+        }
+        if let Some(n) = file.batch_max_events {
+            c.batch_max_events = n.max(1);
+        }
+        if let Some(n) = file.batch_max_bytes {
+            c.batch_max_bytes = n.max(1);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.toml");
+        std::fs::write(
+            &path,
+            "brokers = \"127.0.0.1:1\"\nserver = \"http://s\"\nresp = \"127.0.0.1:2\"\n\
+             topic = \"T\"\nbatch_linger = \"20ms\"\n",
+        )
+        .unwrap();
+        let args = WorkerArgs {
+            brokers: Some("127.0.0.1:9".into()),
+            config: Some(path),
+            ..WorkerArgs::default()
+        };
+        let c = WorkerConfig::resolve(&args).unwrap();
+        assert_eq!(c.brokers, "127.0.0.1:9");
+        assert_eq!(c.topic, "T");
+        assert_eq!(c.dlq_topic, "T.dlq");
+        assert_eq!(c.group, "speedlayer-ingest");
+        assert_eq!(c.batch_linger, Duration::from_millis(20));
+        let e = WorkerConfig::resolve(&WorkerArgs::default()).unwrap_err();
+        assert!(e.to_string().contains("--brokers is required"), "{e}");
+    }
+}

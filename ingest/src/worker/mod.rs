@@ -1,0 +1,26 @@
+//! The Kafka ingest worker (issue 6): consume the driving topic in a consumer group, store
+//! every event durably, run the rule engine, flag firings, commit only what is safe.
+//!
+//! - [`config`]: flags, TOML and defaults.
+//! - [`consumer`]: group membership, rebalance hooks.
+//! - [`run`]: the consume loop and its commit protocol.
+//! - [`offsets`]: what may be committed (pure).
+//! - [`rows`]: row keys and cells of `driving` and `overspeed`.
+//! - [`store`]: the region-server operations as a trait; [`grpc_store`]: over gRPC.
+//! - [`sets`]: `SADD`/`EXPIRE` on the TTL set service.
+//! - [`stats`]: Prometheus metrics.
+
+pub mod config;
+pub mod consumer;
+pub mod grpc_store;
+pub mod offsets;
+pub mod rows;
+pub mod run;
+pub mod sets;
+pub mod stats;
+pub mod store;
+
+pub use config::{WorkerArgs, WorkerConfig};
+pub use grpc_store::GrpcStore;
+pub use run::Worker;
+pub use store::{MemoryStore, Store};

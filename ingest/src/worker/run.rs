@@ -1,0 +1,648 @@
+//! The consume loop: Kafka → parse → store (`sync`) + rule engine → sets and `overspeed`
+//! rows → offset commit.
+//!
+//! One cycle: gather a batch (bounded by events, bytes and linger time); apply pending
+//! partition assignments/revocations; parse each record (bad ones and late ones to the
+//! dead-letter topic with a `reason` header); put the driving rows and wait for the
+//! store's durable ack; wait for the dead letters' delivery reports; advance the rule
+//! engine and flag its firings (RESP `SADD`+`EXPIRE`, `overspeed` rows); only then commit
+//! what [`CommitTracker`] allows. A failing store, RESP service or DLQ pauses consumption
+//! and retries the same step with capped exponential backoff; nothing is committed until
+//! it succeeds, so a kill at any moment replays instead of losing.
+
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use super::config::WorkerConfig;
+use super::consumer::{OwnershipChange, Shared, WorkerContext};
+use super::offsets::CommitTracker;
+use super::rows::{
+    CHECKPOINT_TABLE, DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, checkpoint_row,
+    driving_row, overspeed_row,
+};
+use super::sets::SetSink;
+use super::stats::WorkerStats;
+use super::store::Store;
+use crate::error::{Error, Result};
+use crate::event::{DrivingEvent, TurnSignal, line_str, parse_driving};
+use crate::kafka::{BatchProducer, OutRecord, consumer_config, producer_config};
+use crate::metrics::Registry;
+use crate::rules::reload::{Reload, RuleWatcher};
+use crate::rules::{Admission, Engine, EngineOptions, Firing, Sample};
+
+/// How long one dead-letter batch may wait for delivery reports before it is retried.
+const DLQ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A record bound for the dead-letter topic.
+#[derive(Debug, Clone)]
+struct DeadLetter {
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Vec<(String, String)>,
+}
+
+fn dead_letter(m: &OwnedMessage, reason: &str) -> DeadLetter {
+    DeadLetter {
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        headers: vec![
+            ("reason".into(), reason.into()),
+            ("source-topic".into(), m.topic().into()),
+            ("source-partition".into(), m.partition().to_string()),
+            ("source-offset".into(), m.offset().to_string()),
+        ],
+    }
+}
+
+fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
+    Sample {
+        partition,
+        offset,
+        time_ms: ev.event_time_ms,
+        car_number: &ev.car_number,
+        area_code: &ev.area,
+        turn_signal: match ev.turn_signal {
+            TurnSignal::Left => "L",
+            TurnSignal::Right => "R",
+            TurnSignal::None => "N",
+        },
+        numbers: [
+            f64::from(ev.speed),
+            f64::from(ev.accelerator),
+            f64::from(ev.brake),
+            f64::from(ev.steering_angle),
+        ],
+    }
+}
+
+/// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
+/// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
+#[allow(clippy::too_many_arguments)]
+async fn until_ok<T, F, Fut>(
+    stalled: &mut Duration,
+    what: &str,
+    consumer: &StreamConsumer<WorkerContext>,
+    stats: &WorkerStats,
+    backoff_max: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+    mut op: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut paused: Option<TopicPartitionList> = None;
+    let mut first_failure: Option<Instant> = None;
+    loop {
+        match op().await {
+            Ok(v) => {
+                if let Some(t) = first_failure {
+                    *stalled += t.elapsed();
+                }
+                if let Some(tpl) = paused
+                    && let Err(e) = consumer.resume(&tpl)
+                {
+                    tracing::warn!(error = %e, "resume failed");
+                }
+                if delay > Duration::from_millis(50) {
+                    tracing::info!(what, "recovered");
+                }
+                return Some(v);
+            }
+            Err(e) => {
+                stats.retries.inc();
+                first_failure.get_or_insert_with(Instant::now);
+                if paused.is_none()
+                    && let Ok(tpl) = consumer.assignment()
+                {
+                    // IMPORTANT: stop fetching while a sink is down; nothing is committed.
+                    if let Err(pe) = consumer.pause(&tpl) {
+                        tracing::warn!(error = %pe, "pause failed");
+                    }
+                    paused = Some(tpl);
+                }
+                tracing::warn!(what, error = %e, retry_in = ?delay, "sink failed, backing off");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return None,
+                }
+                delay = (delay * 2).min(backoff_max);
+            }
+        }
+    }
+}
+
+/// The ingest worker: owns the consumer, the rule engine and the sinks.
+pub struct Worker<S: Store> {
+    cfg: WorkerConfig,
+    store: Arc<S>,
+    stats: WorkerStats,
+    consumer: Arc<StreamConsumer<WorkerContext>>,
+    shared: Arc<Shared>,
+    dlq: Arc<BatchProducer>,
+    sets: SetSink,
+    rules: RuleWatcher,
+    engine: Engine,
+    tracker: CommitTracker,
+    /// Time the loop spent blocked on a failing sink: excluded from the engine's clock.
+    stalled: Duration,
+}
+
+impl<S: Store> Worker<S> {
+    /// Connects everything and joins the consumer group (tables are created if missing).
+    ///
+    /// # Errors
+    /// An invalid rule file, an unusable Kafka configuration, or the RESP service being
+    /// unreachable at start. The store being down at start is retried, not an error.
+    pub async fn connect(cfg: WorkerConfig, store: S, registry: Arc<Registry>) -> Result<Self> {
+        let rules = RuleWatcher::open(&cfg.rules)?;
+        let engine = Engine::new(
+            rules.current(),
+            EngineOptions {
+                idle_timeout: cfg.idle_flush,
+                ..EngineOptions::default()
+            },
+        );
+        let shared = Arc::new(Shared::default());
+        let consumer: StreamConsumer<WorkerContext> = consumer_config(&cfg.brokers, &cfg.group)
+            .create_with_context(WorkerContext {
+                topic: cfg.topic.clone(),
+                shared: shared.clone(),
+            })
+            .map_err(|e| Error::kafka("creating consumer", e))?;
+        ensure_topic(&cfg.brokers, &cfg.dlq_topic).await;
+        let dlq = BatchProducer::new(&producer_config(&cfg.brokers), &cfg.dlq_topic, "dlq")?;
+        let sets = SetSink::connect(&cfg.resp).await?;
+        Ok(Worker {
+            stats: WorkerStats::new(registry),
+            store: Arc::new(store),
+            consumer: Arc::new(consumer),
+            shared,
+            dlq: Arc::new(dlq),
+            sets,
+            rules,
+            engine,
+            tracker: CommitTracker::new(),
+            stalled: Duration::ZERO,
+            cfg,
+        })
+    }
+
+    /// Runs until `shutdown` turns true; then commits what is safe and returns.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] if the topic cannot be subscribed.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let (store, consumer, stats) = (
+            self.store.clone(),
+            self.consumer.clone(),
+            self.stats.clone(),
+        );
+        for table in [DRIVING_TABLE, OVERSPEED_TABLE, CHECKPOINT_TABLE] {
+            let made = until_ok(
+                &mut self.stalled,
+                "create table",
+                &consumer,
+                &stats,
+                self.cfg.backoff_max,
+                &mut shutdown,
+                || store.ensure_table(table, FAMILY),
+            )
+            .await;
+            if made.is_none() {
+                return Ok(());
+            }
+        }
+        self.consumer
+            .subscribe(&[&self.cfg.topic])
+            .map_err(|e| Error::kafka(format!("subscribing to {}", self.cfg.topic), e))?;
+        // Aborted when `run` ends or is dropped, and holding only a weak reference, so a
+        // killed worker's consumer is really gone (it must not keep its partitions).
+        let _lag = AbortOnDrop(tokio::spawn(lag_loop(
+            Arc::downgrade(&self.consumer),
+            self.cfg.topic.clone(),
+            self.stats.clone(),
+        )));
+        let mut last_poll = Instant::now();
+        tracing::info!(topic = %self.cfg.topic, group = %self.cfg.group, "worker running");
+        while !*shutdown.borrow() {
+            let batch = tokio::select! {
+                b = self.gather() => b,
+                _ = shutdown.changed() => break,
+            };
+            if !self.cycle(batch, &mut shutdown).await {
+                break;
+            }
+            if last_poll.elapsed() >= self.cfg.rules_poll {
+                last_poll = Instant::now();
+                self.reload();
+            }
+        }
+        self.commit(CommitMode::Sync).await;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+
+    /// The engine's processing-time clock: real time minus the time the worker itself was
+    /// stalled on a failing sink, so an outage of the store does not make every partition
+    /// look idle (which would fire windows early and make the backlog late).
+    fn engine_now(&self) -> Instant {
+        let now = Instant::now();
+        now.checked_sub(self.stalled).unwrap_or(now)
+    }
+
+    /// Receives up to a batch: stops at the event or byte bound or after the linger time.
+    async fn gather(&self) -> Vec<OwnedMessage> {
+        let deadline = tokio::time::Instant::now() + self.cfg.batch_linger;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while out.len() < self.cfg.batch_max_events && bytes < self.cfg.batch_max_bytes {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(Ok(m)) => {
+                    bytes += m.payload_len();
+                    out.push(m.detach());
+                }
+                Ok(Err(KafkaError::PartitionEOF(_))) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "consume error; librdkafka reconnects");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    async fn apply_ownership(&mut self) {
+        let changes: Vec<_> = self.shared.changes.lock().drain(..).collect();
+        let now = self.engine_now();
+        for c in changes {
+            match c {
+                OwnershipChange::Revoked(ps) => {
+                    for p in ps {
+                        self.engine.revoke(p);
+                        self.tracker.revoke(p);
+                    }
+                }
+                OwnershipChange::Assigned(ps) => self.assign(&ps, now).await,
+                OwnershipChange::Resync => {
+                    for p in self.engine.partitions() {
+                        self.engine.revoke(p);
+                        self.tracker.revoke(p);
+                    }
+                    let ps = self.consumer.assignment().map_or_else(
+                        |_| Vec::new(),
+                        |tpl| {
+                            tpl.elements_for_topic(&self.cfg.topic)
+                                .iter()
+                                .map(|e| e.partition())
+                                .collect()
+                        },
+                    );
+                    self.assign(&ps, now).await;
+                }
+            }
+        }
+    }
+
+    async fn assign(&mut self, ps: &[i32], now: Instant) {
+        let mut tpl = TopicPartitionList::new();
+        for &p in ps {
+            self.engine.assign(p, now);
+            self.tracker.assign(p);
+            tpl.add_partition(&self.cfg.topic, p);
+        }
+        // Restore the rule checkpoints of the last commits, so replayed events of windows
+        // that fired before are not fired again as partial batches. The store's copy is
+        // authoritative (written before each commit); commit metadata is the fallback.
+        let mut restored = Vec::new();
+        for &p in ps {
+            let key = checkpoint_key(&self.cfg.group, &self.cfg.topic, p);
+            match self
+                .store
+                .get_cell(CHECKPOINT_TABLE, &key, "checkpoint")
+                .await
+            {
+                Ok(Some(v)) => {
+                    self.engine.restore(p, &String::from_utf8_lossy(&v));
+                    restored.push(p);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, partition = p, "cannot read checkpoint"),
+            }
+        }
+        match self.consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+            Ok(committed) => {
+                for e in committed.elements_for_topic(&self.cfg.topic) {
+                    if !e.metadata().is_empty() && !restored.contains(&e.partition()) {
+                        self.engine.restore(e.partition(), e.metadata());
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read committed checkpoints"),
+        }
+    }
+
+    /// One cycle; `false` if shutdown interrupted a retry.
+    async fn cycle(
+        &mut self,
+        batch: Vec<OwnedMessage>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let started = Instant::now();
+        let engine_now = self.engine_now();
+        self.apply_ownership().await;
+        let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
+        let mut dead: Vec<DeadLetter> = Vec::new();
+        let mut next: Vec<(i32, i64)> = Vec::new();
+        let (mut parse_bad, mut late) = (0u64, 0u64);
+        for m in &batch {
+            self.stats.consumed.inc();
+            let (p, off) = (m.partition(), m.offset());
+            if !self.tracker.owns(p) {
+                continue; // revoked while in flight: the next owner replays it
+            }
+            next.push((p, off + 1));
+            let payload = m.payload().unwrap_or_default();
+            match line_str(payload).and_then(parse_driving) {
+                Ok(ev) => {
+                    rows.push(driving_row(
+                        &ev,
+                        payload.strip_suffix(b"\n").unwrap_or(payload),
+                    ));
+                    if let Admission::Late { .. } =
+                        self.engine.observe(&sample(&ev, p, off), engine_now)
+                    {
+                        late += 1;
+                        dead.push(dead_letter(m, "late"));
+                    }
+                }
+                Err(reason) => {
+                    parse_bad += 1;
+                    dead.push(dead_letter(m, &reason.to_string()));
+                }
+            }
+        }
+        let (store, consumer, stats, max) = (
+            self.store.clone(),
+            self.consumer.clone(),
+            self.stats.clone(),
+            self.cfg.backoff_max,
+        );
+        if !rows.is_empty() {
+            let ok = until_ok(
+                &mut self.stalled,
+                "store driving rows",
+                &consumer,
+                &stats,
+                max,
+                shutdown,
+                || store.put(DRIVING_TABLE, &rows),
+            )
+            .await;
+            if ok.is_none() {
+                return false;
+            }
+            self.stats.stored.add(rows.len() as u64);
+        }
+        if !dead.is_empty() {
+            let dlq = self.dlq.clone();
+            let dead = Arc::new(dead);
+            let ok = until_ok(
+                &mut self.stalled,
+                "dead-letter topic",
+                &consumer,
+                &stats,
+                max,
+                shutdown,
+                || {
+                    let (dlq, dead) = (dlq.clone(), dead.clone());
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            dlq.send_and_wait(
+                                dead.iter().map(|d| OutRecord {
+                                    key: d.key.as_deref(),
+                                    payload: &d.payload,
+                                    headers: &d.headers,
+                                }),
+                                DLQ_TIMEOUT,
+                            )
+                        })
+                        .await
+                        .map_err(|e| Error::Sink {
+                            sink: "dlq".into(),
+                            reason: e.to_string(),
+                        })?
+                    }
+                },
+            )
+            .await;
+            if ok.is_none() {
+                return false;
+            }
+            self.stats.dead_parse.add(parse_bad);
+            self.stats.dead_late.add(late);
+            self.stats.late.add(late);
+        }
+        for (p, n) in next {
+            self.tracker.acked(p, n);
+        }
+        let firings = self.engine.advance(self.engine_now());
+        if !firings.is_empty() && !self.sink_firings(firings, shutdown).await {
+            return false;
+        }
+        self.commit(CommitMode::Async).await;
+        if !batch.is_empty() {
+            self.stats
+                .batch_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        true
+    }
+
+    async fn sink_firings(
+        &mut self,
+        firings: Vec<Firing>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let (store, consumer, stats, max) = (
+            self.store.clone(),
+            self.consumer.clone(),
+            self.stats.clone(),
+            self.cfg.backoff_max,
+        );
+        let firings = Arc::new(firings);
+        let sets = self.sets.clone();
+        let ok = until_ok(
+            &mut self.stalled,
+            "flag sets",
+            &consumer,
+            &stats,
+            max,
+            shutdown,
+            || {
+                let (mut sets, firings) = (sets.clone(), firings.clone());
+                async move { sets.flag(&firings).await }
+            },
+        )
+        .await;
+        if ok.is_none() {
+            return false;
+        }
+        let rows: Vec<Row> = firings.iter().map(overspeed_row).collect();
+        let ok = until_ok(
+            &mut self.stalled,
+            "store overspeed rows",
+            &consumer,
+            &stats,
+            max,
+            shutdown,
+            || store.put(OVERSPEED_TABLE, &rows),
+        )
+        .await;
+        if ok.is_none() {
+            return false;
+        }
+        self.stats.firings.add(firings.len() as u64);
+        true
+    }
+
+    async fn commit(&mut self, mode: CommitMode) {
+        let due = self.tracker.due(|p| self.engine.held_offset(p));
+        if due.is_empty() {
+            return;
+        }
+        let checkpoint = self.engine.checkpoint();
+        // IMPORTANT: the checkpoint is durable before the offsets that rely on it are
+        // committed (a newer checkpoint with an older commit is safe; not the reverse).
+        let rows: Vec<Row> = due
+            .iter()
+            .map(|&(p, off)| checkpoint_row(&self.cfg.group, &self.cfg.topic, p, off, &checkpoint))
+            .collect();
+        if let Err(e) = self.store.put(CHECKPOINT_TABLE, &rows).await {
+            tracing::warn!(error = %e, "checkpoint not stored; commit retried next cycle");
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(p, off) in &due {
+            if tpl
+                .add_partition_offset(&self.cfg.topic, p, Offset::Offset(off))
+                .is_ok()
+                && let Some(mut e) = tpl.find_partition(&self.cfg.topic, p)
+            {
+                e.set_metadata(checkpoint.as_str());
+            }
+        }
+        match self.consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                let mut committable = self.shared.committable.lock();
+                for &(p, off) in &due {
+                    self.tracker.committed(p, off);
+                    self.stats.committed(p).set(off);
+                    committable.insert(p, (off, checkpoint.clone()));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "commit failed; retried next cycle"),
+        }
+    }
+
+    fn reload(&mut self) {
+        match self.rules.poll() {
+            Reload::Unchanged => {}
+            Reload::Applied(set) => {
+                tracing::info!(rules = set.rules.len(), "rule file reloaded");
+                self.engine.set_rules(&set);
+                self.stats.reloads_applied.inc();
+            }
+            Reload::Refused(e) => {
+                tracing::error!(error = %e, "rule file refused; the old rules stay");
+                self.stats.reloads_refused.inc();
+            }
+        }
+    }
+}
+
+/// Creates the dead-letter topic if it is missing (brokers such as tansu do not
+/// auto-create topics). Failure is only logged: dead letters then retry until it exists.
+async fn ensure_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = match ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, topic, "cannot create an admin client");
+            return;
+        }
+    };
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    match admin.create_topics([&new], &opts).await {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(_) => tracing::info!(topic, "dead-letter topic created"),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((t, code)) => tracing::warn!(topic = %t, ?code, "cannot create topic"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, topic, "cannot create topic"),
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every 2 s, publishes high watermark minus position per owned partition.
+async fn lag_loop(
+    consumer: Weak<StreamConsumer<WorkerContext>>,
+    topic: String,
+    stats: WorkerStats,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(c) = consumer.upgrade() else { return };
+        let t = topic.clone();
+        let lags = tokio::task::spawn_blocking(move || {
+            let Ok(pos) = c.position() else {
+                return Vec::new();
+            };
+            pos.elements_for_topic(&t)
+                .iter()
+                .filter_map(|e| {
+                    let p = e.partition();
+                    let (_, high) = c.fetch_watermarks(&t, p, Duration::from_secs(1)).ok()?;
+                    let at = match e.offset() {
+                        Offset::Offset(o) => o,
+                        _ => return Some((p, high)),
+                    };
+                    Some((p, (high - at).max(0)))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (p, lag) in lags {
+            stats.lag(p).set(lag);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The worker's metrics, registered in the crate's Prometheus [`Registry`].
+//!
+//! Names: `ingest_consumed_total`, `ingest_stored_total`, `ingest_dead_lettered_total`
+//! (label `reason`: `parse` or `late`), `ingest_late_total`, `ingest_rule_firings_total`,
+//! `ingest_rule_reloads_total` (label `result`), `ingest_store_retries_total`,
+//! `ingest_batch_seconds` (histogram: batch consumed → stored, flagged and committed),
+//! `ingest_consumer_lag` and `ingest_committed_offset` (label `partition`).
+
+use std::sync::Arc;
+
+use crate::metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
+
+/// Handles on the worker's metrics.
+#[derive(Debug, Clone)]
+pub struct WorkerStats {
+    registry: Arc<Registry>,
+    /// Records received from Kafka.
+    pub consumed: Counter,
+    /// Driving rows acknowledged by the store.
+    pub stored: Counter,
+    /// Unparsable records dead-lettered.
+    pub dead_parse: Counter,
+    /// Late events dead-lettered (they are stored too).
+    pub dead_late: Counter,
+    /// Late events.
+    pub late: Counter,
+    /// Rule firings flagged.
+    pub firings: Counter,
+    /// Rule reloads applied.
+    pub reloads_applied: Counter,
+    /// Rule reloads refused (invalid file).
+    pub reloads_refused: Counter,
+    /// Retries of store, RESP or DLQ calls.
+    pub retries: Counter,
+    /// Batch latency.
+    pub batch_seconds: Histogram,
+}
+
+impl WorkerStats {
+    /// Registers the worker's metrics.
+    pub fn new(registry: Arc<Registry>) -> WorkerStats {
+        let r = &registry;
+        let dead = "Records sent to the dead-letter topic";
+        WorkerStats {
+            consumed: r.counter("ingest_consumed_total", "Records consumed from Kafka", &[]),
+            stored: r.counter("ingest_stored_total", "Driving rows stored durably", &[]),
+            dead_parse: r.counter("ingest_dead_lettered_total", dead, &[("reason", "parse")]),
+            dead_late: r.counter("ingest_dead_lettered_total", dead, &[("reason", "late")]),
+            late: r.counter("ingest_late_total", "Events too late for their window", &[]),
+            firings: r.counter("ingest_rule_firings_total", "Rule firings flagged", &[]),
+            reloads_applied: r.counter(
+                "ingest_rule_reloads_total",
+                "Rule file reloads",
+                &[("result", "applied")],
+            ),
+            reloads_refused: r.counter(
+                "ingest_rule_reloads_total",
+                "Rule file reloads",
+                &[("result", "refused")],
+            ),
+            retries: r.counter(
+                "ingest_store_retries_total",
+                "Retries of store, RESP or dead-letter writes",
+                &[],
+            ),
+            batch_seconds: r.histogram(
+                "ingest_batch_seconds",
+                "Batch latency: consumed to stored, flagged and committed",
+                &[],
+                LATENCY_BUCKETS,
+            ),
+            registry,
+        }
+    }
+
+    /// The lag gauge of a partition.
+    pub fn lag(&self, partition: i32) -> Gauge {
+        self.registry.gauge(
+            "ingest_consumer_lag",
+            "High watermark minus position, per partition",
+            &[("partition", &partition.to_string())],
+        )
+    }
+
+    /// The committed-offset gauge of a partition.
+    pub fn committed(&self, partition: i32) -> Gauge {
+        self.registry.gauge(
+            "ingest_committed_offset",
+            "Last committed offset, per partition",
+            &[("partition", &partition.to_string())],
+        )
+    }
+}

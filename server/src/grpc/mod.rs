@@ -1,0 +1,52 @@
+//! The region server's gRPC services: `speedlayer.v1.Admin` ([`admin`]) and
+//! `speedlayer.v1.Data` ([`data`]) over one shared [`Backend`], plus the conversions
+//! ([`convert`]) and error mapping ([`status`]) they use.
+//!
+//! Storage calls block (fsync, file reads), so each runs on tokio's blocking pool; a scan
+//! runs on one blocking task that streams chunks through a bounded channel. This module
+//! does not bind sockets: `region_server` does.
+
+pub mod admin;
+pub mod convert;
+pub mod data;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use speedlayer_storage::Db;
+use tonic::Status;
+
+use crate::metrics::{Metrics, Rpc};
+
+/// What the services share: the database, the metrics and how this server is addressed.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// The storage engine.
+    pub db: Arc<Db>,
+    /// Request counters.
+    pub metrics: Arc<Metrics>,
+    /// The address clients reach this server at, reported in region locations.
+    pub advertise_addr: Arc<str>,
+}
+
+impl Backend {
+    /// Runs a blocking storage call on the blocking pool, timing it into the metrics.
+    pub async fn call<T, F>(&self, rpc: Rpc, f: F) -> Result<T, Status>
+    where
+        F: FnOnce(&Db) -> Result<T, Status> + Send + 'static,
+        T: Send + 'static,
+    {
+        let started = Instant::now();
+        let db = self.db.clone();
+        let result = tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(status::join_status)
+            .and_then(|r| r);
+        self.metrics.observe(rpc, started.elapsed(), result.is_ok());
+        if let Err(s) = &result {
+            tracing::debug!(rpc = rpc.name(), code = ?s.code(), message = s.message(), "request failed");
+        }
+        result
+    }
+}

@@ -1,0 +1,57 @@
+//! Storage errors to gRPC statuses, with messages a person can act on.
+//!
+//! The mapping is part of the contract (see the header of `speedlayer.proto`): clients
+//! retry `UNAVAILABLE` and `RESOURCE_EXHAUSTED`, refresh their region cache on
+//! `NOT_FOUND`, and give up on everything else.
+
+use speedlayer_storage::Error;
+use tonic::Status;
+
+/// The status for a storage error.
+pub fn to_status(e: Error) -> Status {
+    let msg = e.to_string();
+    match e {
+        Error::UnknownTable(name) => Status::not_found(format!("table '{name}' does not exist")),
+        Error::UnknownFamily(_) => Status::not_found(msg),
+        Error::TableExists(name) => {
+            Status::already_exists(format!("table '{name}' already exists"))
+        }
+        Error::InvalidArgument(_) => Status::invalid_argument(msg),
+        Error::TooBusy(_) => Status::resource_exhausted(format!(
+            "{msg}; the server is flushing behind the write rate, retry with backoff"
+        )),
+        Error::Poisoned(_) => Status::unavailable(format!(
+            "{msg}; a durability step failed, the server must be restarted"
+        )),
+        Error::ChecksumMismatch { .. } | Error::Corruption { .. } => Status::data_loss(msg),
+        Error::Io { .. } => Status::internal(msg),
+    }
+}
+
+/// The status for a blocking task that did not finish (panicked or cancelled).
+pub fn join_status(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("storage task failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn codes_follow_the_contract() {
+        let cases = [
+            (Error::UnknownTable("t".into()), Code::NotFound),
+            (Error::UnknownFamily("f".into()), Code::NotFound),
+            (Error::TableExists("t".into()), Code::AlreadyExists),
+            (Error::InvalidArgument("x".into()), Code::InvalidArgument),
+            (Error::TooBusy("x".into()), Code::ResourceExhausted),
+            (Error::Poisoned("x".into()), Code::Unavailable),
+        ];
+        for (e, code) in cases {
+            let s = to_status(e);
+            assert_eq!(s.code(), code, "{}", s.message());
+            assert!(!s.message().is_empty());
+        }
+    }
+}

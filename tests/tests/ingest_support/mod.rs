@@ -1,0 +1,395 @@
+//! Shared helpers of the `ingest_*` end-to-end tests: a real tansu broker, a real
+//! `redis-server` standing in for the TTL set service (any Redis-protocol server works
+//! unchanged), an in-process worker, a data generator with garbage mixed in, and an
+//! independent reference computation of the flagged sets.
+//!
+//! The store is the in-process `MemoryStore` (with an outage switch) until the gRPC client
+//! is wired in; Kafka and RESP are real.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use speedlayer_ingest::metrics::Registry;
+use speedlayer_ingest::worker::{MemoryStore, Worker, WorkerConfig};
+use speedlayer_tests::tansu::Tansu;
+use tokio::sync::watch;
+
+pub const TOPIC: &str = "SmartCar-Topic";
+pub const DLQ: &str = "SmartCar-Topic.dlq";
+/// 2026-11-22 14:30:00 read as UTC, in ms.
+pub const T0_MS: i64 = 1_795_357_800_000;
+
+/// A `redis-server` on a free loopback port, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian redis-server) must be installed");
+        let addr = format!("127.0.0.1:{port}");
+        let client = redis::Client::open(format!("redis://{addr}")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut c) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
+            std::thread::sleep(Duration::from_millis(20)); // poll interval of the PING check
+        }
+        RedisServer {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// All sets with their members.
+    pub fn sets(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let client = redis::Client::open(format!("redis://{}", self.addr)).unwrap();
+        let mut c = client.get_connection().unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+        keys.into_iter()
+            .map(|k| {
+                let m: BTreeSet<String> = redis::cmd("SMEMBERS").arg(&k).query(&mut c).unwrap();
+                (k, m)
+            })
+            .collect()
+    }
+
+    pub fn ttl(&self, key: &str) -> i64 {
+        let client = redis::Client::open(format!("redis://{}", self.addr)).unwrap();
+        let mut c = client.get_connection().unwrap();
+        redis::cmd("TTL").arg(key).query(&mut c).unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One generated driving line.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub car: String,
+    pub t_ms: i64,
+    pub speed: u32,
+    pub text: String,
+}
+
+fn stamp(ms: i64) -> String {
+    chrono_like(ms)
+}
+
+/// yyyyMMddHHmmss of UTC ms without a chrono dependency in this crate.
+fn chrono_like(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `cars` cars, one event per car per second for `seconds` s from `from_s`, in time order;
+/// each car has a base speed so some windows average above 80 and some below.
+pub fn driving_lines(cars: usize, from_s: i64, seconds: i64, seed: u64) -> Vec<Line> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let bases: Vec<i64> = (0..cars).map(|_| rng.random_range(60..100)).collect();
+    let mut out = Vec::new();
+    for s in from_s..from_s + seconds {
+        for (c, base) in bases.iter().enumerate() {
+            let t_ms = T0_MS + s * 1000;
+            let speed = (base + rng.random_range(-15..15)).clamp(0, 300) as u32;
+            let car = format!("V{c:04}");
+            let text = format!(
+                "{},{car},{},{},{},N,{speed},A{:02}",
+                stamp(t_ms),
+                rng.random_range(0..10),
+                rng.random_range(0..10),
+                rng.random_range(-540..=540),
+                c % 100
+            );
+            out.push(Line {
+                car,
+                t_ms,
+                speed,
+                text,
+            });
+        }
+    }
+    out
+}
+
+/// Garbage lines of every kind the parser refuses.
+pub fn garbage(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 5 {
+            0 => format!("garbage line {i}"),
+            1 => format!("{},V0001,3,0,-12,N,999,A07", stamp(T0_MS + i as i64)),
+            2 => format!("20261399000000,V0001,3,0,-12,N,80,A07#{i}"),
+            3 => format!("{},bad{i},3,0,-12,N,80,A07", stamp(T0_MS)),
+            _ => format!("{},V0001,3,0,-12,X,80,A07,extra{i}", stamp(T0_MS)),
+        })
+        .collect()
+}
+
+/// Produces lines keyed by their car number (garbage keyed by `garbage`): everything is
+/// enqueued at once, then every delivery report is awaited.
+pub async fn produce(brokers: &str, lines: &[(Option<String>, String)]) {
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "true")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let mut pending = Vec::with_capacity(lines.len());
+    for (key, text) in lines {
+        let key = key.as_deref().unwrap_or("garbage");
+        let rec = FutureRecord::to(TOPIC).key(key).payload(text.as_str());
+        match p.send_result(rec) {
+            Ok(f) => pending.push(f),
+            Err((e, _)) => panic!("enqueue failed: {e}"),
+        }
+    }
+    for f in pending {
+        f.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+}
+
+/// Independent reference: per car and 30 s window, avg(speed) > threshold.
+pub fn reference_sets(
+    lines: &[Line],
+    threshold_for: impl Fn(i64) -> u32,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut sums: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
+    for l in lines {
+        let start = l.t_ms - l.t_ms.rem_euclid(30_000);
+        let e = sums.entry((l.car.clone(), start)).or_default();
+        e.0 += 1;
+        e.1 += u64::from(l.speed);
+    }
+    let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for ((car, start), (n, sum)) in sums {
+        if sum as f64 / n as f64 > f64::from(threshold_for(start)) {
+            sets.entry(stamp(start)[..8].to_string())
+                .or_default()
+                .insert(car);
+        }
+    }
+    sets
+}
+
+/// Expected `driving` row keys (independent of the worker's code): car#time#crc32(line).
+pub fn expected_keys(lines: &[Line]) -> BTreeSet<Vec<u8>> {
+    lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{}#{}#{:08x}",
+                l.car,
+                stamp(l.t_ms),
+                crc32fast::hash(l.text.as_bytes())
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+pub fn rules_file(dir: &Path, threshold: u32) -> PathBuf {
+    let path = dir.join("rules.toml");
+    write_rules(&path, threshold);
+    path
+}
+
+pub fn write_rules(path: &Path, threshold: u32) {
+    std::fs::write(
+        path,
+        format!(
+            "[[rule]]\nname = \"overspeed\"\nwindow = \"30s\"\ngroup_by = \"car_number\"\n\
+             having = \"avg(speed) > {threshold}\"\nallowed_lateness = \"5s\"\n\
+             set_key = \"{{window_date}}\"\nmember = \"{{car_number}}\"\nttl = \"7d\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The test's broker, sets service and topics.
+pub struct Env {
+    pub tansu: Tansu,
+    pub redis: RedisServer,
+    pub dir: tempfile::TempDir,
+    pub rules: PathBuf,
+    pub store: MemoryStore,
+}
+
+impl Env {
+    pub fn start(threshold: u32) -> Env {
+        let tansu = Tansu::start();
+        tansu.create_topic(TOPIC, 4);
+        // The DLQ topic is left to the worker to create.
+        let redis = RedisServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let rules = rules_file(dir.path(), threshold);
+        Env {
+            tansu,
+            redis,
+            dir,
+            rules,
+            store: MemoryStore::new(),
+        }
+    }
+
+    pub fn config(&self) -> WorkerConfig {
+        let mut c = WorkerConfig::new(
+            &self.tansu.brokers(),
+            "mem://",
+            &self.redis.addr,
+            &self.rules,
+        );
+        c.idle_flush = Duration::from_secs(3);
+        c.batch_linger = Duration::from_millis(20);
+        c.backoff_max = Duration::from_secs(1);
+        c.rules_poll = Duration::from_millis(200);
+        c
+    }
+
+    /// Starts a worker in this process; dropping the handle's task = `kill -9` for Kafka.
+    pub async fn worker(&self) -> RunningWorker {
+        let registry = Registry::new();
+        let w = Worker::connect(self.config(), self.store.clone(), Arc::clone(&registry))
+            .await
+            .unwrap();
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(w.run(rx));
+        RunningWorker {
+            task,
+            stop: tx,
+            registry,
+        }
+    }
+
+    pub fn driving_keys(&self) -> BTreeSet<Vec<u8>> {
+        self.store.table("driving").keys().cloned().collect()
+    }
+
+    /// Waits until `cond` holds, polling every 100 ms, up to `limit`.
+    pub async fn wait_for(&self, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await; // poll interval
+        }
+    }
+}
+
+pub struct RunningWorker {
+    pub task: tokio::task::JoinHandle<speedlayer_ingest::Result<()>>,
+    pub stop: watch::Sender<bool>,
+    pub registry: Arc<Registry>,
+}
+
+impl RunningWorker {
+    /// Abrupt stop: the task is dropped mid-cycle, nothing more is committed.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
+    /// Graceful stop.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap().unwrap();
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        self.registry
+            .render()
+            .lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+/// Independent reference of the `overspeed` row keys: `car#windowstart#overspeed`.
+pub fn reference_windows(lines: &[Line], threshold_for: impl Fn(i64) -> u32) -> BTreeSet<Vec<u8>> {
+    let mut sums: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
+    for l in lines {
+        let start = l.t_ms - l.t_ms.rem_euclid(30_000);
+        let e = sums.entry((l.car.clone(), start)).or_default();
+        e.0 += 1;
+        e.1 += u64::from(l.speed);
+    }
+    sums.into_iter()
+        .filter(|((_, start), (n, sum))| *sum as f64 / *n as f64 > f64::from(threshold_for(*start)))
+        .map(|((car, start), _)| format!("{car}#{}#overspeed", stamp(start)).into_bytes())
+        .collect()
+}
+
+impl Env {
+    pub fn overspeed_keys(&self) -> BTreeSet<Vec<u8>> {
+        self.store.table("overspeed").keys().cloned().collect()
+    }
+}
+
+/// Lines as keyed records.
+pub fn records(lines: &[Line]) -> Vec<(Option<String>, String)> {
+    lines
+        .iter()
+        .map(|l| (Some(l.car.clone()), l.text.clone()))
+        .collect()
+}
