@@ -3,3 +3,4 @@
 //! redis-server) on loopback.
 
 pub mod bins;
+pub mod server;
