@@ -20,6 +20,30 @@ const NIL: usize = usize::MAX;
 
 type Key = (u64, u64);
 
+/// Multiply-mix hasher for `(file_id, offset)` keys: SipHash's DoS resistance buys nothing
+/// for keys the engine chooses, and it costs on every block access.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0;
+        (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (h >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(23) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type KeyMap = HashMap<Key, usize, std::hash::BuildHasherDefault<KeyHasher>>;
+
 #[derive(Debug)]
 struct Node {
     key: Key,
@@ -31,7 +55,7 @@ struct Node {
 /// One LRU list: a slab of nodes linked most-recent-first, and a map into it.
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<Key, usize>,
+    map: KeyMap,
     nodes: Vec<Node>,
     free: Vec<usize>,
     head: usize,

@@ -143,7 +143,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a LEB128 varint of at most 10 bytes that fits in a u64.
+    #[inline]
     pub fn varint(&mut self, what: &str) -> Result<u64, DecodeError> {
+        // Fast path: most lengths and deltas fit in one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_slow(what)
+    }
+
+    fn varint_slow(&mut self, what: &str) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut v: u64 = 0;
         for i in 0..10 {

@@ -40,3 +40,29 @@ fn failed_sync_poisons_every_later_append() {
     assert_eq!(got.first(), Some(&entry(1)));
     wal.append(&entry(10), Durability::Sync).unwrap();
 }
+
+#[test]
+fn failed_background_sync_poisons_async_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = WalOptions {
+        segment_bytes: 1 << 20,
+        async_interval_ms: 2,
+    };
+    let (wal, _) = Wal::open(d.path(), opts).unwrap();
+    wal.inject_sync_failure();
+    wal.append(&entry(1), Durability::Async).unwrap();
+    // The background syncer hits the injected failure; wait for it with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.poisoned().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background sync never failed"
+        );
+        std::thread::yield_now();
+    }
+    let err = wal.append(&entry(2), Durability::Async).unwrap_err();
+    assert!(
+        matches!(err, Error::Poisoned(ref m) if m.contains("injected")),
+        "{err}"
+    );
+}

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 mod scanner;
+mod split;
 mod stats;
 
 use std::collections::BTreeMap;
@@ -62,6 +63,8 @@ impl Table {
 
 struct Inner {
     dir: PathBuf,
+    /// Held (flock) while the database is open: a second `Db::open` of the directory fails.
+    _lock: std::fs::File,
     opts: Arc<EngineOptions>,
     shared: Shared,
     /// The catalog as stored; its lock also serialises create/drop.
@@ -94,8 +97,9 @@ impl Db {
     /// I/O, checksum or corruption errors of the catalog or any region.
     pub fn open(dir: &Path, opts: EngineOptions) -> Result<Db> {
         crate::fs::create_dir_synced(dir)?;
+        let lock = lock_dir(dir)?;
         let catalog = Catalog::load(dir)?;
-        remove_unlisted_tables(dir, &catalog)?;
+        remove_unlisted(dir, &catalog)?;
         let opts = Arc::new(opts);
         let shared = Shared::new(&opts);
         let (wake, rx) = crossbeam_channel::bounded::<()>(1);
@@ -113,6 +117,7 @@ impl Db {
         tracing::info!(dir = %dir.display(), tables = tables.len(), "opened database");
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
+            _lock: lock,
             opts,
             shared,
             catalog: Mutex::new(catalog),
@@ -197,7 +202,11 @@ impl Db {
         next.tables.retain(|t| t.schema.name != name);
         next.store(&self.inner.dir)?;
         *cat = next;
-        self.inner.tables.write().remove(name);
+        if let Some(t) = self.inner.tables.write().remove(name) {
+            for r in &t.regions {
+                r.close_writes(true);
+            }
+        }
         let path = self.inner.dir.join(name);
         std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         crate::fs::sync_dir(&self.inner.dir)
@@ -228,9 +237,26 @@ impl Db {
     /// qualifier, value, batch), `TooBusy`, `Poisoned`, `Io`. Rows of other regions may
     /// have been applied when one region fails.
     pub fn write(&self, table: &str, batch: Vec<Mutation>, durability: Durability) -> Result<()> {
-        let t = self.table(table)?;
+        // A region split between routing and writing refuses the write before applying
+        // anything; route again against the new regions (bounded retries).
+        let mut attempt = 0;
+        loop {
+            let t = self.table(table)?;
+            match self.write_routed(&t, &batch, durability) {
+                Err(Error::TooBusy(msg))
+                    if attempt < 3 && t.regions.iter().any(|r| r.is_closed()) =>
+                {
+                    attempt += 1;
+                    tracing::debug!(table, %msg, "write hit a closed region; routing again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn write_routed(&self, t: &Table, batch: &[Mutation], durability: Durability) -> Result<()> {
         if let [only] = &t.regions[..] {
-            return only.write(&batch, durability);
+            return only.write(batch, durability);
         }
         let mut per: BTreeMap<u64, (Arc<Region>, Vec<Mutation>)> = BTreeMap::new();
         for m in batch {
@@ -239,7 +265,7 @@ impl Db {
             per.entry(r.info.id)
                 .or_insert_with(|| (Arc::clone(r), Vec::new()))
                 .1
-                .push(m);
+                .push(m.clone());
         }
         for (r, muts) in per.values() {
             r.write(muts, durability)?;
@@ -458,19 +484,63 @@ fn open_region(
     )
 }
 
-/// Deletes table directories the catalog does not list (a crash during create or drop).
-fn remove_unlisted_tables(dir: &Path, cat: &Catalog) -> Result<()> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for e in rd {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        let path = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if path.is_dir() && !cat.tables.iter().any(|t| t.schema.name == name) {
-            tracing::warn!(dir = %path.display(), "removing table directory not in the catalog");
-            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+/// Takes an exclusive advisory lock on `<dir>/LOCK` (released when the file closes,
+/// including when the process dies).
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("LOCK");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    // SAFETY: flock on a file descriptor we own and keep open; no memory is involved.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::InvalidArgument(format!(
+            "data directory {} is in use by another open database ({e})",
+            dir.display()
+        )));
+    }
+    Ok(f)
+}
+
+/// Deletes table and region directories the catalog does not list (a crash during
+/// create, drop or split).
+fn remove_unlisted(dir: &Path, cat: &Catalog) -> Result<()> {
+    for (path, name) in subdirs(dir)? {
+        match cat.tables.iter().find(|t| t.schema.name == name) {
+            None => {
+                tracing::warn!(dir = %path.display(), "removing table directory not in the catalog");
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            }
+            Some(t) => {
+                for (rpath, rname) in subdirs(&path)? {
+                    if !t.regions.iter().any(|r| r.id.to_string() == rname) {
+                        tracing::warn!(dir = %rpath.display(), "removing region directory not in the catalog");
+                        std::fs::remove_dir_all(&rpath).map_err(|e| Error::io(&rpath, e))?;
+                    }
+                }
+            }
         }
     }
     Ok(())
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        if e.file_type()
+            .map_err(|err| Error::io(e.path(), err))?
+            .is_dir()
+        {
+            out.push((e.path(), e.file_name().to_string_lossy().into_owned()));
+        }
+    }
+    Ok(out)
 }
 
 /// The background flusher: wakes on demand (or every second) and flushes every region

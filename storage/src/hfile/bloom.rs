@@ -1,6 +1,7 @@
-//! The bloom filter of an HFile (`hfile_format.md` §5): a bit array probed with
-//! double hashing over a 64-bit hash, answering "is this row (or column) possibly in the
-//! file?" with no false negatives and ~1% false positives at 10 bits per key.
+//! The bloom filter of an HFile (`hfile_format.md` §5): a cache-line-blocked bit array —
+//! every probe of one key lands in the same 64-byte line, so a lookup costs one cache miss
+//! instead of k — answering "is this row (or column) possibly in the file?" with no false
+//! negatives and ~1% false positives at 10 bits per key.
 //!
 //! This module does not decide which keys to add; `writer` does (rows, columns, and rows
 //! with family deletes).
@@ -14,8 +15,10 @@ const TAG_ROWCOL: u8 = 2;
 /// Key tag: a row holding a DeleteFamily marker (§5).
 const TAG_FAMILY_DELETE: u8 = 3;
 
-/// Largest bloom (bits) a file may declare: 2^32 − 1 bits = 512 MiB.
-const MAX_BITS: u64 = u32::MAX as u64;
+/// Bits per cache line: every probe of a key stays inside one line (§5).
+const LINE_BITS: u64 = 512;
+/// Largest bloom (bits) a file may declare: the largest multiple of 512 below 2^32.
+const MAX_BITS: u64 = (u32::MAX as u64 / LINE_BITS) * LINE_BITS;
 
 const M: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -84,13 +87,14 @@ impl Bloom {
     /// Builds a filter holding `hashes` with `bits_per_key` bits per key.
     pub fn build(kind: BloomKind, hashes: &[u64], bits_per_key: u32) -> Bloom {
         let bpk = u64::from(bits_per_key.clamp(1, 64));
-        let num_bits = (hashes.len() as u64 * bpk).clamp(64, MAX_BITS);
+        let lines = (hashes.len() as u64 * bpk).div_ceil(LINE_BITS).max(1);
+        let num_bits = (lines * LINE_BITS).min(MAX_BITS);
         let k = ((bpk as f64) * 0.69).round().clamp(1.0, 30.0) as u8;
         let mut bloom = Bloom {
             kind,
             k,
             num_bits,
-            bits: vec![0u8; num_bits.div_ceil(8) as usize],
+            bits: vec![0u8; (num_bits / 8) as usize],
         };
         for &h in hashes {
             bloom.insert(h);
@@ -98,22 +102,32 @@ impl Bloom {
         bloom
     }
 
+    /// The probed bit positions of hash `h` (§5): line from the high half, then `k` bits
+    /// inside the line by repeated addition of a delta from the low half.
+    fn probes(&self, h: u64) -> impl Iterator<Item = u64> + use<> {
+        let lines = self.num_bits / LINE_BITS;
+        let base = ((h >> 32) % lines) * LINE_BITS;
+        let mut a = h as u32;
+        let delta = a.rotate_left(15) | 1;
+        (0..self.k).map(move |_| {
+            let bit = base + u64::from(a) % LINE_BITS;
+            a = a.wrapping_add(delta);
+            bit
+        })
+    }
+
     fn insert(&mut self, h: u64) {
-        let h1 = h & 0xffff_ffff;
-        let h2 = h >> 32;
-        for i in 0..u64::from(self.k) {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % self.num_bits;
+        for bit in self.probes(h) {
             self.bits[(bit / 8) as usize] |= 1u8 << (bit % 8);
         }
     }
 
     /// False only if the key with this hash was certainly not added.
     pub fn may_contain_hash(&self, h: u64) -> bool {
-        let h1 = h & 0xffff_ffff;
-        let h2 = h >> 32;
-        (0..u64::from(self.k)).all(|i| {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % self.num_bits;
-            self.bits[(bit / 8) as usize] & (1u8 << (bit % 8)) != 0
+        self.probes(h).all(|bit| {
+            self.bits
+                .get((bit / 8) as usize)
+                .is_some_and(|b| b & (1u8 << (bit % 8)) != 0)
         })
     }
 
@@ -149,7 +163,7 @@ impl Bloom {
             return Err(DecodeError::new(1, format!("bloom k {k} outside 1..=30")));
         }
         let num_bits = u64::from(r.u32("bloom bits")?);
-        if num_bits == 0 || num_bits.div_ceil(8) != r.remaining() as u64 {
+        if num_bits == 0 || num_bits % LINE_BITS != 0 || num_bits / 8 != r.remaining() as u64 {
             return Err(DecodeError::new(
                 2,
                 format!("bloom of {num_bits} bits with {} bytes", r.remaining()),
@@ -180,6 +194,7 @@ mod tests {
             .filter(|i| b.may_contain_hash(row_hash(format!("X{i:04}20261122").as_bytes())))
             .count();
         assert!(fp < 200, "false positive rate {fp}/10000");
+        eprintln!("bloom: {fp} false positives in 10000 at 10 bits/key");
         let d = Bloom::decode(&b.encode()).unwrap();
         assert_eq!(d, b);
     }

@@ -194,22 +194,16 @@ impl HFileReader {
                 reason: format!("block {i} out of range"),
             });
         };
-        let data = match inner.cache.get(inner.file_id, e.offset) {
-            Some(d) => d,
-            None => {
-                let raw = read_at(&inner.file, &inner.path, e.offset, e.length)?;
-                let d =
-                    decode_block(&raw).map_err(|err| block_error(&inner.path, e.offset, err))?;
-                // Validate before caching so the cache only ever holds well-formed blocks.
-                DataBlock::new(d.clone()).map_err(|err| {
-                    block_error(&inner.path, e.offset, BlockError::Malformed(err))
-                })?;
-                inner.cache.insert(inner.file_id, e.offset, d.clone());
-                d
-            }
-        };
-        DataBlock::new(data)
-            .map_err(|err| block_error(&inner.path, e.offset, BlockError::Malformed(err)))
+        if let Some(d) = inner.cache.get(inner.file_id, e.offset) {
+            return Ok(DataBlock::from_verified(d));
+        }
+        let raw = read_at(&inner.file, &inner.path, e.offset, e.length)?;
+        let d = decode_block(&raw).map_err(|err| block_error(&inner.path, e.offset, err))?;
+        // Validate before caching so the cache only ever holds well-formed blocks.
+        let block = DataBlock::new(d.clone())
+            .map_err(|err| block_error(&inner.path, e.offset, BlockError::Malformed(err)))?;
+        inner.cache.insert(inner.file_id, e.offset, d);
+        Ok(block)
     }
 
     fn block_offset(&self, i: usize) -> u64 {

@@ -20,8 +20,11 @@ use crate::error::Result;
 /// Per-entry overhead charged on top of key and value bytes (skiplist node, Bytes headers).
 const ENTRY_OVERHEAD: usize = 80;
 
-/// Entries copied out of the skiplist per refill of an iterator.
-const ITER_CHUNK: usize = 128;
+/// Entries copied out of the skiplist by an iterator's first refill: small, because a get
+/// reads one row. Each refill doubles it up to [`ITER_CHUNK_MAX`] for scans.
+const ITER_CHUNK_MIN: usize = 8;
+/// Largest refill.
+const ITER_CHUNK_MAX: usize = 256;
 
 /// One family's in-memory sorted cells.
 #[derive(Debug, Default)]
@@ -88,6 +91,16 @@ impl Memstore {
             .is_some_and(|e| e.key().row == row)
     }
 
+    /// Every cell of `row`, in store order (gets read exactly one row: no read-ahead).
+    pub fn row_cells(&self, row: &[u8]) -> Vec<(CellKey, Bytes)> {
+        let from = KeyRef::first_of_row(row).to_owned_key();
+        self.map
+            .range(from..)
+            .take_while(|e| e.key().row == row)
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
     /// Iterates from the first key ≥ `from` (or from the start).
     pub fn iter_from(self: &Arc<Self>, from: Option<KeyRef<'_>>) -> MemstoreIter {
         MemstoreIter {
@@ -98,6 +111,7 @@ impl Memstore {
                 None => Bound::Unbounded,
             },
             exhausted: false,
+            chunk: ITER_CHUNK_MIN,
         }
     }
 
@@ -121,18 +135,20 @@ pub struct MemstoreIter {
     buf: VecDeque<(CellKey, Bytes)>,
     next_from: Bound<CellKey>,
     exhausted: bool,
+    chunk: usize,
 }
 
 impl MemstoreIter {
     fn refill(&mut self) {
         let range = (self.next_from.clone(), Bound::Unbounded);
-        for e in self.mem.map.range(range).take(ITER_CHUNK) {
+        for e in self.mem.map.range(range).take(self.chunk) {
             self.buf.push_back((e.key().clone(), e.value().clone()));
         }
         match self.buf.back() {
             Some((k, _)) => self.next_from = Bound::Excluded(k.clone()),
             None => self.exhausted = true,
         }
+        self.chunk = (self.chunk * 2).min(ITER_CHUNK_MAX);
     }
 }
 
@@ -197,6 +213,10 @@ mod tests {
         assert_eq!(m.last_row_before(Some(b"a")), None);
         assert_eq!(m.last_row_before(None).as_deref(), Some(&b"e"[..]));
         assert!(m.contains_row(b"c"));
+        let cells = m.row_cells(b"c");
+        assert_eq!(cells.len(), 1);
+        assert_eq!(&cells[0].0.row[..], b"c");
+        assert!(m.row_cells(b"d").is_empty());
         assert!(!m.contains_row(b"d"));
     }
 

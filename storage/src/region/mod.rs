@@ -139,7 +139,10 @@ pub struct Region {
     /// Signalled after every flush; writers stalled on too many frozen memstores wait here.
     flushed: (Mutex<u64>, Condvar),
     poisoned: Mutex<Option<String>>,
+    is_poisoned: AtomicBool,
     closed: AtomicBool,
+    /// Test hook: flushes of frozen memstores are skipped while set.
+    flush_paused: AtomicBool,
     wal: Wal,
     files: flush::FileState,
     counters: Counters,
@@ -253,7 +256,9 @@ impl Region {
             check: Mutex::new(()),
             flushed: (Mutex::new(0), Condvar::new()),
             poisoned: Mutex::new(None),
+            is_poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            flush_paused: AtomicBool::new(false),
             wal,
             files,
             counters: Counters::default(),
@@ -308,19 +313,42 @@ impl Region {
 
     /// Refuses writes if an earlier durability step failed or the region is closed.
     fn check_writable(&self) -> Result<()> {
-        if let Some(p) = self.poisoned.lock().as_ref() {
+        // A poisoned WAL reports itself on append; only the region's own flag is checked
+        // here, lock-free on the common path.
+        if self.is_poisoned.load(Ordering::Acquire)
+            && let Some(p) = self.poisoned.lock().as_ref()
+        {
             return Err(Error::Poisoned(p.clone()));
         }
-        if let Some(p) = self.wal.poisoned() {
-            return Err(Error::Poisoned(p));
-        }
         if self.closed.load(Ordering::Acquire) {
-            return Err(Error::InvalidArgument(format!(
-                "region {} of table '{}' is closed",
-                self.info.id, self.info.table
-            )));
+            return Err(self.closed_error());
         }
         Ok(())
+    }
+
+    /// The error for writes to a closed (shut down or split) region: retryable, after
+    /// locating the row again.
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::TooBusy(format!(
+            "region {} of table '{}' is closed (split or shut down); locate the row again and retry",
+            self.info.id, self.info.table
+        ))
+    }
+
+    /// Refuses further writes; writes already holding sequence numbers finish normally.
+    pub(crate) fn close_writes(&self, closed: bool) {
+        let _g = self.alloc.lock();
+        self.closed.store(closed, Ordering::Release);
+    }
+
+    /// True once the region refuses writes (closed or split).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The last sequence number handed out.
+    pub fn last_seq(&self) -> SeqNo {
+        self.mvcc.last_allocated()
     }
 
     fn poison(&self, why: String) {
@@ -329,6 +357,7 @@ impl Region {
         if p.is_none() {
             *p = Some(why);
         }
+        self.is_poisoned.store(true, Ordering::Release);
     }
 
     /// The lock check-and-mutate holds across its read and write.
@@ -339,6 +368,12 @@ impl Region {
     /// True if frozen memstores wait for a flush.
     pub fn has_frozen(&self) -> bool {
         !self.mem.load().frozen.is_empty()
+    }
+
+    /// Test hook: while `paused`, frozen memstores are not flushed (to make flushes lag).
+    #[doc(hidden)]
+    pub fn pause_flushes(&self, paused: bool) {
+        self.flush_paused.store(paused, Ordering::Release);
     }
 
     /// The WAL, for tests that inject failures.
@@ -396,8 +431,8 @@ impl Region {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
+        self.close_writes(true);
         let flushed = self.flush();
-        self.closed.store(true, Ordering::Release);
         let synced = self.wal.sync();
         flushed.and(synced)
     }

@@ -169,6 +169,11 @@ impl Region {
         let n = cells.len() as u64;
         let (first, mg) = {
             let _g = self.alloc.lock();
+            // IMPORTANT: checked under the lock that close/split take, so no write can
+            // slip into a memstore after the final flush of a closing region.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(self.closed_error());
+            }
             let mg = Arc::clone(&self.mem.load().active);
             mg.writers.fetch_add(1, Ordering::AcqRel);
             (self.mvcc.begin(n), mg)
@@ -187,6 +192,9 @@ impl Region {
         }
         mg.writers.fetch_sub(1, Ordering::AcqRel);
         self.mvcc.complete(first + n - 1);
+        // Fix found by the compaction stress test: without this a write could return
+        // before it was visible to the writer's next read.
+        self.mvcc.wait_visible(first + n - 1);
         if let Err(e) = logged {
             if matches!(e, Error::Poisoned(_) | Error::Io { .. }) {
                 self.poison(format!("WAL append failed: {e}"));

@@ -112,8 +112,17 @@ fn sources(
 ) -> Result<Vec<Source>> {
     let mut out: Vec<Source> = Vec::with_capacity(fv.mems.len() + fv.version.files.len());
     for m in &fv.mems {
-        if !m.is_empty() {
-            out.push(Box::new(m.iter_from(seek)));
+        if m.is_empty() {
+            continue;
+        }
+        match row {
+            Some(r) => {
+                let cells = m.row_cells(r);
+                if !cells.is_empty() {
+                    out.push(Box::new(cells.into_iter().map(Ok)));
+                }
+            }
+            None => out.push(Box::new(m.iter_from(seek))),
         }
     }
     for f in &fv.version.files {

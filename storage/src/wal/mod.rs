@@ -10,7 +10,10 @@ mod segment;
 mod writer;
 
 pub use record::{MAX_RECORD_BYTES, RECORD_VERSION, WalEntry};
-pub use segment::{HEADER_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, parse_segment_name, segment_name};
+pub use segment::{
+    HEADER_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, header as segment_header, parse_segment_name,
+    segment_name,
+};
 pub use writer::Wal;
 
 /// How durable one write must be before it is acknowledged (wal_format.md §5).

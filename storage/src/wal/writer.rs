@@ -35,7 +35,8 @@ struct SegmentMeta {
 
 /// The file the leader appends to; only the leader (or a syncer) locks it.
 struct Active {
-    file: File,
+    /// Shared so the background syncer can fdatasync without blocking the leader.
+    file: Arc<File>,
     path: PathBuf,
     len: u64,
     max_seq: SeqNo,
@@ -155,12 +156,8 @@ impl Wal {
                     rx.recv_timeout(interval)
                 {
                     let Some(inner) = weak.upgrade() else { return };
-                    let dirty = {
-                        let q = inner.queue.lock();
-                        q.poisoned.is_none() && q.written > q.synced
-                    };
-                    if dirty && let Err(e) = inner.sync() {
-                        tracing::error!(error = %e, "background WAL sync failed");
+                    if let Err(e) = inner.background_sync() {
+                        tracing::debug!(error = %e, "background WAL sync skipped");
                     }
                 }
             })
@@ -191,19 +188,18 @@ impl Wal {
                 "WAL record of {len} bytes exceeds the {MAX_RECORD_BYTES}-byte limit"
             )));
         }
-        let mut frame = Vec::with_capacity(len + crate::coding::FRAME_HEADER_BYTES);
-        let start = begin_frame(&mut frame);
-        entry.encode_into(&mut frame);
-        finish_frame(&mut frame, start);
-        self.inner.appends.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .bytes
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
         let mut q = self.inner.queue.lock();
         if let Some(p) = &q.poisoned {
             return Err(Error::Poisoned(p.clone()));
         }
-        q.pending.extend_from_slice(&frame);
+        // Encode straight into the group buffer: no per-append allocation or copy.
+        let before = q.pending.len();
+        let start = begin_frame(&mut q.pending);
+        entry.encode_into(&mut q.pending);
+        finish_frame(&mut q.pending, start);
+        let framed = (q.pending.len() - before) as u64;
+        self.inner.appends.fetch_add(1, Ordering::Relaxed);
+        self.inner.bytes.fetch_add(framed, Ordering::Relaxed);
         if q.pending_first_seq.is_none() {
             q.pending_first_seq = Some(entry.seq);
         }
@@ -410,7 +406,9 @@ impl Inner {
             return Ok(rolled); // a sync with nothing ever written
         };
         if !buf.is_empty() {
-            a.file.write_all(buf).map_err(|e| Error::io(&a.path, e))?;
+            (&*a.file)
+                .write_all(buf)
+                .map_err(|e| Error::io(&a.path, e))?;
             a.len += buf.len() as u64;
             a.max_seq = a.max_seq.max(max_seq);
         }
@@ -421,15 +419,54 @@ impl Inner {
     }
 
     fn fdatasync(&self, a: &mut Active) -> Result<()> {
+        self.fdatasync_file(&a.file, &a.path)
+    }
+
+    fn fdatasync_file(&self, file: &File, path: &Path) -> Result<()> {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         if self.fail_next_sync.swap(false, Ordering::SeqCst) {
             return Err(Error::io(
-                &a.path,
+                path,
                 std::io::Error::other("injected fdatasync failure"),
             ));
         }
         // IMPORTANT: this is what makes Sync appends durable.
-        a.file.sync_data().map_err(|e| Error::io(&a.path, e))
+        file.sync_data().map_err(|e| Error::io(path, e))
+    }
+
+    /// The `Async` syncer: fdatasyncs what is written so far WITHOUT taking the leader
+    /// role, so appenders keep writing while the disk flushes.
+    fn background_sync(&self) -> Result<()> {
+        let (target, file) = {
+            let q = self.queue.lock();
+            if let Some(p) = &q.poisoned {
+                return Err(Error::Poisoned(p.clone()));
+            }
+            if q.written <= q.synced {
+                return Ok(());
+            }
+            // Lock order queue → active, as everywhere; a leader never waits for the
+            // queue while holding `active`.
+            let active = self.active.lock();
+            (
+                q.written,
+                active.as_ref().map(|a| (a.file.clone(), a.path.clone())),
+            )
+        };
+        // Records in segments closed by a roll were synced by the roll itself.
+        if let Some((file, path)) = file
+            && let Err(e) = self.fdatasync_file(&file, &path)
+        {
+            tracing::error!(error = %e, "WAL background sync failed; the log is poisoned");
+            let mut q = self.queue.lock();
+            q.poisoned.get_or_insert_with(|| e.to_string());
+            self.cond.notify_all();
+            return Err(e);
+        }
+        let mut q = self.queue.lock();
+        q.synced = q.synced.max(target);
+        self.cond.notify_all();
+        Ok(())
     }
 
     fn create_segment(&self, first_seq: SeqNo) -> Result<Active> {
@@ -444,7 +481,7 @@ impl Inner {
         // IMPORTANT: the new name must survive a crash before records in it are acked.
         sync_dir(&self.dir)?;
         Ok(Active {
-            file,
+            file: Arc::new(file),
             path,
             len: segment::HEADER_BYTES as u64,
             max_seq: 0,
