@@ -43,6 +43,14 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Handlers first: a SIGTERM sent right after READY must still shut down cleanly.
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return ExitCode::from(1);
+        };
         let resp = match settings.resp.clone() {
             Some(cfg) => match RespServer::start(cfg).await {
                 Ok(h) => Some(h),
@@ -73,13 +81,6 @@ fn main() -> ExitCode {
         if let Some(h) = &region {
             ready.push_str(&format!(" grpc={} http={}", h.grpc_addr(), h.http_addr()));
         }
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install signal handlers");
-            return ExitCode::from(1);
-        };
         {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{ready}");

@@ -32,9 +32,6 @@ use crate::error::ServerError;
 pub const AOF_FILE: &str = "appendonly.aof";
 /// The snapshot file name inside the RESP directory.
 pub const SNAP_FILE: &str = "dump.snap";
-/// Commands recorded but not yet written beyond this many bytes are written by the
-/// connection itself instead of waiting for the writer task (the bound of that buffer).
-pub const PENDING_LIMIT: usize = 16 * 1024 * 1024;
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ServerError + 'a {
     move |source| ServerError::Io {
@@ -52,6 +49,17 @@ struct AofFile {
     base_size: u64,
     last_fsync: Instant,
     unsynced: bool,
+}
+
+/// How far [`Aof::flush`] goes after writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// Only write (to the OS): survives a process crash, like Redis before every reply.
+    Write,
+    /// Write, and fsync if the policy is `everysec` and a second has passed.
+    Periodic,
+    /// Write and fsync.
+    Sync,
 }
 
 /// Status numbers for INFO persistence.
@@ -163,12 +171,11 @@ impl Aof {
         }
     }
 
-    /// Writes the commands recorded in `ks`; fsyncs when `sync`, or when the policy is
-    /// `everysec` and a second has passed since the last fsync.
+    /// Writes the commands recorded in `ks`, then fsyncs as `mode` says.
     ///
     /// # Errors
     /// The write or fsync error.
-    pub fn flush(&self, ks: &Mutex<Keyspace>, sync: bool) -> Result<(), ServerError> {
+    pub fn flush(&self, ks: &Mutex<Keyspace>, mode: FlushMode) -> Result<(), ServerError> {
         let mut g = self.inner.lock();
         // Taken under the file lock, so buffers reach the file in the order they were made.
         let pending = ks.lock().take_propagated();
@@ -179,9 +186,15 @@ impl Aof {
             g.size += pending.len() as u64;
             g.unsynced = true;
         }
-        let due =
-            self.fsync == AppendFsync::Everysec && g.last_fsync.elapsed() >= Duration::from_secs(1);
-        if g.unsynced && (sync || due) {
+        let sync = match mode {
+            FlushMode::Write => false,
+            FlushMode::Periodic => {
+                self.fsync == AppendFsync::Everysec
+                    && g.last_fsync.elapsed() >= Duration::from_secs(1)
+            }
+            FlushMode::Sync => true,
+        };
+        if g.unsynced && sync {
             // IMPORTANT: durability point for `always` and `everysec`.
             g.file.sync_data().map_err(io_err("fsync", &self.path))?;
             g.unsynced = false;
@@ -202,16 +215,18 @@ impl Aof {
     /// Rewrites the AOF as the minimal commands for the current state (a `base` file).
     ///
     /// The keyspace lock is held while the state is encoded (our stand-in for Redis's
-    /// fork); the file lock is held until the new file replaced the old one, so no
-    /// recorded command can be lost in between.
+    /// fork). The new file is written and fsynced without any lock while clients keep
+    /// appending to the old file; then, under the file lock, the old file's tail written
+    /// since the encoding (exactly the commands after it) is copied over, and the new file
+    /// replaces the old one. No recorded command is lost in between.
     ///
     /// # Errors
     /// I/O errors; the old file stays in place and in use.
     pub fn rewrite(&self, ks: &Mutex<Keyspace>) -> Result<(), ServerError> {
-        let mut g = self.inner.lock();
         let id: u64 = rand::random();
         let mut bytes = header(id, true);
-        {
+        let offset = {
+            let mut g = self.inner.lock();
             let mut k = ks.lock();
             let pending = k.take_propagated();
             g.file
@@ -220,19 +235,39 @@ impl Aof {
             g.size += pending.len() as u64;
             dump_commands(&k, &mut bytes);
             k.dirty = 0;
-        }
-        write_atomic(&self.dir, AOF_FILE, &bytes)?;
+            g.size
+        };
+        let tmp = self.dir.join(format!("{AOF_FILE}.rewrite"));
+        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        f.write_all(&bytes).map_err(io_err("write", &tmp))?;
+        f.sync_data().map_err(io_err("fsync", &tmp))?;
+
+        let mut g = self.inner.lock();
+        let pending = ks.lock().take_propagated();
+        g.file
+            .write_all(&pending)
+            .map_err(io_err("write", &self.path))?;
+        g.size += pending.len() as u64;
+        let mut old = File::open(&self.path).map_err(io_err("open", &self.path))?;
+        std::io::Seek::seek(&mut old, std::io::SeekFrom::Start(offset))
+            .map_err(io_err("seek", &self.path))?;
+        let copied = std::io::copy(&mut old.take(g.size - offset), &mut f)
+            .map_err(io_err("copy tail", &tmp))?;
+        // IMPORTANT: the new file is complete and durable before it replaces the old one.
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(io_err("rename", &self.path))?;
+        fsync_dir(&self.dir)?;
         g.file = OpenOptions::new()
             .append(true)
             .open(&self.path)
             .map_err(io_err("open", &self.path))?;
         g.id = id;
-        g.size = bytes.len() as u64;
+        g.size = bytes.len() as u64 + copied;
         g.base_size = g.size;
         g.unsynced = false;
         self.rewrites
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(bytes = g.size, "AOF rewritten");
+        tracing::info!(bytes = g.size, tail = copied, "AOF rewritten");
         Ok(())
     }
 
@@ -427,10 +462,7 @@ pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
     };
     match (&name[..], args.len()) {
         (b"SADD", n) if n >= 3 => {
-            let e = ks.entry_mut(&args[1]);
-            for m in &args[2..] {
-                e.set.insert(Member::new(m));
-            }
+            ks.add_members(&args[1], args[2..].iter().map(|m| &m[..]));
         }
         (b"SREM", n) if n >= 3 => {
             if let Some(e) = ks.live_mut(&args[1]) {
@@ -476,7 +508,11 @@ pub async fn writer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
         };
         let s = shared.clone();
         let r = tokio::task::spawn_blocking(move || {
-            s.flush_aof(stop)?;
+            s.flush_aof(if stop {
+                FlushMode::Sync
+            } else {
+                FlushMode::Periodic
+            })?;
             if let Some(aof) = &s.aof
                 && aof.needs_rewrite(
                     s.config.auto_aof_rewrite_percentage,

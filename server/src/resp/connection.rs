@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -15,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::aof::FlushMode;
 use super::cmd;
 use super::config::AppendFsync;
 use super::frame::{FrameError, parse_request};
@@ -71,12 +73,14 @@ pub async fn serve(
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
     'conn: loop {
         let mut wrote = false;
+        let mut commands = 0u64;
         loop {
             match parse_request(&mut inbuf, &limits, client.authed, &mut args) {
                 Ok(true) => {
                     if args.is_empty() {
                         continue;
                     }
+                    commands += 1;
                     wrote |= cmd::execute(&shared, &mut client, &args);
                     if client.close {
                         break;
@@ -97,10 +101,25 @@ pub async fn serve(
                 Err(FrameError::Incomplete) => break,
             }
         }
-        if wrote && shared.config.appendfsync == AppendFsync::Always {
-            // IMPORTANT: the writes are on disk before their acknowledgement leaves.
-            if let Err(e) = shared.flush_aof(true) {
-                tracing::error!(error = %e, "AOF fsync failed; closing client without reply");
+        if commands > 0 {
+            // One shared-counter update per batch, not per command.
+            shared
+                .stats
+                .total_commands_processed
+                .fetch_add(commands, Ordering::Relaxed);
+        }
+        if wrote {
+            // IMPORTANT: writes reach the file (and with `always` the disk) before their
+            // acknowledgement leaves, as Redis writes its AOF buffer before replying. A
+            // concurrent flush may already have taken this batch: then this one just waits
+            // for it, a group commit.
+            let mode = if shared.config.appendfsync == AppendFsync::Always {
+                FlushMode::Sync
+            } else {
+                FlushMode::Write
+            };
+            if let Err(e) = shared.flush_aof(mode) {
+                tracing::error!(error = %e, "AOF write failed; closing client without reply");
                 break;
             }
         }
@@ -124,11 +143,13 @@ pub async fn serve(
         }
         inbuf.reserve(16 * 1024);
         tokio::select! {
+            // Shutdown first: nothing new is executed once the final snapshot is due.
+            biased;
+            _ = shutdown.changed() => break,
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => shared.stats.add_input(n),
             },
-            _ = shutdown.changed() => break,
         }
     }
     let _ = stream.shutdown().await;

@@ -117,9 +117,11 @@ pub fn parse_request(
         buf.advance(pos);
         return Ok(true);
     }
-    // First pass: check that the whole request is here, remembering the ranges.
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity((count as usize).min(1024));
-    for _ in 0..count {
+    // First pass: check that the whole request is here, remembering the ranges (on the
+    // stack for the usual short commands).
+    let mut small = [(0usize, 0usize); 8];
+    let mut large: Vec<(usize, usize)> = Vec::new();
+    for i in 0..count as usize {
         if pos >= buf.len() {
             return Ok(false);
         }
@@ -144,11 +146,24 @@ pub fn parse_request(
         if buf.len() < start + len + 2 {
             return Ok(false);
         }
-        ranges.push((start, start + len));
+        if i < small.len() {
+            small[i] = (start, start + len);
+        } else {
+            if large.is_empty() {
+                large.reserve((count as usize).min(4096));
+                large.extend_from_slice(&small);
+            }
+            large.push((start, start + len));
+        }
         pos = start + len + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    args.extend(ranges.into_iter().map(|(s, e)| frame.slice(s..e)));
+    let ranges = if large.is_empty() {
+        &small[..count as usize]
+    } else {
+        &large[..]
+    };
+    args.extend(ranges.iter().map(|&(s, e)| frame.slice(s..e)));
     Ok(true)
 }
 
@@ -166,10 +181,31 @@ fn parse_inline(
     if nl > limits.inline_max {
         return Err(proto("too big inline request"));
     }
-    let line = buf.split_to(nl + 1);
-    let mut text = &line[..nl];
-    if text.last() == Some(&b'\r') {
-        text = &text[..text.len() - 1];
+    let line = buf.split_to(nl + 1).freeze();
+    let mut end = nl;
+    if end > 0 && line[end - 1] == b'\r' {
+        end -= 1;
+    }
+    let text = &line[..end];
+    if !text
+        .iter()
+        .any(|&b| matches!(b, b'"' | b'\'' | 0 | 0x0B | 0x0C))
+    {
+        // Fast path, no quoting: arguments are slices of the line, no copies.
+        let mut i = 0;
+        while i < end {
+            while i < end && is_space(text[i]) {
+                i += 1;
+            }
+            let start = i;
+            while i < end && !is_space(text[i]) {
+                i += 1;
+            }
+            if i > start {
+                args.push(line.slice(start..i));
+            }
+        }
+        return Ok(true);
     }
     match split_args(text) {
         Some(v) => {
@@ -178,6 +214,11 @@ fn parse_inline(
         }
         None => Err(proto("unbalanced quotes in request")),
     }
+}
+
+/// `isspace()` in the C locale, as `sdssplitargs` uses it.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -197,7 +238,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -232,7 +273,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         c => c,
                     });
                 } else if line[i] == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -248,7 +289,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;

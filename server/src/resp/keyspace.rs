@@ -123,8 +123,11 @@ impl Keyspace {
 
     /// Deletes `key` if it has expired; returns true if it did.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
-        let now = self.clock.now_ms();
-        let expired = self.map.get(key).is_some_and(|e| self.is_expired(e, now));
+        // Read the clock only for keys that have a TTL: most reads pay one lookup.
+        let Some(at) = self.map.get(key).and_then(|e| e.expire_at) else {
+            return false;
+        };
+        let expired = !self.loading && at <= self.clock.now_ms();
         if expired {
             self.remove(key);
             self.stats.expired_keys += 1;
@@ -168,6 +171,39 @@ impl Keyspace {
                 expire_at: None,
                 vidx: 0,
             })
+    }
+
+    /// Adds `members` to the set at `key` (creating it; an existing TTL stays). Returns how
+    /// many were new.
+    pub fn add_members<'a>(
+        &mut self,
+        key: &[u8],
+        members: impl IntoIterator<Item = &'a [u8]>,
+    ) -> usize {
+        self.expire_if_needed(key);
+        if !self.map.contains_key(key) {
+            // Copy the key only when it is new: the request buffer must not be retained.
+            let e = Entry {
+                set: Set::new(),
+                expire_at: None,
+                vidx: 0,
+            };
+            self.map.insert(Bytes::copy_from_slice(key), e);
+        }
+        let Some(e) = self.map.get_mut(key) else {
+            return 0;
+        };
+        let mut added = 0;
+        for m in members {
+            if !e.set.contains(m) {
+                e.set.insert(Member::new(m));
+                added += 1;
+            }
+        }
+        if e.set.is_empty() {
+            self.remove(key);
+        }
+        added
     }
 
     /// Deletes `key` if its set became empty (Redis deletes emptied sets).

@@ -63,6 +63,16 @@ impl Out {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    /// Like [`Out::error`] for messages that quote client bytes (kept raw, as Redis does).
+    pub fn error_bytes(&mut self, s: &[u8]) {
+        self.buf.push(b'-');
+        self.buf.extend(
+            s.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     /// `:n`
     pub fn int(&mut self, n: i64) {
         self.header(b':', n);

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::aof::Aof;
+use super::aof::{Aof, FlushMode};
 use super::clock::{Clock, SystemClock};
 use super::config::RespConfig;
 use super::connection;
@@ -132,13 +132,13 @@ impl Shared {
         self.aof_failed.load(Ordering::Relaxed)
     }
 
-    /// Writes the commands recorded in the keyspace to the AOF; `sync` forces an fsync.
+    /// Writes the commands recorded in the keyspace to the AOF, fsyncing as `mode` says.
     ///
     /// # Errors
     /// The I/O error; the server then refuses further writes (`-MISCONF`).
-    pub fn flush_aof(&self, sync: bool) -> Result<(), ServerError> {
+    pub fn flush_aof(&self, mode: FlushMode) -> Result<(), ServerError> {
         let Some(aof) = &self.aof else { return Ok(()) };
-        let r = aof.flush(&self.ks, sync);
+        let r = aof.flush(&self.ks, mode);
         if r.is_err() {
             self.aof_failed.store(true, Ordering::Relaxed);
         }
@@ -266,14 +266,17 @@ fn is_loopback(ip: IpAddr) -> bool {
 /// Redis's protected-mode refusal, sent to non-loopback clients when no password is set.
 pub const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
+/// Protected mode as Redis has it: with protection on, no password, and a listener that
+/// is not loopback-only, a client from a non-loopback address is refused with [`DENIED`].
+pub fn protected_refuses(protected: bool, has_password: bool, bind: IpAddr, peer: IpAddr) -> bool {
+    protected && !has_password && !is_loopback(bind) && !is_loopback(peer)
+}
+
 async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let protect = shared.config.protected_mode
-        && shared.config.requirepass.is_none()
-        && !is_loopback(shared.local_addr.ip());
     loop {
         let (mut stream, addr) = tokio::select! {
             r = listener.accept() => match r {
@@ -290,7 +293,12 @@ async fn accept_loop(
             .stats
             .total_connections_received
             .fetch_add(1, Ordering::Relaxed);
-        if protect && !is_loopback(addr.ip()) {
+        if protected_refuses(
+            shared.config.protected_mode,
+            shared.config.requirepass.is_some(),
+            shared.local_addr.ip(),
+            addr.ip(),
+        ) {
             shared
                 .stats
                 .rejected_connections
@@ -321,5 +329,30 @@ async fn accept_loop(
             id,
             shutdown.clone(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_mode_refuses_only_remote_clients_of_an_open_unprotected_bind() {
+        let any: IpAddr = "0.0.0.0".parse().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: IpAddr = "10.1.2.3".parse().unwrap();
+        let mapped_lo: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(protected_refuses(true, false, any, remote));
+        assert!(!protected_refuses(true, false, any, lo));
+        assert!(!protected_refuses(true, false, any, mapped_lo));
+        assert!(
+            !protected_refuses(true, true, any, remote),
+            "a password lifts protection"
+        );
+        assert!(
+            !protected_refuses(false, false, any, remote),
+            "protected-mode no"
+        );
+        assert!(!protected_refuses(true, false, lo, remote), "loopback bind");
     }
 }

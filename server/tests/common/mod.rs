@@ -34,6 +34,8 @@ pub async fn start_with_clock(cfg: RespConfig, clock: Arc<dyn Clock>) -> RespHan
 /// A blocking raw connection for exact-bytes tests.
 pub struct Raw {
     pub s: TcpStream,
+    /// Bytes read but not consumed yet.
+    buf: Vec<u8>,
 }
 
 impl Raw {
@@ -41,7 +43,7 @@ impl Raw {
         let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.set_nodelay(true).unwrap();
-        Raw { s }
+        Raw { s, buf: Vec::new() }
     }
 
     pub fn send(&mut self, b: &[u8]) {
@@ -69,6 +71,11 @@ impl Raw {
 
     /// Asserts the server closed the connection (EOF, or reset).
     pub fn expect_closed(&mut self) {
+        assert!(
+            self.buf.is_empty(),
+            "unread bytes before close: {:?}",
+            self.buf
+        );
         let mut b = [0u8; 64];
         match self.s.read(&mut b) {
             Ok(0) | Err(_) => {}
@@ -78,12 +85,11 @@ impl Raw {
 
     /// Reads one whole frame.
     pub fn frame(&mut self) -> Frame {
-        let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
-            match Frame::parse(&buf) {
+            match Frame::parse(&self.buf) {
                 Ok((f, n)) => {
-                    assert_eq!(n, buf.len(), "extra bytes after a frame");
+                    self.buf.drain(..n);
                     return f;
                 }
                 Err(FrameError::Incomplete) => {}
@@ -91,7 +97,7 @@ impl Raw {
             }
             let n = self.s.read(&mut chunk).unwrap();
             assert!(n > 0, "connection closed mid-frame");
-            buf.extend_from_slice(&chunk[..n]);
+            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 
@@ -146,9 +152,19 @@ impl Bin {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        // Blocking read of the first line: the binary prints READY or exits (EOF).
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        // The first line is READY, or EOF when the binary exits; bounded by a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("no READY line within 60 s")
+            });
         if !line.starts_with("READY ") {
             let _ = child.wait();
             return Err(std::fs::read_to_string(&stderr_path).unwrap_or_default());

@@ -173,7 +173,10 @@ pub fn select(_: &Shared, c: &mut Client, args: &[Bytes]) {
     match arg_i64(&args[1]) {
         Some(0) => c.out.ok(),
         Some(n) if i32::try_from(n).is_ok() => c.out.error("ERR DB index is out of range"),
-        _ => c.out.error(ERR_NOT_INT),
+        Some(_) => c
+            .out
+            .error("ERR value is out of range, value must between -2147483648 and 2147483647"),
+        None => c.out.error(ERR_NOT_INT),
     }
 }
 

@@ -18,20 +18,13 @@ use crate::resp::server::Shared;
 /// SADD key member [member ...]
 pub fn sadd(s: &Shared, c: &mut Client, args: &[Bytes]) {
     let mut ks = s.ks.lock();
-    let e = ks.entry_mut(&args[1]);
-    let mut added = 0;
-    for m in &args[2..] {
-        if !e.set.contains(&m[..]) {
-            e.set.insert(Member::new(m));
-            added += 1;
-        }
-    }
+    let added = ks.add_members(&args[1], args[2..].iter().map(|m| &m[..]));
     if added > 0 {
         let v: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
         ks.propagate(&v);
     }
     drop(ks);
-    c.out.int(added);
+    c.out.int(added as i64);
 }
 
 /// SREM key member [member ...]

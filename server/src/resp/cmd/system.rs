@@ -75,8 +75,12 @@ pub fn command_info(s: &Shared, c: &mut Client, args: &[Bytes]) {
     }
 }
 
-fn spec_docs(o: &mut Out, s: &Spec) {
-    o.bulk(s.name.as_bytes());
+fn spec_docs(o: &mut Out, s: &Spec, parent: Option<&str>) {
+    // Subcommands are named `parent|sub`; redis-cli splits on the `|`.
+    match parent {
+        Some(p) => o.bulk(format!("{p}|{}", s.name).as_bytes()),
+        None => o.bulk(s.name.as_bytes()),
+    }
     let n = 4 + usize::from(!s.subs.is_empty());
     o.map_len(n);
     o.bulk(b"summary");
@@ -91,7 +95,7 @@ fn spec_docs(o: &mut Out, s: &Spec) {
         o.bulk(b"subcommands");
         o.map_len(s.subs.len());
         for sub in s.subs {
-            spec_docs(o, sub);
+            spec_docs(o, sub, Some(s.name));
         }
     }
 }
@@ -105,7 +109,7 @@ pub fn command_docs(_: &Shared, c: &mut Client, args: &[Bytes]) {
     };
     c.out.map_len(specs.len());
     for s in specs {
-        spec_docs(&mut c.out, s);
+        spec_docs(&mut c.out, s, None);
     }
 }
 
@@ -231,13 +235,7 @@ const SECTIONS: &[&str] = &[
 fn section(s: &Shared, name: &str, out: &mut String) {
     let ks_counts = || {
         let ks = s.ks.lock();
-        (
-            ks.len(),
-            ks.volatile_len(),
-            ks.stats,
-            ks.dirty,
-            ks.approx_bytes(),
-        )
+        (ks.len(), ks.volatile_len(), ks.stats, ks.dirty)
     };
     match name {
         "server" => {
@@ -264,21 +262,24 @@ fn section(s: &Shared, name: &str, out: &mut String) {
             );
         }
         "memory" => {
-            let (_, _, _, _, approx) = ks_counts();
-            let used = memory::allocated().unwrap_or(approx);
+            // The estimate walks every member; only pay for it without the counting allocator.
+            let (used, counted) = match memory::allocated() {
+                Some(n) => (n, true),
+                None => (s.ks.lock().approx_bytes(), false),
+            };
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_dataset:{approx}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\nmem_allocator:{}\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\nmem_allocator:{}\r\n",
                 used as f64 / (1024.0 * 1024.0),
-                if memory::allocated().is_some() {
+                if counted {
                     "libc (counted)"
                 } else {
-                    "libc"
+                    "libc (estimated)"
                 }
             );
         }
         "persistence" => {
-            let (_, _, _, dirty, _) = ks_counts();
+            let (_, _, _, dirty) = ks_counts();
             let info = s.aof.as_ref().map(|a| a.info()).unwrap_or_default();
             let _ = write!(
                 out,
@@ -291,7 +292,7 @@ fn section(s: &Shared, name: &str, out: &mut String) {
             );
         }
         "stats" => {
-            let (_, _, st, _, _) = ks_counts();
+            let (_, _, st, _) = ks_counts();
             let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             let _ = write!(
                 out,
@@ -307,7 +308,7 @@ fn section(s: &Shared, name: &str, out: &mut String) {
             );
         }
         "keyspace" => {
-            let (keys, expires, _, _, _) = ks_counts();
+            let (keys, expires, _, _) = ks_counts();
             out.push_str("# Keyspace\r\n");
             if keys > 0 {
                 let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Compare the Speedlayer RESP service with Debian's redis-server, in the same run.
+#
+#   cargo build --release -p speedlayer-server && benches/compare_redis.sh
+#
+# Both servers run on free loopback ports with the same durability (AOF, fsync everysec,
+# no RDB saves). redis-benchmark drives each with 50 clients, pipelines of 1 and 32, for
+# PING (inline and multibulk), SADD (random members), SISMEMBER and SMEMBERS of a
+# 100-member set; the two servers are measured alternately, test by test, so background
+# load hits both alike. Then 1 M members are added to one set and the growth of
+# INFO memory used_memory is divided by 1 M.
+#
+# Environment: N1 (requests at -P 1, default 200000), N32 (at -P 32, default 2000000),
+# MEMBERS (default 1000000), BIN (default target/release/speedlayer-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N1=${N1:-200000}
+N32=${N32:-2000000}
+MEMBERS=${MEMBERS:-1000000}
+BIN=${BIN:-target/release/speedlayer-server}
+[[ -x $BIN ]] || { echo "build first: cargo build --release -p speedlayer-server" >&2; exit 2; }
+for t in redis-server redis-benchmark redis-cli python3; do
+  command -v "$t" >/dev/null || { echo "missing $t (make deps installs redis-tools and redis-server)" >&2; exit 2; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Ours: read the READY line for the port.
+mkfifo "$work/ready"
+"$BIN" --only-resp --resp-addr 127.0.0.1:0 --data-dir "$work/ours" --appendfsync everysec \
+  >"$work/ready" 2>"$work/ours.log" &
+pids+=($!)
+read -r ready <"$work/ready"
+OURS=${ready##*resp=127.0.0.1:}
+OURS=${OURS%% *}
+
+REDIS=$(free_port)
+mkdir -p "$work/redis"
+redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
+  --dir "$work/redis" --databases 1 >"$work/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do redis-cli -p "$REDIS" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+
+fill100() {
+  redis-cli -p "$1" del bench:set >/dev/null
+  redis-cli -p "$1" sadd bench:set $(seq -f 'member:%g' 0 99) >/dev/null
+}
+fill100 "$OURS"; fill100 "$REDIS"
+
+# rps <port> <pipeline> <requests> <args...>  -> requests per second of the single test run
+rps() {
+  local port=$1 p=$2 n=$3; shift 3
+  redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -P "$p" -n "$n" --csv "$@" \
+    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+}
+
+printf '%-22s %4s %14s %14s %7s\n' test P redis speedlayer ratio
+for p in 1 32; do
+  n=$N1; [[ $p == 32 ]] && n=$N32
+  for test in PING_INLINE PING_MBULK SADD SISMEMBER SMEMBERS_100; do
+    case $test in
+      PING_INLINE) args=(-t ping_inline) ;;
+      PING_MBULK)  args=(-t ping_mbulk) ;;
+      SADD)        args=(-r 100000 -t sadd) ;;
+      SISMEMBER)   args=(SISMEMBER bench:set member:50) ;;
+      SMEMBERS_100) args=(SMEMBERS bench:set); [[ $p == 32 ]] && n=$((N32 / 4)) ;;
+    esac
+    r=$(rps "$REDIS" "$p" "$n" "${args[@]}")
+    o=$(rps "$OURS" "$p" "$n" "${args[@]}")
+    printf '%-22s %4s %14s %14s %7s\n' "$test" "$p" "$r" "$o" \
+      "$(awk -v a="$o" -v b="$r" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')"
+  done
+done
+
+# Memory per member for MEMBERS members of one set (member:0000000 style, 14 bytes).
+used() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {gsub(/\r/,"",$2); print $2}'; }
+gen() {
+  awk -v n="$MEMBERS" 'BEGIN {
+    batch = 1000
+    for (s = 0; s < n; s += batch) {
+      m = (n - s < batch) ? n - s : batch
+      printf "*%d\r\n$4\r\nSADD\r\n$8\r\nmem:set1\r\n", m + 2
+      for (i = s; i < s + m; i++) printf "$14\r\nmember:%07d\r\n", i
+    }
+  }'
+}
+echo
+printf '%-22s %14s %14s %7s\n' "memory ($MEMBERS)" redis speedlayer ratio
+declare -A per
+for port in "$REDIS" "$OURS"; do
+  before=$(used "$port")
+  gen | redis-cli -p "$port" --pipe >/dev/null
+  card=$(redis-cli -p "$port" scard mem:set1)
+  [[ $card == "$MEMBERS" ]] || { echo "SCARD mem:set1 = $card on port $port" >&2; exit 1; }
+  after=$(used "$port")
+  per[$port]=$(awk -v a="$after" -v b="$before" -v n="$MEMBERS" 'BEGIN { printf "%.1f", (a - b) / n }')
+done
+printf '%-22s %14s %14s %7s\n' "bytes per member" "${per[$REDIS]}" "${per[$OURS]}" \
+  "$(awk -v a="${per[$OURS]}" -v b="${per[$REDIS]}" 'BEGIN { printf "%.2fx", a / b }')"
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "redis: $(redis-server --version | awk '{print $3}')  clients=50  N1=$N1 N32=$N32"

@@ -1,0 +1,466 @@
+//! Differential tests: the same command scripts against Debian's `redis-server` and our
+//! service; replies must be identical, with set-valued replies compared as sorted lists
+//! (Redis leaves their order unspecified) and random picks compared by shape.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Raw, RealRedis, config, start};
+use speedlayer_server::resp::frame::Frame;
+
+/// How to compare a reply.
+#[derive(Clone, Copy)]
+enum Cmp {
+    /// Byte-for-byte the same frame.
+    Exact,
+    /// Aggregate reply compared as a sorted multiset.
+    Sorted,
+    /// Same frame type and length only (random picks).
+    Shape,
+}
+
+fn norm(f: Frame, how: Cmp) -> Frame {
+    match (how, f) {
+        (Cmp::Sorted, Frame::Array(mut v)) => {
+            v.sort_by_key(|x| format!("{x:?}"));
+            Frame::Array(v)
+        }
+        (Cmp::Sorted, Frame::Set(mut v)) => {
+            v.sort_by_key(|x| format!("{x:?}"));
+            Frame::Set(v)
+        }
+        (Cmp::Shape, Frame::Array(v)) => Frame::Array(vec![Frame::Null; v.len()]),
+        (Cmp::Shape, Frame::Set(v)) => Frame::Set(vec![Frame::Null; v.len()]),
+        (Cmp::Shape, Frame::Bulk(_)) => Frame::Bulk("x".into()),
+        (_, f) => f,
+    }
+}
+
+fn run(script: &[(Cmp, &str)], resp3: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = rt.block_on(start(config(dir.path())));
+    let redis = RealRedis::start(&[]);
+    let mut a = Raw::connect(ours.local_addr());
+    let mut b = Raw::connect(redis.addr);
+    if resp3 {
+        let _ = a.cmd(&[b"HELLO", b"3"]);
+        let _ = b.cmd(&[b"HELLO", b"3"]);
+    }
+    for (how, line) in script {
+        let args: Vec<&[u8]> = line
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::as_bytes)
+            .collect();
+        let got = norm(a.cmd(&args), *how);
+        let want = norm(b.cmd(&args), *how);
+        assert_eq!(
+            got, want,
+            "reply to {line:?} (resp3={resp3}) differs: ours vs redis"
+        );
+    }
+    // Final state must match too.
+    for c in [&mut a, &mut b] {
+        let _ = c.cmd(&[b"HELLO", b"2"]);
+    }
+    let keys_a = norm(a.cmd(&[b"KEYS", b"*"]), Cmp::Sorted);
+    assert_eq!(keys_a, norm(b.cmd(&[b"KEYS", b"*"]), Cmp::Sorted));
+    if let Frame::Array(keys) = keys_a {
+        for k in keys {
+            let Frame::Bulk(k) = k else { panic!() };
+            let ga = norm(a.cmd(&[b"SMEMBERS", &k]), Cmp::Sorted);
+            assert_eq!(
+                ga,
+                norm(b.cmd(&[b"SMEMBERS", &k]), Cmp::Sorted),
+                "members of {k:?}"
+            );
+            assert_eq!(a.cmd(&[b"TTL", &k]), b.cmd(&[b"TTL", &k]), "TTL of {k:?}");
+        }
+    }
+    rt.block_on(ours.shutdown()).unwrap();
+}
+
+use Cmp::*;
+
+const SETS: &[(Cmp, &str)] = &[
+    (Exact, "SADD s1 a b c d"),
+    (Exact, "SADD s1 a e"),
+    (Exact, "SADD s2 c d e f"),
+    (Exact, "SADD s3 x"),
+    (Exact, "SADD"),
+    (Exact, "SADD s1"),
+    (Exact, "SCARD s1"),
+    (Exact, "SCARD nokey"),
+    (Sorted, "SMEMBERS s1"),
+    (Sorted, "SMEMBERS nokey"),
+    (Exact, "SISMEMBER s1 a"),
+    (Exact, "SISMEMBER s1 z"),
+    (Exact, "SISMEMBER nokey a"),
+    (Exact, "SMISMEMBER s1 a z e"),
+    (Exact, "SMISMEMBER nokey a"),
+    (Exact, "SMISMEMBER s1"),
+    (Sorted, "SINTER s1 s2"),
+    (Sorted, "SINTER s1 nokey"),
+    (Sorted, "SUNION s1 s2 s3 nokey"),
+    (Sorted, "SDIFF s1 s2"),
+    (Sorted, "SDIFF nokey s1"),
+    (Sorted, "SDIFF s1 nokey"),
+    (Exact, "SINTERCARD 2 s1 s2"),
+    (Exact, "SINTERCARD 2 s1 s2 LIMIT 1"),
+    (Exact, "SINTERCARD 2 s1 s2 LIMIT 0"),
+    (Exact, "SINTERCARD 1 s1 LIMIT"),
+    (Exact, "SINTERCARD 1 s1 FOO 1"),
+    (Exact, "SINTERCARD x s1"),
+    (Exact, "SINTERCARD 0 s1"),
+    (Exact, "SINTERCARD 5 s1"),
+    (Exact, "SINTERCARD 1 s1 LIMIT -3"),
+    (Exact, "SINTERSTORE d1 s1 s2"),
+    (Sorted, "SMEMBERS d1"),
+    (Exact, "SUNIONSTORE d2 s1 s2"),
+    (Exact, "SDIFFSTORE d3 s1 s2"),
+    (Exact, "EXPIRE d1 1000"),
+    (Exact, "SINTERSTORE d1 s1 s3"),
+    (Exact, "EXISTS d1"),
+    (Exact, "TTL d1"),
+    (Exact, "SDIFFSTORE d2 s1 s1"),
+    (Exact, "EXISTS d2"),
+    (Exact, "SUNIONSTORE d4 s3"),
+    (Exact, "EXPIRE d4 1000"),
+    (Exact, "SUNIONSTORE d4 s3 s1"),
+    (Exact, "TTL d4"),
+    (Exact, "SREM s1 a z"),
+    (Exact, "SREM s1 z"),
+    (Exact, "SREM nokey a"),
+    (Exact, "SREM s3 x"),
+    (Exact, "EXISTS s3"),
+    (Exact, "SMOVE s1 s3 b"),
+    (Exact, "SMOVE s1 s3 b"),
+    (Exact, "SMOVE s1 s1 c"),
+    (Exact, "SMOVE s1 s1 zz"),
+    (Exact, "SMOVE nokey s3 b"),
+    (Sorted, "SMEMBERS s3"),
+    (Exact, "SADD one only"),
+    (Exact, "SMOVE one s3 only"),
+    (Exact, "EXISTS one"),
+    (Sorted, "SPOP s2 10"),
+    (Exact, "EXISTS s2"),
+    (Exact, "SPOP s2"),
+    (Exact, "SPOP s2 0"),
+    (Exact, "SPOP s3 0"),
+    (Exact, "SPOP s3 -1"),
+    (Exact, "SPOP s3 x"),
+    (Exact, "SPOP s3 1 2"),
+    (Shape, "SPOP s3"),
+    (Shape, "SPOP s3 1"),
+    (Shape, "SRANDMEMBER s1"),
+    (Sorted, "SRANDMEMBER s1 100"),
+    (Shape, "SRANDMEMBER s1 2"),
+    (Shape, "SRANDMEMBER s1 -7"),
+    (Exact, "SRANDMEMBER s1 0"),
+    (Exact, "SRANDMEMBER nokey"),
+    (Exact, "SRANDMEMBER nokey 3"),
+    (Exact, "SRANDMEMBER nokey -3"),
+    (Exact, "SRANDMEMBER s1 x"),
+    (Exact, "SRANDMEMBER s1 -9223372036854775808"),
+    (Exact, "SRANDMEMBER s1 1 2"),
+    (Exact, "SSCAN s1 x"),
+    (Exact, "SSCAN s1 0 COUNT 0"),
+    (Exact, "SSCAN s1 0 COUNT x"),
+    (Exact, "SSCAN s1 0 TYPE set"),
+    (Exact, "SSCAN s1 0 MATCH"),
+    (Exact, "SSCAN nokey 0"),
+];
+
+const KEYS: &[(Cmp, &str)] = &[
+    (Exact, "SADD k1 a"),
+    (Exact, "SADD k2 a b"),
+    (Exact, "SADD other a"),
+    (Exact, "DBSIZE"),
+    (Exact, "EXISTS k1 k1 nokey k2"),
+    (Exact, "TYPE k1"),
+    (Exact, "TYPE nokey"),
+    (Sorted, "KEYS k*"),
+    (Sorted, "KEYS *"),
+    (Sorted, "KEYS k[12]"),
+    (Sorted, "KEYS ?1"),
+    (Exact, "KEYS"),
+    (Exact, "SCAN x"),
+    (Exact, "SCAN 0 COUNT 0"),
+    (Exact, "SCAN 0 FOO"),
+    (Exact, "RENAME k1 k3"),
+    (Exact, "RENAME k1 k3"),
+    (Exact, "RENAME k3 k3"),
+    (Exact, "EXPIRE k2 500"),
+    (Exact, "RENAME k2 k4"),
+    (Exact, "TTL k4"),
+    (Exact, "TTL k2"),
+    (Exact, "RENAME other k4"),
+    (Exact, "TTL k4"),
+    (Exact, "DEL k3 k4 nokey"),
+    (Exact, "UNLINK k3"),
+    (Exact, "DEL"),
+    (Exact, "SADD k5 a"),
+    (Exact, "UNLINK k5"),
+    (Exact, "DBSIZE"),
+    (Exact, "FLUSHDB"),
+    (Exact, "DBSIZE"),
+    (Exact, "SADD k6 a"),
+    (Exact, "FLUSHALL SYNC"),
+    (Exact, "FLUSHALL FOO"),
+    (Exact, "FLUSHDB ASYNC"),
+    (Exact, "DBSIZE"),
+];
+
+const EXPIRY: &[(Cmp, &str)] = &[
+    (Exact, "SADD e a"),
+    (Exact, "TTL e"),
+    (Exact, "PTTL e"),
+    (Exact, "EXPIRETIME e"),
+    (Exact, "PEXPIRETIME e"),
+    (Exact, "EXPIRE e 100 XX"),
+    (Exact, "EXPIRE e 100 GT"),
+    (Exact, "EXPIRE e 100 LT"),
+    (Exact, "TTL e"),
+    (Exact, "EXPIRE e 50 NX"),
+    (Exact, "EXPIRE e 200 LT"),
+    (Exact, "EXPIRE e 200 GT"),
+    (Exact, "TTL e"),
+    (Exact, "EXPIRE e 20 lt"),
+    (Exact, "TTL e"),
+    (Exact, "EXPIREAT e 33177600000"),
+    (Exact, "EXPIRETIME e"),
+    (Exact, "PEXPIRETIME e"),
+    (Exact, "PEXPIREAT e 33177600123456"),
+    (Exact, "EXPIRETIME e"),
+    (Exact, "PEXPIRETIME e"),
+    (Exact, "PERSIST e"),
+    (Exact, "PERSIST e"),
+    (Exact, "PERSIST nokey"),
+    (Exact, "TTL e"),
+    (Exact, "SADD e b"),
+    (Exact, "EXPIRE e 100"),
+    (Exact, "SADD e c"),
+    (Exact, "TTL e"),
+    (Exact, "SREM e a b c"),
+    (Exact, "TTL e"),
+    (Exact, "EXPIRE nokey 100"),
+    (Exact, "SADD e a"),
+    (Exact, "EXPIRE e 0"),
+    (Exact, "EXISTS e"),
+    (Exact, "SADD e a"),
+    (Exact, "EXPIRE e -5"),
+    (Exact, "EXISTS e"),
+    (Exact, "SADD e a"),
+    (Exact, "PEXPIREAT e 1"),
+    (Exact, "EXISTS e"),
+    (Exact, "SADD e a"),
+    (Exact, "EXPIREAT e 0"),
+    (Exact, "EXISTS e"),
+    (Exact, "SADD e a"),
+    (Exact, "EXPIRE e x"),
+    (Exact, "EXPIRE e 1.5"),
+    (Exact, "EXPIRE e +5"),
+    (Exact, "EXPIRE e 9223372036854775807"),
+    (Exact, "PEXPIRE e 9223372036854775807"),
+    (Exact, "EXPIREAT e 9223372036854775807"),
+    (Exact, "EXPIRE e 10 NX XX"),
+    (Exact, "EXPIRE e 10 NX GT"),
+    (Exact, "EXPIRE e 10 GT LT"),
+    (Exact, "EXPIRE e 10 FOO"),
+    (Exact, "EXPIRE e"),
+    (Exact, "TTL"),
+    (Exact, "PEXPIRE e 100000 NX"),
+    (Exact, "EXPIRE e 100000 GT"),
+    (Exact, "TTL e"),
+];
+
+const CONNECTION: &[(Cmp, &str)] = &[
+    (Exact, "PING"),
+    (Exact, "PING hello"),
+    (Exact, "PING a b"),
+    (Exact, "ECHO x"),
+    (Exact, "ECHO"),
+    (Exact, "SELECT 0"),
+    (Exact, "SELECT 1"),
+    (Exact, "SELECT -1"),
+    (Exact, "SELECT x"),
+    (Exact, "SELECT 99999999999"),
+    (Exact, "AUTH pw"),
+    (Exact, "AUTH default pw"),
+    (Exact, "AUTH bob pw"),
+    (Exact, "AUTH a b c"),
+    (Exact, "HELLO 4"),
+    (Exact, "HELLO 1"),
+    (Exact, "HELLO x"),
+    (Exact, "HELLO 2 FOO"),
+    (Exact, "HELLO 3 AUTH default"),
+    (Exact, "CLIENT SETNAME my-app"),
+    (Exact, "CLIENT GETNAME"),
+    (Exact, "CLIENT SETNAME bad\tname"),
+    (Exact, "CLIENT SETNAME"),
+    (Exact, "CLIENT FOO"),
+    (Exact, "CLIENT"),
+    (Exact, "COMMAND FOO"),
+    (Exact, "CONFIG FOO"),
+    (Exact, "CONFIG GET"),
+    (Exact, "CONFIG GET maxclients"),
+    (Exact, "CONFIG GET save"),
+    (Exact, "CONFIG GET databases"),
+    (Exact, "NOPE a b"),
+    (Exact, "NOPE"),
+    (Exact, "DBSIZE x"),
+    (Exact, "RESET"),
+    (Exact, "CLIENT GETNAME"),
+];
+
+#[test]
+fn sets_match_redis_resp2() {
+    run(SETS, false);
+}
+
+#[test]
+fn sets_match_redis_resp3() {
+    run(SETS, true);
+}
+
+#[test]
+fn keys_match_redis() {
+    run(KEYS, false);
+    run(KEYS, true);
+}
+
+#[test]
+fn expiry_matches_redis() {
+    run(EXPIRY, false);
+}
+
+#[test]
+fn connection_commands_match_redis() {
+    run(CONNECTION, false);
+    run(CONNECTION, true);
+}
+
+/// SCAN and SSCAN: a full iteration yields the same elements on both servers.
+#[test]
+fn scan_iterations_cover_the_same_elements() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = rt.block_on(start(config(dir.path())));
+    let redis = RealRedis::start(&[]);
+    for addr in [ours.local_addr(), redis.addr] {
+        let mut c = Raw::connect(addr);
+        let mut req = Vec::new();
+        for i in 0..300 {
+            req.extend_from_slice(format!("SADD key:{i} m\r\nSADD big m{i}\r\n").as_bytes());
+        }
+        c.send(&req);
+        for _ in 0..600 {
+            c.expect(b":1\r\n");
+        }
+    }
+    let collect = |addr, args: &[&str]| {
+        let mut c = Raw::connect(addr);
+        let mut seen = BTreeSet::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let mut a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+            let pos = a.iter().position(|x| *x == b"CURSOR").unwrap();
+            a[pos] = cursor.as_bytes();
+            let Frame::Array(v) = c.cmd(&a) else { panic!() };
+            let (Frame::Bulk(next), Frame::Array(page)) = (&v[0], &v[1]) else {
+                panic!()
+            };
+            for f in page {
+                let Frame::Bulk(b) = f else { panic!() };
+                seen.insert(b.clone());
+            }
+            cursor = String::from_utf8(next.to_vec()).unwrap();
+            if cursor == "0" {
+                return seen;
+            }
+        }
+    };
+    for args in [
+        &["SCAN", "CURSOR"][..],
+        &["SCAN", "CURSOR", "MATCH", "key:1*", "COUNT", "7"],
+        &["SCAN", "CURSOR", "TYPE", "set"],
+        &["SCAN", "CURSOR", "TYPE", "string"],
+        &["SSCAN", "big", "CURSOR", "COUNT", "5"],
+        &["SSCAN", "big", "CURSOR", "MATCH", "m2?"],
+    ] {
+        assert_eq!(
+            collect(ours.local_addr(), args),
+            collect(redis.addr, args),
+            "{args:?}"
+        );
+    }
+    rt.block_on(ours.shutdown()).unwrap();
+}
+
+/// Raw protocol input, including malformed requests: identical bytes back, and the same
+/// decision to close the connection.
+#[test]
+fn raw_protocol_input_matches_redis() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = rt.block_on(start(config(dir.path())));
+    let redis = RealRedis::start(&[]);
+    let cases: &[&[u8]] = &[
+        b"PING\r\n",
+        b"ping\n",
+        b"  ECHO   \"a\\x41\\n\\t\"  \r\n",
+        b"ECHO 'it\\'s'\r\n",
+        b"ECHO\t  x  \r\n",
+        b"ECHO a\x0bb\r\n",
+        b"FO\xff a\xfe\r\n",
+        b"*3\r\n$3\r\nBAD\r\n$3\r\na\x00b\r\n$1\r\nc\r\n",
+        b"SMISMEMBER  k\ta  b\n",
+        b"\r\n\r\nPING\r\n",
+        b"*0\r\nPING\r\n",
+        b"*-1\r\nPING\r\n",
+        b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\n",
+        b"*1\r\n:3\r\n",
+        b"*x\r\n",
+        b"*1\r\n$-5\r\n",
+        b"*1\r\n$x\r\n",
+        b"ECHO \"unbalanced\r\n",
+        b"ECHO \"a\"b\r\n",
+        b"SADD k a\r\nSMISMEMBER k a b\r\nQUIT\r\n",
+    ];
+    for input in cases {
+        let mut got = Vec::new();
+        for addr in [ours.local_addr(), redis.addr] {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            std::io::Write::write_all(&mut s, input).unwrap();
+            // Half-close: both servers answer everything they got, then we read to EOF.
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut out = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut s, &mut out);
+            got.push(out);
+        }
+        assert!(
+            got[0] == got[1],
+            "input {:?}: ours {:?} vs redis {:?}",
+            String::from_utf8_lossy(input),
+            String::from_utf8_lossy(&got[0]),
+            String::from_utf8_lossy(&got[1])
+        );
+    }
+    rt.block_on(ours.shutdown()).unwrap();
+}
