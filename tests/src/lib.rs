@@ -3,4 +3,5 @@
 //! redis-server) on loopback.
 
 pub mod bins;
+pub mod server;
 pub mod tansu;
