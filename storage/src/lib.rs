@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod cell;
+pub mod compaction;
 pub mod error;
 
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
