@@ -9,6 +9,19 @@
 pub mod cell;
 pub mod compaction;
 pub mod error;
+mod filecfg;
+pub mod filter;
+pub mod memstore;
+pub mod mutation;
+pub mod options;
+pub mod read;
+pub mod scan;
+pub mod schema;
 
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
 pub use error::{Error, Result};
+pub use filter::{CompareOp, Filter};
+pub use mutation::{Mutation, MutationOp};
+pub use options::{Durability, EngineOptions};
+pub use read::{Column, Get, Row, Scan, TimeRange};
+pub use schema::{BloomType, Compression, FamilyOptions, Limits, TableSchema};
