@@ -10,6 +10,7 @@
 //! (`manifest`); it decides and (in the executor) applies plans recorded there.
 
 pub mod policy;
+pub mod retain;
 
 pub use policy::{
     CandidateFile, CompactionOptions, CompactionPlan, CompactionStyle, FamilyPolicy, PlanKind,

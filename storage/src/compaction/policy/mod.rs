@@ -85,7 +85,7 @@ pub struct CompactionPlan {
 }
 
 /// How a family picks minor compactions. Part of the family's options.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum CompactionStyle {
     /// HBase's exploring (ratio-based) selection over adjacent files. The default.
     #[default]
@@ -104,7 +104,7 @@ pub enum CompactionStyle {
 }
 
 /// What the policy needs to know about the store's family.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FamilyPolicy {
     /// The family's TTL; `None` keeps cells forever.
     pub ttl_ms: Option<u64>,
