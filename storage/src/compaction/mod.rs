@@ -11,6 +11,7 @@
 
 pub mod policy;
 pub mod retain;
+pub mod throttle;
 
 pub use policy::{
     CandidateFile, CompactionOptions, CompactionPlan, CompactionStyle, FamilyPolicy, PlanKind,
