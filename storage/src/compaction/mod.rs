@@ -9,6 +9,7 @@
 //! This module is not the file format (`hfile`), nor the authoritative file list
 //! (`manifest`); it decides and (in the executor) applies plans recorded there.
 
+pub mod executor;
 pub mod policy;
 pub mod retain;
 pub mod throttle;
