@@ -13,6 +13,7 @@ pub mod executor;
 pub mod policy;
 pub mod retain;
 pub mod throttle;
+pub mod worker;
 
 pub use policy::{
     CandidateFile, CompactionOptions, CompactionPlan, CompactionStyle, FamilyPolicy, PlanKind,
