@@ -40,6 +40,14 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A table that the database does not have.
+    #[error("unknown table '{0}'")]
+    UnknownTable(String),
+
+    /// `create_table` of a name that already exists.
+    #[error("table '{0}' already exists")]
+    TableExists(String),
+
     /// A family that the table does not have.
     #[error("unknown column family '{0}'")]
     UnknownFamily(String),

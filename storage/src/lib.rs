@@ -6,22 +6,32 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod cache;
 pub mod cell;
+pub mod coding;
 pub mod compaction;
+pub mod db;
 pub mod error;
-mod filecfg;
 pub mod filter;
+pub mod fs;
+pub mod hfile;
 pub mod memstore;
 pub mod mutation;
 pub mod options;
 pub mod read;
+pub mod region;
 pub mod scan;
 pub mod schema;
+pub mod store;
+pub mod wal;
 
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
+pub use db::{Db, DbScan, DbStats};
 pub use error::{Error, Result};
 pub use filter::{CompareOp, Filter};
 pub use mutation::{Mutation, MutationOp};
-pub use options::{Durability, EngineOptions};
+pub use options::{Clock, EngineOptions};
 pub use read::{Column, Get, Row, Scan, TimeRange};
+pub use region::RegionInfo;
 pub use schema::{BloomType, Compression, FamilyOptions, Limits, TableSchema};
+pub use wal::Durability;

@@ -2,8 +2,50 @@
 //!
 //! Per-family options live in `schema`; per-write durability is [`Durability`].
 
-pub use crate::filecfg::Durability;
+pub use crate::wal::Durability;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use crate::schema::Limits;
+
+/// Where the engine reads "now" (ms since the Unix epoch): the system clock, or a manual
+/// clock tests move by hand (TTL tests must not sleep).
+#[derive(Clone, Default)]
+pub struct Clock {
+    manual: Option<Arc<AtomicU64>>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock { manual: None }
+    }
+
+    /// A clock that returns whatever is stored in `now` (ms).
+    pub fn manual(now: Arc<AtomicU64>) -> Clock {
+        Clock { manual: Some(now) }
+    }
+
+    /// Now, in ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        match &self.manual {
+            Some(n) => n.load(Ordering::Relaxed),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.manual {
+            Some(n) => write!(f, "Clock::manual({})", n.load(Ordering::Relaxed)),
+            None => f.write_str("Clock::system"),
+        }
+    }
+}
 
 /// Options of a whole [`crate::Db`]. Every field documents its default and trade-off.
 #[derive(Clone, Debug)]
@@ -26,6 +68,8 @@ pub struct EngineOptions {
     pub region_split_bytes: u64,
     /// Limits on row, qualifier, value and batch sizes.
     pub limits: Limits,
+    /// The clock for default timestamps and TTL (default: the system clock).
+    pub clock: Clock,
 }
 
 impl Default for EngineOptions {
@@ -39,6 +83,7 @@ impl Default for EngineOptions {
             block_cache_bytes: 256 * 1024 * 1024,
             region_split_bytes: 1024 * 1024 * 1024,
             limits: Limits::default(),
+            clock: Clock::system(),
         }
     }
 }

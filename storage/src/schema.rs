@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 
-pub use crate::filecfg::{BloomType, Compression};
+pub use crate::hfile::{BloomType, Compression};
 
 /// Default data block size of a family's files: 64 KiB.
 pub const DEFAULT_BLOCK_SIZE: u32 = 64 * 1024;

@@ -6,4 +6,5 @@
 //! scans. Nothing here writes.
 
 pub mod merge;
+pub mod rows;
 pub mod visibility;

@@ -1,0 +1,285 @@
+//! The catalog: which tables exist, their schemas, and their regions' key ranges.
+//!
+//! Stored in `<data dir>/catalog` as one checksummed record, replaced atomically (write
+//! `catalog.tmp`, fsync, rename, fsync the directory), so after a crash it is either the
+//! old or the new catalog. It does not hold any cell data.
+//!
+//! ```text
+//! catalog  := magic:8 ("SLCATLG1") len:u32 crc32(payload):u32 payload
+//! payload  := version:u8 (=1) next_region_id:u64 varint(n) table*n
+//! table    := bytes(name) varint(f) family*f varint(r) region*r
+//! family   := bytes(name) varint(max_versions) ttl_flag:u8 ttl_ms:u64
+//!             compression:u8 (0 none, 1 lz4) bloom:u8 (0 none, 1 row, 2 rowcol) block_size:u32
+//! region   := id:u64 bytes(start) bytes(end)
+//! bytes(x) := varint(len) x
+//! ```
+//! Integers are little-endian (the `coding` module).
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::coding::{DecodeError, Reader, put_bytes, put_u32, put_u64, put_varint};
+use crate::error::{Error, Result};
+use crate::schema::{BloomType, Compression, FamilyOptions, TableSchema};
+
+const MAGIC: &[u8; 8] = b"SLCATLG1";
+const VERSION: u8 = 1;
+
+/// A region as the catalog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionEntry {
+    pub id: u64,
+    pub start: Bytes,
+    pub end: Bytes,
+}
+
+/// A table as the catalog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableEntry {
+    pub schema: TableSchema,
+    /// Sorted by start key; together they cover every row.
+    pub regions: Vec<RegionEntry>,
+}
+
+/// The whole catalog.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Catalog {
+    pub next_region_id: u64,
+    pub tables: Vec<TableEntry>,
+}
+
+impl Catalog {
+    /// The catalog file of a data directory.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("catalog")
+    }
+
+    /// Reads the catalog of `dir` (empty if there is none yet).
+    ///
+    /// # Errors
+    /// `Io`, `ChecksumMismatch` or `Corruption` naming the catalog file.
+    pub fn load(dir: &Path) -> Result<Catalog> {
+        let path = Catalog::path(dir);
+        let raw = match std::fs::read(&path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Catalog {
+                    next_region_id: 1,
+                    tables: Vec::new(),
+                });
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        Catalog::decode(&raw).map_err(|e| match e {
+            CatalogError::Checksum { expected, got } => Error::ChecksumMismatch {
+                file: path.clone(),
+                offset: 16,
+                expected,
+                got,
+            },
+            CatalogError::Decode(d) => d.into_error(&path, 16),
+        })
+    }
+
+    /// Writes the catalog atomically.
+    ///
+    /// # Errors
+    /// `Io` naming the file that failed.
+    pub fn store(&self, dir: &Path) -> Result<()> {
+        crate::fs::write_atomic(&Catalog::path(dir), &self.encode())
+    }
+
+    /// The file bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut p = vec![VERSION];
+        put_u64(&mut p, self.next_region_id);
+        put_varint(&mut p, self.tables.len() as u64);
+        for t in &self.tables {
+            put_bytes(&mut p, t.schema.name.as_bytes());
+            put_varint(&mut p, t.schema.families.len() as u64);
+            for f in &t.schema.families {
+                put_bytes(&mut p, f.name.as_bytes());
+                put_varint(&mut p, u64::from(f.max_versions));
+                p.push(u8::from(f.ttl_ms.is_some()));
+                put_u64(&mut p, f.ttl_ms.unwrap_or(0));
+                p.push(match f.compression {
+                    Compression::None => 0,
+                    Compression::Lz4 => 1,
+                });
+                p.push(match f.bloom {
+                    BloomType::None => 0,
+                    BloomType::Row => 1,
+                    BloomType::RowCol => 2,
+                });
+                put_u32(&mut p, f.block_size);
+            }
+            put_varint(&mut p, t.regions.len() as u64);
+            for r in &t.regions {
+                put_u64(&mut p, r.id);
+                put_bytes(&mut p, &r.start);
+                put_bytes(&mut p, &r.end);
+            }
+        }
+        let mut out = Vec::with_capacity(16 + p.len());
+        out.extend_from_slice(MAGIC);
+        put_u32(&mut out, p.len() as u32);
+        put_u32(&mut out, crc32fast::hash(&p));
+        out.extend_from_slice(&p);
+        out
+    }
+
+    fn decode(raw: &[u8]) -> std::result::Result<Catalog, CatalogError> {
+        let mut h = Reader::new(raw);
+        if h.take(8, "magic")? != MAGIC {
+            return Err(DecodeError::new(0, "bad catalog magic").into());
+        }
+        let len = h.u32("payload length")? as usize;
+        let expected = h.u32("payload crc")?;
+        let payload = h.take(len, "payload")?;
+        if !h.is_empty() {
+            return Err(h.err("trailing bytes after the catalog").into());
+        }
+        let got = crc32fast::hash(payload);
+        if got != expected {
+            return Err(CatalogError::Checksum { expected, got });
+        }
+        let mut r = Reader::new(payload);
+        if r.u8("version")? != VERSION {
+            return Err(DecodeError::new(0, "unknown catalog version").into());
+        }
+        let next_region_id = r.u64("next region id")?;
+        let n = r.varint_usize("table count", payload.len())?;
+        let text = |b: &[u8], r: &Reader<'_>| {
+            String::from_utf8(b.to_vec()).map_err(|_| r.err("name is not UTF-8"))
+        };
+        let mut tables = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = text(r.bytes("table name")?, &r)?;
+            let nf = r.varint_usize("family count", payload.len())?;
+            let mut families = Vec::with_capacity(nf);
+            for _ in 0..nf {
+                let mut f = FamilyOptions::new(text(r.bytes("family name")?, &r)?);
+                f.max_versions = u32::try_from(r.varint("max versions")?)
+                    .map_err(|_| r.err("max versions out of range"))?;
+                let has_ttl = r.u8("ttl flag")? != 0;
+                let ttl = r.u64("ttl")?;
+                f.ttl_ms = has_ttl.then_some(ttl);
+                f.compression = match r.u8("compression")? {
+                    0 => Compression::None,
+                    1 => Compression::Lz4,
+                    c => return Err(r.err(format!("unknown compression {c}")).into()),
+                };
+                f.bloom = match r.u8("bloom")? {
+                    0 => BloomType::None,
+                    1 => BloomType::Row,
+                    2 => BloomType::RowCol,
+                    b => return Err(r.err(format!("unknown bloom type {b}")).into()),
+                };
+                f.block_size = r.u32("block size")?;
+                families.push(f);
+            }
+            let nr = r.varint_usize("region count", payload.len())?;
+            let mut regions = Vec::with_capacity(nr);
+            for _ in 0..nr {
+                regions.push(RegionEntry {
+                    id: r.u64("region id")?,
+                    start: Bytes::copy_from_slice(r.bytes("region start")?),
+                    end: Bytes::copy_from_slice(r.bytes("region end")?),
+                });
+            }
+            tables.push(TableEntry {
+                schema: TableSchema { name, families },
+                regions,
+            });
+        }
+        if !r.is_empty() {
+            return Err(r.err("trailing bytes in the catalog payload").into());
+        }
+        Ok(Catalog {
+            next_region_id,
+            tables,
+        })
+    }
+}
+
+enum CatalogError {
+    Checksum { expected: u32, got: u32 },
+    Decode(DecodeError),
+}
+
+impl From<DecodeError> for CatalogError {
+    fn from(e: DecodeError) -> Self {
+        CatalogError::Decode(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Catalog {
+        Catalog {
+            next_region_id: 7,
+            tables: vec![TableEntry {
+                schema: TableSchema::new(
+                    "driving",
+                    vec![
+                        FamilyOptions::new("cf1").max_versions(3).ttl_ms(1000),
+                        FamilyOptions {
+                            compression: Compression::None,
+                            bloom: BloomType::RowCol,
+                            ..FamilyOptions::new("cf2")
+                        },
+                    ],
+                ),
+                regions: vec![
+                    RegionEntry {
+                        id: 1,
+                        start: Bytes::new(),
+                        end: Bytes::from("m"),
+                    },
+                    RegionEntry {
+                        id: 2,
+                        start: Bytes::from("m"),
+                        end: Bytes::new(),
+                    },
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let c = sample();
+        assert_eq!(Catalog::decode(&c.encode()).ok(), Some(c));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let raw = sample().encode();
+        for i in 0..raw.len() {
+            let mut bad = raw.clone();
+            bad[i] ^= 0x41;
+            assert!(Catalog::decode(&bad).is_err(), "flip at {i} went unnoticed");
+        }
+        for cut in 0..raw.len() {
+            assert!(Catalog::decode(&raw[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn load_names_the_file_on_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Catalog::load(dir.path()).unwrap().tables.len(), 0);
+        sample().store(dir.path()).unwrap();
+        assert_eq!(Catalog::load(dir.path()).unwrap(), sample());
+        let mut raw = std::fs::read(Catalog::path(dir.path())).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        std::fs::write(Catalog::path(dir.path()), raw).unwrap();
+        let err = Catalog::load(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("catalog"));
+    }
+}

@@ -1,0 +1,500 @@
+//! The database: a data directory of tables, each split into regions, each region with
+//! its stores, WAL and memstores.
+//!
+//! `Db` routes each row to the region whose key range holds it, runs the background
+//! flusher thread, and keeps the catalog (tables, schemas, region ranges) durable. It is
+//! the API the server and benches use (`docs/api.md`). It does not know the network.
+//!
+//! Layout: `<dir>/catalog`, `<dir>/<table>/<region id>/…` (see `region`).
+
+pub mod catalog;
+mod scanner;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::filter::{CompareOp, compare_values};
+use crate::mutation::Mutation;
+use crate::options::{Durability, EngineOptions};
+use crate::read::{Column, Get, Row, Scan};
+use crate::region::flush::Shared;
+use crate::region::{Region, RegionInfo};
+use crate::scan::rows::{ReadSpec, get_row};
+use crate::schema::TableSchema;
+use catalog::{Catalog, RegionEntry, TableEntry};
+pub use scanner::DbScan;
+pub use stats::{DbStats, TableStats};
+
+/// An open table: its schema and regions sorted by start key.
+struct Table {
+    schema: Arc<TableSchema>,
+    regions: Vec<Arc<Region>>,
+}
+
+impl Table {
+    fn locate(&self, row: &[u8]) -> Result<&Arc<Region>> {
+        // The last region starting at or before `row`.
+        let i = self
+            .regions
+            .partition_point(|r| r.info.start[..] <= *row)
+            .saturating_sub(1);
+        self.regions
+            .get(i)
+            .filter(|r| r.info.contains(row))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "no region of table '{}' holds row {:?}",
+                    self.schema.name,
+                    String::from_utf8_lossy(row)
+                ))
+            })
+    }
+}
+
+struct Inner {
+    dir: PathBuf,
+    opts: Arc<EngineOptions>,
+    shared: Shared,
+    /// The catalog as stored; its lock also serialises create/drop.
+    catalog: Mutex<Catalog>,
+    tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    wake: crossbeam_channel::Sender<()>,
+    stop: AtomicBool,
+}
+
+/// A data directory of tables. `Send + Sync`; share it in an `Arc`.
+pub struct Db {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens (or creates) the database in `dir`: reads the catalog, removes table
+    /// directories it does not list, opens every region (replaying its WAL), and starts
+    /// the background flusher.
+    ///
+    /// # Errors
+    /// I/O, checksum or corruption errors of the catalog or any region.
+    pub fn open(dir: &Path, opts: EngineOptions) -> Result<Db> {
+        crate::fs::create_dir_synced(dir)?;
+        let catalog = Catalog::load(dir)?;
+        remove_unlisted_tables(dir, &catalog)?;
+        let opts = Arc::new(opts);
+        let shared = Shared::new(&opts);
+        let (wake, rx) = crossbeam_channel::bounded::<()>(1);
+        let mut tables = BTreeMap::new();
+        for t in &catalog.tables {
+            let schema = Arc::new(t.schema.clone());
+            let mut regions = Vec::with_capacity(t.regions.len());
+            for r in &t.regions {
+                regions.push(Arc::new(open_region(
+                    dir, &schema, r, &opts, &shared, &wake,
+                )?));
+            }
+            tables.insert(t.schema.name.clone(), Arc::new(Table { schema, regions }));
+        }
+        tracing::info!(dir = %dir.display(), tables = tables.len(), "opened database");
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            opts,
+            shared,
+            catalog: Mutex::new(catalog),
+            tables: RwLock::new(tables),
+            wake,
+            stop: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&inner);
+        let flusher = std::thread::Builder::new()
+            .name("memstore-flusher".into())
+            .spawn(move || flusher_loop(&weak, &rx))
+            .map_err(|e| Error::io(dir, e))?;
+        Ok(Db {
+            inner,
+            flusher: Mutex::new(Some(flusher)),
+        })
+    }
+
+    fn table(&self, name: &str) -> Result<Arc<Table>> {
+        self.inner
+            .tables
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTable(name.to_string()))
+    }
+
+    /// Creates a table with one region covering every row.
+    ///
+    /// # Errors
+    /// `TableExists`, `InvalidArgument` for a bad schema, I/O errors.
+    pub fn create_table(&self, schema: TableSchema) -> Result<()> {
+        schema.validate()?;
+        let mut cat = self.inner.catalog.lock();
+        if cat.tables.iter().any(|t| t.schema.name == schema.name) {
+            return Err(Error::TableExists(schema.name));
+        }
+        let entry = RegionEntry {
+            id: cat.next_region_id,
+            start: Bytes::new(),
+            end: Bytes::new(),
+        };
+        let schema = Arc::new(schema);
+        let region = open_region(
+            &self.inner.dir,
+            &schema,
+            &entry,
+            &self.inner.opts,
+            &self.inner.shared,
+            &self.inner.wake,
+        )?;
+        let mut next = cat.clone();
+        next.next_region_id += 1;
+        next.tables.push(TableEntry {
+            schema: (*schema).clone(),
+            regions: vec![entry],
+        });
+        // IMPORTANT: the table exists once the catalog says so; a crash before this
+        // leaves a directory that the next open removes.
+        next.store(&self.inner.dir)?;
+        *cat = next;
+        self.inner.tables.write().insert(
+            schema.name.clone(),
+            Arc::new(Table {
+                schema,
+                regions: vec![Arc::new(region)],
+            }),
+        );
+        Ok(())
+    }
+
+    /// Drops a table and deletes its data.
+    ///
+    /// # Errors
+    /// `UnknownTable`, I/O errors.
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        let mut cat = self.inner.catalog.lock();
+        if !cat.tables.iter().any(|t| t.schema.name == name) {
+            return Err(Error::UnknownTable(name.to_string()));
+        }
+        let mut next = cat.clone();
+        next.tables.retain(|t| t.schema.name != name);
+        next.store(&self.inner.dir)?;
+        *cat = next;
+        self.inner.tables.write().remove(name);
+        let path = self.inner.dir.join(name);
+        std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        crate::fs::sync_dir(&self.inner.dir)
+    }
+
+    /// Every table's schema, by name.
+    pub fn list_tables(&self) -> Vec<TableSchema> {
+        self.inner
+            .tables
+            .read()
+            .values()
+            .map(|t| (*t.schema).clone())
+            .collect()
+    }
+
+    /// One table's schema.
+    ///
+    /// # Errors
+    /// `UnknownTable`.
+    pub fn describe_table(&self, name: &str) -> Result<TableSchema> {
+        Ok((*self.table(name)?.schema).clone())
+    }
+
+    /// Applies a batch: each row atomically, in the region that holds it.
+    ///
+    /// # Errors
+    /// `UnknownTable`, `UnknownFamily`, `InvalidArgument` (empty or oversize row,
+    /// qualifier, value, batch), `TooBusy`, `Poisoned`, `Io`. Rows of other regions may
+    /// have been applied when one region fails.
+    pub fn write(&self, table: &str, batch: Vec<Mutation>, durability: Durability) -> Result<()> {
+        let t = self.table(table)?;
+        if let [only] = &t.regions[..] {
+            return only.write(&batch, durability);
+        }
+        let mut per: BTreeMap<u64, (Arc<Region>, Vec<Mutation>)> = BTreeMap::new();
+        for m in batch {
+            self.inner.opts.limits.check_row(&m.row)?;
+            let r = t.locate(&m.row)?;
+            per.entry(r.info.id)
+                .or_insert_with(|| (Arc::clone(r), Vec::new()))
+                .1
+                .push(m);
+        }
+        for (r, muts) in per.values() {
+            r.write(muts, durability)?;
+        }
+        Ok(())
+    }
+
+    fn spec(&self, columns: &[Column], g: Option<&Get>, s: Option<&Scan>) -> ReadSpec {
+        ReadSpec {
+            columns: columns.to_vec(),
+            time_range: g
+                .and_then(|g| g.time_range)
+                .or(s.and_then(|s| s.time_range)),
+            max_versions: g
+                .and_then(|g| g.max_versions)
+                .or(s.and_then(|s| s.max_versions)),
+            filter: g
+                .and_then(|g| g.filter.clone())
+                .or(s.and_then(|s| s.filter.clone())),
+            now: self.inner.opts.clock.now_ms(),
+        }
+    }
+
+    /// Reads one row; `None` if nothing of it is visible.
+    ///
+    /// # Errors
+    /// `UnknownTable`, `UnknownFamily`, `InvalidArgument` (empty row), read errors.
+    pub fn get(&self, table: &str, get: &Get) -> Result<Option<Row>> {
+        let t = self.table(table)?;
+        self.inner.opts.limits.check_row(&get.row)?;
+        let spec = self.spec(&get.columns, Some(get), None);
+        get_row(&t.locate(&get.row)?.view(), &get.row, &spec)
+    }
+
+    /// Scans rows in key order (descending if `reversed`), region by region; each region
+    /// is read at its own consistent snapshot taken when the scan reaches it.
+    ///
+    /// # Errors
+    /// `UnknownTable`, `UnknownFamily`. Read errors come out of the iterator.
+    pub fn scan(&self, table: &str, scan: &Scan) -> Result<DbScan> {
+        let t = self.table(table)?;
+        for c in &scan.columns {
+            if t.schema.family(&c.family).is_none() {
+                return Err(Error::UnknownFamily(format!(
+                    "{} (table '{}')",
+                    String::from_utf8_lossy(&c.family),
+                    table
+                )));
+            }
+        }
+        let spec = self.spec(&scan.columns, None, Some(scan));
+        Ok(DbScan::new(t.regions.clone(), scan, spec))
+    }
+
+    /// Applies `mutation` if the newest value of (row, family, qualifier) satisfies
+    /// `current <op> expected` (values compared as in filters), or, with `expected: None`,
+    /// if the column is absent. Atomic with respect to other `check_and_mutate` calls on
+    /// the region. Returns whether it applied.
+    ///
+    /// # Errors
+    /// As [`Db::get`] and [`Db::write`]; `InvalidArgument` if `mutation.row != row`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_and_mutate(
+        &self,
+        table: &str,
+        row: &[u8],
+        family: &[u8],
+        qualifier: &[u8],
+        op: CompareOp,
+        expected: Option<Bytes>,
+        mutation: Mutation,
+        durability: Durability,
+    ) -> Result<bool> {
+        if mutation.row != row {
+            return Err(Error::InvalidArgument(
+                "check_and_mutate: the mutation's row differs from the checked row".into(),
+            ));
+        }
+        let t = self.table(table)?;
+        self.inner.opts.limits.check_row(row)?;
+        let region = t.locate(row)?;
+        let _g = region.check_lock().lock();
+        let get = Get::new(Bytes::copy_from_slice(row)).column(Column::qualified(
+            Bytes::copy_from_slice(family),
+            Bytes::copy_from_slice(qualifier),
+        ));
+        let spec = self.spec(&get.columns, Some(&get), None);
+        let current = get_row(&region.view(), row, &spec)?
+            .and_then(|r| r.cells.into_iter().next().map(|c| c.value));
+        let pass = match (&current, &expected) {
+            (None, None) => true,
+            (Some(cur), Some(exp)) => op.holds(compare_values(cur, exp)),
+            _ => false,
+        };
+        if pass {
+            region.write(&[mutation], durability)?;
+        }
+        Ok(pass)
+    }
+
+    /// Flushes every region of the table and waits for the files.
+    ///
+    /// # Errors
+    /// `UnknownTable`, flush errors.
+    pub fn flush(&self, table: &str) -> Result<()> {
+        for r in &self.table(table)?.regions {
+            r.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Compacts the table. Until compaction lands this flushes only.
+    ///
+    /// # Errors
+    /// `UnknownTable`, flush errors.
+    pub fn compact(&self, table: &str, _major: bool) -> Result<()> {
+        self.flush(table)
+    }
+
+    /// The table's regions in key order.
+    ///
+    /// # Errors
+    /// `UnknownTable`.
+    pub fn regions(&self, table: &str) -> Result<Vec<RegionInfo>> {
+        Ok(self
+            .table(table)?
+            .regions
+            .iter()
+            .map(|r| r.info.clone())
+            .collect())
+    }
+
+    /// The region holding `row`.
+    ///
+    /// # Errors
+    /// `UnknownTable`.
+    pub fn locate(&self, table: &str, row: &[u8]) -> Result<RegionInfo> {
+        Ok(self.table(table)?.locate(row)?.info.clone())
+    }
+
+    /// The open region with this id, for tests and tools.
+    #[doc(hidden)]
+    pub fn region(&self, table: &str, id: u64) -> Result<Arc<Region>> {
+        self.table(table)?
+            .regions
+            .iter()
+            .find(|r| r.info.id == id)
+            .cloned()
+            .ok_or_else(|| Error::InvalidArgument(format!("no region {id} in '{table}'")))
+    }
+
+    /// Counters of every table, region and store, and of the block cache.
+    pub fn stats(&self) -> DbStats {
+        let tables = self.inner.tables.read();
+        DbStats::collect(
+            tables.values().map(|t| (&t.schema.name, &t.regions[..])),
+            &self.inner.shared,
+        )
+    }
+
+    /// Flushes every memstore and syncs every WAL; later writes are refused.
+    ///
+    /// # Errors
+    /// The first flush or sync error (every region is still attempted).
+    pub fn close(&self) -> Result<()> {
+        let tables: Vec<Arc<Table>> = self.inner.tables.read().values().cloned().collect();
+        let mut first = Ok(());
+        for t in tables {
+            for r in &t.regions {
+                if let Err(e) = r.close()
+                    && first.is_ok()
+                {
+                    first = Err(e);
+                }
+            }
+        }
+        self.stop_flusher();
+        first
+    }
+
+    fn stop_flusher(&self) {
+        self.inner.stop.store(true, Ordering::Release);
+        let _ = self.inner.wake.try_send(());
+        if let Some(h) = self.flusher.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.stop_flusher();
+    }
+}
+
+fn open_region(
+    dir: &Path,
+    schema: &Arc<TableSchema>,
+    r: &RegionEntry,
+    opts: &Arc<EngineOptions>,
+    shared: &Shared,
+    wake: &crossbeam_channel::Sender<()>,
+) -> Result<Region> {
+    Region::open(
+        &dir.join(&schema.name).join(r.id.to_string()),
+        RegionInfo {
+            id: r.id,
+            table: schema.name.clone(),
+            start: r.start.clone(),
+            end: r.end.clone(),
+        },
+        Arc::clone(schema),
+        Arc::clone(opts),
+        shared,
+        Some(wake.clone()),
+    )
+}
+
+/// Deletes table directories the catalog does not list (a crash during create or drop).
+fn remove_unlisted_tables(dir: &Path, cat: &Catalog) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for e in rd {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if path.is_dir() && !cat.tables.iter().any(|t| t.schema.name == name) {
+            tracing::warn!(dir = %path.display(), "removing table directory not in the catalog");
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The background flusher: wakes on demand (or every second) and flushes every region
+/// holding frozen memstores.
+fn flusher_loop(inner: &Weak<Inner>, rx: &crossbeam_channel::Receiver<()>) {
+    loop {
+        let _ = rx.recv_timeout(Duration::from_secs(1));
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let regions: Vec<Arc<Region>> = inner
+            .tables
+            .read()
+            .values()
+            .flat_map(|t| t.regions.iter().cloned())
+            .collect();
+        drop(inner);
+        for r in regions {
+            if r.has_frozen()
+                && let Err(e) = r.flush_frozen()
+            {
+                tracing::error!(table = %r.info.table, region = r.info.id, error = %e, "background flush failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Reads an HFile: validates trailer, index, bloom and info at open, then serves seeks and
+//! iteration through the shared block cache. Blocks are read with `pread` and checked
+//! against their CRC before use (`hfile_format.md` invariant 2).
+//!
+//! The reader is a cheap-to-clone handle; iterators own a clone, so they are `'static`
+//! and `Send`. It does not merge files or apply deletes; the scan layer does.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::block::{BlockError, DataBlock, decode_block};
+use super::bloom::{self, Bloom, BloomKind};
+use super::index::BlockIndex;
+use super::{FileInfo, TRAILER_BYTES, Trailer};
+use crate::cache::BlockCache;
+use crate::cell::{CellKey, KeyRef};
+use crate::error::{Error, Result};
+
+struct Inner {
+    path: PathBuf,
+    file: File,
+    file_id: u64,
+    size: u64,
+    cache: Arc<BlockCache>,
+    index: BlockIndex,
+    bloom: Option<Bloom>,
+    info: FileInfo,
+}
+
+/// An open HFile. Clone it freely (it is an `Arc` inside).
+#[derive(Clone)]
+pub struct HFileReader {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for HFileReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HFileReader")
+            .field("path", &self.inner.path)
+            .field("file_id", &self.inner.file_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_at(file: &File, path: &Path, off: u64, len: u64) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, off)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(buf)
+}
+
+fn block_error(path: &Path, off: u64, e: BlockError) -> Error {
+    match e {
+        BlockError::Checksum { expected, got } => Error::ChecksumMismatch {
+            file: path.to_path_buf(),
+            offset: off,
+            expected,
+            got,
+        },
+        BlockError::Malformed(d) => Error::Corruption {
+            file: path.to_path_buf(),
+            offset: off,
+            reason: format!("block: {} (at byte {} of the block)", d.reason, d.offset),
+        },
+    }
+}
+
+impl HFileReader {
+    /// Opens the HFile at `path`, known to the engine as `file_id` (the cache key), and
+    /// verifies its trailer, index, bloom and info blocks.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] / [`Error::ChecksumMismatch`] naming the file and offset of
+    /// the damaged part, [`Error::Io`].
+    pub fn open(path: &Path, file_id: u64, cache: Arc<BlockCache>) -> Result<HFileReader> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if size < TRAILER_BYTES as u64 {
+            return Err(Error::Corruption {
+                file: path.to_path_buf(),
+                offset: 0,
+                reason: format!("{size} bytes is too short for an HFile trailer"),
+            });
+        }
+        let toff = size - TRAILER_BYTES as u64;
+        let tbuf = read_at(&file, path, toff, TRAILER_BYTES as u64)?;
+        let t = Trailer::decode(&tbuf, size).map_err(|e| e.into_error(path, toff))?;
+        let meta = |off: u64, len: u64| -> Result<Bytes> {
+            let raw = read_at(&file, path, off, len)?;
+            decode_block(&raw).map_err(|e| block_error(path, off, e))
+        };
+        let info_buf = meta(t.info_off, t.info_len)?;
+        let info = FileInfo::decode(&info_buf).map_err(|e| e.into_error(path, t.info_off))?;
+        let index_buf = meta(t.index_off, t.index_len)?;
+        let index = BlockIndex::decode(&index_buf, t.data_end())
+            .map_err(|e| e.into_error(path, t.index_off))?;
+        if index.entries.len() as u64 != info.block_count
+            || index.entries.first().map(|e| &e.first_key) != Some(&info.first_key)
+        {
+            return Err(Error::Corruption {
+                file: path.to_path_buf(),
+                offset: t.index_off,
+                reason: "block index disagrees with the file info".into(),
+            });
+        }
+        let bloom = if t.bloom_len > 0 {
+            let b = meta(t.bloom_off, t.bloom_len)?;
+            Some(Bloom::decode(&b).map_err(|e| e.into_error(path, t.bloom_off))?)
+        } else {
+            None
+        };
+        Ok(HFileReader {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                file,
+                file_id,
+                size,
+                cache,
+                index,
+                bloom,
+                info,
+            }),
+        })
+    }
+
+    /// The file's summary.
+    pub fn info(&self) -> &FileInfo {
+        &self.inner.info
+    }
+
+    /// The id given at open.
+    pub fn file_id(&self) -> u64 {
+        self.inner.file_id
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Size on disk in bytes.
+    pub fn size(&self) -> u64 {
+        self.inner.size
+    }
+
+    /// Number of data blocks.
+    pub fn block_count(&self) -> usize {
+        self.inner.index.entries.len()
+    }
+
+    fn row_in_range(&self, row: &[u8]) -> bool {
+        let i = &self.inner.info;
+        i.first_key.row.as_ref() <= row && row <= i.last_key.row.as_ref()
+    }
+
+    /// False only if the file certainly has no cell of `row` (key range and bloom).
+    pub fn may_contain_row(&self, row: &[u8]) -> bool {
+        self.row_in_range(row)
+            && self
+                .inner
+                .bloom
+                .as_ref()
+                .is_none_or(|b| b.may_contain_hash(bloom::row_hash(row)))
+    }
+
+    /// False only if the file certainly has no cell that matters to column
+    /// `row:qualifier` — neither a cell of that column nor a DeleteFamily marker of the
+    /// row. With a row bloom this is [`may_contain_row`](Self::may_contain_row).
+    pub fn may_contain(&self, row: &[u8], qualifier: &[u8]) -> bool {
+        if !self.row_in_range(row) {
+            return false;
+        }
+        match &self.inner.bloom {
+            None => true,
+            Some(b) if b.kind() == BloomKind::Row => b.may_contain_hash(bloom::row_hash(row)),
+            Some(b) => {
+                b.may_contain_hash(bloom::rowcol_hash(row, qualifier))
+                    || b.may_contain_hash(bloom::family_delete_hash(row))
+            }
+        }
+    }
+
+    /// The verified, decompressed data block `i`, from the cache or the file.
+    fn block(&self, i: usize) -> Result<DataBlock> {
+        let inner = &*self.inner;
+        let Some(e) = inner.index.entries.get(i) else {
+            return Err(Error::Corruption {
+                file: inner.path.clone(),
+                offset: 0,
+                reason: format!("block {i} out of range"),
+            });
+        };
+        let data = match inner.cache.get(inner.file_id, e.offset) {
+            Some(d) => d,
+            None => {
+                let raw = read_at(&inner.file, &inner.path, e.offset, e.length)?;
+                let d =
+                    decode_block(&raw).map_err(|err| block_error(&inner.path, e.offset, err))?;
+                // Validate before caching so the cache only ever holds well-formed blocks.
+                DataBlock::new(d.clone()).map_err(|err| {
+                    block_error(&inner.path, e.offset, BlockError::Malformed(err))
+                })?;
+                inner.cache.insert(inner.file_id, e.offset, d.clone());
+                d
+            }
+        };
+        DataBlock::new(data)
+            .map_err(|err| block_error(&inner.path, e.offset, BlockError::Malformed(err)))
+    }
+
+    fn block_offset(&self, i: usize) -> u64 {
+        self.inner.index.entries.get(i).map_or(0, |e| e.offset)
+    }
+
+    /// An iterator over every cell from the start.
+    pub fn iter(&self) -> HFileIter {
+        HFileIter {
+            reader: self.clone(),
+            block_idx: 0,
+            block: None,
+            off: 0,
+            done: false,
+        }
+    }
+
+    /// An iterator positioned at the first cell whose key is `>= target`.
+    ///
+    /// # Errors
+    /// The error of reading the block the seek lands in.
+    pub fn iter_from(&self, target: KeyRef<'_>) -> Result<HFileIter> {
+        let mut it = self.iter();
+        it.seek(target)?;
+        Ok(it)
+    }
+
+    /// The greatest row strictly less than `row` (or the last row if `row` is `None`),
+    /// for reversed scans; `None` if the file has no such row.
+    ///
+    /// # Errors
+    /// The error of reading the block that holds the answer.
+    pub fn last_row_before(&self, row: Option<&[u8]>) -> Result<Option<Bytes>> {
+        let Some(row) = row else {
+            return Ok(Some(self.inner.info.last_key.row.clone()));
+        };
+        let target = KeyRef::first_of_row(row);
+        let n = self.inner.index.blocks_before(target);
+        if n == 0 {
+            return Ok(None);
+        }
+        let b = self.block(n - 1)?;
+        let corrupt = |d: crate::coding::DecodeError| {
+            block_error(
+                &self.inner.path,
+                self.block_offset(n - 1),
+                BlockError::Malformed(d),
+            )
+        };
+        let mut best = None;
+        let mut off = 0;
+        while off < b.entries_end() {
+            let e = b.entry_at(off).map_err(corrupt)?;
+            if b.key(&e) >= target {
+                break;
+            }
+            best = Some(e);
+            off = e.next;
+        }
+        Ok(best.map(|e| b.row_bytes(&e)))
+    }
+}
+
+/// Iterates cells of one HFile in store order, yielding `(key, value)` whose bytes are
+/// slices of cached blocks. After an error it yields `None`.
+pub struct HFileIter {
+    reader: HFileReader,
+    block_idx: usize,
+    block: Option<DataBlock>,
+    off: usize,
+    done: bool,
+}
+
+impl std::fmt::Debug for HFileIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HFileIter")
+            .field("file", &self.reader.inner.path)
+            .field("block", &self.block_idx)
+            .field("off", &self.off)
+            .finish()
+    }
+}
+
+impl HFileIter {
+    /// Repositions at the first cell whose key is `>= target`.
+    ///
+    /// # Errors
+    /// The error of reading the block the seek lands in (the iterator is then finished).
+    pub fn seek(&mut self, target: KeyRef<'_>) -> Result<()> {
+        self.done = false;
+        self.block_idx = self.reader.inner.index.seek_block(target);
+        self.block = None;
+        self.off = 0;
+        if self.block_idx >= self.reader.block_count() {
+            self.done = true;
+            return Ok(());
+        }
+        let res = self.reader.block(self.block_idx).and_then(|b| {
+            let off = b.seek(target).map_err(|d| {
+                block_error(
+                    &self.reader.inner.path,
+                    self.reader.block_offset(self.block_idx),
+                    BlockError::Malformed(d),
+                )
+            })?;
+            Ok((b, off))
+        });
+        match res {
+            Ok((b, off)) => {
+                self.off = off;
+                self.block = Some(b);
+                Ok(())
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Iterator for HFileIter {
+    type Item = Result<(CellKey, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let Some(b) = &self.block else {
+                if self.block_idx >= self.reader.block_count() {
+                    self.done = true;
+                    return None;
+                }
+                match self.reader.block(self.block_idx) {
+                    Ok(b) => {
+                        self.block = Some(b);
+                        self.off = 0;
+                        continue;
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            };
+            if self.off >= b.entries_end() {
+                self.block = None;
+                self.block_idx += 1;
+                continue;
+            }
+            return match b.entry_at(self.off) {
+                Ok(e) => {
+                    self.off = e.next;
+                    Some(Ok(b.owned(&e)))
+                }
+                Err(d) => {
+                    self.done = true;
+                    Some(Err(block_error(
+                        &self.reader.inner.path,
+                        self.reader.block_offset(self.block_idx),
+                        BlockError::Malformed(d),
+                    )))
+                }
+            };
+        }
+    }
+}

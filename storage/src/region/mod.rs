@@ -1,0 +1,404 @@
+//! A region: one key range of a table, with one store per family, a write-ahead log, the
+//! region's memstores and its MVCC read point.
+//!
+//! Directory layout (`docs/api.md`): `<region dir>/wal/` (WAL segments),
+//! `<region dir>/MANIFEST-*` + `CURRENT` (live files), `<region dir>/<family>/<id>.hfile`.
+//!
+//! The region owns the write path (`write`: validate, assign sequences, log, insert,
+//! publish), flushing (`flush`: freeze, write files, record them, trim the log) and hands
+//! readers a consistent [`ReadView`]. It does not route rows between regions (`db` does).
+
+pub mod flush;
+pub mod mvcc;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+
+use crate::cell::SeqNo;
+use crate::error::{Error, Result};
+use crate::memstore::Memstore;
+use crate::options::EngineOptions;
+use crate::scan::rows::{FamilyView, ReadView};
+use crate::schema::TableSchema;
+use crate::store::Store;
+use crate::wal::{Wal, WalOptions};
+use mvcc::Mvcc;
+
+/// Where a region sits: its table and key range `[start, end)` (empty = unbounded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionInfo {
+    pub id: u64,
+    pub table: String,
+    /// First row (inclusive); empty = −∞.
+    pub start: Bytes,
+    /// End row (exclusive); empty = +∞.
+    pub end: Bytes,
+}
+
+impl RegionInfo {
+    /// True if `row` belongs to this region.
+    pub fn contains(&self, row: &[u8]) -> bool {
+        row >= &self.start[..] && (self.end.is_empty() || row < &self.end[..])
+    }
+}
+
+/// One generation of memstores (one per family), frozen and flushed together.
+#[derive(Debug)]
+pub(crate) struct MemGen {
+    pub(crate) stores: Vec<Arc<Memstore>>,
+    bytes: AtomicUsize,
+    /// Writers that took a sequence for this generation and have not finished inserting.
+    writers: AtomicUsize,
+    /// Last sequence allocated before this generation was frozen (0 while active).
+    sealed_seq: AtomicU64,
+}
+
+impl MemGen {
+    fn new(families: usize) -> MemGen {
+        MemGen {
+            stores: (0..families).map(|_| Arc::new(Memstore::new())).collect(),
+            bytes: AtomicUsize::new(0),
+            writers: AtomicUsize::new(0),
+            sealed_seq: AtomicU64::new(0),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The active generation and the frozen ones waiting for flush (oldest first).
+#[derive(Debug)]
+pub(crate) struct MemState {
+    active: Arc<MemGen>,
+    frozen: Vec<Arc<MemGen>>,
+}
+
+/// Counters of a region.
+#[derive(Debug, Default)]
+struct Counters {
+    flushes: AtomicU64,
+    cells_written: AtomicU64,
+    writes: AtomicU64,
+    too_busy: AtomicU64,
+}
+
+/// Stats of one store of a region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub family: String,
+    pub memstore_bytes: u64,
+    pub files: u64,
+    pub file_bytes: u64,
+    /// Files a get did not read thanks to bloom filter or key/time range.
+    pub bloom_skipped_files: u64,
+}
+
+/// Stats of one region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegionStats {
+    pub id: u64,
+    pub start: Bytes,
+    pub end: Bytes,
+    pub memstore_bytes: u64,
+    pub frozen_memstores: u64,
+    pub flushes: u64,
+    pub writes: u64,
+    pub cells_written: u64,
+    pub too_busy: u64,
+    pub wal_appends: u64,
+    pub wal_syncs: u64,
+    pub wal_bytes: u64,
+    pub read_point: SeqNo,
+    pub stores: Vec<StoreStats>,
+}
+
+/// One open region.
+pub struct Region {
+    pub info: RegionInfo,
+    dir: PathBuf,
+    schema: Arc<TableSchema>,
+    /// Stores sorted by family name.
+    stores: Vec<Arc<Store>>,
+    opts: Arc<EngineOptions>,
+    mvcc: Mvcc,
+    mem: ArcSwap<MemState>,
+    /// Serialises sequence allocation with the choice of active generation and freezing.
+    alloc: Mutex<()>,
+    /// One flush at a time.
+    flush_lock: Mutex<()>,
+    /// Serialises check-and-mutate on this region.
+    check: Mutex<()>,
+    /// Signalled after every flush; writers stalled on too many frozen memstores wait here.
+    flushed: (Mutex<u64>, Condvar),
+    poisoned: Mutex<Option<String>>,
+    closed: AtomicBool,
+    wal: Wal,
+    files: flush::FileState,
+    counters: Counters,
+    flush_wake: Option<crossbeam_channel::Sender<()>>,
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("info", &self.info)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Region {
+    /// Opens (or creates) the region in `dir`: reads the manifest, removes files it does
+    /// not list, opens the live files, replays WAL entries newer than the flushed sequence.
+    ///
+    /// # Errors
+    /// I/O, corruption or checksum errors of the manifest, files or WAL.
+    pub fn open(
+        dir: &Path,
+        info: RegionInfo,
+        schema: Arc<TableSchema>,
+        opts: Arc<EngineOptions>,
+        shared: &flush::Shared,
+        flush_wake: Option<crossbeam_channel::Sender<()>>,
+    ) -> Result<Region> {
+        crate::fs::create_dir_synced(dir)?;
+        let mut fams = schema.families.clone();
+        fams.sort_by(|a, b| a.name.cmp(&b.name));
+        let (files, per_family, flushed_seq) = flush::FileState::open(dir, &fams, shared)?;
+        let stores: Vec<Arc<Store>> = fams
+            .into_iter()
+            .zip(per_family)
+            .map(|(f, files)| {
+                let d = dir.join(&f.name);
+                Arc::new(Store::new(f, d, files))
+            })
+            .collect();
+        let file_seq = stores
+            .iter()
+            .flat_map(|s| {
+                s.current()
+                    .files
+                    .iter()
+                    .map(|f| f.meta.max_seq)
+                    .collect::<Vec<_>>()
+            })
+            .max()
+            .unwrap_or(0);
+        let (wal, entries) = Wal::open(
+            &dir.join("wal"),
+            WalOptions {
+                segment_bytes: opts.wal_segment_bytes,
+                async_interval_ms: opts.wal_async_interval_ms,
+            },
+        )?;
+        let active = MemGen::new(stores.len());
+        let mut last_seq = flushed_seq.max(file_seq);
+        let (mut replayed, mut skipped) = (0usize, 0usize);
+        for e in entries {
+            last_seq = last_seq.max(e.max_seq());
+            if e.max_seq() <= flushed_seq {
+                skipped += 1;
+                continue;
+            }
+            replayed += 1;
+            for c in e.cells {
+                if c.seq <= flushed_seq {
+                    continue;
+                }
+                let Some(i) = stores.iter().position(|s| s.name == c.family) else {
+                    return Err(Error::Corruption {
+                        file: dir.join("wal"),
+                        offset: 0,
+                        reason: format!(
+                            "WAL cell of unknown family '{}' (seq {})",
+                            String::from_utf8_lossy(&c.family),
+                            c.seq
+                        ),
+                    });
+                };
+                let n = active.stores[i].insert(c.key(), c.value);
+                active.bytes.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        tracing::info!(
+            table = %info.table,
+            region = info.id,
+            replayed,
+            skipped,
+            flushed_seq,
+            last_seq,
+            "opened region"
+        );
+        Ok(Region {
+            info,
+            dir: dir.to_path_buf(),
+            schema,
+            stores,
+            opts,
+            mvcc: Mvcc::new(last_seq),
+            mem: ArcSwap::from_pointee(MemState {
+                active: Arc::new(active),
+                frozen: Vec::new(),
+            }),
+            alloc: Mutex::new(()),
+            flush_lock: Mutex::new(()),
+            check: Mutex::new(()),
+            flushed: (Mutex::new(0), Condvar::new()),
+            poisoned: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            wal,
+            files,
+            counters: Counters::default(),
+            flush_wake,
+        })
+    }
+
+    /// The region's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The table schema this region serves.
+    pub fn schema(&self) -> &Arc<TableSchema> {
+        &self.schema
+    }
+
+    /// The stores, sorted by family name.
+    pub fn stores(&self) -> &[Arc<Store>] {
+        &self.stores
+    }
+
+    /// A consistent snapshot for one read.
+    pub fn view(&self) -> ReadView {
+        // IMPORTANT: read point first, then memstores, then versions. A flush installs the
+        // file before it drops the frozen memstore, so in this order no visible cell can
+        // be missing from both (it may be in both; the merge de-duplicates).
+        let read_point = self.mvcc.read_point();
+        let st = self.mem.load_full();
+        let families = self
+            .stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut mems = Vec::with_capacity(1 + st.frozen.len());
+                mems.push(Arc::clone(&st.active.stores[i]));
+                for g in st.frozen.iter().rev() {
+                    mems.push(Arc::clone(&g.stores[i]));
+                }
+                FamilyView {
+                    store: Arc::clone(s),
+                    mems,
+                    version: s.current(),
+                }
+            })
+            .collect();
+        ReadView {
+            read_point,
+            families,
+        }
+    }
+
+    /// Refuses writes if an earlier durability step failed or the region is closed.
+    fn check_writable(&self) -> Result<()> {
+        if let Some(p) = self.poisoned.lock().as_ref() {
+            return Err(Error::Poisoned(p.clone()));
+        }
+        if let Some(p) = self.wal.poisoned() {
+            return Err(Error::Poisoned(p));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::InvalidArgument(format!(
+                "region {} of table '{}' is closed",
+                self.info.id, self.info.table
+            )));
+        }
+        Ok(())
+    }
+
+    fn poison(&self, why: String) {
+        tracing::error!(table = %self.info.table, region = self.info.id, %why, "region poisoned");
+        let mut p = self.poisoned.lock();
+        if p.is_none() {
+            *p = Some(why);
+        }
+    }
+
+    /// The lock check-and-mutate holds across its read and write.
+    pub fn check_lock(&self) -> &Mutex<()> {
+        &self.check
+    }
+
+    /// True if frozen memstores wait for a flush.
+    pub fn has_frozen(&self) -> bool {
+        !self.mem.load().frozen.is_empty()
+    }
+
+    /// The WAL, for tests that inject failures.
+    #[doc(hidden)]
+    pub fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
+    /// Stats of this region and its stores.
+    pub fn stats(&self) -> RegionStats {
+        let st = self.mem.load_full();
+        let ws = self.wal.stats();
+        let stores = self
+            .stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let v = s.current();
+                let mem: usize = std::iter::once(&st.active)
+                    .chain(st.frozen.iter())
+                    .map(|g| g.stores[i].bytes())
+                    .sum();
+                StoreStats {
+                    family: s.opts.name.clone(),
+                    memstore_bytes: mem as u64,
+                    files: v.files.len() as u64,
+                    file_bytes: v.bytes(),
+                    bloom_skipped_files: s.bloom_skipped.load(Ordering::Relaxed),
+                }
+            })
+            .collect::<Vec<_>>();
+        RegionStats {
+            id: self.info.id,
+            start: self.info.start.clone(),
+            end: self.info.end.clone(),
+            memstore_bytes: stores.iter().map(|s| s.memstore_bytes).sum(),
+            frozen_memstores: st.frozen.len() as u64,
+            flushes: self.counters.flushes.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+            cells_written: self.counters.cells_written.load(Ordering::Relaxed),
+            too_busy: self.counters.too_busy.load(Ordering::Relaxed),
+            wal_appends: ws.appends,
+            wal_syncs: ws.syncs,
+            wal_bytes: ws.bytes,
+            read_point: self.mvcc.read_point(),
+            stores,
+        }
+    }
+
+    /// Flushes every memstore and syncs the WAL; later writes are refused.
+    ///
+    /// # Errors
+    /// Errors of the flush or the final sync.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let flushed = self.flush();
+        self.closed.store(true, Ordering::Release);
+        let synced = self.wal.sync();
+        flushed.and(synced)
+    }
+}

@@ -1,0 +1,337 @@
+//! Rows out of a region snapshot: gets, forward scans and reversed scans.
+//!
+//! A [`ReadView`] is what a reader holds: the read point, and per family the memstores
+//! and the file version it started with. Gets prune files by key range, bloom filter and
+//! time; scans merge every overlapping source per family and assemble rows across
+//! families. Reversed scans step to the previous row (the greatest row below the last one
+//! returned, asked of every source) and read it forward. This module does not route
+//! between regions (that is `db`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::cell::{Cell, KeyRef, SeqNo};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::memstore::Memstore;
+use crate::read::{Column, Row, TimeRange};
+use crate::scan::merge::{MergeIter, Source};
+use crate::scan::visibility::{FamilyQuery, RowVisibility};
+use crate::store::{Store, Version};
+
+/// One family of a region as a reader sees it.
+pub struct FamilyView {
+    pub store: Arc<Store>,
+    /// Memstores newest first (active, then frozen).
+    pub mems: Vec<Arc<Memstore>>,
+    pub version: Arc<Version>,
+}
+
+/// A consistent snapshot of a region for one read.
+pub struct ReadView {
+    pub read_point: SeqNo,
+    /// Families sorted by name.
+    pub families: Vec<FamilyView>,
+}
+
+/// The parts of a get or scan that decide which cells of a row come back.
+#[derive(Clone, Debug, Default)]
+pub struct ReadSpec {
+    pub columns: Vec<Column>,
+    pub time_range: Option<TimeRange>,
+    pub max_versions: Option<u32>,
+    pub filter: Option<Filter>,
+    /// "Now" for TTL, in ms.
+    pub now: u64,
+}
+
+/// The per-family queries of a read: (index into `view.families`, query), name order.
+///
+/// # Errors
+/// `UnknownFamily` if a selected column names a family the table lacks.
+pub fn family_queries(view: &ReadView, spec: &ReadSpec) -> Result<Vec<(usize, FamilyQuery)>> {
+    for c in &spec.columns {
+        if !view.families.iter().any(|f| f.store.name == c.family) {
+            return Err(Error::UnknownFamily(
+                String::from_utf8_lossy(&c.family).into_owned(),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, f) in view.families.iter().enumerate() {
+        let qualifiers = if spec.columns.is_empty() {
+            None
+        } else {
+            let sel: Vec<&Column> = spec
+                .columns
+                .iter()
+                .filter(|c| c.family == f.store.name)
+                .collect();
+            if sel.is_empty() {
+                continue;
+            }
+            if sel.iter().any(|c| c.qualifier.is_none()) {
+                None
+            } else {
+                let mut qs: Vec<Bytes> = sel.iter().filter_map(|c| c.qualifier.clone()).collect();
+                qs.sort();
+                qs.dedup();
+                Some(qs)
+            }
+        };
+        let opts = &f.store.opts;
+        out.push((
+            i,
+            FamilyQuery {
+                family: f.store.name.clone(),
+                qualifiers,
+                time_range: spec.time_range,
+                max_versions: spec.max_versions.unwrap_or(1).clamp(1, opts.max_versions),
+                oldest_ts: opts.ttl_ms.map_or(0, |ttl| spec.now.saturating_sub(ttl)),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// True if every cell of a file with this newest timestamp is invisible to `q`.
+fn too_old(max_ts: u64, q: &FamilyQuery) -> bool {
+    // Markers in such a file only mask puts older than themselves: also invisible.
+    max_ts < q.oldest_ts || q.time_range.is_some_and(|r| max_ts < r.min)
+}
+
+/// The sources of one family: memstores and the files that can matter.
+fn sources(
+    fv: &FamilyView,
+    q: &FamilyQuery,
+    seek: Option<KeyRef<'_>>,
+    row: Option<&[u8]>,
+    range: (Option<&[u8]>, Option<&[u8]>),
+) -> Result<Vec<Source>> {
+    let mut out: Vec<Source> = Vec::with_capacity(fv.mems.len() + fv.version.files.len());
+    for m in &fv.mems {
+        if !m.is_empty() {
+            out.push(Box::new(m.iter_from(seek)));
+        }
+    }
+    for f in &fv.version.files {
+        let skip = match row {
+            Some(r) => match q.qualifiers.as_deref() {
+                Some([only]) => !f.may_contain(r, only),
+                _ => !f.may_contain_row(r),
+            },
+            None => {
+                range.0.is_some_and(|lo| &f.meta.last_row[..] < lo)
+                    || range.1.is_some_and(|hi| &f.meta.first_row[..] >= hi)
+            }
+        };
+        if skip || too_old(f.meta.max_ts, q) {
+            fv.store.bloom_skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        out.push(f.iter_from(seek)?);
+    }
+    Ok(out)
+}
+
+/// Feeds every cell of `row` at the head of `m` to a fresh tracker; returns visible cells.
+fn drain_row(m: &mut MergeIter, row: &[u8], q: &FamilyQuery) -> Result<Vec<Cell>> {
+    let mut vis = RowVisibility::new(q);
+    while m.peek().is_some_and(|k| k.row == row) {
+        match m.next_cell()? {
+            Some((k, v)) => vis.push(k, v),
+            None => break,
+        }
+    }
+    Ok(vis.out)
+}
+
+fn finish_row(row: Bytes, cells: Vec<Cell>, filter: Option<&Filter>) -> Option<Row> {
+    let cells = match filter {
+        Some(f) => f.apply(&row, cells),
+        None => cells,
+    };
+    (!cells.is_empty()).then_some(Row { row, cells })
+}
+
+/// Reads one row.
+///
+/// # Errors
+/// `UnknownFamily`, or I/O and checksum errors of the files read.
+pub fn get_row(view: &ReadView, row: &[u8], spec: &ReadSpec) -> Result<Option<Row>> {
+    let queries = family_queries(view, spec)?;
+    get_row_with(view, row, &queries, spec.filter.as_ref())
+}
+
+fn get_row_with(
+    view: &ReadView,
+    row: &[u8],
+    queries: &[(usize, FamilyQuery)],
+    filter: Option<&Filter>,
+) -> Result<Option<Row>> {
+    let mut cells = Vec::new();
+    let seek = KeyRef::first_of_row(row);
+    for (i, q) in queries {
+        let srcs = sources(&view.families[*i], q, Some(seek), Some(row), (None, None))?;
+        if srcs.is_empty() {
+            continue;
+        }
+        let mut m = MergeIter::new(srcs, view.read_point)?;
+        cells.extend(drain_row(&mut m, row, q)?);
+    }
+    Ok(finish_row(Bytes::copy_from_slice(row), cells, filter))
+}
+
+/// Rows of a region snapshot in a key range, ascending or descending.
+pub enum RegionScan {
+    Forward(ForwardScan),
+    Reverse(ReverseScan),
+}
+
+impl RegionScan {
+    /// Opens a scan of `[lo, hi)` over `view`.
+    ///
+    /// # Errors
+    /// `UnknownFamily`, or errors opening file iterators.
+    pub fn open(
+        view: ReadView,
+        lo: Option<Bytes>,
+        hi: Option<Bytes>,
+        reversed: bool,
+        spec: &ReadSpec,
+    ) -> Result<RegionScan> {
+        let queries = family_queries(&view, spec)?;
+        if reversed {
+            return Ok(RegionScan::Reverse(ReverseScan {
+                view,
+                queries,
+                lo,
+                cursor: hi,
+                filter: spec.filter.clone(),
+                done: false,
+            }));
+        }
+        let seek = lo.as_deref().map(KeyRef::first_of_row);
+        let mut fams = Vec::with_capacity(queries.len());
+        for (i, q) in queries {
+            let srcs = sources(
+                &view.families[i],
+                &q,
+                seek,
+                None,
+                (lo.as_deref(), hi.as_deref()),
+            )?;
+            fams.push((q, MergeIter::new(srcs, view.read_point)?));
+        }
+        Ok(RegionScan::Forward(ForwardScan {
+            fams,
+            hi,
+            filter: spec.filter.clone(),
+        }))
+    }
+
+    /// The next row with visible cells, or `None` at the end of the range.
+    ///
+    /// # Errors
+    /// I/O and checksum errors of the files read.
+    pub fn next_row(&mut self) -> Result<Option<Row>> {
+        match self {
+            RegionScan::Forward(f) => f.next_row(),
+            RegionScan::Reverse(r) => r.next_row(),
+        }
+    }
+}
+
+/// Ascending scan: one merge per family, rows assembled at the smallest head.
+pub struct ForwardScan {
+    fams: Vec<(FamilyQuery, MergeIter)>,
+    hi: Option<Bytes>,
+    filter: Option<Filter>,
+}
+
+impl ForwardScan {
+    fn next_row(&mut self) -> Result<Option<Row>> {
+        loop {
+            let Some(row) = self
+                .fams
+                .iter()
+                .filter_map(|(_, m)| m.peek().map(|k| &k.row))
+                .min()
+                .cloned()
+            else {
+                return Ok(None);
+            };
+            if self.hi.as_ref().is_some_and(|h| row >= *h) {
+                return Ok(None);
+            }
+            let mut cells = Vec::new();
+            for (q, m) in &mut self.fams {
+                cells.extend(drain_row(m, &row, q)?);
+            }
+            if let Some(r) = finish_row(row, cells, self.filter.as_ref()) {
+                return Ok(Some(r));
+            }
+        }
+    }
+}
+
+/// Descending scan: asks every source for the row before the cursor, then reads it.
+pub struct ReverseScan {
+    view: ReadView,
+    queries: Vec<(usize, FamilyQuery)>,
+    lo: Option<Bytes>,
+    /// Exclusive upper bound of the rows still to return (`None` = +∞).
+    cursor: Option<Bytes>,
+    filter: Option<Filter>,
+    done: bool,
+}
+
+impl ReverseScan {
+    fn prev_row(&self) -> Result<Option<Bytes>> {
+        let bound = self.cursor.as_deref();
+        let mut best: Option<Bytes> = None;
+        for (i, _) in &self.queries {
+            let fv = &self.view.families[*i];
+            for m in &fv.mems {
+                if let Some(r) = m.last_row_before(bound)
+                    && best.as_ref().is_none_or(|b| r > *b)
+                {
+                    best = Some(r);
+                }
+            }
+            for f in &fv.version.files {
+                if bound.is_some_and(|b| &f.meta.first_row[..] >= b)
+                    || best.as_ref().is_some_and(|b| f.meta.last_row <= *b)
+                {
+                    continue;
+                }
+                if let Some(r) = f.last_row_before(bound)?
+                    && best.as_ref().is_none_or(|b| r > *b)
+                {
+                    best = Some(r);
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    fn next_row(&mut self) -> Result<Option<Row>> {
+        while !self.done {
+            let Some(row) = self.prev_row()? else {
+                self.done = true;
+                break;
+            };
+            if self.lo.as_ref().is_some_and(|l| row < *l) {
+                self.done = true;
+                break;
+            }
+            self.cursor = Some(row.clone());
+            if let Some(r) = get_row_with(&self.view, &row, &self.queries, self.filter.as_ref())? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+}
