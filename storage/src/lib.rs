@@ -15,6 +15,7 @@ pub mod error;
 pub mod filter;
 pub mod fs;
 pub mod hfile;
+pub mod manifest;
 pub mod memstore;
 pub mod mutation;
 pub mod options;
