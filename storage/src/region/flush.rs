@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::cache::BlockCache;
 use crate::cell::SeqNo;
 use crate::error::{Error, Result};
-use crate::hfile::{FileOptions, HFileWriter, file_name, parse_file_name};
+use crate::hfile::{FileOptions, HFileWriter, file_name};
+use crate::manifest::FileMeta;
 use crate::schema::FamilyOptions;
 use crate::store::StoreFile;
 
@@ -53,7 +54,7 @@ pub(crate) type Opened = (FileState, Vec<Vec<Arc<StoreFile>>>, SeqNo);
 pub(crate) struct FileState {
     next_file_id: AtomicU64,
     cache: Arc<BlockCache>,
-    log: manifest_log::ManifestLog,
+    pub(crate) log: manifest_log::ManifestLog,
 }
 
 /// A file written by a flush, not yet recorded.
@@ -61,6 +62,7 @@ struct NewFile {
     store: usize,
     id: u64,
     path: PathBuf,
+    meta: FileMeta,
 }
 
 impl FileState {
@@ -79,7 +81,10 @@ impl FileState {
                 .filter(|(fam, _)| *fam == f.name)
                 .map(|(_, id)| *id)
                 .collect();
-            remove_orphans(&fdir, &ids)?;
+            let removed = crate::manifest::remove_orphans(&fdir, &ids.iter().copied().collect())?;
+            for p in removed {
+                tracing::warn!(file = %p.display(), "removed file not listed in the manifest");
+            }
             let mut files = Vec::with_capacity(ids.len());
             for id in ids {
                 max_id = max_id.max(id + 1);
@@ -103,26 +108,23 @@ impl FileState {
     }
 }
 
-fn remove_orphans(fdir: &Path, live: &[u64]) -> Result<()> {
-    let rd = std::fs::read_dir(fdir).map_err(|e| Error::io(fdir, e))?;
-    let mut removed = false;
-    for e in rd {
-        let e = e.map_err(|e| Error::io(fdir, e))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let keep = parse_file_name(&name).is_some_and(|id| live.contains(&id));
-        if !keep {
-            tracing::warn!(file = %e.path().display(), "removing file not listed in the manifest");
-            std::fs::remove_file(e.path()).map_err(|err| Error::io(e.path(), err))?;
-            removed = true;
-        }
-    }
-    if removed {
-        crate::fs::sync_dir(fdir)?;
-    }
-    Ok(())
-}
-
 impl Region {
+    /// The region's manifest; compaction records its edits here (holding the lock across
+    /// its `apply`, then calling [`Store::apply`](crate::store::Store::apply)).
+    pub fn manifest(&self) -> &parking_lot::Mutex<crate::manifest::Manifest> {
+        self.files.log.manifest()
+    }
+
+    /// Allocates an id for a new file of this region (never reused).
+    pub fn allocate_file_id(&self) -> u64 {
+        self.files.next_file_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The block cache shared by every region (readers of new files use it).
+    pub fn block_cache(&self) -> &Arc<BlockCache> {
+        &self.files.cache
+    }
+
     /// Freezes the active memstore (if non-empty) and flushes every frozen one; returns
     /// when they are in files recorded by the manifest.
     ///
@@ -200,16 +202,25 @@ impl Region {
                 let (k, v) = item?;
                 w.push(k.as_ref(), &v)?;
             }
-            w.finish()?;
+            let info = w.finish()?;
             crate::fs::sync_dir(&store.dir)?;
-            written.push(NewFile { store: i, id, path });
+            let size = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len();
+            written.push(NewFile {
+                store: i,
+                id,
+                path,
+                meta: FileMeta::from_info(id, size, &info),
+            });
         }
-        let adds: Vec<(String, u64, PathBuf)> = written
+        let adds: Vec<(String, FileMeta)> = written
             .iter()
-            .map(|f| (self.stores[f.store].opts.name.clone(), f.id, f.path.clone()))
+            .map(|f| (self.stores[f.store].opts.name.clone(), f.meta.clone()))
             .collect();
+        let nfiles = adds.len();
         self.files.log.record_flush(
-            &adds,
+            adds,
             sealed,
             self.files.next_file_id.load(Ordering::Relaxed),
         )?;
@@ -221,45 +232,70 @@ impl Region {
             table = %self.info.table,
             region = self.info.id,
             sealed,
-            files = adds.len(),
+            files = nfiles,
             "flushed memstore"
         );
         Ok(())
     }
 }
 
-/// The manifest as the region uses it. Until the `manifest` module lands this records
-/// nothing: flushed files serve reads but are dropped at the next open, and the WAL is
-/// never trimmed, so reopening replays everything.
+/// The manifest as the region uses it: one `Manifest` per region directory.
 mod manifest_log {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
+
+    use parking_lot::Mutex;
 
     use crate::cell::SeqNo;
     use crate::error::Result;
+    use crate::manifest::{FileMeta, Manifest, VersionEdit};
 
     /// Live files as (family, id).
     pub(super) type Live = Vec<(String, u64)>;
 
     #[derive(Debug)]
-    pub(crate) struct ManifestLog {}
+    pub(crate) struct ManifestLog {
+        m: Mutex<Manifest>,
+    }
 
     impl ManifestLog {
-        pub(super) fn open(_dir: &Path) -> Result<(ManifestLog, Live, SeqNo, u64)> {
-            Ok((ManifestLog {}, Vec::new(), 0, 1))
+        pub(super) fn open(dir: &Path) -> Result<(ManifestLog, Live, SeqNo, u64)> {
+            let (m, state) = Manifest::open(dir)?;
+            let live = state
+                .files
+                .iter()
+                .flat_map(|(fam, files)| files.keys().map(move |id| (fam.clone(), *id)))
+                .collect();
+            Ok((
+                ManifestLog { m: Mutex::new(m) },
+                live,
+                state.flushed_seq,
+                state.next_file_id,
+            ))
         }
 
         /// True if recorded flushes survive a restart (so the WAL may be trimmed).
         pub(super) fn durable(&self) -> bool {
-            false
+            true
         }
 
+        /// Records flushed files and the flushed sequence; durable when it returns.
         pub(super) fn record_flush(
             &self,
-            _adds: &[(String, u64, PathBuf)],
-            _flushed_seq: SeqNo,
-            _next_file_id: u64,
+            adds: Vec<(String, FileMeta)>,
+            flushed_seq: SeqNo,
+            next_file_id: u64,
         ) -> Result<()> {
-            Ok(())
+            self.m.lock().apply(&VersionEdit {
+                add_files: adds,
+                flushed_seq: Some(flushed_seq),
+                next_file_id: Some(next_file_id),
+                ..VersionEdit::default()
+            })
+        }
+
+        /// The manifest, for compaction (which records its own edits).
+        pub(crate) fn manifest(&self) -> &Mutex<Manifest> {
+            &self.m
         }
     }
 }
