@@ -132,6 +132,8 @@ pub struct CompactionCounters {
     files_out: AtomicU64,
     cells_dropped: AtomicU64,
     failures: AtomicU64,
+    flush_bytes: AtomicU64,
+    user_bytes: AtomicU64,
 }
 
 /// A snapshot of [`CompactionCounters`].
@@ -155,6 +157,17 @@ pub struct CompactionStats {
     pub cells_dropped: u64,
     /// Compactions that failed (the store kept its old files).
     pub failures: u64,
+    /// Bytes of files written by flushes of this store.
+    pub flush_bytes: u64,
+    /// Bytes users wrote to this store (memstore bytes flushed).
+    pub user_bytes: u64,
+}
+
+impl CompactionStats {
+    /// (flush bytes + compaction bytes written) / user bytes; `None` before any flush.
+    pub fn write_amplification(&self) -> Option<f64> {
+        write_amplification(self.flush_bytes, self.bytes_written, self.user_bytes)
+    }
 }
 
 impl CompactionCounters {
@@ -189,6 +202,12 @@ impl CompactionCounters {
         self.files_in.fetch_add(files, Ordering::Relaxed);
     }
 
+    /// Records a flush of `user_bytes` of memstore into a file of `file_bytes`.
+    pub fn record_flush(&self, user_bytes: u64, file_bytes: u64) {
+        self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
+        self.flush_bytes.fetch_add(file_bytes, Ordering::Relaxed);
+    }
+
     /// Records a failed compaction.
     pub fn record_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
@@ -207,6 +226,8 @@ impl CompactionCounters {
             files_out: get(&self.files_out),
             cells_dropped: get(&self.cells_dropped),
             failures: get(&self.failures),
+            flush_bytes: get(&self.flush_bytes),
+            user_bytes: get(&self.user_bytes),
         }
     }
 }

@@ -71,6 +71,9 @@ impl FileState {
     /// list (half-written flush or compaction output).
     pub(crate) fn open(dir: &Path, fams: &[FamilyOptions], shared: &Shared) -> Result<Opened> {
         let (log, live, flushed_seq, next_id) = manifest_log::ManifestLog::open(dir)?;
+        // Compaction hook: close compactions a crash interrupted (their unlisted output
+        // is removed with the other orphans below).
+        crate::compaction::run::abort_pending(&mut log.manifest().lock())?;
         let mut per_family = Vec::with_capacity(fams.len());
         let mut max_id = next_id;
         for f in fams {
@@ -207,6 +210,11 @@ impl Region {
             let size = std::fs::metadata(&path)
                 .map_err(|e| Error::io(&path, e))?
                 .len();
+            // Compaction hook: write amplification counts flushed bytes.
+            store
+                .compaction
+                .counters
+                .record_flush(mem.bytes() as u64, size);
             written.push(NewFile {
                 store: i,
                 id,

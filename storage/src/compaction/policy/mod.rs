@@ -137,6 +137,18 @@ pub struct CompactionOptions {
     /// Fraction of the period by which each store's deadline is spread (±), so stores do not
     /// all major-compact at once. Default 0.5, clamped to [0, 1].
     pub major_jitter: f64,
+    /// Background compaction threads (default 1: on 2 cores, one core stays for writes).
+    pub threads: usize,
+    /// Stores the background queue holds at most (default 1024); beyond, a store is
+    /// picked up at its next flush instead.
+    pub max_queued_stores: usize,
+    /// I/O throttle on compaction output in MiB/s (default 64; 0 = unlimited).
+    pub throttle_mb_per_sec: u64,
+    /// Longest a flush waits for compactions while a store has `blocking_files` files
+    /// (default 10 s); then it flushes anyway.
+    pub blocking_wait_ms: u64,
+    /// Compact in the background after flushes (default true). Off: only `Db::compact`.
+    pub auto: bool,
 }
 
 impl Default for CompactionOptions {
@@ -150,6 +162,11 @@ impl Default for CompactionOptions {
             blocking_files: 16,
             major_period_ms: 7 * 24 * 60 * 60 * 1000,
             major_jitter: 0.5,
+            threads: 1,
+            max_queued_stores: 1024,
+            throttle_mb_per_sec: 64,
+            blocking_wait_ms: 10_000,
+            auto: true,
         }
     }
 }
