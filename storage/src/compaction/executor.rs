@@ -159,7 +159,7 @@ pub struct CompactionStats {
     pub failures: u64,
     /// Bytes of files written by flushes of this store.
     pub flush_bytes: u64,
-    /// Bytes users wrote to this store (memstore bytes flushed).
+    /// Bytes users wrote to this store: row + qualifier + value of every flushed cell.
     pub user_bytes: u64,
 }
 

@@ -201,8 +201,10 @@ impl Region {
                 &path,
                 FileOptions::new(o.compression, o.bloom, o.block_size),
             )?;
+            let mut user_bytes = 0u64;
             for item in mem.iter_from(None) {
                 let (k, v) = item?;
+                user_bytes += (k.row.len() + k.qualifier.len() + v.len()) as u64;
                 w.push(k.as_ref(), &v)?;
             }
             let info = w.finish()?;
