@@ -216,7 +216,7 @@ impl Region {
             store
                 .compaction
                 .counters
-                .record_flush(mem.bytes() as u64, size);
+                .record_flush(user_bytes, size);
             written.push(NewFile {
                 store: i,
                 id,
