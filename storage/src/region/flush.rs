@@ -213,10 +213,7 @@ impl Region {
                 .map_err(|e| Error::io(&path, e))?
                 .len();
             // Compaction hook: write amplification counts flushed bytes.
-            store
-                .compaction
-                .counters
-                .record_flush(user_bytes, size);
+            store.compaction.counters.record_flush(user_bytes, size);
             written.push(NewFile {
                 store: i,
                 id,
