@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use speedlayer_storage::compaction::{CompactionOptions, FailPoint};
 use speedlayer_storage::hfile::parse_file_name;
 use speedlayer_storage::{
