@@ -20,8 +20,11 @@ use crate::error::Result;
 /// Per-entry overhead charged on top of key and value bytes (skiplist node, Bytes headers).
 const ENTRY_OVERHEAD: usize = 80;
 
-/// Entries copied out of the skiplist per refill of an iterator.
-const ITER_CHUNK: usize = 128;
+/// Entries copied out of the skiplist by an iterator's first refill: small, because a get
+/// reads one row. Each refill doubles it up to [`ITER_CHUNK_MAX`] for scans.
+const ITER_CHUNK_MIN: usize = 8;
+/// Largest refill.
+const ITER_CHUNK_MAX: usize = 256;
 
 /// One family's in-memory sorted cells.
 #[derive(Debug, Default)]
@@ -98,6 +101,7 @@ impl Memstore {
                 None => Bound::Unbounded,
             },
             exhausted: false,
+            chunk: ITER_CHUNK_MIN,
         }
     }
 
@@ -121,18 +125,20 @@ pub struct MemstoreIter {
     buf: VecDeque<(CellKey, Bytes)>,
     next_from: Bound<CellKey>,
     exhausted: bool,
+    chunk: usize,
 }
 
 impl MemstoreIter {
     fn refill(&mut self) {
         let range = (self.next_from.clone(), Bound::Unbounded);
-        for e in self.mem.map.range(range).take(ITER_CHUNK) {
+        for e in self.mem.map.range(range).take(self.chunk) {
             self.buf.push_back((e.key().clone(), e.value().clone()));
         }
         match self.buf.back() {
             Some((k, _)) => self.next_from = Bound::Excluded(k.clone()),
             None => self.exhausted = true,
         }
+        self.chunk = (self.chunk * 2).min(ITER_CHUNK_MAX);
     }
 }
 

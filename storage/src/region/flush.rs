@@ -15,33 +15,32 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cache::BlockCache;
 use crate::cell::SeqNo;
 use crate::error::{Error, Result};
 use crate::hfile::{FileOptions, HFileWriter, file_name};
 use crate::manifest::FileMeta;
 use crate::schema::FamilyOptions;
-use crate::store::StoreFile;
+use crate::store::{FileCache, StoreFile};
 
 use super::{MemGen, MemState, Region};
 
 /// What every region of a Db shares for its files (the block cache).
 #[derive(Debug)]
 pub struct Shared {
-    pub cache: Arc<BlockCache>,
+    pub cache: FileCache,
 }
 
 impl Shared {
     /// The shared state for a database with these options.
     pub fn new(opts: &crate::options::EngineOptions) -> Shared {
         Shared {
-            cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
+            cache: FileCache::new(opts.block_cache_bytes),
         }
     }
 
     /// Block cache (hits, misses, bytes).
     pub fn cache_counters(&self) -> (u64, u64, u64) {
-        let s = self.cache.stats();
+        let s = self.cache.cache.stats();
         (s.hits, s.misses, s.bytes)
     }
 }
@@ -53,7 +52,7 @@ pub(crate) type Opened = (FileState, Vec<Vec<Arc<StoreFile>>>, SeqNo);
 #[derive(Debug)]
 pub(crate) struct FileState {
     next_file_id: AtomicU64,
-    cache: Arc<BlockCache>,
+    cache: FileCache,
     pub(crate) log: manifest_log::ManifestLog,
 }
 
@@ -94,7 +93,7 @@ impl FileState {
                 files.push(Arc::new(StoreFile::open(
                     &fdir.join(file_name(id)),
                     id,
-                    Arc::clone(&shared.cache),
+                    &shared.cache,
                 )?));
             }
             per_family.push(files);
@@ -102,7 +101,7 @@ impl FileState {
         Ok((
             FileState {
                 next_file_id: AtomicU64::new(max_id.max(1)),
-                cache: Arc::clone(&shared.cache),
+                cache: shared.cache.clone(),
                 log,
             },
             per_family,
@@ -124,7 +123,7 @@ impl Region {
     }
 
     /// The block cache shared by every region (readers of new files use it).
-    pub fn block_cache(&self) -> &Arc<BlockCache> {
+    pub fn block_cache(&self) -> &FileCache {
         &self.files.cache
     }
 
@@ -147,6 +146,12 @@ impl Region {
     pub fn flush_frozen(&self) -> Result<()> {
         let _g = self.flush_lock.lock();
         loop {
+            if self.flush_paused.load(Ordering::Acquire) {
+                return Err(Error::TooBusy(format!(
+                    "flushes of region {} are paused",
+                    self.info.id
+                )));
+            }
             let Some(mg) = self.mem.load().frozen.first().cloned() else {
                 return Ok(());
             };
@@ -232,7 +237,7 @@ impl Region {
             self.files.next_file_id.load(Ordering::Relaxed),
         )?;
         for f in written {
-            let sf = StoreFile::open(&f.path, f.id, Arc::clone(&self.files.cache))?;
+            let sf = StoreFile::open(&f.path, f.id, &self.files.cache)?;
             self.stores[f.store].apply(vec![Arc::new(sf)], &[]);
         }
         tracing::debug!(

@@ -142,6 +142,8 @@ pub struct Region {
     flushed: (Mutex<u64>, Condvar),
     poisoned: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// Test hook: flushes of frozen memstores are skipped while set.
+    flush_paused: AtomicBool,
     wal: Wal,
     files: flush::FileState,
     counters: Counters,
@@ -256,6 +258,7 @@ impl Region {
             flushed: (Mutex::new(0), Condvar::new()),
             poisoned: Mutex::new(None),
             closed: AtomicBool::new(false),
+            flush_paused: AtomicBool::new(false),
             wal,
             files,
             counters: Counters::default(),
@@ -341,6 +344,12 @@ impl Region {
     /// True if frozen memstores wait for a flush.
     pub fn has_frozen(&self) -> bool {
         !self.mem.load().frozen.is_empty()
+    }
+
+    /// Test hook: while `paused`, frozen memstores are not flushed (to make flushes lag).
+    #[doc(hidden)]
+    pub fn pause_flushes(&self, paused: bool) {
+        self.flush_paused.store(paused, Ordering::Release);
     }
 
     /// The WAL, for tests that inject failures.

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
@@ -13,6 +14,24 @@ use crate::cell::{KeyRef, SeqNo};
 use crate::error::Result;
 use crate::hfile::HFileReader;
 use crate::scan::merge::Source;
+
+/// The block cache shared by every file of a database, with the allocator of the
+/// process-unique ids its blocks are keyed by.
+#[derive(Clone, Debug)]
+pub struct FileCache {
+    pub cache: Arc<BlockCache>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl FileCache {
+    /// A cache of `capacity_bytes`.
+    pub fn new(capacity_bytes: usize) -> FileCache {
+        FileCache {
+            cache: Arc::new(BlockCache::new(capacity_bytes)),
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
 
 /// What the read path needs to know about a file without reading it.
 #[derive(Clone, Debug, Default)]
@@ -30,7 +49,11 @@ pub struct FileSummary {
 /// An open HFile of a store.
 #[derive(Debug)]
 pub struct StoreFile {
+    /// The file's id in its region (its name and manifest entry).
     pub id: u64,
+    /// The id its blocks have in the shared block cache: unique in the process, because
+    /// file ids repeat across regions.
+    pub cache_id: u64,
     pub path: PathBuf,
     pub meta: FileSummary,
     reader: HFileReader,
@@ -41,8 +64,9 @@ impl StoreFile {
     ///
     /// # Errors
     /// I/O, corruption or checksum errors naming the file.
-    pub fn open(path: &Path, id: u64, cache: Arc<BlockCache>) -> Result<StoreFile> {
-        let reader = HFileReader::open(path, id, cache)?;
+    pub fn open(path: &Path, id: u64, cache: &FileCache) -> Result<StoreFile> {
+        let cache_id = cache.next_id.fetch_add(1, Ordering::Relaxed);
+        let reader = HFileReader::open(path, cache_id, Arc::clone(&cache.cache))?;
         let info = reader.info();
         let meta = FileSummary {
             size: reader.size(),
@@ -56,6 +80,7 @@ impl StoreFile {
         };
         Ok(StoreFile {
             id,
+            cache_id,
             path: path.to_path_buf(),
             meta,
             reader,

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::schema::FamilyOptions;
-pub use file::StoreFile;
+pub use file::{FileCache, StoreFile};
 
 /// The live files of a store, newest first (by the highest sequence they hold).
 #[derive(Debug, Default)]
