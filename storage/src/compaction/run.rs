@@ -309,7 +309,7 @@ fn execute(
     if let Some((meta, _)) = &output {
         adds.push((family.clone(), meta.clone()));
         // Open before committing: a file we cannot read must not replace readable ones.
-        let sf = StoreFile::open(&path, id, Arc::clone(region.block_cache()));
+        let sf = StoreFile::open(&path, id, region.block_cache());
         match sf {
             Ok(sf) => opened.push(Arc::new(sf)),
             Err(e) => {

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::cell::SeqNo;
 
@@ -17,6 +17,8 @@ use crate::cell::SeqNo;
 pub struct Mvcc {
     read_point: AtomicU64,
     state: Mutex<State>,
+    /// Signalled when the read point advances (writers wait to see their own write).
+    advanced: Condvar,
 }
 
 #[derive(Debug)]
@@ -35,6 +37,7 @@ impl Mvcc {
                 next: last_seq + 1,
                 pending: VecDeque::new(),
             }),
+            advanced: Condvar::new(),
         }
     }
 
@@ -63,6 +66,17 @@ impl Mvcc {
             // IMPORTANT: Release pairs with the Acquire in `read_point`: a reader that
             // sees `end` also sees the memstore inserts made before `complete`.
             self.read_point.store(end, Ordering::Release);
+            self.advanced.notify_all();
+        }
+    }
+
+    /// Waits until the read point covers `last`, so a writer returns only once its write
+    /// is readable (read-your-writes; HBase's `completeAndWait`). Earlier writers are
+    /// between their sequence allocation and `complete`, so the wait is short.
+    pub fn wait_visible(&self, last: SeqNo) {
+        let mut st = self.state.lock();
+        while self.read_point.load(Ordering::Acquire) < last {
+            self.advanced.wait(&mut st);
         }
     }
 

@@ -187,6 +187,9 @@ impl Region {
         }
         mg.writers.fetch_sub(1, Ordering::AcqRel);
         self.mvcc.complete(first + n - 1);
+        // Fix found by the compaction stress test: without this a write could return
+        // before it was visible to the writer's next read.
+        self.mvcc.wait_visible(first + n - 1);
         if let Err(e) = logged {
             if matches!(e, Error::Poisoned(_) | Error::Io { .. }) {
                 self.poison(format!("WAL append failed: {e}"));
