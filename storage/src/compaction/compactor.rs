@@ -9,6 +9,7 @@
 //!
 //! This module does not decide (`policy`) nor execute (`run`) compactions.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,8 @@ pub struct Compactor {
     throttle: Option<Arc<SharedThrottle>>,
     clock: Clock,
     done: Arc<Done>,
+    /// Set when the database shuts down: flushes stop waiting for room.
+    stopping: AtomicBool,
 }
 
 impl std::fmt::Debug for Compactor {
@@ -112,6 +115,7 @@ impl Compactor {
             throttle,
             clock,
             done: Arc::new(Done::default()),
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -191,7 +195,7 @@ impl Compactor {
                 .stores()
                 .iter()
                 .any(|s| s.current().files.len() >= self.opts.blocking_files);
-            if !over || Instant::now() >= deadline {
+            if !over || Instant::now() >= deadline || self.stopping.load(Ordering::Acquire) {
                 let waited = start.elapsed();
                 if over {
                     tracing::warn!(
@@ -206,6 +210,12 @@ impl Compactor {
             self.done
                 .wait_until(deadline.min(Instant::now() + Duration::from_millis(100)));
         }
+    }
+
+    /// Releases flushes waiting in [`Compactor::wait_for_room`] (shutdown).
+    pub fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.done.notify();
     }
 
     /// The worker's counters.

@@ -435,6 +435,8 @@ impl Db {
 
     fn stop_flusher(&self) {
         self.inner.stop.store(true, Ordering::Release);
+        // Compaction hook: a flush waiting for compaction room must not delay shutdown.
+        self.inner.compactor.stop_waiting();
         let _ = self.inner.wake.try_send(());
         if let Some(h) = self.flusher.lock().take() {
             let _ = h.join();
