@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cell;
 pub mod coding;
+pub mod compaction;
 pub mod db;
 pub mod error;
 pub mod filter;

@@ -70,6 +70,8 @@ pub struct EngineOptions {
     pub limits: Limits,
     /// The clock for default timestamps and TTL (default: the system clock).
     pub clock: Clock,
+    /// Compaction policy, threads, throttle and backpressure (see its fields' defaults).
+    pub compaction: crate::compaction::CompactionOptions,
 }
 
 impl Default for EngineOptions {
@@ -84,6 +86,7 @@ impl Default for EngineOptions {
             region_split_bytes: 1024 * 1024 * 1024,
             limits: Limits::default(),
             clock: Clock::system(),
+            compaction: crate::compaction::CompactionOptions::default(),
         }
     }
 }

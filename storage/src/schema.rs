@@ -4,6 +4,7 @@
 //! This module only describes tables; it does not store them (the catalog in `db/` does)
 //! and does not enforce anything itself beyond [`Limits::check_cell`].
 
+use crate::compaction::CompactionStyle;
 use crate::error::{Error, Result};
 
 pub use crate::hfile::{BloomType, Compression};
@@ -27,6 +28,8 @@ pub struct FamilyOptions {
     pub bloom: BloomType,
     /// Target uncompressed size of a data block (default 64 KiB).
     pub block_size: u32,
+    /// How minor compactions pick files (default exploring; date-tiered for time series).
+    pub compaction: CompactionStyle,
 }
 
 impl FamilyOptions {
@@ -39,6 +42,7 @@ impl FamilyOptions {
             compression: Compression::Lz4,
             bloom: BloomType::Row,
             block_size: DEFAULT_BLOCK_SIZE,
+            compaction: CompactionStyle::Exploring,
         }
     }
 

@@ -8,7 +8,15 @@ use speedlayer_storage::{
 #[test]
 fn gets_read_only_files_that_may_hold_the_row() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), EngineOptions::default()).unwrap();
+    // The test counts files: no background compaction may merge them meanwhile.
+    let opts = EngineOptions {
+        compaction: speedlayer_storage::compaction::CompactionOptions {
+            auto: false,
+            ..Default::default()
+        },
+        ..EngineOptions::default()
+    };
+    let db = Db::open(dir.path(), opts).unwrap();
     db.create_table(TableSchema::new("t", vec![FamilyOptions::new("f")]))
         .unwrap();
     // Five files with interleaved rows: every file's key range covers every row, so only

@@ -6,10 +6,12 @@
 //!
 //! ```text
 //! catalog  := magic:8 ("SLCATLG1") len:u32 crc32(payload):u32 payload
-//! payload  := version:u8 (=1) next_region_id:u64 varint(n) table*n
+//! payload  := version:u8 (=2; 1 is read too) next_region_id:u64 varint(n) table*n
 //! table    := bytes(name) varint(f) family*f varint(r) region*r
 //! family   := bytes(name) varint(max_versions) ttl_flag:u8 ttl_ms:u64
 //!             compression:u8 (0 none, 1 lz4) bloom:u8 (0 none, 1 row, 2 rowcol) block_size:u32
+//!             compaction  (version 2 only; version 1 means exploring)
+//! compaction := 0 (exploring) | 1 base_window_ms:u64 windows_per_tier:u64 max_tier_age_ms:u64
 //! region   := id:u64 bytes(start) bytes(end)
 //! bytes(x) := varint(len) x
 //! ```
@@ -20,11 +22,12 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::coding::{DecodeError, Reader, put_bytes, put_u32, put_u64, put_varint};
+use crate::compaction::CompactionStyle;
 use crate::error::{Error, Result};
 use crate::schema::{BloomType, Compression, FamilyOptions, TableSchema};
 
 const MAGIC: &[u8; 8] = b"SLCATLG1";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// A region as the catalog records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +116,7 @@ impl Catalog {
                     BloomType::RowCol => 2,
                 });
                 put_u32(&mut p, f.block_size);
+                encode_compaction(&mut p, f.compaction);
             }
             put_varint(&mut p, t.regions.len() as u64);
             for r in &t.regions {
@@ -145,7 +149,8 @@ impl Catalog {
             return Err(CatalogError::Checksum { expected, got });
         }
         let mut r = Reader::new(payload);
-        if r.u8("version")? != VERSION {
+        let version = r.u8("version")?;
+        if version != VERSION && version != 1 {
             return Err(DecodeError::new(0, "unknown catalog version").into());
         }
         let next_region_id = r.u64("next region id")?;
@@ -177,6 +182,9 @@ impl Catalog {
                     b => return Err(r.err(format!("unknown bloom type {b}")).into()),
                 };
                 f.block_size = r.u32("block size")?;
+                if version >= 2 {
+                    f.compaction = decode_compaction(&mut r)?;
+                }
                 families.push(f);
             }
             let nr = r.varint_usize("region count", payload.len())?;
@@ -211,6 +219,35 @@ enum CatalogError {
 impl From<DecodeError> for CatalogError {
     fn from(e: DecodeError) -> Self {
         CatalogError::Decode(e)
+    }
+}
+
+/// Compaction style of a family (catalog version 2).
+fn encode_compaction(p: &mut Vec<u8>, style: CompactionStyle) {
+    match style {
+        CompactionStyle::Exploring => p.push(0),
+        CompactionStyle::DateTiered {
+            base_window_ms,
+            windows_per_tier,
+            max_tier_age_ms,
+        } => {
+            p.push(1);
+            put_u64(p, base_window_ms);
+            put_u64(p, windows_per_tier);
+            put_u64(p, max_tier_age_ms);
+        }
+    }
+}
+
+fn decode_compaction(r: &mut Reader<'_>) -> std::result::Result<CompactionStyle, DecodeError> {
+    match r.u8("compaction style")? {
+        0 => Ok(CompactionStyle::Exploring),
+        1 => Ok(CompactionStyle::DateTiered {
+            base_window_ms: r.u64("base window")?,
+            windows_per_tier: r.u64("windows per tier")?,
+            max_tier_age_ms: r.u64("max tier age")?,
+        }),
+        c => Err(r.err(format!("unknown compaction style {c}"))),
     }
 }
 

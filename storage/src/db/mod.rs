@@ -72,6 +72,8 @@ struct Inner {
     tables: RwLock<BTreeMap<String, Arc<Table>>>,
     wake: crossbeam_channel::Sender<()>,
     stop: AtomicBool,
+    /// Background compaction, on-demand compaction and flush backpressure.
+    compactor: Arc<crate::compaction::Compactor>,
 }
 
 /// A data directory of tables. `Send + Sync`; share it in an `Arc`.
@@ -115,6 +117,10 @@ impl Db {
             tables.insert(t.schema.name.clone(), Arc::new(Table { schema, regions }));
         }
         tracing::info!(dir = %dir.display(), tables = tables.len(), "opened database");
+        let compactor = Arc::new(crate::compaction::Compactor::start(
+            &opts.compaction,
+            opts.clock.clone(),
+        )?);
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -124,6 +130,7 @@ impl Db {
             tables: RwLock::new(tables),
             wake,
             stop: AtomicBool::new(false),
+            compactor,
         });
         let weak = Arc::downgrade(&inner);
         let flusher = std::thread::Builder::new()
@@ -377,12 +384,18 @@ impl Db {
         Ok(())
     }
 
-    /// Compacts the table. Until compaction lands this flushes only.
+    /// Flushes the table, then compacts every store of it in the caller's thread: with
+    /// `major`, each store's files into one file without dead data; otherwise minor
+    /// compactions until the policy finds nothing more to do.
     ///
     /// # Errors
-    /// `UnknownTable`, flush errors.
-    pub fn compact(&self, table: &str, _major: bool) -> Result<()> {
-        self.flush(table)
+    /// `UnknownTable`, flush and compaction errors.
+    pub fn compact(&self, table: &str, major: bool) -> Result<()> {
+        self.flush(table)?;
+        for r in &self.table(table)?.regions {
+            self.inner.compactor.compact_now(r, major)?;
+        }
+        Ok(())
     }
 
     /// The table's regions in key order.
@@ -448,6 +461,8 @@ impl Db {
 
     fn stop_flusher(&self) {
         self.inner.stop.store(true, Ordering::Release);
+        // Compaction hook: a flush waiting for compaction room must not delay shutdown.
+        self.inner.compactor.stop_waiting();
         let _ = self.inner.wake.try_send(());
         if let Some(h) = self.flusher.lock().take() {
             let _ = h.join();
@@ -543,9 +558,13 @@ fn subdirs(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     Ok(out)
 }
 
+/// How often every store is offered to the compaction worker even without flushes.
+const COMPACTION_TICK_SECS: u64 = 60;
+
 /// The background flusher: wakes on demand (or every second) and flushes every region
 /// holding frozen memstores.
 fn flusher_loop(inner: &Weak<Inner>, rx: &crossbeam_channel::Receiver<()>) {
+    let mut last_tick = std::time::Instant::now();
     loop {
         let _ = rx.recv_timeout(Duration::from_secs(1));
         let Some(inner) = inner.upgrade() else { return };
@@ -558,12 +577,26 @@ fn flusher_loop(inner: &Weak<Inner>, rx: &crossbeam_channel::Receiver<()>) {
             .values()
             .flat_map(|t| t.regions.iter().cloned())
             .collect();
+        let compactor = Arc::clone(&inner.compactor);
         drop(inner);
+        // Compaction hook: periodic look at every store (TTL drops, periodic majors).
+        let tick = last_tick.elapsed() >= Duration::from_secs(COMPACTION_TICK_SECS);
+        if tick {
+            last_tick = std::time::Instant::now();
+        }
         for r in regions {
-            if r.has_frozen()
-                && let Err(e) = r.flush_frozen()
-            {
-                tracing::error!(table = %r.info.table, region = r.info.id, error = %e, "background flush failed");
+            if r.has_frozen() {
+                // Compaction hook: flushes wait (bounded) while a store is at its blocking
+                // file count; writes meanwhile slow down and fail with TooBusy.
+                compactor.wait_for_room(&r);
+                match r.flush_frozen() {
+                    Ok(()) => compactor.schedule_region(&r),
+                    Err(e) => {
+                        tracing::error!(table = %r.info.table, region = r.info.id, error = %e, "background flush failed");
+                    }
+                }
+            } else if tick {
+                compactor.schedule_region(&r);
             }
         }
     }

@@ -70,6 +70,9 @@ impl FileState {
     /// list (half-written flush or compaction output).
     pub(crate) fn open(dir: &Path, fams: &[FamilyOptions], shared: &Shared) -> Result<Opened> {
         let (log, live, flushed_seq, next_id) = manifest_log::ManifestLog::open(dir)?;
+        // Compaction hook: close compactions a crash interrupted (their unlisted output
+        // is removed with the other orphans below).
+        crate::compaction::run::abort_pending(&mut log.manifest().lock())?;
         let mut per_family = Vec::with_capacity(fams.len());
         let mut max_id = next_id;
         for f in fams {
@@ -203,8 +206,10 @@ impl Region {
                 &path,
                 FileOptions::new(o.compression, o.bloom, o.block_size),
             )?;
+            let mut user_bytes = 0u64;
             for item in mem.iter_from(None) {
                 let (k, v) = item?;
+                user_bytes += (k.row.len() + k.qualifier.len() + v.len()) as u64;
                 w.push(k.as_ref(), &v)?;
             }
             let info = w.finish()?;
@@ -212,6 +217,8 @@ impl Region {
             let size = std::fs::metadata(&path)
                 .map_err(|e| Error::io(&path, e))?
                 .len();
+            // Compaction hook: write amplification counts flushed bytes.
+            store.compaction.counters.record_flush(user_bytes, size);
             written.push(NewFile {
                 store: i,
                 id,

@@ -99,6 +99,8 @@ pub struct StoreStats {
     pub file_bytes: u64,
     /// Files a get did not read thanks to bloom filter or key/time range.
     pub bloom_skipped_files: u64,
+    /// Compactions, bytes read/written, files in/out, flush and user bytes.
+    pub compaction: crate::compaction::CompactionStats,
 }
 
 /// Stats of one region.
@@ -402,6 +404,7 @@ impl Region {
                     files: v.files.len() as u64,
                     file_bytes: v.bytes(),
                     bloom_skipped_files: s.bloom_skipped.load(Ordering::Relaxed),
+                    compaction: s.compaction.counters.snapshot(),
                 }
             })
             .collect::<Vec<_>>();

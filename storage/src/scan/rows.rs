@@ -238,6 +238,7 @@ impl RegionScan {
             fams,
             hi,
             filter: spec.filter.clone(),
+            _pinned: view,
         }))
     }
 
@@ -258,6 +259,9 @@ pub struct ForwardScan {
     fams: Vec<(FamilyQuery, MergeIter)>,
     hi: Option<Bytes>,
     filter: Option<Filter>,
+    /// Compaction hook: holds the snapshot's versions so compaction deletes the files
+    /// this scan reads only after it ends.
+    _pinned: ReadView,
 }
 
 impl ForwardScan {

@@ -53,6 +53,8 @@ pub struct Store {
     pub bloom_skipped: AtomicU64,
     /// Serialises version changes (flush adds, compaction replaces).
     edit: Mutex<()>,
+    /// Compaction state: busy files, counters, files awaiting their last reader.
+    pub compaction: crate::compaction::run::StoreCompaction,
 }
 
 impl Store {
@@ -65,6 +67,7 @@ impl Store {
             version: ArcSwap::from_pointee(Version::new(files)),
             bloom_skipped: AtomicU64::new(0),
             edit: Mutex::new(()),
+            compaction: crate::compaction::run::StoreCompaction::default(),
         }
     }
 
