@@ -268,6 +268,12 @@ impl Env {
     pub fn start(threshold: u32) -> Env {
         let tansu = Tansu::start();
         tansu.create_topic(TOPIC, 4);
+        Env::with_tansu(tansu, threshold)
+    }
+
+    /// Like [`start`](Self::start) on a broker the test started (e.g. a `sqlite://` one it
+    /// will stop and restart); `TOPIC` must already exist on it.
+    pub fn with_tansu(tansu: Tansu, threshold: u32) -> Env {
         // The DLQ topic is left to the worker to create.
         let dir = tempfile::tempdir().unwrap();
         // A flagged member is acknowledged before the worker commits: `always` makes every
