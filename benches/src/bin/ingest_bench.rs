@@ -8,8 +8,8 @@
 //!    `ingest_stored_total` reaching the count). The group join is reported apart.
 //! 2. **Latency**: with the worker caught up, events are produced at `--rate` for
 //!    `--seconds`; every `--probe-every`-th event is a probe whose `driving` row is polled
-//!    with `Get` until readable. Latency = produce call → row readable (probes are checked
-//!    oldest first, so a probe is never credited earlier than it became readable).
+//!    with `Get` every 5 ms by its own task until readable. Latency = produce call → row
+//!    readable (so it includes up to one poll interval and one `Get`).
 //!
 //! ```text
 //! cargo build --release -p speedlayer-server --bin speedlayer-server -p speedlayer-benches --bin ingest_bench
@@ -18,7 +18,6 @@
 //!
 //! It measures, it does not assert; it is not a test (see `tests/tests/ingest_*.rs`).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,12 +36,33 @@ use speedlayer_ingest::worker::rows::driving_key;
 use speedlayer_ingest::worker::{GrpcStore, Worker, WorkerConfig};
 use speedlayer_tests::server::ServerProcess;
 use speedlayer_tests::tansu::Tansu;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 
 const TOPIC: &str = "SmartCar-Topic";
 
-/// Probes not yet seen readable: (driving row key, when its produce call was made).
-type Probes = Arc<Mutex<VecDeque<(Vec<u8>, Instant)>>>;
+/// How often a probe re-reads its row (the resolution of the latency figures).
+const PROBE_POLL: Duration = Duration::from_millis(5);
+/// A probe not readable after this long is counted as missing.
+const PROBE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Polls `driving` row `key` until readable: the time since `sent`, or `None` after
+/// [`PROBE_LIMIT`].
+async fn probe(client: Client, key: Vec<u8>, sent: Instant) -> Option<Duration> {
+    while sent.elapsed() < PROBE_LIMIT {
+        let got = client
+            .get(GetRequest {
+                table: "driving".into(),
+                row: key.clone().into(),
+                ..GetRequest::default()
+            })
+            .await;
+        if let Ok(Some(_)) = got {
+            return Some(sent.elapsed());
+        }
+        tokio::time::sleep(PROBE_POLL).await; // re-poll the row
+    }
+    None
+}
 
 /// Flags of the ingest benchmark.
 #[derive(Debug, Parser)]
@@ -63,7 +83,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// One probe every this many events in the latency phase.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     probe_every: usize,
 }
 
@@ -225,42 +245,9 @@ async fn main() {
     );
     drop(rows);
 
-    // Latency phase.
-    let probes: Probes = Arc::default();
+    // Latency phase: each probe polls its own row, so a slow probe never delays another.
     let total = args.rate * args.seconds as usize;
-    let checker = {
-        let probes = Arc::clone(&probes);
-        let client = client.clone();
-        tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new(3).expect("histogram");
-            let mut seen = 0usize;
-            let expected = total / args.probe_every;
-            while seen < expected {
-                let next = probes.lock().await.front().cloned();
-                let Some((key, sent)) = next else {
-                    tokio::time::sleep(Duration::from_millis(1)).await; // nothing sent yet
-                    continue;
-                };
-                let got = client
-                    .get(GetRequest {
-                        table: "driving".into(),
-                        row: key.into(),
-                        ..GetRequest::default()
-                    })
-                    .await
-                    .expect("get");
-                if got.is_some() {
-                    hist.record(sent.elapsed().as_micros() as u64)
-                        .expect("record");
-                    probes.lock().await.pop_front();
-                    seen += 1;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(1)).await; // re-poll the row
-                }
-            }
-            hist
-        })
-    };
+    let mut probes = Vec::with_capacity(total / args.probe_every + 1);
     let p = producer(&brokers);
     let tick = Duration::from_millis(10);
     let per_tick = (args.rate / 100).max(1);
@@ -281,10 +268,8 @@ async fn main() {
             sent += 1;
             if sent.is_multiple_of(args.probe_every) {
                 let ev = parse_driving(&line).expect("simulated line parses");
-                probes
-                    .lock()
-                    .await
-                    .push_back((driving_key(&ev, line.as_bytes()), at));
+                let key = driving_key(&ev, line.as_bytes());
+                probes.push(tokio::spawn(probe(client.clone(), key, at)));
             }
         }
     }
@@ -295,9 +280,16 @@ async fn main() {
             .map_err(|(e, _)| e)
             .expect("delivered");
     }
-    let hist = checker.await.expect("checker");
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    let mut missing = 0;
+    for h in probes {
+        match h.await.expect("probe task") {
+            Some(d) => hist.record(d.as_micros() as u64).expect("record"),
+            None => missing += 1,
+        }
+    }
     println!(
-        "latency: {sent} events at {:.0} events/s, {} probes, produce → row readable: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "latency: {sent} events at {:.0} events/s, {} probes ({missing} not readable within {PROBE_LIMIT:?}), polled every {PROBE_POLL:?}, produce → row readable: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         sent as f64 / produce_secs,
         hist.len(),
         hist.value_at_quantile(0.50) as f64 / 1000.0,
