@@ -141,6 +141,26 @@ fn producer(brokers: &str) -> FutureProducer {
         .expect("producer")
 }
 
+/// The smallest bucket bound of Prometheus histogram `name` holding quantile `q` (cumulative
+/// `_bucket{le=..}` lines of the registry's text).
+fn bucket_quantile(registry: &Registry, name: &str, q: f64) -> String {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let text = registry.render();
+    let buckets: Vec<(&str, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((le, count.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= q * total)
+        .map_or_else(|| "?".into(), |(le, _)| format!("≤ {le} s"))
+}
+
 fn metric(registry: &Registry, name: &str) -> f64 {
     registry
         .render()
@@ -295,6 +315,11 @@ async fn main() {
         hist.value_at_quantile(0.50) as f64 / 1000.0,
         hist.value_at_quantile(0.99) as f64 / 1000.0,
         hist.max() as f64 / 1000.0
+    );
+    println!(
+        "worker cycle (consumed → stored, flagged, committed), both phases: p50 {}, p99 {}",
+        bucket_quantile(&registry, "ingest_batch_seconds", 0.50),
+        bucket_quantile(&registry, "ingest_batch_seconds", 0.99)
     );
     let _ = stop_tx.send(true);
     match task.await {
