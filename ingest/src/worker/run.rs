@@ -89,6 +89,9 @@ fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
 /// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
 /// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
 #[allow(clippy::too_many_arguments)]
+/// `fetch.wait.max.ms` of the worker's consumer (see [`Worker::connect`]).
+const FETCH_WAIT_MAX_MS: &str = "20";
+
 async fn until_ok<T, F, Fut>(
     stalled: &mut Duration,
     what: &str,
@@ -177,6 +180,9 @@ impl<S: Store> Worker<S> {
         );
         let shared = Arc::new(Shared::default());
         let consumer: StreamConsumer<WorkerContext> = consumer_config(&cfg.brokers, &cfg.group)
+            // Bounds how long a fetch may be held by the broker when it has nothing new
+            // (librdkafka's default is 500 ms): a floor of the end-to-end latency.
+            .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)
             .create_with_context(WorkerContext {
                 topic: cfg.topic.clone(),
                 shared: shared.clone(),

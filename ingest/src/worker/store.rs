@@ -2,13 +2,12 @@
 //!
 //! The worker is generic over [`Store`] so the commit protocol does not depend on the
 //! transport. The production implementation wraps `speedlayer-client` (gRPC, `sync`
-//! durability); [`MemoryStore`] is an in-process stand-in for demos and tests that
-//! exercise Kafka and RESP without a region server, with an injectable outage switch.
+//! durability); [`MemoryStore`] is an in-process, non-durable store behind the `mem://`
+//! server URL, for demos only (the end-to-end tests use the real region server).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
@@ -44,12 +43,10 @@ pub trait Store: Send + Sync + 'static {
 /// Cells of a [`MemoryStore`] table: row key → qualifier → (timestamp, value).
 pub type MemTable = BTreeMap<Vec<u8>, BTreeMap<String, (i64, Vec<u8>)>>;
 
-/// An in-memory [`Store`] (not durable): a stand-in for tests and demos.
+/// An in-memory [`Store`] (not durable), behind the `mem://` server URL: demos only.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     tables: Arc<Mutex<BTreeMap<String, MemTable>>>,
-    down: Arc<AtomicBool>,
-    puts: Arc<Mutex<u64>>,
 }
 
 impl MemoryStore {
@@ -57,42 +54,15 @@ impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
-
-    /// Simulates an outage: while `down`, every call fails.
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-
-    /// A copy of one table.
-    pub fn table(&self, name: &str) -> MemTable {
-        self.tables.lock().get(name).cloned().unwrap_or_default()
-    }
-
-    /// Number of rows put so far, replays included.
-    pub fn rows_put(&self) -> u64 {
-        *self.puts.lock()
-    }
-
-    fn check(&self, op: &'static str) -> Result<()> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(Error::Store {
-                op,
-                message: "memory store is down (simulated outage)".into(),
-            });
-        }
-        Ok(())
-    }
 }
 
 impl Store for MemoryStore {
     async fn ensure_table(&self, table: &str, _family: &str) -> Result<()> {
-        self.check("create table")?;
         self.tables.lock().entry(table.to_string()).or_default();
         Ok(())
     }
 
     async fn put(&self, table: &str, rows: &[Row]) -> Result<()> {
-        self.check("put")?;
         let mut tables = self.tables.lock();
         let Some(t) = tables.get_mut(table) else {
             return Err(Error::Store {
@@ -111,12 +81,10 @@ impl Store for MemoryStore {
                 }
             }
         }
-        *self.puts.lock() += rows.len() as u64;
         Ok(())
     }
 
     async fn get_cell(&self, table: &str, row: &[u8], qualifier: &str) -> Result<Option<Vec<u8>>> {
-        self.check("get")?;
         Ok(self
             .tables
             .lock()

@@ -1,24 +1,26 @@
-//! Shared helpers of the `ingest_*` end-to-end tests: a real tansu broker, a real
-//! `redis-server` standing in for the TTL set service (any Redis-protocol server works
-//! unchanged), an in-process worker, a data generator with garbage mixed in, and an
-//! independent reference computation of the flagged sets.
+//! Shared helpers of the `ingest_*` end-to-end tests: a real tansu broker, the real
+//! `speedlayer-server` process (gRPC region server + our RESP TTL set service, pinned ports
+//! so a stopped server comes back at the same addresses), an in-process worker talking to
+//! both over the network, a data generator with garbage mixed in, and an independent
+//! reference computation of the flagged sets.
 //!
-//! The store is the in-process `MemoryStore` (with an outage switch) until the gRPC client
-//! is wired in; Kafka and RESP are real.
+//! Nothing at a system boundary is stood in: rows are read back with `speedlayer-client`
+//! scans, sets with the `redis` crate against our RESP port.
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use speedlayer_client::Client;
+use speedlayer_client::proto::ScanRequest;
 use speedlayer_ingest::metrics::Registry;
-use speedlayer_ingest::worker::{MemoryStore, Worker, WorkerConfig};
+use speedlayer_ingest::worker::{GrpcStore, Worker, WorkerConfig};
+use speedlayer_tests::server::ServerProcess;
 use speedlayer_tests::tansu::Tansu;
 use tokio::sync::watch;
 
@@ -27,82 +29,66 @@ pub const DLQ: &str = "SmartCar-Topic.dlq";
 /// 2026-11-22 14:30:00 read as UTC, in ms.
 pub const T0_MS: i64 = 1_795_357_800_000;
 
-/// A `redis-server` on a free loopback port, killed on drop.
-pub struct RedisServer {
-    child: Child,
+/// A table read back through the real client: row key → qualifier → newest value.
+pub type Table = BTreeMap<Vec<u8>, BTreeMap<String, Vec<u8>>>;
+
+/// A client of our RESP TTL set service (the `redis` crate, a real Redis client).
+pub struct Resp {
     pub addr: String,
-    _dir: tempfile::TempDir,
 }
 
-impl RedisServer {
-    pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian redis-server) must be installed");
-        let addr = format!("127.0.0.1:{port}");
-        let client = redis::Client::open(format!("redis://{addr}")).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut c) = client.get_connection()
-                && redis::cmd("PING").query::<String>(&mut c).is_ok()
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer PING"
-            );
-            std::thread::sleep(Duration::from_millis(20)); // poll interval of the PING check
+impl Resp {
+    fn conn(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(format!("redis://{}", self.addr))?.get_connection()
+    }
+
+    /// All sets with their members; an error while the service is down.
+    pub fn try_sets(&self) -> redis::RedisResult<BTreeMap<String, BTreeSet<String>>> {
+        let mut c = self.conn()?;
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c)?;
+        let mut out = BTreeMap::new();
+        for k in keys {
+            let m: BTreeSet<String> = redis::cmd("SMEMBERS").arg(&k).query(&mut c)?;
+            out.insert(k, m);
         }
-        RedisServer {
-            child,
-            addr,
-            _dir: dir,
-        }
+        Ok(out)
     }
 
     /// All sets with their members.
     pub fn sets(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let client = redis::Client::open(format!("redis://{}", self.addr)).unwrap();
-        let mut c = client.get_connection().unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
-        keys.into_iter()
-            .map(|k| {
-                let m: BTreeSet<String> = redis::cmd("SMEMBERS").arg(&k).query(&mut c).unwrap();
-                (k, m)
-            })
-            .collect()
+        self.try_sets().unwrap()
     }
 
     pub fn ttl(&self, key: &str) -> i64 {
-        let client = redis::Client::open(format!("redis://{}", self.addr)).unwrap();
-        let mut c = client.get_connection().unwrap();
+        let mut c = self.conn().unwrap();
         redis::cmd("TTL").arg(key).query(&mut c).unwrap()
     }
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Scans `table` on the server at `url`; an error while the server is down.
+pub async fn scan_table(url: &str, table: &str) -> Result<Table, String> {
+    let client = Client::connect(url).await.map_err(|e| e.to_string())?;
+    let req = ScanRequest {
+        table: table.into(),
+        ..ScanRequest::default()
+    };
+    let rows = client.scan_all(req).await.map_err(|e| e.to_string())?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let cols = r
+                .cells
+                .iter()
+                .map(|c| {
+                    (
+                        String::from_utf8_lossy(&c.qualifier).into_owned(),
+                        c.value.to_vec(),
+                    )
+                })
+                .collect();
+            (r.row.to_vec(), cols)
+        })
+        .collect())
 }
 
 /// One generated driving line.
@@ -267,36 +253,57 @@ pub fn write_rules(path: &Path, threshold: u32) {
     .unwrap();
 }
 
-/// The test's broker, sets service and topics.
+/// The test's broker, region server + RESP service, rule file and topics.
 pub struct Env {
     pub tansu: Tansu,
-    pub redis: RedisServer,
+    /// The real `speedlayer-server` (stop/restart it for an outage: same ports, same data).
+    pub server: ServerProcess,
+    pub redis: Resp,
     pub dir: tempfile::TempDir,
     pub rules: PathBuf,
-    pub store: MemoryStore,
+    url: String,
 }
 
 impl Env {
     pub fn start(threshold: u32) -> Env {
         let tansu = Tansu::start();
         tansu.create_topic(TOPIC, 4);
+        Env::with_tansu(tansu, threshold)
+    }
+
+    /// Like [`start`](Self::start) on a broker the test started (e.g. a `sqlite://` one it
+    /// will stop and restart); `TOPIC` must already exist on it.
+    pub fn with_tansu(tansu: Tansu, threshold: u32) -> Env {
         // The DLQ topic is left to the worker to create.
-        let redis = RedisServer::start();
         let dir = tempfile::tempdir().unwrap();
+        // A flagged member is acknowledged before the worker commits: `always` makes every
+        // acknowledged SADD survive a server stop, so the sets can be asserted exactly.
+        let server =
+            ServerProcess::start_pinned(&dir.path().join("data"), &["--appendfsync", "always"]);
+        let redis = Resp {
+            addr: server.resp.expect("pinned server has RESP").to_string(),
+        };
         let rules = rules_file(dir.path(), threshold);
+        let url = server.url();
         Env {
             tansu,
+            server,
             redis,
             dir,
             rules,
-            store: MemoryStore::new(),
+            url,
         }
+    }
+
+    /// The region server's gRPC URL (stable across restarts).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn config(&self) -> WorkerConfig {
         let mut c = WorkerConfig::new(
             &self.tansu.brokers(),
-            "mem://",
+            &self.url,
             &self.redis.addr,
             &self.rules,
         );
@@ -307,10 +314,17 @@ impl Env {
         c
     }
 
-    /// Starts a worker in this process; dropping the handle's task = `kill -9` for Kafka.
+    /// Starts a worker in this process, talking gRPC and RESP to the server and Kafka to
+    /// tansu; aborting its task = `kill -9` as far as Kafka and the store can tell.
     pub async fn worker(&self) -> RunningWorker {
+        self.worker_with(self.config()).await
+    }
+
+    /// Like [`worker`](Self::worker) with a modified configuration.
+    pub async fn worker_with(&self, cfg: WorkerConfig) -> RunningWorker {
         let registry = Registry::new();
-        let w = Worker::connect(self.config(), self.store.clone(), Arc::clone(&registry))
+        let store = GrpcStore::connect(&cfg.server).await.unwrap();
+        let w = Worker::connect(cfg, store, Arc::clone(&registry))
             .await
             .unwrap();
         let (tx, rx) = watch::channel(false);
@@ -322,8 +336,23 @@ impl Env {
         }
     }
 
+    /// `table` read back through the client (empty while the server is down).
+    pub fn table(&self, table: &str) -> Table {
+        self.try_table(table).unwrap_or_default()
+    }
+
+    /// `table` read back through the client, or why not.
+    pub fn try_table(&self, table: &str) -> Result<Table, String> {
+        let url = self.url.clone();
+        let table = table.to_string();
+        // Called from sync polling closures inside a multi-thread runtime.
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(scan_table(&url, &table))
+        })
+    }
+
     pub fn driving_keys(&self) -> BTreeSet<Vec<u8>> {
-        self.store.table("driving").keys().cloned().collect()
+        self.table("driving").into_keys().collect()
     }
 
     /// Waits until `cond` holds, polling every 100 ms, up to `limit`.
@@ -355,6 +384,11 @@ impl RunningWorker {
         self.task.await.unwrap().unwrap();
     }
 
+    /// Whether the worker task is still running (not returned, not panicked).
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
     pub fn metric(&self, name: &str) -> f64 {
         self.registry
             .render()
@@ -382,7 +416,7 @@ pub fn reference_windows(lines: &[Line], threshold_for: impl Fn(i64) -> u32) -> 
 
 impl Env {
     pub fn overspeed_keys(&self) -> BTreeSet<Vec<u8>> {
-        self.store.table("overspeed").keys().cloned().collect()
+        self.table("overspeed").into_keys().collect()
     }
 }
 
