@@ -20,7 +20,7 @@ use bytes::Bytes;
 
 use super::block::{BlockError, DataBlock, decode_block};
 use super::bloom::{self, Bloom, BloomKind};
-use super::index::BlockIndex;
+use super::index::{BlockIndex, SearchIndex};
 use super::{FileInfo, TRAILER_BYTES, Trailer};
 use crate::cache::BlockCache;
 use crate::cell::{CellKey, KeyRef};
@@ -32,7 +32,7 @@ struct Inner {
     file_id: u64,
     size: u64,
     cache: Arc<BlockCache>,
-    index: BlockIndex,
+    index: SearchIndex,
     bloom: Option<Bloom>,
     info: FileInfo,
 }
@@ -130,8 +130,9 @@ impl HFileReader {
         let index_buf = meta(t.index_off, t.index_len)?;
         let index = BlockIndex::decode(&index_buf, t.data_end())
             .map_err(|e| e.into_error(path, t.index_off))?;
-        if index.entries.len() as u64 != info.block_count
-            || index.entries.first().map(|e| &e.first_key) != Some(&info.first_key)
+        let index = SearchIndex::new(index);
+        if index.entries().len() as u64 != info.block_count
+            || index.entries().first().map(|e| &e.first_key) != Some(&info.first_key)
         {
             return Err(Error::Corruption {
                 file: path.to_path_buf(),
@@ -181,7 +182,7 @@ impl HFileReader {
 
     /// Number of data blocks.
     pub fn block_count(&self) -> usize {
-        self.inner.index.entries.len()
+        self.inner.index.entries().len()
     }
 
     fn row_in_range(&self, row: &[u8]) -> bool {
@@ -225,7 +226,7 @@ impl HFileReader {
     /// [`READAHEAD_BYTES`] (at least block `i` whatever its size).
     fn fill_readahead(&self, i: usize, ra: &mut ReadAhead) -> Result<()> {
         let inner = &*self.inner;
-        let entries = &inner.index.entries;
+        let entries = &inner.index.entries();
         let Some(first) = entries.get(i) else {
             return Ok(());
         };
@@ -259,7 +260,7 @@ impl HFileReader {
     /// from one `pread`; a block read from the file is verified and then cached.
     fn load_block(&self, i: usize, ra: Option<&mut ReadAhead>) -> Result<DataBlock> {
         let inner = &*self.inner;
-        let Some(e) = inner.index.entries.get(i) else {
+        let Some(e) = inner.index.entries().get(i) else {
             return Err(Error::Corruption {
                 file: inner.path.clone(),
                 offset: 0,
@@ -297,7 +298,7 @@ impl HFileReader {
     }
 
     fn block_offset(&self, i: usize) -> u64 {
-        self.inner.index.entries.get(i).map_or(0, |e| e.offset)
+        self.inner.index.entries().get(i).map_or(0, |e| e.offset)
     }
 
     /// An iterator over every cell from the start.
