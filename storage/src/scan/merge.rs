@@ -121,7 +121,13 @@ impl MergeIter {
             return Ok(None);
         };
         // The same cell in two sources (a frozen memstore and the file it was flushed to).
-        while self.pending_err.is_none() && self.heap.peek().is_some_and(|h| h.key == head.key) {
+        // Sequence numbers first: a cheap test that fails for almost every other cell.
+        while self.pending_err.is_none()
+            && self
+                .heap
+                .peek()
+                .is_some_and(|h| h.key.seq == head.key.seq && h.key == head.key)
+        {
             self.advance_top();
         }
         Ok(Some((head.key, head.value)))
