@@ -7,6 +7,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
 use bytes::Bytes;
 
@@ -44,11 +45,14 @@ impl Ord for Head {
 }
 
 /// Merges sources into one sorted, de-duplicated stream of cells with seq ≤ read point.
+///
+/// The smallest head is replaced in place by the next cell of its source (one sift of the
+/// heap instead of a pop and a push), and a key equal to the one just returned is dropped
+/// while it is still at the top, so no copy of the last key is kept.
 pub struct MergeIter {
     sources: Vec<Source>,
     heap: BinaryHeap<Head>,
     read_point: SeqNo,
-    last: Option<CellKey>,
     pending_err: Option<crate::error::Error>,
 }
 
@@ -62,24 +66,42 @@ impl MergeIter {
             heap: BinaryHeap::with_capacity(sources.len()),
             sources,
             read_point,
-            last: None,
             pending_err: None,
         };
         for i in 0..m.sources.len() {
-            m.pull(i)?;
+            if let Some(h) = m.next_of(i)? {
+                m.heap.push(h);
+            }
         }
         Ok(m)
     }
 
-    fn pull(&mut self, src: usize) -> Result<()> {
+    /// The next cell of source `src` visible at the read point.
+    fn next_of(&mut self, src: usize) -> Result<Option<Head>> {
         for item in self.sources[src].by_ref() {
             let (key, value) = item?;
             if key.seq <= self.read_point {
-                self.heap.push(Head { key, value, src });
-                break;
+                return Ok(Some(Head { key, value, src }));
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Removes the top of the heap, replacing it by the next cell of its source.
+    fn advance_top(&mut self) -> Option<Head> {
+        let src = self.heap.peek()?.src;
+        let next = match self.next_of(src) {
+            Ok(n) => n,
+            Err(e) => {
+                self.pending_err = Some(e);
+                None
+            }
+        };
+        let mut top = self.heap.peek_mut()?;
+        match next {
+            Some(n) => Some(std::mem::replace(&mut *top, n)),
+            None => Some(PeekMut::pop(top)),
+        }
     }
 
     /// The key that `next` would return, without consuming it.
@@ -95,22 +117,20 @@ impl MergeIter {
         if let Some(e) = self.pending_err.take() {
             return Err(e);
         }
-        loop {
-            let Some(head) = self.heap.pop() else {
-                return Ok(None);
-            };
-            if let Err(e) = self.pull(head.src) {
-                self.pending_err = Some(e);
-            }
-            if self.last.as_ref() == Some(&head.key) {
-                if let Some(e) = self.pending_err.take() {
-                    return Err(e);
-                }
-                continue;
-            }
-            self.last = Some(head.key.clone());
-            return Ok(Some((head.key, head.value)));
+        let Some(head) = self.advance_top() else {
+            return Ok(None);
+        };
+        // The same cell in two sources (a frozen memstore and the file it was flushed to).
+        // Sequence numbers first: a cheap test that fails for almost every other cell.
+        while self.pending_err.is_none()
+            && self
+                .heap
+                .peek()
+                .is_some_and(|h| h.key.seq == head.key.seq && h.key == head.key)
+        {
+            self.advance_top();
         }
+        Ok(Some((head.key, head.value)))
     }
 }
 
