@@ -4,7 +4,7 @@
 # same number of rows, key size and total user bytes. Prints a Markdown table (stdout);
 # progress and the raw outputs' locations go to stderr.
 #
-#   benches/compare_writeamp.sh                       # scaled default (1000 cars x 3600 s)
+#   benches/compare_writeamp.sh                       # scaled default (1000 cars x 1800 s)
 #   benches/compare_writeamp.sh --cars 1000 --seconds 86400 --ttl-s 86400   # issue size
 #
 # Arguments are passed to telemetry_wa unchanged (see `telemetry_wa --help`).

@@ -2,7 +2,7 @@
 //! workload of issue 3 (Benchmarks), with date-tiered and exploring compaction.
 //!
 //! ```text
-//! cargo run --release -p speedlayer-benches --bin telemetry_wa -- --cars 1000 --seconds 3600
+//! cargo run --release -p speedlayer-benches --bin telemetry_wa -- --cars 1000 --seconds 1800
 //! ```
 //!
 //! Workload: `--cars` cars × `--seconds` seconds of SPEC §1 driving rows (the ingest
@@ -12,7 +12,7 @@
 //! event time being written, so the family's TTL (`--ttl-s`) expires data within the run
 //! and date-tiered compaction drops whole expired files. The full issue size (1,000 cars ×
 //! 86,400 s with a 1-day TTL) is `--seconds 86400 --ttl-s 86400`; the default is a scaled
-//! run (1 hour, 10-minute TTL) stated in the output.
+//! run (1,000 cars x 30 minutes, 5-minute TTL) stated in the output.
 //!
 //! Reported per policy: user bytes (row + qualifier + value of every flushed cell, the
 //! engine's definition), bytes written to disk by flushes and compactions, write
@@ -60,10 +60,10 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     cars: u32,
     /// Simulated seconds written.
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, default_value_t = 1800)]
     seconds: u64,
     /// Family TTL in simulated seconds (the issue's 1 day scaled to the run length).
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 300)]
     ttl_s: u64,
     /// Compaction policy to run; `both` runs date-tiered then exploring on fresh databases.
     #[arg(long, value_enum, default_value_t = Policy::Both)]
