@@ -72,7 +72,8 @@ ROW_BYTES="$(field row_bytes "$FIRST")"
 KEY_BYTES="$(field key_bytes "$FIRST")"
 VALUE_BYTES=$((ROW_BYTES - KEY_BYTES))
 
-# 2. RocksDB: same rows, same key size, same user bytes per row, lz4, same write buffer.
+# 2. RocksDB: same rows, same key size, same user bytes per row (our mean, rounded), lz4,
+#    same write buffer.
 ROCKS_ARGS=(
     --benchmarks=fillrandom,flush,waitforcompaction,stats --statistics
     "--num=$ROWS" "--key_size=$KEY_BYTES" "--value_size=$VALUE_BYTES"
@@ -104,7 +105,7 @@ echo
 echo "| engine / policy | user MiB | flush MiB | compaction MiB | write amp | space amp | get p99 us | compactions |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${RESULTS[@]}"; do
-    echo "| speedlayer $(field policy "$r") | $(mib "$(field user_bytes "$r")") | n/a | n/a | $(field wa "$r") | $(field sa "$r") | $(field p99_us "$r") | $(field compactions "$r") ($(field dropped_files "$r") dropped whole) |"
+    echo "| speedlayer $(field policy "$r") | $(mib "$(field user_bytes "$r")") | $(mib "$(field flush_bytes "$r")") | $(mib "$(field compact_bytes "$r")") | $(field wa "$r") | $(field sa "$r") | $(field p99_us "$r") | $(field compactions "$r") ($(field dropped_files "$r") dropped whole) |"
 done
 echo "| rocksdb fillrandom | $(mib "$R_USER") | $(mib "$R_FLUSH") | $(mib "$R_COMPACT") | $(ratio $((R_FLUSH + R_COMPACT)) "$R_USER") | n/a | n/a | n/a |"
 echo

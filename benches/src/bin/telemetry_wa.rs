@@ -378,6 +378,7 @@ fn run_policy(args: &Args, policy: Policy, dir: &Path) -> Result<()> {
     let s = totals(&db.stats());
     db.close().map_err(storage("close"))?;
 
+    let rows = u64::from(args.cars) * args.seconds;
     let disk = s.flush_bytes + s.compact_written;
     let wa = disk as f64 / s.user_bytes.max(1) as f64;
     let live_rows = u64::from(args.cars) * args.ttl_s.min(args.seconds);
@@ -417,12 +418,14 @@ fn run_policy(args: &Args, policy: Policy, dir: &Path) -> Result<()> {
         hist.max()
     );
     println!(
-        "RESULT policy={} rows={} row_bytes={} key_bytes={} user_bytes={} disk_bytes={} wa={:.3} sa={:.3} p99_us={} compactions={} dropped_files={}",
+        "RESULT policy={} rows={} row_bytes={} key_bytes={} user_bytes={} flush_bytes={} compact_bytes={} disk_bytes={} wa={:.3} sa={:.3} p99_us={} compactions={} dropped_files={}",
         policy_name(policy),
-        u64::from(args.cars) * args.seconds,
-        row_bytes,
+        rows,
+        (s.user_bytes + rows / 2) / rows.max(1),
         row_mutation(0, 0)?.0.row.len(),
         s.user_bytes,
+        s.flush_bytes,
+        s.compact_written,
         disk,
         wa,
         sa,
