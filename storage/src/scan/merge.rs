@@ -4,6 +4,11 @@
 //! first. Cells newer than the read point are dropped here, and a key seen twice (the same
 //! cell in a frozen memstore and in the file it was just flushed to) is emitted once. It
 //! does not apply masking or versions: that is `visibility`.
+//!
+//! Invariant: [`MergeIter::peek`] shows exactly the key the next [`MergeIter::next_cell`]
+//! returns. Duplicates are therefore removed when their first copy comes out, not when the
+//! next one would: readers drain a row with "while peek is in the row, take next", and a
+//! lazily skipped duplicate at the end of a row would hand them the next row's first cell.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -48,7 +53,6 @@ pub struct MergeIter {
     sources: Vec<Source>,
     heap: BinaryHeap<Head>,
     read_point: SeqNo,
-    last: Option<CellKey>,
     pending_err: Option<crate::error::Error>,
 }
 
@@ -62,7 +66,6 @@ impl MergeIter {
             heap: BinaryHeap::with_capacity(sources.len()),
             sources,
             read_point,
-            last: None,
             pending_err: None,
         };
         for i in 0..m.sources.len() {
@@ -95,21 +98,27 @@ impl MergeIter {
         if let Some(e) = self.pending_err.take() {
             return Err(e);
         }
-        loop {
-            let Some(head) = self.heap.pop() else {
-                return Ok(None);
-            };
-            if let Err(e) = self.pull(head.src) {
-                self.pending_err = Some(e);
+        let Some(head) = self.heap.pop() else {
+            return Ok(None);
+        };
+        self.refill(head.src);
+        // IMPORTANT: drop every other copy of this key now, so that `peek` shows what the
+        // next call returns. Every copy is a source head at this point: each source is
+        // sorted and none of its heads is smaller than this key.
+        while self.heap.peek().is_some_and(|h| h.key == head.key) {
+            if let Some(dup) = self.heap.pop() {
+                self.refill(dup.src);
             }
-            if self.last.as_ref() == Some(&head.key) {
-                if let Some(e) = self.pending_err.take() {
-                    return Err(e);
-                }
-                continue;
-            }
-            self.last = Some(head.key.clone());
-            return Ok(Some((head.key, head.value)));
+        }
+        Ok(Some((head.key, head.value)))
+    }
+
+    /// Pulls the next head of `src`; an error is kept for the next `next_cell`.
+    fn refill(&mut self, src: usize) {
+        if let Err(e) = self.pull(src)
+            && self.pending_err.is_none()
+        {
+            self.pending_err = Some(e);
         }
     }
 }
@@ -156,6 +165,25 @@ mod tests {
                 k("d", 1, 3)
             ]
         );
+    }
+
+    /// `peek` must show what `next_cell` returns even when the previous key is still
+    /// the head of another source (a duplicate at the end of a row).
+    #[test]
+    fn peek_is_the_next_cell_across_duplicates() {
+        let a = vec![k("a", 5, 1), k("b", 2, 3)];
+        let b = vec![k("a", 5, 1), k("b", 2, 3), k("b", 1, 2)];
+        let c = vec![k("a", 5, 1)];
+        let mut m = MergeIter::new(vec![src(a), src(b), src(c)], 100).unwrap();
+        let mut got = Vec::new();
+        loop {
+            let peeked = m.peek().cloned();
+            let next = m.next_cell().unwrap().map(|(key, _)| key);
+            assert_eq!(peeked, next);
+            let Some(key) = next else { break };
+            got.push(key);
+        }
+        assert_eq!(got, vec![k("a", 5, 1), k("b", 2, 3), k("b", 1, 2)]);
     }
 
     #[test]
