@@ -1,5 +1,6 @@
 //! Regression test for "scans return stale or deleted versions under concurrent major
-//! compaction" (`compaction_stress` with `SPEEDLAYER_STRESS_MAJOR=1`).
+//! compaction" (`compaction_stress` with majors under load, once behind
+//! `SPEEDLAYER_STRESS_MAJOR=1`).
 //!
 //! A reader whose snapshot falls in a flush's window (the new file is installed, the
 //! frozen memstore not yet dropped) holds the same cells twice. The merge emitted such a
