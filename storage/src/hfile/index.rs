@@ -134,6 +134,76 @@ impl BlockIndex {
     }
 }
 
+/// The first 8 bytes of `row` as a big-endian number, zero-padded: `row_prefix(a) <
+/// row_prefix(b)` implies `a < b`, so a search can compare these and look at the full keys
+/// only on a tie.
+pub fn row_prefix(row: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = row.len().min(8);
+    b[..n].copy_from_slice(&row[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// A [`BlockIndex`] with the [`row_prefix`] of every first key in one flat array, so the
+/// binary searches of gets and seeks touch a cache-friendly `u64` per probe instead of a
+/// heap-allocated key (the index of a large file has tens of thousands of entries).
+#[derive(Clone, Debug, Default)]
+pub struct SearchIndex {
+    /// The decoded index.
+    pub index: BlockIndex,
+    prefixes: Vec<u64>,
+}
+
+impl SearchIndex {
+    /// Indexes the first keys of `index`.
+    pub fn new(index: BlockIndex) -> SearchIndex {
+        let prefixes = index
+            .entries
+            .iter()
+            .map(|e| row_prefix(&e.first_key.row))
+            .collect();
+        SearchIndex { index, prefixes }
+    }
+
+    /// Entries, in file order.
+    pub fn entries(&self) -> &[IndexEntry] {
+        &self.index.entries
+    }
+
+    /// Number of leading entries for which `before(first_key)` holds (`before` must be
+    /// monotone: true then false), deciding by prefix when the prefixes differ.
+    fn partition(&self, target: KeyRef<'_>, or_equal: bool) -> usize {
+        let tp = row_prefix(target.row);
+        let (mut lo, mut hi) = (0usize, self.prefixes.len().min(self.index.entries.len()));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let p = self.prefixes[mid];
+            let before = if p != tp {
+                p < tp
+            } else {
+                let k = self.index.entries[mid].first_key.as_ref();
+                if or_equal { k <= target } else { k < target }
+            };
+            if before {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// As [`BlockIndex::blocks_before`].
+    pub fn blocks_before(&self, target: KeyRef<'_>) -> usize {
+        self.partition(target, false)
+    }
+
+    /// As [`BlockIndex::seek_block`].
+    pub fn seek_block(&self, target: KeyRef<'_>) -> usize {
+        self.partition(target, true).saturating_sub(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +236,68 @@ mod tests {
         assert_eq!(i.seek_block(i.entries[5].first_key.as_ref()), 5);
         assert_eq!(i.blocks_before(i.entries[5].first_key.as_ref()), 5);
         assert_eq!(i.seek_block(KeyRef::first_of_row(b"zzz")), 9);
+    }
+
+    #[test]
+    fn search_index_agrees_with_the_plain_search() {
+        // Rows sharing 8-byte prefixes, shorter than 8 and longer, so ties are exercised.
+        let rows: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"a".to_vec(),
+            b"a\0".to_vec(),
+            b"abcdefgh".to_vec(),
+            b"abcdefgh\0".to_vec(),
+            b"abcdefghi".to_vec(),
+            b"abcdefgi".to_vec(),
+            b"b".to_vec(),
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff".to_vec(),
+        ];
+        let entries = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| IndexEntry {
+                first_key: CellKey {
+                    row: Bytes::copy_from_slice(r),
+                    qualifier: Bytes::from_static(b"q"),
+                    timestamp: 9,
+                    kind: CellKind::Put,
+                    seq: 1,
+                },
+                offset: i as u64 * 100,
+                length: 100,
+            })
+            .collect();
+        let plain = BlockIndex { entries };
+        let fast = SearchIndex::new(plain.clone());
+        let mut probes: Vec<CellKey> = plain.entries.iter().map(|e| e.first_key.clone()).collect();
+        for r in &rows {
+            for extra in [&b""[..], b"\0", b"a", b"\xff"] {
+                let mut row = r.clone();
+                row.extend_from_slice(extra);
+                probes.push(KeyRef::first_of_row(&row).to_owned_key());
+                for ts in [0, 9, u64::MAX] {
+                    probes.push(CellKey {
+                        row: Bytes::from(row.clone()),
+                        qualifier: Bytes::from_static(b"q"),
+                        timestamp: ts,
+                        kind: CellKind::Put,
+                        seq: 1,
+                    });
+                }
+            }
+        }
+        for p in &probes {
+            assert_eq!(
+                fast.seek_block(p.as_ref()),
+                plain.seek_block(p.as_ref()),
+                "{p:?}"
+            );
+            assert_eq!(
+                fast.blocks_before(p.as_ref()),
+                plain.blocks_before(p.as_ref()),
+                "{p:?}"
+            );
+        }
     }
 
     #[test]

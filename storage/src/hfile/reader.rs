@@ -1,6 +1,12 @@
 //! Reads an HFile: validates trailer, index, bloom and info at open, then serves seeks and
 //! iteration through the shared block cache. Blocks are read with `pread` and checked
-//! against their CRC before use (`hfile_format.md` invariant 2).
+//! against their CRC before use (`hfile_format.md` invariant 2); the cache holds only
+//! verified blocks, so a cached block is never re-checked.
+//!
+//! An iterator that has crossed [`READAHEAD_AFTER_BLOCKS`] blocks reads ahead: one `pread`
+//! of up to [`READAHEAD_BYTES`] of contiguous blocks into a buffer it owns and reuses, from
+//! which the following cache misses are served (each block still CRC-checked on decode).
+//! A point read seeks into one block and never reads ahead.
 //!
 //! The reader is a cheap-to-clone handle; iterators own a clone, so they are `'static`
 //! and `Send`. It does not merge files or apply deletes; the scan layer does.
@@ -14,7 +20,7 @@ use bytes::Bytes;
 
 use super::block::{BlockError, DataBlock, decode_block};
 use super::bloom::{self, Bloom, BloomKind};
-use super::index::BlockIndex;
+use super::index::{BlockIndex, SearchIndex};
 use super::{FileInfo, TRAILER_BYTES, Trailer};
 use crate::cache::BlockCache;
 use crate::cell::{CellKey, KeyRef};
@@ -26,7 +32,7 @@ struct Inner {
     file_id: u64,
     size: u64,
     cache: Arc<BlockCache>,
-    index: BlockIndex,
+    index: SearchIndex,
     bloom: Option<Bloom>,
     info: FileInfo,
 }
@@ -43,6 +49,32 @@ impl std::fmt::Debug for HFileReader {
             .field("path", &self.inner.path)
             .field("file_id", &self.inner.file_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// Most bytes one read-ahead `pread` fetches (whole blocks only; a larger single block is
+/// read alone).
+pub const READAHEAD_BYTES: u64 = 256 << 10;
+/// Blocks an iterator loads before it starts reading ahead.
+pub const READAHEAD_AFTER_BLOCKS: usize = 2;
+
+/// An iterator's read-ahead window: raw (framed, unverified) bytes of contiguous blocks.
+#[derive(Default)]
+struct ReadAhead {
+    /// File offset of `buf[0]`.
+    off: u64,
+    /// Valid bytes in `buf`.
+    len: usize,
+    /// Reused between fills; grows to the largest window read.
+    buf: Vec<u8>,
+}
+
+impl ReadAhead {
+    /// The raw bytes of `[off, off + len)` if the window holds them.
+    fn slice(&self, off: u64, len: u64) -> Option<&[u8]> {
+        let start = usize::try_from(off.checked_sub(self.off)?).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        (end <= self.len).then(|| &self.buf[start..end])
     }
 }
 
@@ -98,8 +130,9 @@ impl HFileReader {
         let index_buf = meta(t.index_off, t.index_len)?;
         let index = BlockIndex::decode(&index_buf, t.data_end())
             .map_err(|e| e.into_error(path, t.index_off))?;
-        if index.entries.len() as u64 != info.block_count
-            || index.entries.first().map(|e| &e.first_key) != Some(&info.first_key)
+        let index = SearchIndex::new(index);
+        if index.entries().len() as u64 != info.block_count
+            || index.entries().first().map(|e| &e.first_key) != Some(&info.first_key)
         {
             return Err(Error::Corruption {
                 file: path.to_path_buf(),
@@ -149,7 +182,7 @@ impl HFileReader {
 
     /// Number of data blocks.
     pub fn block_count(&self) -> usize {
-        self.inner.index.entries.len()
+        self.inner.index.entries().len()
     }
 
     fn row_in_range(&self, row: &[u8]) -> bool {
@@ -186,8 +219,48 @@ impl HFileReader {
 
     /// The verified, decompressed data block `i`, from the cache or the file.
     fn block(&self, i: usize) -> Result<DataBlock> {
+        self.load_block(i, None)
+    }
+
+    /// Fills `ra` with block `i` and the contiguous blocks after it, up to
+    /// [`READAHEAD_BYTES`] (at least block `i` whatever its size).
+    fn fill_readahead(&self, i: usize, ra: &mut ReadAhead) -> Result<()> {
         let inner = &*self.inner;
-        let Some(e) = inner.index.entries.get(i) else {
+        let entries = &inner.index.entries();
+        let Some(first) = entries.get(i) else {
+            return Ok(());
+        };
+        let mut end = first.offset.saturating_add(first.length);
+        for e in entries.iter().skip(i + 1) {
+            let e_end = e.offset.saturating_add(e.length);
+            if e.offset != end || e_end - first.offset > READAHEAD_BYTES {
+                break;
+            }
+            end = e_end;
+        }
+        let len = usize::try_from(end - first.offset).map_err(|_| Error::Corruption {
+            file: inner.path.clone(),
+            offset: first.offset,
+            reason: format!("block length {} does not fit memory", first.length),
+        })?;
+        if ra.buf.len() < len {
+            ra.buf.resize(len, 0);
+        }
+        ra.len = 0;
+        inner
+            .file
+            .read_exact_at(&mut ra.buf[..len], first.offset)
+            .map_err(|e| Error::io(&inner.path, e))?;
+        ra.off = first.offset;
+        ra.len = len;
+        Ok(())
+    }
+
+    /// Block `i` from the cache, else from `ra` (refilled when it lacks the block), else
+    /// from one `pread`; a block read from the file is verified and then cached.
+    fn load_block(&self, i: usize, ra: Option<&mut ReadAhead>) -> Result<DataBlock> {
+        let inner = &*self.inner;
+        let Some(e) = inner.index.entries().get(i) else {
             return Err(Error::Corruption {
                 file: inner.path.clone(),
                 offset: 0,
@@ -197,8 +270,26 @@ impl HFileReader {
         if let Some(d) = inner.cache.get(inner.file_id, e.offset) {
             return Ok(DataBlock::from_verified(d));
         }
-        let raw = read_at(&inner.file, &inner.path, e.offset, e.length)?;
-        let d = decode_block(&raw).map_err(|err| block_error(&inner.path, e.offset, err))?;
+        let owned;
+        let raw: &[u8] = match ra {
+            Some(ra) => {
+                if ra.slice(e.offset, e.length).is_none() {
+                    self.fill_readahead(i, ra)?;
+                }
+                match ra.slice(e.offset, e.length) {
+                    Some(raw) => raw,
+                    None => {
+                        owned = read_at(&inner.file, &inner.path, e.offset, e.length)?;
+                        &owned
+                    }
+                }
+            }
+            None => {
+                owned = read_at(&inner.file, &inner.path, e.offset, e.length)?;
+                &owned
+            }
+        };
+        let d = decode_block(raw).map_err(|err| block_error(&inner.path, e.offset, err))?;
         // Validate before caching so the cache only ever holds well-formed blocks.
         let block = DataBlock::new(d.clone())
             .map_err(|err| block_error(&inner.path, e.offset, BlockError::Malformed(err)))?;
@@ -207,7 +298,7 @@ impl HFileReader {
     }
 
     fn block_offset(&self, i: usize) -> u64 {
-        self.inner.index.entries.get(i).map_or(0, |e| e.offset)
+        self.inner.index.entries().get(i).map_or(0, |e| e.offset)
     }
 
     /// An iterator over every cell from the start.
@@ -218,6 +309,8 @@ impl HFileReader {
             block: None,
             off: 0,
             done: false,
+            loaded: 0,
+            readahead: None,
         }
     }
 
@@ -275,6 +368,10 @@ pub struct HFileIter {
     block: Option<DataBlock>,
     off: usize,
     done: bool,
+    /// Blocks loaded by `next` since the last seek (read-ahead starts after a few).
+    loaded: usize,
+    /// Allocated when read-ahead starts; kept across seeks.
+    readahead: Option<Box<ReadAhead>>,
 }
 
 impl std::fmt::Debug for HFileIter {
@@ -297,6 +394,7 @@ impl HFileIter {
         self.block_idx = self.reader.inner.index.seek_block(target);
         self.block = None;
         self.off = 0;
+        self.loaded = 0;
         if self.block_idx >= self.reader.block_count() {
             self.done = true;
             return Ok(());
@@ -338,7 +436,13 @@ impl Iterator for HFileIter {
                     self.done = true;
                     return None;
                 }
-                match self.reader.block(self.block_idx) {
+                self.loaded += 1;
+                let ra = if self.loaded > READAHEAD_AFTER_BLOCKS {
+                    Some(&mut **self.readahead.get_or_insert_with(Box::default))
+                } else {
+                    None
+                };
+                match self.reader.load_block(self.block_idx, ra) {
                     Ok(b) => {
                         self.block = Some(b);
                         self.off = 0;

@@ -12,6 +12,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
 use bytes::Bytes;
 
@@ -49,6 +50,10 @@ impl Ord for Head {
 }
 
 /// Merges sources into one sorted, de-duplicated stream of cells with seq ≤ read point.
+///
+/// The smallest head is replaced in place by the next cell of its source (one sift of the
+/// heap instead of a pop and a push), and a key equal to the one just returned is dropped
+/// while it is still at the top, so no copy of the last key is kept.
 pub struct MergeIter {
     sources: Vec<Source>,
     heap: BinaryHeap<Head>,
@@ -69,20 +74,39 @@ impl MergeIter {
             pending_err: None,
         };
         for i in 0..m.sources.len() {
-            m.pull(i)?;
+            if let Some(h) = m.next_of(i)? {
+                m.heap.push(h);
+            }
         }
         Ok(m)
     }
 
-    fn pull(&mut self, src: usize) -> Result<()> {
+    /// The next cell of source `src` visible at the read point.
+    fn next_of(&mut self, src: usize) -> Result<Option<Head>> {
         for item in self.sources[src].by_ref() {
             let (key, value) = item?;
             if key.seq <= self.read_point {
-                self.heap.push(Head { key, value, src });
-                break;
+                return Ok(Some(Head { key, value, src }));
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Removes the top of the heap, replacing it by the next cell of its source.
+    fn advance_top(&mut self) -> Option<Head> {
+        let src = self.heap.peek()?.src;
+        let next = match self.next_of(src) {
+            Ok(n) => n,
+            Err(e) => {
+                self.pending_err = Some(e);
+                None
+            }
+        };
+        let mut top = self.heap.peek_mut()?;
+        match next {
+            Some(n) => Some(std::mem::replace(&mut *top, n)),
+            None => Some(PeekMut::pop(top)),
+        }
     }
 
     /// The key that `next` would return, without consuming it.
@@ -98,28 +122,18 @@ impl MergeIter {
         if let Some(e) = self.pending_err.take() {
             return Err(e);
         }
-        let Some(head) = self.heap.pop() else {
+        let Some(head) = self.advance_top() else {
             return Ok(None);
         };
-        self.refill(head.src);
-        // IMPORTANT: drop every other copy of this key now, so that `peek` shows what the
-        // next call returns. Every copy is a source head at this point: each source is
-        // sorted and none of its heads is smaller than this key.
-        while self.heap.peek().is_some_and(|h| h.key == head.key) {
-            if let Some(dup) = self.heap.pop() {
-                self.refill(dup.src);
-            }
+        // IMPORTANT: drop every other copy of this key (the same cell in a frozen memstore
+        // and the file it was flushed to) now, so that `peek` shows what the next call
+        // returns. Every copy is a source head at this point: each source is sorted and
+        // none of its heads is smaller than this key. After a source error the next call
+        // returns that error, so the loop may stop early.
+        while self.pending_err.is_none() && self.heap.peek().is_some_and(|h| h.key == head.key) {
+            self.advance_top();
         }
         Ok(Some((head.key, head.value)))
-    }
-
-    /// Pulls the next head of `src`; an error is kept for the next `next_cell`.
-    fn refill(&mut self, src: usize) {
-        if let Err(e) = self.pull(src)
-            && self.pending_err.is_none()
-        {
-            self.pending_err = Some(e);
-        }
     }
 }
 

@@ -145,16 +145,23 @@ fn sources(
     Ok(out)
 }
 
-/// Feeds every cell of `row` at the head of `m` to a fresh tracker; returns visible cells.
-fn drain_row(m: &mut MergeIter, row: &[u8], q: &FamilyQuery) -> Result<Vec<Cell>> {
-    let mut vis = RowVisibility::new(q);
+/// Feeds every cell of `row` at the head of `m` to a fresh tracker; appends the visible
+/// cells to `cells` (no per-family vector is allocated).
+fn drain_row(m: &mut MergeIter, row: &[u8], q: &FamilyQuery, cells: &mut Vec<Cell>) -> Result<()> {
+    let mut vis = RowVisibility::with_out(q, std::mem::take(cells));
+    let res = drain_into(m, row, &mut vis);
+    *cells = vis.out;
+    res
+}
+
+fn drain_into(m: &mut MergeIter, row: &[u8], vis: &mut RowVisibility<'_>) -> Result<()> {
     while m.peek().is_some_and(|k| k.row == row) {
         match m.next_cell()? {
             Some((k, v)) => vis.push(k, v),
             None => break,
         }
     }
-    Ok(vis.out)
+    Ok(())
 }
 
 fn finish_row(row: Bytes, cells: Vec<Cell>, filter: Option<&Filter>) -> Option<Row> {
@@ -188,7 +195,7 @@ fn get_row_with(
             continue;
         }
         let mut m = MergeIter::new(srcs, view.read_point)?;
-        cells.extend(drain_row(&mut m, row, q)?);
+        drain_row(&mut m, row, q, &mut cells)?;
     }
     Ok(finish_row(Bytes::copy_from_slice(row), cells, filter))
 }
@@ -281,7 +288,7 @@ impl ForwardScan {
             }
             let mut cells = Vec::new();
             for (q, m) in &mut self.fams {
-                cells.extend(drain_row(m, &row, q)?);
+                drain_row(m, &row, q, &mut cells)?;
             }
             if let Some(r) = finish_row(row, cells, self.filter.as_ref()) {
                 return Ok(Some(r));

@@ -67,6 +67,12 @@ pub struct RowVisibility<'q> {
 impl<'q> RowVisibility<'q> {
     /// A fresh tracker for one row.
     pub fn new(q: &'q FamilyQuery) -> Self {
+        Self::with_out(q, Vec::new())
+    }
+
+    /// A fresh tracker for one row that appends visible cells to `out` (cells of other
+    /// families already there are kept).
+    pub fn with_out(q: &'q FamilyQuery, out: Vec<Cell>) -> Self {
         RowVisibility {
             q,
             family_delete: None,
@@ -75,7 +81,7 @@ impl<'q> RowVisibility<'q> {
             version_delete: None,
             last_put_ts: None,
             versions: 0,
-            out: Vec::new(),
+            out,
         }
     }
 
