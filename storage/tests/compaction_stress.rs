@@ -73,6 +73,15 @@ impl World {
     }
 }
 
+/// Sets the flag when dropped, on success or unwinding.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 fn duration() -> Duration {
     if let Ok(s) = std::env::var("SPEEDLAYER_STRESS_SECS") {
         return Duration::from_secs(s.parse().expect("SPEEDLAYER_STRESS_SECS is a number"));
@@ -364,6 +373,8 @@ fn compaction_under_concurrent_load_matches_the_models() {
         });
         // On-demand compactions and flushes on top of the background ones.
         let compactor = s.spawn(|| {
+            // Stops the other threads even if this one panics (else the test would hang).
+            let _stop = StopOnDrop(&world.stop);
             let mut rng = StdRng::seed_from_u64(9);
             let mut n = 0u64;
             let deadline = Instant::now() + run_for;
@@ -376,7 +387,6 @@ fn compaction_under_concurrent_load_matches_the_models() {
                 n += 1;
                 std::thread::sleep(Duration::from_millis(rng.random_range(20..200)));
             }
-            world.stop.store(true, Ordering::SeqCst);
             n
         });
         let compactions = compactor.join().unwrap();

@@ -212,10 +212,17 @@ pub fn compact_store(
         };
         plan
     };
-    // Claim the inputs; a concurrent compaction may have taken one since we looked.
+    // Claim the inputs; a concurrent compaction may have taken one since we looked, or
+    // even finished and removed it (its busy mark is then gone too): check both under the
+    // busy lock. Once claimed, only this compaction can remove them.
     let guard = {
         let mut busy = state.busy.lock();
-        if plan.inputs.iter().any(|id| busy.contains(id)) {
+        let live = store.current();
+        if plan
+            .inputs
+            .iter()
+            .any(|id| busy.contains(id) || !live.files.iter().any(|f| f.id == *id))
+        {
             return Ok(false);
         }
         busy.extend(plan.inputs.iter().copied());
