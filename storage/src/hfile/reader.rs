@@ -78,6 +78,15 @@ impl ReadAhead {
     }
 }
 
+/// A thread's point-read buffer is dropped after a block larger than this (it is kept,
+/// and reused, for ordinary block sizes).
+const SCRATCH_KEEP_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// Raw bytes of the block a point read is loading, reused by the thread's next one.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn read_at(file: &File, path: &Path, off: u64, len: u64) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
     file.read_exact_at(&mut buf, off)
@@ -285,15 +294,42 @@ impl HFileReader {
                 }
             }
             None => {
-                owned = read_at(&inner.file, &inner.path, e.offset, e.length)?;
-                &owned
+                // A point read: one pread into this thread's reused buffer (no allocation,
+                // no zero-fill once it has grown to the block size).
+                return SCRATCH.with(|cell| {
+                    let mut buf = cell.borrow_mut();
+                    let len = usize::try_from(e.length).map_err(|_| Error::Corruption {
+                        file: inner.path.clone(),
+                        offset: e.offset,
+                        reason: format!("block length {} does not fit memory", e.length),
+                    })?;
+                    if buf.len() < len {
+                        buf.resize(len, 0);
+                    }
+                    inner
+                        .file
+                        .read_exact_at(&mut buf[..len], e.offset)
+                        .map_err(|err| Error::io(&inner.path, err))?;
+                    let out = self.verify_and_cache(e.offset, &buf[..len]);
+                    if buf.len() > SCRATCH_KEEP_BYTES {
+                        *buf = Vec::new();
+                    }
+                    out
+                });
             }
         };
-        let d = decode_block(raw).map_err(|err| block_error(&inner.path, e.offset, err))?;
+        self.verify_and_cache(e.offset, raw)
+    }
+
+    /// Verifies (CRC, decompression, restart array) the raw block at `offset`, caches it
+    /// and returns it.
+    fn verify_and_cache(&self, offset: u64, raw: &[u8]) -> Result<DataBlock> {
+        let inner = &*self.inner;
+        let d = decode_block(raw).map_err(|err| block_error(&inner.path, offset, err))?;
         // Validate before caching so the cache only ever holds well-formed blocks.
         let block = DataBlock::new(d.clone())
-            .map_err(|err| block_error(&inner.path, e.offset, BlockError::Malformed(err)))?;
-        inner.cache.insert(inner.file_id, e.offset, d);
+            .map_err(|err| block_error(&inner.path, offset, BlockError::Malformed(err)))?;
+        inner.cache.insert(inner.file_id, offset, d);
         Ok(block)
     }
 

@@ -129,8 +129,14 @@ impl MergeIter {
         // and the file it was flushed to) now, so that `peek` shows what the next call
         // returns. Every copy is a source head at this point: each source is sorted and
         // none of its heads is smaller than this key. After a source error the next call
-        // returns that error, so the loop may stop early.
-        while self.pending_err.is_none() && self.heap.peek().is_some_and(|h| h.key == head.key) {
+        // returns that error, so the loop may stop early. Sequence numbers first: a cheap
+        // test that fails for almost every other cell.
+        while self.pending_err.is_none()
+            && self
+                .heap
+                .peek()
+                .is_some_and(|h| h.key.seq == head.key.seq && h.key == head.key)
+        {
             self.advance_top();
         }
         Ok(Some((head.key, head.value)))
