@@ -15,11 +15,19 @@
 //!   versions beyond the limit no longer appear to time-range reads, and a put written
 //!   later with a timestamp an old marker covered is no longer masked.
 //!
+//! Cells not yet visible to every new reader are left alone: a flushed file can hold a
+//! write whose sequence is above the region's read point (inserted, not yet completed).
+//! Readers that took their snapshot earlier keep the old files, but a reader that starts
+//! after the output is installed reads at a point at least the region's read point sampled
+//! when the compaction started ([`RetainRules::visible_seq`]); a cell above it is kept
+//! as is, masks nothing and counts as no version here, so a marker such a reader cannot
+//! see yet never removes a put it can (HBase's smallest read point).
+//!
 //! This module decides; it does not read or write files (see `executor`).
 
 use bytes::Bytes;
 
-use crate::cell::{CellKey, CellKind};
+use crate::cell::{CellKey, CellKind, SeqNo};
 
 /// The parameters of one compaction's keep/drop decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +39,9 @@ pub struct RetainRules {
     /// Puts with a timestamp below this are expired (the read path's `now - ttl`); 0 when
     /// the family has no TTL.
     pub oldest_ts: u64,
+    /// Every reader that can see the output reads at this sequence or later; cells above
+    /// it are kept untouched and take no part in the decision. `SeqNo::MAX` = all visible.
+    pub visible_seq: SeqNo,
 }
 
 impl RetainRules {
@@ -40,6 +51,15 @@ impl RetainRules {
             major,
             max_versions: max_versions.max(1),
             oldest_ts: ttl_ms.map_or(0, |ttl| now_ms.saturating_sub(ttl)),
+            visible_seq: SeqNo::MAX,
+        }
+    }
+
+    /// The same rules for an output that only readers at `read_point` or later can see.
+    pub fn visible_at(self, read_point: SeqNo) -> Self {
+        RetainRules {
+            visible_seq: read_point,
+            ..self
         }
     }
 }
@@ -51,6 +71,8 @@ pub struct RetainStats {
     pub kept: u64,
     /// Delete markers dropped (major only).
     pub dropped_markers: u64,
+    /// Cells kept untouched because some reader may not see them yet (also in `kept`).
+    pub kept_invisible: u64,
     /// Puts masked by a delete marker.
     pub dropped_masked: u64,
     /// Puts past the TTL.
@@ -120,6 +142,11 @@ impl Retainer {
             self.version_delete = None;
             self.last_put_ts = None;
             self.versions = 0;
+        }
+        if key.seq > self.rules.visible_seq {
+            self.stats.kept_invisible += 1;
+            self.stats.kept += 1;
+            return true;
         }
         let ts = key.timestamp;
         let keep = match key.kind {
@@ -302,6 +329,7 @@ mod tests {
                 dropped_expired: 1,
                 dropped_versions: 1,
                 dropped_duplicates: 1,
+                kept_invisible: 0,
             }
         );
     }
@@ -325,6 +353,66 @@ mod tests {
             ]
         );
         assert_eq!((stats.kept, stats.dropped_masked), (3, 1));
+    }
+
+    /// A marker written but not yet visible (seq above the read point) must not take the
+    /// put it masks with it: a reader at the read point still sees that put.
+    #[test]
+    fn cells_above_the_read_point_are_kept_and_mask_nothing() {
+        let cells: Cells = vec![
+            (key("r", "a", 6, CellKind::DeleteColumn, 3), Bytes::new()),
+            (key("r", "a", 5, CellKind::Put, 2), Bytes::from("live")),
+            (key("r", "a", 4, CellKind::Put, 1), Bytes::from("excess")),
+        ];
+        for major in [true, false] {
+            let rules = RetainRules::new(major, 1, None, 100).visible_at(2);
+            let (kept, stats) = compact(&cells, rules);
+            let kept: Vec<(u64, CellKind)> =
+                kept.iter().map(|(k, _)| (k.timestamp, k.kind)).collect();
+            let mut want = vec![(6, CellKind::DeleteColumn), (5, CellKind::Put)];
+            if !major {
+                want.push((4, CellKind::Put));
+            }
+            assert_eq!(kept, want, "major: {major}");
+            assert_eq!(stats.kept_invisible, 1);
+        }
+    }
+
+    /// With writes above the read point (timestamps rising, as the engine's clock gives
+    /// them), the output reads like the input at the read point and at every later one.
+    #[test]
+    fn output_reads_like_input_at_every_later_read_point() {
+        let mut rng = StdRng::seed_from_u64(13);
+        for round in 0..1000 {
+            let n = rng.random_range(0..20);
+            let mut cells = random_cells(&mut rng, n, 1);
+            let visible = n as u64;
+            // Later writes: sequences above `visible`, timestamps above every earlier one.
+            let m = rng.random_range(0..8);
+            let later = random_cells(&mut rng, m, visible + 1);
+            cells.extend(later.into_iter().map(|(mut k, v)| {
+                k.timestamp += 20;
+                (k, v)
+            }));
+            let major = rng.random_bool(0.5);
+            let max_versions = rng.random_range(1..4);
+            let rules = RetainRules::new(major, max_versions, None, 50).visible_at(visible);
+            let (kept, _) = compact(&cells, rules);
+            let upto = |c: &Cells, r: u64| -> Cells {
+                c.iter().filter(|(k, _)| k.seq <= r).cloned().collect()
+            };
+            let last = cells.iter().map(|(k, _)| k.seq).max().unwrap_or(0);
+            for r in visible..=last.max(visible) {
+                for v in 1..=max_versions {
+                    let q = query(v, 0, None);
+                    assert_eq!(
+                        read(&upto(&kept, r), &q),
+                        read(&upto(&cells, r), &q),
+                        "round {round}, major {major}, read point {r}, versions {v}"
+                    );
+                }
+            }
+        }
     }
 
     /// Major output reads exactly like its input for every query without a time range, at

@@ -28,7 +28,7 @@ use super::policy::{
 };
 use super::retain::RetainRules;
 use super::throttle::SharedThrottle;
-use crate::cell::CellKey;
+use crate::cell::{CellKey, SeqNo};
 use crate::error::{Error, Result};
 use crate::hfile::{FileOptions, HFileWriter, file_name};
 use crate::manifest::{FileMeta, Manifest, VersionEdit};
@@ -212,10 +212,17 @@ pub fn compact_store(
         };
         plan
     };
-    // Claim the inputs; a concurrent compaction may have taken one since we looked.
+    // Claim the inputs; a concurrent compaction may have taken one since we looked, or
+    // even finished and removed it (its busy mark is then gone too): check both under the
+    // busy lock. Once claimed, only this compaction can remove them.
     let guard = {
         let mut busy = state.busy.lock();
-        if plan.inputs.iter().any(|id| busy.contains(id)) {
+        let live = store.current();
+        if plan
+            .inputs
+            .iter()
+            .any(|id| busy.contains(id) || !live.files.iter().any(|f| f.id == *id))
+        {
             return Ok(false);
         }
         busy.extend(plan.inputs.iter().copied());
@@ -284,6 +291,8 @@ fn execute(
     }
 
     let major = plan.kind == PlanKind::Major;
+    // Readers that will see the output start after it is installed: at this point or later.
+    let read_point = region.read_point();
     let id = region.allocate_file_id();
     region.manifest().lock().apply(&VersionEdit {
         compaction_begin: Some((id, plan.inputs.clone())),
@@ -293,7 +302,7 @@ fn execute(
     state.check(FailPoint::AfterBegin)?;
 
     let path = store.dir.join(file_name(id));
-    let written = write_output(store, ctx, &inputs, &path, major);
+    let written = write_output(store, ctx, &inputs, &path, major, read_point);
     let output = match written {
         Ok(out) => out,
         Err(e) => {
@@ -364,9 +373,11 @@ fn write_output(
     inputs: &[Arc<StoreFile>],
     path: &std::path::Path,
     major: bool,
+    read_point: SeqNo,
 ) -> Result<Output> {
     let o = &store.opts;
-    let rules = RetainRules::new(major, o.max_versions, o.ttl_ms, ctx.now_ms);
+    let rules =
+        RetainRules::new(major, o.max_versions, o.ttl_ms, ctx.now_ms).visible_at(read_point);
     let sources = inputs
         .iter()
         .map(|f| f.iter_from(None))

@@ -283,7 +283,12 @@ impl Region {
         &self.stores
     }
 
-    /// A consistent snapshot for one read.
+    /// The highest sequence a reader starting now sees (compaction keeps cells above it).
+    pub fn read_point(&self) -> SeqNo {
+        self.mvcc.read_point()
+    }
+
+    /// A consistent snapshot for one read: read point, memstores, file versions.
     pub fn view(&self) -> ReadView {
         // IMPORTANT: read point first, then memstores, then versions. A flush installs the
         // file before it drops the frozen memstore, so in this order no visible cell can

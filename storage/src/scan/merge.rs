@@ -4,6 +4,11 @@
 //! first. Cells newer than the read point are dropped here, and a key seen twice (the same
 //! cell in a frozen memstore and in the file it was just flushed to) is emitted once. It
 //! does not apply masking or versions: that is `visibility`.
+//!
+//! Invariant: [`MergeIter::peek`] shows exactly the key the next [`MergeIter::next_cell`]
+//! returns. Duplicates are therefore removed when their first copy comes out, not when the
+//! next one would: readers drain a row with "while peek is in the row, take next", and a
+//! lazily skipped duplicate at the end of a row would hand them the next row's first cell.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -120,8 +125,12 @@ impl MergeIter {
         let Some(head) = self.advance_top() else {
             return Ok(None);
         };
-        // The same cell in two sources (a frozen memstore and the file it was flushed to).
-        // Sequence numbers first: a cheap test that fails for almost every other cell.
+        // IMPORTANT: drop every other copy of this key (the same cell in a frozen memstore
+        // and the file it was flushed to) now, so that `peek` shows what the next call
+        // returns. Every copy is a source head at this point: each source is sorted and
+        // none of its heads is smaller than this key. After a source error the next call
+        // returns that error, so the loop may stop early. Sequence numbers first: a cheap
+        // test that fails for almost every other cell.
         while self.pending_err.is_none()
             && self
                 .heap
@@ -176,6 +185,25 @@ mod tests {
                 k("d", 1, 3)
             ]
         );
+    }
+
+    /// `peek` must show what `next_cell` returns even when the previous key is still
+    /// the head of another source (a duplicate at the end of a row).
+    #[test]
+    fn peek_is_the_next_cell_across_duplicates() {
+        let a = vec![k("a", 5, 1), k("b", 2, 3)];
+        let b = vec![k("a", 5, 1), k("b", 2, 3), k("b", 1, 2)];
+        let c = vec![k("a", 5, 1)];
+        let mut m = MergeIter::new(vec![src(a), src(b), src(c)], 100).unwrap();
+        let mut got = Vec::new();
+        loop {
+            let peeked = m.peek().cloned();
+            let next = m.next_cell().unwrap().map(|(key, _)| key);
+            assert_eq!(peeked, next);
+            let Some(key) = next else { break };
+            got.push(key);
+        }
+        assert_eq!(got, vec![k("a", 5, 1), k("b", 2, 3), k("b", 1, 2)]);
     }
 
     #[test]
