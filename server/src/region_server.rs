@@ -29,6 +29,9 @@ use crate::metrics::Metrics;
 /// Default largest gRPC message accepted: 64 MiB, the storage engine's batch limit.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// How long graceful shutdown waits for in-flight gRPC requests before closing them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Settings of the region server (built by `config` from flags and TOML).
 #[derive(Debug, Clone)]
 pub struct RegionConfig {
@@ -212,7 +215,20 @@ impl RegionServer {
             .set_not_serving::<DataServer<DataService>>()
             .await;
         let _ = self.stop.send(true);
-        let grpc = self.grpc_task.await;
+        // In-flight requests get SHUTDOWN_GRACE; a stream that never ends (a health Watch,
+        // an abandoned scan) must not keep the server from flushing and exiting.
+        let mut grpc_task = self.grpc_task;
+        let grpc = match tokio::time::timeout(SHUTDOWN_GRACE, &mut grpc_task).await {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::warn!(
+                    grace = ?SHUTDOWN_GRACE,
+                    "requests still open after the grace period; closing them"
+                );
+                grpc_task.abort();
+                Ok(Ok(()))
+            }
+        };
         let http = self.http_task.await;
         // A split in progress finishes before the database closes.
         if let Err(e) = self.split_task.await {

@@ -72,6 +72,9 @@ async fn health_check_serving_then_not_serving_at_shutdown() {
         Ok(Some(update)) => assert_eq!(update.status(), ServingStatus::NotServing),
         other => panic!("expected NOT_SERVING, got {other:?}"),
     }
+    // An open Watch stream is an in-flight request: end it so shutdown can finish.
+    drop(watch);
+    drop(health);
     stopping.await.unwrap().unwrap();
 }
 
