@@ -69,6 +69,10 @@ pub struct GrpcArgs {
     #[arg(long, value_name = "BYTES")]
     pub region_split_bytes: Option<u64>,
 
+    /// How often regions are checked against the split size, in milliseconds (default 1000).
+    #[arg(long, value_name = "MILLIS")]
+    pub split_check_millis: Option<u64>,
+
     /// Shared block cache capacity (default 256 MiB).
     #[arg(long, value_name = "BYTES")]
     pub block_cache_bytes: Option<usize>,
@@ -151,6 +155,8 @@ pub struct FileGrpc {
     pub memstore_flush_bytes: Option<usize>,
     /// See `--region-split-bytes`.
     pub region_split_bytes: Option<u64>,
+    /// See `--split-check-millis`.
+    pub split_check_millis: Option<u64>,
     /// See `--block-cache-bytes`.
     pub block_cache_bytes: Option<usize>,
 }
@@ -223,6 +229,9 @@ impl ServerArgs {
             }
             if let Some(v) = a.region_split_bytes.or(f.region_split_bytes) {
                 cfg.engine.region_split_bytes = v;
+            }
+            if let Some(v) = a.split_check_millis.or(f.split_check_millis) {
+                cfg.split_check_interval = std::time::Duration::from_millis(v.max(1));
             }
             if let Some(v) = a.block_cache_bytes.or(f.block_cache_bytes) {
                 cfg.engine.block_cache_bytes = v;

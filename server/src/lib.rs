@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod region_server;
 pub mod resp;
+pub mod splitter;
 
 pub use error::ServerError;
 pub use region_server::{RegionConfig, RegionServer};

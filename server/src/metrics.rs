@@ -96,6 +96,7 @@ pub struct Metrics {
     rows_out: AtomicU64,
     compactions: AtomicU64,
     splits: AtomicU64,
+    split_failures: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -142,6 +143,16 @@ impl Metrics {
     /// Counts a region split.
     pub fn add_split(&self) {
         self.splits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a split attempt that failed (the parent stayed in service).
+    pub fn add_split_failure(&self) {
+        self.split_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Region splits done so far.
+    pub fn splits(&self) -> u64 {
+        self.splits.load(Ordering::Relaxed)
     }
 
     /// Requests of one RPC so far: (ok, errors).
@@ -236,6 +247,12 @@ impl Metrics {
             "speedlayer_region_splits_total",
             "Region splits done by this server.",
             self.splits.load(Ordering::Relaxed),
+        )?;
+        counter(
+            out,
+            "speedlayer_region_split_failures_total",
+            "Region split attempts that failed (the parent stayed in service).",
+            self.split_failures.load(Ordering::Relaxed),
         )?;
         counter(
             out,

@@ -3,7 +3,8 @@
 //! accepting, let in-flight requests finish, flush memstores and sync (`Db::close`).
 //!
 //! The gRPC endpoint carries `speedlayer.v1.Admin`, `speedlayer.v1.Data`, the standard
-//! health service and server reflection. Flag parsing lives in `config`; the services in
+//! health service and server reflection; a background task (`splitter`) splits regions
+//! that outgrow the split size. Flag parsing lives in `config`; the services in
 //! `grpc` and `http`.
 
 use std::net::SocketAddr;
@@ -28,6 +29,9 @@ use crate::metrics::Metrics;
 /// Default largest gRPC message accepted: 64 MiB, the storage engine's batch limit.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// How long graceful shutdown waits for in-flight gRPC requests before closing them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Settings of the region server (built by `config` from flags and TOML).
 #[derive(Debug, Clone)]
 pub struct RegionConfig {
@@ -42,6 +46,8 @@ pub struct RegionConfig {
     pub max_message_bytes: usize,
     /// Concurrent requests per HTTP/2 connection (default 256); more wait for a slot.
     pub max_concurrent_streams: u32,
+    /// How often regions are checked against `engine.region_split_bytes` (default 1 s).
+    pub split_check_interval: Duration,
     /// Storage engine options (memstore size, region split size, limits...).
     pub engine: EngineOptions,
 }
@@ -55,6 +61,7 @@ impl RegionConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 16030)),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_concurrent_streams: 256,
+            split_check_interval: Duration::from_secs(1),
             engine: EngineOptions::default(),
         }
     }
@@ -68,6 +75,7 @@ pub struct RegionServer {
     stop: watch::Sender<bool>,
     grpc_task: JoinHandle<Result<(), tonic::transport::Error>>,
     http_task: JoinHandle<std::io::Result<()>>,
+    split_task: JoinHandle<()>,
     health: tonic_health::server::HealthReporter,
 }
 
@@ -150,6 +158,12 @@ impl RegionServer {
             },
         ));
 
+        let split_task = tokio::spawn(crate::splitter::run(
+            backend.clone(),
+            config.engine.region_split_bytes,
+            config.split_check_interval,
+            stop_rx.clone(),
+        ));
         let app = crate::http::router(backend.clone(), stop_rx.clone());
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(async move {
@@ -167,6 +181,7 @@ impl RegionServer {
             stop,
             grpc_task,
             http_task,
+            split_task,
             health,
         })
     }
@@ -200,8 +215,25 @@ impl RegionServer {
             .set_not_serving::<DataServer<DataService>>()
             .await;
         let _ = self.stop.send(true);
-        let grpc = self.grpc_task.await;
+        // In-flight requests get SHUTDOWN_GRACE; a stream that never ends (a health Watch,
+        // an abandoned scan) must not keep the server from flushing and exiting.
+        let mut grpc_task = self.grpc_task;
+        let grpc = match tokio::time::timeout(SHUTDOWN_GRACE, &mut grpc_task).await {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::warn!(
+                    grace = ?SHUTDOWN_GRACE,
+                    "requests still open after the grace period; closing them"
+                );
+                grpc_task.abort();
+                Ok(Ok(()))
+            }
+        };
         let http = self.http_task.await;
+        // A split in progress finishes before the database closes.
+        if let Err(e) = self.split_task.await {
+            tracing::warn!("split task ended abnormally: {e}");
+        }
         let db = self.backend.db.clone();
         // IMPORTANT: close only after the servers stopped, so no acknowledged write is
         // applied after the final flush.

@@ -13,6 +13,10 @@
 //! unlisted: removed at open. A failure before 3 re-opens the parent for writes.
 //! Rewriting costs one pass over the region's data; reference files (HBase's half-file
 //! references) would avoid it and are a possible later improvement.
+//!
+//! [`Db::split_point`] proposes the split key: the row of the middle cell of the region's
+//! largest file (HBase uses the middle block of the largest file the same way). Deciding
+//! *when* to split is the server's job, not this module's.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +32,39 @@ use crate::manifest::{FileMeta, Manifest, VersionEdit};
 use crate::region::{Region, RegionInfo};
 
 impl Db {
+    /// A row key near the middle of region `region_id`'s flushed data: the row of the
+    /// middle cell of its largest file, moved forward to the next distinct row when it is
+    /// the file's first row (so the left daughter is never empty). `None` when the region
+    /// has no file or its largest file holds a single row. Memstore contents are not
+    /// considered; the cost is reading half of the largest file once.
+    ///
+    /// # Errors
+    /// `UnknownTable`, `InvalidArgument` (no such region), read errors.
+    pub fn split_point(&self, table: &str, region_id: u64) -> Result<Option<Bytes>> {
+        let region = self.region(table, region_id)?;
+        let largest = region
+            .stores()
+            .iter()
+            .flat_map(|s| s.current().files.clone())
+            .max_by_key(|f| f.meta.size);
+        let Some(file) = largest else {
+            return Ok(None);
+        };
+        let half = file.meta.cells / 2;
+        let mut candidate: Option<Bytes> = None;
+        for (i, item) in file.reader().iter().enumerate() {
+            let (k, _) = item?;
+            if (i as u64) < half {
+                continue;
+            }
+            if k.row > file.meta.first_row {
+                candidate = Some(k.row);
+                break;
+            }
+        }
+        Ok(candidate.filter(|row| row[..] > region.info.start[..] && region.info.contains(row)))
+    }
+
     /// Splits region `region_id` of `table` at `split_key`: the left daughter holds rows
     /// `< split_key`, the right one rows `≥ split_key`. Writes to the parent during the
     /// split fail with a retryable `TooBusy`. Returns the daughters.
