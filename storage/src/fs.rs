@@ -65,6 +65,21 @@ pub fn remove_file_synced(path: &Path) -> Result<()> {
     sync_dir(parent_dir(path))
 }
 
+/// Cuts `path` to `len` bytes and fsyncs it: how a recovered log drops a torn tail, so that
+/// appends after recovery never follow the garbage.
+///
+/// # Errors
+/// `Error::Io` naming the file if it cannot be opened, truncated or synced.
+pub fn truncate_synced(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.set_len(len).map_err(|e| Error::io(path, e))?;
+    // IMPORTANT: the cut must be durable before new records are appended after it.
+    f.sync_all().map_err(|e| Error::io(path, e))
+}
+
 /// The directory holding `path` (`.` for a bare file name).
 pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

@@ -337,12 +337,8 @@ fn replay(path: &Path) -> Result<(ManifestState, u64)> {
             ));
         }
         tracing::warn!(file = %path.display(), offset = off, reason = %damage, "truncating torn manifest tail");
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        f.set_len(off as u64).map_err(|e| Error::io(path, e))?;
-        f.sync_all().map_err(|e| Error::io(path, e))?;
+        // IMPORTANT: cut the garbage so appends after recovery never follow it.
+        crate::fs::truncate_synced(path, off as u64)?;
         break;
     }
     Ok((state, off as u64))

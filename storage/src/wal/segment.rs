@@ -3,7 +3,6 @@
 //!
 //! This module does not append; `writer` owns the open segment.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -176,12 +175,7 @@ pub fn replay_segment(
         }
         tracing::warn!(file = %path.display(), offset = off, reason = %damage, "truncating torn WAL tail");
         // IMPORTANT: cut the garbage so appends after recovery never follow it.
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        f.set_len(off as u64).map_err(|e| Error::io(path, e))?;
-        f.sync_all().map_err(|e| Error::io(path, e))?;
+        crate::fs::truncate_synced(path, off as u64)?;
         break;
     }
     if is_last && records == 0 {
