@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use speedlayer_storage::DbStats;
+use speedlayer_storage::region::StoreStats;
 
 /// The RPCs the server counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,8 +239,8 @@ impl Metrics {
         )?;
         counter(
             out,
-            "speedlayer_compactions_total",
-            "Compactions run through the Compact RPC.",
+            "speedlayer_compact_requests_total",
+            "Compact RPCs served (the compactions themselves: speedlayer_store_compactions_total).",
             self.compactions.load(Ordering::Relaxed),
         )?;
         counter(
@@ -331,43 +332,68 @@ impl Metrics {
                 }
             }
         }
-        writeln!(out, "# HELP speedlayer_store_files HFiles per store.")?;
-        writeln!(out, "# TYPE speedlayer_store_files gauge")?;
-        for t in &stats.tables {
-            for r in &t.regions {
-                for s in &r.stores {
-                    writeln!(
-                        out,
-                        "speedlayer_store_files{{table=\"{}\",region=\"{}\",family=\"{}\"}} {}",
-                        escape(&t.name),
-                        r.id,
-                        escape(&s.family),
-                        s.files
-                    )?;
-                }
-            }
-        }
-        writeln!(
+        per_store(
             out,
-            "# HELP speedlayer_store_file_bytes HFile bytes per store."
+            stats,
+            "speedlayer_store_files",
+            "HFiles per store.",
+            "gauge",
+            |s| s.files,
         )?;
-        writeln!(out, "# TYPE speedlayer_store_file_bytes gauge")?;
-        for t in &stats.tables {
-            for r in &t.regions {
-                for s in &r.stores {
-                    writeln!(
-                        out,
-                        "speedlayer_store_file_bytes{{table=\"{}\",region=\"{}\",family=\"{}\"}} {}",
-                        escape(&t.name),
-                        r.id,
-                        escape(&s.family),
-                        s.file_bytes
-                    )?;
-                }
-            }
-        }
+        per_store(
+            out,
+            stats,
+            "speedlayer_store_file_bytes",
+            "HFile bytes per store.",
+            "gauge",
+            |s| s.file_bytes,
+        )?;
+        per_store(
+            out,
+            stats,
+            "speedlayer_store_compactions_total",
+            "Compactions completed per store (minor, major and whole expired files dropped).",
+            "counter",
+            |s| s.compaction.runs,
+        )?;
+        per_store(
+            out,
+            stats,
+            "speedlayer_store_compaction_bytes_written_total",
+            "Bytes written by compactions per store.",
+            "counter",
+            |s| s.compaction.bytes_written,
+        )?;
         Ok(())
     }
+}
+
+/// One sample per (table, region, family) store, read from the engine's statistics.
+fn per_store(
+    out: &mut String,
+    stats: &DbStats,
+    name: &str,
+    help: &str,
+    kind: &str,
+    value: impl Fn(&StoreStats) -> u64,
+) -> std::fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} {kind}")?;
+    for t in &stats.tables {
+        for r in &t.regions {
+            for s in &r.stores {
+                writeln!(
+                    out,
+                    "{name}{{table=\"{}\",region=\"{}\",family=\"{}\"}} {}",
+                    escape(&t.name),
+                    r.id,
+                    escape(&s.family),
+                    value(s)
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) -> std::fmt::Result {

@@ -174,8 +174,7 @@ impl Admin for AdminService {
                     files: r.stores.iter().map(|s| s.files).sum(),
                     file_bytes: r.stores.iter().map(|s| s.file_bytes).sum(),
                     flushes: r.flushes,
-                    // The engine does not count compactions per region (yet).
-                    compactions: 0,
+                    compactions: r.stores.iter().map(|s| s.compaction.runs).sum(),
                     cells_written: r.cells_written,
                     stores: r
                         .stores
