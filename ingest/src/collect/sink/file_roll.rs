@@ -149,3 +149,129 @@ impl Sink for FileRollSink {
         self.roll()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(dir: &std::path::Path, roll_size: u64, roll_interval: Duration) -> FileRollSink {
+        FileRollSink::new(
+            "archive",
+            FileRollOptions {
+                dir: dir.to_path_buf(),
+                roll_size,
+                roll_interval,
+            },
+        )
+        .unwrap()
+    }
+
+    /// (completed file names, in-progress file names), sorted.
+    fn files(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+        let mut done = Vec::new();
+        let mut open = Vec::new();
+        for e in fs::read_dir(dir).unwrap() {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            if n.ends_with(".inprogress") {
+                open.push(n);
+            } else {
+                done.push(n);
+            }
+        }
+        done.sort();
+        open.sort();
+        (done, open)
+    }
+
+    fn deliver(s: &mut FileRollSink, lines: impl Iterator<Item = String>) {
+        let events: Vec<Event> = lines.map(|l| Event::new(l.into_bytes())).collect();
+        let refs: Vec<&Event> = events.iter().collect();
+        s.deliver(&refs).unwrap();
+    }
+
+    fn read_all(dir: &std::path::Path, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .flat_map(|n| {
+                fs::read_to_string(dir.join(n))
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rolls_by_size_into_complete_files_holding_every_line_once() {
+        let d = tempfile::tempdir().unwrap();
+        // "line-0000" + '\n' = 10 bytes: a 100-byte roll size makes files of 10 lines.
+        let mut s = sink(d.path(), 100, Duration::from_secs(3600));
+        let lines: Vec<String> = (0..35).map(|i| format!("line-{i:04}")).collect();
+        deliver(&mut s, lines.iter().take(20).cloned());
+        deliver(&mut s, lines.iter().skip(20).cloned());
+        let (done, open) = files(d.path());
+        assert_eq!(done.len(), 3, "{done:?}");
+        assert_eq!(open.len(), 1, "the last 5 lines are still in progress");
+        for n in &done {
+            assert_eq!(fs::metadata(d.path().join(n)).unwrap().len(), 100, "{n}");
+        }
+        s.close().unwrap();
+        let (done, open) = files(d.path());
+        assert_eq!((done.len(), open.len()), (4, 0));
+        assert_eq!(read_all(d.path(), &done), lines);
+    }
+
+    #[test]
+    fn rolls_by_time_on_the_next_delivery() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = sink(d.path(), u64::MAX, Duration::from_millis(50));
+        deliver(&mut s, (0..3).map(|i| format!("a{i}")));
+        assert_eq!(
+            files(d.path()).0.len(),
+            0,
+            "nothing rolled before the interval"
+        );
+        // The interval is measured on a real clock: let it pass.
+        std::thread::sleep(Duration::from_millis(60));
+        deliver(&mut s, (0..2).map(|i| format!("b{i}")));
+        let (done, open) = files(d.path());
+        assert_eq!(done.len(), 1, "the file older than the interval was rolled");
+        assert_eq!(read_all(d.path(), &done), ["a0", "a1", "a2"]);
+        assert_eq!(open.len(), 1);
+        s.close().unwrap();
+        let (done, _) = files(d.path());
+        assert_eq!(read_all(d.path(), &done), ["a0", "a1", "a2", "b0", "b1"]);
+    }
+
+    #[test]
+    fn a_file_left_in_progress_by_a_crash_is_published_on_start() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = sink(d.path(), u64::MAX, Duration::from_secs(3600));
+        deliver(&mut s, (0..4).map(|i| format!("x{i}")));
+        drop(s); // no close: as if the process died after `deliver` returned (fsynced)
+        assert_eq!(files(d.path()).1.len(), 1);
+        let _restarted = sink(d.path(), u64::MAX, Duration::from_secs(3600));
+        let (done, open) = files(d.path());
+        assert!(open.is_empty());
+        assert_eq!(read_all(d.path(), &done), ["x0", "x1", "x2", "x3"]);
+    }
+
+    #[test]
+    fn dead_letters_carry_their_reason() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = sink(d.path(), u64::MAX, Duration::from_secs(3600));
+        let mut bad = Event::new(b"garbage".to_vec());
+        bad.dead_letter = Some("field 7 (speed): not a number".into());
+        s.deliver(&[&bad]).unwrap();
+        s.close().unwrap();
+        let (done, _) = files(d.path());
+        assert_eq!(
+            read_all(d.path(), &done),
+            [
+                "#dead-letter reason=\"field 7 (speed): not a number\"",
+                "garbage"
+            ]
+        );
+    }
+}
