@@ -312,4 +312,28 @@ mod tests {
         );
         let _ = sc;
     }
+
+    #[test]
+    fn rotates_by_size_without_splitting_or_losing_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let mut o = opts(d.path(), 3);
+        o.start = NaiveDateTime::parse_from_str("20261122120000", "%Y%m%d%H%M%S").unwrap();
+        o.rotate_size = Some(4096);
+        let sum = run(&o).unwrap();
+        assert!(sum.rotations >= 3, "{sum:?}");
+        let mut total = 0;
+        for n in 1..=sum.rotations {
+            let rotated = fs::read(d.path().join(format!("logs/driving.log.{n}"))).unwrap();
+            assert!(
+                rotated.len() >= 4096,
+                "file {n} rolled early: {}",
+                rotated.len()
+            );
+            assert!(rotated.ends_with(b"\n"), "file {n} ends mid-line");
+            total += rotated.iter().filter(|&&b| b == b'\n').count();
+        }
+        let live = fs::read(d.path().join("logs/driving.log")).unwrap();
+        total += live.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(total as u64, sum.driving_lines);
+    }
 }
