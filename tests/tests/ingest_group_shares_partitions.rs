@@ -9,17 +9,18 @@ use std::time::Duration;
 
 use support::*;
 
-// Ignored (reported as skipped, not passed): on a quiet machine the second worker never
-// received partitions from tansu's group rebalance (3 runs of 300 s on 2026-11-22 06:50–07:05;
-// it passed in the three loaded-machine runs before). Root cause open: see issue 6's note.
-// Run it with `cargo nextest run -p speedlayer-tests --run-ignored all --test
-// ingest_group_shares_partitions`.
-#[ignore = "second worker gets no partitions on a quiet machine; root cause open (issue 6)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_the_stream_with_identical_results() {
     let env = Env::start(80);
+    // 30 cars x 120 s, split at t = 60 s: a window boundary, so the idle flush that fires
+    // the first half's windows while nothing new arrives fires them whole.
     let lines = driving_lines(30, 0, 120, 61);
     let half = lines.len() / 2;
+    assert_eq!(
+        lines[half].t_ms % 30_000,
+        0,
+        "the halves split on a window boundary"
+    );
     let brokers = env.tansu.brokers();
     produce(&brokers, &records(&lines[..half])).await;
     let a = env.worker().await;
@@ -28,18 +29,23 @@ async fn two_workers_share_the_stream_with_identical_results() {
         env.driving_keys().is_superset(&some)
     })
     .await;
-    let b = env.worker().await; // joins: the group rebalances while A consumes
-    // Produce the second half in chunks, giving the rebalance time to hand B partitions
-    // (a join takes about a second): on a quiet machine A could otherwise drain everything
-    // before B owns anything, and the test would prove nothing about sharing.
-    let rest = &lines[half..];
-    for chunk in rest.chunks(rest.len() / 10 + 1) {
-        produce(&brokers, &records(chunk)).await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while b.metric("ingest_consumed_total") == 0.0 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await; // poll interval
-        }
-    }
+    // B joins: the group rebalances while A consumes (cooperative: A keeps what it is not
+    // asked to give up). The second half is produced once both own partitions, so B's
+    // share of it is consumed by B, whatever the pace of the machine.
+    let b = env.worker().await;
+    env.wait_for(
+        "the group to share the 4 partitions",
+        Duration::from_secs(60),
+        || {
+            let (pa, pb) = (
+                a.metric("ingest_partitions_owned"),
+                b.metric("ingest_partitions_owned"),
+            );
+            pa > 0.0 && pb > 0.0 && pa + pb == 4.0
+        },
+    )
+    .await;
+    produce(&brokers, &records(&lines[half..])).await;
 
     let all = expected_keys(&lines);
     env.wait_for("all rows", Duration::from_secs(60), || {
@@ -47,11 +53,12 @@ async fn two_workers_share_the_stream_with_identical_results() {
     })
     .await;
     let want_windows = reference_windows(&lines, |_| 80);
-    env.wait_for("every window to fire", Duration::from_secs(30), || {
+    // Waits for every window to fire; the assertion below names any difference.
+    env.settle(Duration::from_secs(30), || {
         env.overspeed_keys().len() >= want_windows.len()
     })
     .await;
-    assert_eq!(env.overspeed_keys(), want_windows);
+    assert_same_keys("overspeed rows", &env.overspeed_keys(), &want_windows);
     assert_eq!(env.redis.sets(), reference_sets(&lines, |_| 80));
     assert!(a.metric("ingest_consumed_total") > 0.0);
     assert!(

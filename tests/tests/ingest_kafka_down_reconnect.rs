@@ -55,7 +55,7 @@ async fn the_worker_reconnects_after_a_broker_restart_and_loses_nothing() {
         env.overspeed_keys().len() >= want_windows.len()
     })
     .await;
-    assert_eq!(env.overspeed_keys(), want_windows);
+    assert_same_keys("overspeed rows", &env.overspeed_keys(), &want_windows);
     assert_eq!(env.redis.sets(), reference_sets(&lines, |_| 80));
     assert!(w.is_running());
 

@@ -57,7 +57,7 @@ async fn a_threshold_edit_applies_to_later_windows() {
         env.overspeed_keys().len() >= want.len()
     })
     .await;
-    assert_eq!(env.overspeed_keys(), want);
+    assert_same_keys("overspeed rows", &env.overspeed_keys(), &want);
     assert_eq!(env.redis.sets(), reference_sets(&all, threshold));
     w.stop().await;
 }

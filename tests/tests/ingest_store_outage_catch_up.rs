@@ -55,7 +55,7 @@ async fn a_ten_second_server_outage_is_caught_up_without_loss() {
         env.overspeed_keys().len() >= want_windows.len()
     })
     .await;
-    assert_eq!(env.overspeed_keys(), want_windows);
+    assert_same_keys("overspeed rows", &env.overspeed_keys(), &want_windows);
     let want_sets = reference_sets(&lines, |_| 80);
     env.wait_for(
         "sets to match the reference",

@@ -6,6 +6,9 @@
 //! ahead never makes a slower partition's events late. A partition that delivered nothing
 //! for the idle timeout is left out; when every owned partition is idle, the base is
 //! [`Base::AllIdle`] and every open window may fire (the last window of a quiet stream).
+//! A stream-wide pause is not evidence that any one partition is idle: when events resume
+//! after every owned partition went quiet, every partition gets a fresh idle timeout, so
+//! the first partition to resume cannot race ahead and make the others' events late.
 //! Rules subtract their own allowed lateness from the base. This module knows nothing of
 //! windows or rules.
 
@@ -72,6 +75,12 @@ impl Watermarks {
 
     /// Records an event of `partition` at `offset` with event time `t_ms`.
     pub fn observe(&mut self, partition: i32, offset: i64, t_ms: i64, now: Instant) {
+        if self.all_idle(now) {
+            // The stream resumes after a pause: restart every partition's idle timeout.
+            for c in self.parts.values_mut() {
+                c.last_event_at = now;
+            }
+        }
         self.assign(partition, now);
         if let Some(c) = self.parts.get_mut(&partition) {
             c.max_event_ms = Some(c.max_event_ms.map_or(t_ms, |m| m.max(t_ms)));
@@ -88,6 +97,15 @@ impl Watermarks {
     /// The highest event time seen on `partition`.
     pub fn max_event_ms(&self, partition: i32) -> Option<i64> {
         self.parts.get(&partition).and_then(|c| c.max_event_ms)
+    }
+
+    /// Whether some partition is owned and every owned one is idle at `now`.
+    fn all_idle(&self, now: Instant) -> bool {
+        !self.parts.is_empty()
+            && self
+                .parts
+                .values()
+                .all(|c| now.saturating_duration_since(c.last_event_at) >= self.idle_timeout)
     }
 
     /// The watermark's base at processing time `now`.
@@ -156,6 +174,31 @@ mod tests {
         assert_eq!(w.base(later + idle), Base::AllIdle);
         w.observe(1, 1, 41_000, later + idle);
         assert_eq!(w.base(later + idle), Base::Min(41_000), "active again");
+    }
+
+    #[test]
+    fn after_a_stream_wide_pause_the_first_partition_back_cannot_race_ahead() {
+        let t0 = Instant::now();
+        let idle = Duration::from_secs(3);
+        let mut w = Watermarks::new(idle);
+        w.observe(0, 0, 60_000, t0);
+        w.observe(1, 0, 60_000, t0);
+        let resume = t0 + Duration::from_secs(12);
+        assert_eq!(w.base(resume), Base::AllIdle, "the whole stream paused");
+        // Partition 0 delivers its whole backlog before partition 1's first fetch.
+        w.observe(0, 1, 120_000, resume);
+        assert_eq!(
+            w.base(resume + Duration::from_millis(50)),
+            Base::Min(60_000),
+            "partition 1 gets a fresh idle timeout, so it still holds the watermark"
+        );
+        w.observe(1, 1, 61_000, resume + Duration::from_millis(60));
+        assert_eq!(w.base(resume + idle / 2), Base::Min(61_000));
+        // A partition that stays quiet while another delivers is still left out in time.
+        w.observe(0, 2, 122_000, resume + Duration::from_secs(2));
+        let stuck = resume + Duration::from_millis(60) + idle;
+        w.observe(0, 3, 125_000, stuck);
+        assert_eq!(w.base(stuck), Base::Min(125_000), "partition 1 idle again");
     }
 
     #[test]

@@ -8,10 +8,14 @@
 //! possible. Not the consume loop itself (see [`super::run`]).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 /// Bound of the rebalance event queue; past it the loop resynchronises from the
@@ -105,6 +109,70 @@ impl ConsumerContext for WorkerContext {
             let assigned = partitions(tpl, &self.topic);
             tracing::info!(?assigned, "partitions assigned");
             self.shared.push(OwnershipChange::Assigned(assigned));
+        }
+    }
+}
+
+/// How long dropping a [`ClosingConsumer`] waits for the consumer to close.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The worker's consumer, closed within a bound when dropped.
+///
+/// Dropping a librdkafka consumer closes it: revoke, final commit, leave the group. With
+/// the broker unreachable that close can block indefinitely, which would turn a shutdown
+/// (or a test that failed while Kafka was stopped) into a hang. The drop therefore closes
+/// the consumer on a helper thread and waits at most [`CLOSE_TIMEOUT`]; past it the close
+/// is left running in the background with a warning (the group expires the member after
+/// `session.timeout.ms`, as it would for a crashed worker).
+pub struct ClosingConsumer(Option<Arc<StreamConsumer<WorkerContext>>>);
+
+impl std::fmt::Debug for ClosingConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClosingConsumer").finish_non_exhaustive()
+    }
+}
+
+impl ClosingConsumer {
+    /// Takes ownership of `consumer`.
+    pub fn new(consumer: StreamConsumer<WorkerContext>) -> ClosingConsumer {
+        ClosingConsumer(Some(Arc::new(consumer)))
+    }
+}
+
+impl Deref for ClosingConsumer {
+    type Target = Arc<StreamConsumer<WorkerContext>>;
+
+    fn deref(&self) -> &Self::Target {
+        // Only `drop` takes the consumer out.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("consumer used after drop"))
+    }
+}
+
+impl Drop for ClosingConsumer {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else {
+            return;
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("kafka-close".into())
+            .spawn(move || {
+                drop(consumer);
+                let _ = done_tx.send(());
+            });
+        match spawned {
+            // The closure (and the consumer) was dropped here, inline, by the failed spawn.
+            Err(e) => tracing::warn!(error = %e, "no thread for the consumer close; closed inline"),
+            Ok(_) => {
+                if done_rx.recv_timeout(CLOSE_TIMEOUT).is_err() {
+                    tracing::warn!(
+                        timeout = ?CLOSE_TIMEOUT,
+                        "Kafka consumer did not close in time (broker unreachable?); left closing in the background"
+                    );
+                }
+            }
         }
     }
 }

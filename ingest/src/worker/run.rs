@@ -25,7 +25,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use super::config::WorkerConfig;
-use super::consumer::{OwnershipChange, Shared, WorkerContext};
+use super::consumer::{ClosingConsumer, OwnershipChange, Shared, WorkerContext};
 use super::offsets::CommitTracker;
 use super::rows::{
     CHECKPOINT_TABLE, DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, checkpoint_row,
@@ -152,7 +152,7 @@ pub struct Worker<S: Store> {
     cfg: WorkerConfig,
     store: Arc<S>,
     stats: WorkerStats,
-    consumer: Arc<StreamConsumer<WorkerContext>>,
+    consumer: ClosingConsumer,
     shared: Arc<Shared>,
     dlq: Arc<BatchProducer>,
     sets: SetSink,
@@ -194,7 +194,7 @@ impl<S: Store> Worker<S> {
         Ok(Worker {
             stats: WorkerStats::new(registry),
             store: Arc::new(store),
-            consumer: Arc::new(consumer),
+            consumer: ClosingConsumer::new(consumer),
             shared,
             dlq: Arc::new(dlq),
             sets,
@@ -321,6 +321,7 @@ impl<S: Store> Worker<S> {
                 }
             }
         }
+        self.stats.owned.set(self.engine.partitions().len() as i64);
     }
 
     async fn assign(&mut self, ps: &[i32], now: Instant) {

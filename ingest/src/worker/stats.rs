@@ -4,6 +4,7 @@
 //! (label `reason`: `parse` or `late`), `ingest_late_total`, `ingest_rule_firings_total`,
 //! `ingest_rule_reloads_total` (label `result`), `ingest_store_retries_total`,
 //! `ingest_batch_seconds` (histogram: batch consumed → stored, flagged and committed),
+//! `ingest_partitions_owned` (gauge: partitions of the topic this worker owns),
 //! `ingest_consumer_lag` and `ingest_committed_offset` (label `partition`).
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct WorkerStats {
     pub retries: Counter,
     /// Batch latency.
     pub batch_seconds: Histogram,
+    /// Partitions of the topic currently owned (changes with every rebalance).
+    pub owned: Gauge,
 }
 
 impl WorkerStats {
@@ -68,6 +71,11 @@ impl WorkerStats {
                 "Batch latency: consumed to stored, flagged and committed",
                 &[],
                 LATENCY_BUCKETS,
+            ),
+            owned: r.gauge(
+                "ingest_partitions_owned",
+                "Partitions of the topic this worker owns",
+                &[],
             ),
             registry,
         }

@@ -278,6 +278,11 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         // A flagged member is acknowledged before the worker commits: `always` makes every
         // acknowledged SADD survive a server stop, so the sets can be asserted exactly.
+        // `RUST_LOG=info` shows the workers' logs (and librdkafka's) in a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let server =
             ServerProcess::start_pinned(&dir.path().join("data"), &["--appendfsync", "always"]);
         let redis = Resp {
@@ -356,15 +361,29 @@ impl Env {
     }
 
     /// Waits until `cond` holds, polling every 100 ms, up to `limit`.
-    pub async fn wait_for(&self, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    pub async fn wait_for(&self, what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+        assert!(
+            self.settle(limit, cond).await,
+            "timed out waiting for {what}"
+        );
+    }
+
+    /// Like [`wait_for`](Self::wait_for), but returns whether `cond` came to hold, so the
+    /// caller's assertion can say what differs.
+    pub async fn settle(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + limit;
         while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await; // poll interval
         }
+        true
     }
 }
 
+/// A worker task; dropping it (e.g. when a test fails) aborts the task, so a failed test
+/// ends instead of leaving workers running against stopped services.
 pub struct RunningWorker {
     pub task: tokio::task::JoinHandle<speedlayer_ingest::Result<()>>,
     pub stop: watch::Sender<bool>,
@@ -373,15 +392,15 @@ pub struct RunningWorker {
 
 impl RunningWorker {
     /// Abrupt stop: the task is dropped mid-cycle, nothing more is committed.
-    pub async fn kill(self) {
+    pub async fn kill(mut self) {
         self.task.abort();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
     }
 
     /// Graceful stop.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        self.task.await.unwrap().unwrap();
+        (&mut self.task).await.unwrap().unwrap();
     }
 
     /// Whether the worker task is still running (not returned, not panicked).
@@ -397,6 +416,30 @@ impl RunningWorker {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Asserts two key sets are equal; on failure names the missing and unexpected keys as text.
+#[track_caller]
+pub fn assert_same_keys(what: &str, got: &BTreeSet<Vec<u8>>, want: &BTreeSet<Vec<u8>>) {
+    let text = |ks: Vec<&Vec<u8>>| -> Vec<String> {
+        ks.into_iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
+    };
+    let missing = text(want.difference(got).collect());
+    let extra = text(got.difference(want).collect());
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} expected, {} found; missing {missing:?}; unexpected {extra:?}",
+        want.len(),
+        got.len()
+    );
 }
 
 /// Independent reference of the `overspeed` row keys: `car#windowstart#overspeed`.
