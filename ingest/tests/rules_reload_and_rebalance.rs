@@ -70,9 +70,18 @@ fn a_fast_partition_does_not_make_a_slow_one_late_until_it_goes_idle() {
     assert_eq!(e.safe_offset(1), Some(0));
     assert_eq!(e.safe_offset(0), Some(0));
 
-    // Partition 1 falls silent: after the idle timeout partition 0 alone drives firings.
+    // Partition 1 falls silent while partition 0 keeps delivering: after the idle timeout
+    // partition 0 alone drives firings. (Had both gone quiet, the stream would have paused
+    // and partition 1 would get a fresh idle timeout when events resume.)
+    feed(
+        &mut e,
+        &[ev(0, 600, 600, "V0001", 90.0)],
+        now + IDLE / 2,
+        &mut run,
+    );
+    assert!(run.firings.is_empty(), "partition 1 is not idle yet");
     let later = now + IDLE + Duration::from_millis(1);
-    feed(&mut e, &[ev(0, 600, 600, "V0001", 90.0)], later, &mut run);
+    feed(&mut e, &[ev(0, 601, 601, "V0001", 90.0)], later, &mut run);
     let cars: Vec<&str> = run.firings.iter().map(|f| f.group.as_str()).collect();
     assert!(cars.contains(&"V0002") && cars.iter().filter(|c| **c == "V0001").count() >= 19);
     assert!(
