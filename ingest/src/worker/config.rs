@@ -90,7 +90,8 @@ pub struct WorkerConfig {
     pub batch_max_events: usize,
     /// Batch bound by bytes of payload (default 4 MiB).
     pub batch_max_bytes: usize,
-    /// Longest wait to fill a batch (default 50 ms): the floor of end-to-end latency.
+    /// Longest wait for a batch's first record (default 50 ms); after it, a batch takes
+    /// only the records already received, up to the event and byte bounds.
     pub batch_linger: Duration,
     /// Cap of the exponential backoff while the store or RESP is down (default 5 s).
     pub backoff_max: Duration,

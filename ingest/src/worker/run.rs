@@ -89,6 +89,15 @@ fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
 /// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
 /// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
 #[allow(clippy::too_many_arguments)]
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A cycle at least this long is logged at debug level with the time of each stage.
+const SLOW_CYCLE: Duration = Duration::from_millis(100);
+
 /// `fetch.wait.max.ms` of the worker's consumer (see [`Worker::connect`]).
 const FETCH_WAIT_MAX_MS: &str = "20";
 
@@ -269,12 +278,23 @@ impl<S: Store> Worker<S> {
         now.checked_sub(self.stalled).unwrap_or(now)
     }
 
-    /// Receives up to a batch: stops at the event or byte bound or after the linger time.
+    /// Receives a batch: waits up to the linger time for the first record, then takes the
+    /// records already received (librdkafka prefetches while a cycle runs), up to the event
+    /// and byte bounds, without waiting for more. Under load a batch holds what arrived
+    /// during the previous cycle, so batches grow with the load; a light stream's event
+    /// waits for no one.
     async fn gather(&self) -> Vec<OwnedMessage> {
-        let deadline = tokio::time::Instant::now() + self.cfg.batch_linger;
+        let first_by = tokio::time::Instant::now() + self.cfg.batch_linger;
         let mut out = Vec::new();
         let mut bytes = 0;
         while out.len() < self.cfg.batch_max_events && bytes < self.cfg.batch_max_bytes {
+            // Before the first record: wait until the linger deadline. After it: only what
+            // is ready now (a timeout polls its future once before looking at the clock).
+            let deadline = if out.is_empty() {
+                first_by
+            } else {
+                tokio::time::Instant::now()
+            };
             match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Err(_) => break,
                 Ok(Ok(m)) => {
@@ -408,6 +428,7 @@ impl<S: Store> Worker<S> {
             self.stats.clone(),
             self.cfg.backoff_max,
         );
+        let t_parsed = Instant::now();
         if !rows.is_empty() {
             let ok = until_ok(
                 &mut self.stalled,
@@ -466,15 +487,37 @@ impl<S: Store> Worker<S> {
         for (p, n) in next {
             self.tracker.acked(p, n);
         }
+        let t_stored = Instant::now();
         let firings = self.engine.advance(self.engine_now());
+        let fired = firings.len();
         if !firings.is_empty() && !self.sink_firings(firings, shutdown).await {
             return false;
         }
+        let t_fired = Instant::now();
         self.commit(CommitMode::Async).await;
         if !batch.is_empty() {
             self.stats
                 .batch_seconds
                 .observe(started.elapsed().as_secs_f64());
+        }
+        let oldest_ms = batch
+            .iter()
+            .filter_map(|m| m.timestamp().to_millis())
+            .min()
+            .map(|t| now_ms().saturating_sub(t));
+        if oldest_ms.is_some_and(|a| a >= SLOW_CYCLE.as_millis() as i64) {
+            tracing::debug!(events = batch.len(), ?oldest_ms, "old records consumed");
+        }
+        if started.elapsed() >= SLOW_CYCLE {
+            tracing::debug!(
+                events = batch.len(),
+                fired,
+                parse_ms = (t_parsed - started).as_millis() as u64,
+                store_ms = (t_stored - t_parsed).as_millis() as u64,
+                fire_ms = (t_fired - t_stored).as_millis() as u64,
+                commit_ms = t_fired.elapsed().as_millis() as u64,
+                "slow cycle"
+            );
         }
         true
     }
