@@ -113,6 +113,11 @@ pub struct RespArgs {
     /// Do not rewrite automatically below this AOF size in bytes (default 64 MiB).
     #[arg(long, value_name = "BYTES")]
     pub auto_aof_rewrite_min_size: Option<u64>,
+
+    /// Threads of the RESP service's own runtime (default 1: a single event loop, like
+    /// Redis; more helps only with `--appendfsync always`).
+    #[arg(long, value_name = "N")]
+    pub resp_threads: Option<usize>,
 }
 
 /// A `yes`/`no` flag value, as Redis spells booleans in its configuration.
@@ -179,6 +184,8 @@ pub struct FileResp {
     pub auto_aof_rewrite_percentage: Option<u64>,
     /// See `--auto-aof-rewrite-min-size`.
     pub auto_aof_rewrite_min_size: Option<u64>,
+    /// See `--resp-threads`.
+    pub threads: Option<usize>,
 }
 
 /// The merged settings of the whole binary.
@@ -275,6 +282,15 @@ impl ServerArgs {
             }
             if let Some(v) = a.auto_aof_rewrite_min_size.or(f.auto_aof_rewrite_min_size) {
                 cfg.auto_aof_rewrite_min_size = v;
+            }
+            if let Some(v) = a.resp_threads.or(f.threads) {
+                if v == 0 {
+                    return Err(ServerError::Config {
+                        what: "resp threads".into(),
+                        reason: "must be at least 1".into(),
+                    });
+                }
+                cfg.threads = v;
             }
             Some(cfg)
         };

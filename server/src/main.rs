@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use speedlayer_server::RegionServer;
 use speedlayer_server::config::ServerArgs;
-use speedlayer_server::resp::RespServer;
 use speedlayer_server::resp::memory::CountingAlloc;
+use speedlayer_server::resp::start_on_own_runtime;
 use tokio::signal::unix::{SignalKind, signal};
 
 #[global_allocator]
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         };
         let resp = match settings.resp.clone() {
-            Some(cfg) => match RespServer::start(cfg).await {
+            Some(cfg) => match start_on_own_runtime(cfg).await {
                 Ok(h) => Some(h),
                 Err(e) => {
                     tracing::error!("RESP service failed to start: {e}");
@@ -66,8 +66,9 @@ fn main() -> ExitCode {
                 Ok(h) => Some(h),
                 Err(e) => {
                     tracing::error!("region server failed to start: {e}");
-                    if let Some(h) = resp {
+                    if let Some((h, thread)) = resp {
                         let _ = h.shutdown().await;
+                        thread.stop().await;
                     }
                     return ExitCode::from(1);
                 }
@@ -75,7 +76,7 @@ fn main() -> ExitCode {
             None => None,
         };
         let mut ready = String::from("READY");
-        if let Some(h) = &resp {
+        if let Some((h, _)) = &resp {
             ready.push_str(&format!(" resp={}", h.local_addr()));
         }
         if let Some(h) = &region {
@@ -97,11 +98,12 @@ fn main() -> ExitCode {
             tracing::error!("region server shutdown failed: {e}");
             code = ExitCode::from(1);
         }
-        if let Some(h) = resp
-            && let Err(e) = h.shutdown().await
-        {
-            tracing::error!("RESP shutdown failed: {e}");
-            code = ExitCode::from(1);
+        if let Some((h, thread)) = resp {
+            if let Err(e) = h.shutdown().await {
+                tracing::error!("RESP shutdown failed: {e}");
+                code = ExitCode::from(1);
+            }
+            thread.stop().await;
         }
         code
     })

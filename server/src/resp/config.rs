@@ -93,6 +93,9 @@ pub struct RespConfig {
     pub auto_aof_rewrite_min_size: u64,
     /// Active expiry cycles per second (Redis `hz`, default 10).
     pub hz: u32,
+    /// Threads of the service's own runtime when started by the binary (default 1: one
+    /// event loop, like Redis; see [`super::runtime`]).
+    pub threads: usize,
     /// Protocol bounds.
     pub limits: Limits,
 }
@@ -110,6 +113,7 @@ impl RespConfig {
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             hz: 10,
+            threads: 1,
             limits: Limits::default(),
         }
     }

@@ -18,9 +18,11 @@ pub mod keyspace;
 pub mod member;
 pub mod memory;
 pub mod reply;
+pub mod runtime;
 pub mod server;
 pub mod snapshot;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AppendFsync, Limits, RespConfig};
+pub use runtime::{RespThread, start_on_own_runtime};
 pub use server::{RespHandle, RespServer};
