@@ -193,3 +193,49 @@ fn rust_redis_crate_resp2_and_resp3() {
     });
     assert!(s.stop());
 }
+
+/// Runs the redis-py script against `addr` with password `pw`.
+fn redis_py(addr: std::net::SocketAddr) -> Result<String, String> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/redis_py_client.py"
+    );
+    let out = Command::new("python3")
+        .args([
+            script,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            "pw",
+        ])
+        .output()
+        .expect("python3 runs (make test installs it with redis-py)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() && stdout.starts_with("OK redis-py") {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{}:\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// redis-py (PyPI `redis`, installed by `make test`), unchanged: RESP2 and RESP3 with a
+/// password, pipelines, scan iterators, set algebra, expiry and its error mapping. The
+/// script (`tests/clients/redis_py_client.py`) is first run against Debian's
+/// `redis-server`, so its expectations are the client's real behaviour, then against ours.
+#[test]
+fn redis_py_works_unchanged() {
+    let real = common::RealRedis::start(&[]);
+    redis_cli(real.addr, &["CONFIG", "SET", "requirepass", "pw"], None);
+    if let Err(e) = redis_py(real.addr) {
+        panic!("the script does not hold against redis-server itself: {e}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Bin::start(&dir.path().join("data"), &["--requirepass", "pw"]);
+    if let Err(e) = redis_py(s.addr) {
+        panic!("redis-py against speedlayer: {e}");
+    }
+    assert!(s.stop());
+}
