@@ -168,6 +168,8 @@ pub struct Worker<S: Store> {
     rules: RuleWatcher,
     engine: Engine,
     tracker: CommitTracker,
+    /// When offsets were last committed (see [`WorkerConfig::commit_interval`]).
+    last_commit: Instant,
     /// Time the loop spent blocked on a failing sink: excluded from the engine's clock.
     stalled: Duration,
 }
@@ -210,6 +212,7 @@ impl<S: Store> Worker<S> {
             rules,
             engine,
             tracker: CommitTracker::new(),
+            last_commit: Instant::now(),
             stalled: Duration::ZERO,
             cfg,
         })
@@ -494,7 +497,10 @@ impl<S: Store> Worker<S> {
             return false;
         }
         let t_fired = Instant::now();
-        self.commit(CommitMode::Async).await;
+        if self.last_commit.elapsed() >= self.cfg.commit_interval {
+            self.last_commit = Instant::now();
+            self.commit(CommitMode::Async).await;
+        }
         if !batch.is_empty() {
             self.stats
                 .batch_seconds
