@@ -71,6 +71,8 @@ pub async fn serve(
     let limits = shared.config.limits.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    // One shutdown waiter for the connection's life, not one registration per read.
+    let mut shutdown_signal = std::pin::pin!(shutdown.changed());
     'conn: loop {
         let mut wrote = false;
         let mut commands = 0u64;
@@ -145,7 +147,7 @@ pub async fn serve(
         tokio::select! {
             // Shutdown first: nothing new is executed once the final snapshot is due.
             biased;
-            _ = shutdown.changed() => break,
+            _ = &mut shutdown_signal => break,
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => shared.stats.add_input(n),
