@@ -11,7 +11,8 @@
 # INFO memory used_memory is divided by 1 M.
 #
 # Environment: N1 (requests at -P 1, default 200000), N32 (at -P 32, default 2000000),
-# MEMBERS (default 1000000), BIN (default target/release/speedlayer-server).
+# MEMBERS (default 1000000), BIN (default target/release/speedlayer-server), OURS_FLAGS
+# (extra flags for ours, e.g. "--resp-threads 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,9 +38,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # Ours: read the READY line for the port.
 mkfifo "$work/ready"
-"$BIN" --only-resp --resp-addr 127.0.0.1:0 --data-dir "$work/ours" --appendfsync everysec \
+# shellcheck disable=SC2086 # OURS_FLAGS is a list of flags
+"$BIN" --only-resp --resp-addr 127.0.0.1:0 --data-dir "$work/ours" --appendfsync everysec ${OURS_FLAGS:-} \
   >"$work/ready" 2>"$work/ours.log" &
-pids+=($!)
+OURS_PID=$!
+pids+=("$OURS_PID")
 read -r ready <"$work/ready"
 OURS=${ready##*resp=127.0.0.1:}
 OURS=${OURS%% *}
@@ -48,7 +51,8 @@ REDIS=$(free_port)
 mkdir -p "$work/redis"
 redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
   --dir "$work/redis" --databases 1 >"$work/redis.log" 2>&1 &
-pids+=($!)
+REDIS_PID=$!
+pids+=("$REDIS_PID")
 for _ in $(seq 200); do redis-cli -p "$REDIS" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 
 fill100() {
@@ -57,14 +61,24 @@ fill100() {
 }
 fill100 "$OURS"; fill100 "$REDIS"
 
-# rps <port> <pipeline> <requests> <args...>  -> requests per second of the single test run
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.4f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+# rps <pid> <port> <pipeline> <requests> <args...>
+#   -> "requests/s server-CPU-us-per-request" of the single test run. At -P 1 the client
+#   (one redis-benchmark thread) shares the two cores with the server and often bounds the
+#   rate; the server's CPU time per request says which server does less work for it.
 rps() {
-  local port=$1 p=$2 n=$3; shift 3
-  redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -P "$p" -n "$n" --csv "$@" \
-    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+  local pid=$1 port=$2 p=$3 n=$4; shift 4
+  local before after r
+  before=$(cpu_s "$pid")
+  r=$(redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -P "$p" -n "$n" --csv "$@" \
+    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
+  after=$(cpu_s "$pid")
+  echo "$r $(awk -v a="$before" -v b="$after" -v n="$n" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')"
 }
 
-printf '%-22s %4s %14s %14s %7s\n' test P redis speedlayer ratio
+printf '%-22s %4s %14s %14s %7s %12s %12s\n' test P redis speedlayer ratio "redis us/req" "ours us/req"
 for p in 1 32; do
   n=$N1; [[ $p == 32 ]] && n=$N32
   for test in PING_INLINE PING_MBULK SADD SISMEMBER SMEMBERS_100; do
@@ -75,10 +89,11 @@ for p in 1 32; do
       SISMEMBER)   args=(SISMEMBER bench:set member:50) ;;
       SMEMBERS_100) args=(SMEMBERS bench:set); [[ $p == 32 ]] && n=$((N32 / 4)) ;;
     esac
-    r=$(rps "$REDIS" "$p" "$n" "${args[@]}")
-    o=$(rps "$OURS" "$p" "$n" "${args[@]}")
-    printf '%-22s %4s %14s %14s %7s\n' "$test" "$p" "$r" "$o" \
-      "$(awk -v a="$o" -v b="$r" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')"
+    read -r r rc < <(rps "$REDIS_PID" "$REDIS" "$p" "$n" "${args[@]}")
+    read -r o oc < <(rps "$OURS_PID" "$OURS" "$p" "$n" "${args[@]}")
+    printf '%-22s %4s %14s %14s %7s %12s %12s\n' "$test" "$p" "$r" "$o" \
+      "$(awk -v a="$o" -v b="$r" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')" \
+      "$rc" "$oc"
   done
 done
 
