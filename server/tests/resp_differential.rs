@@ -464,3 +464,125 @@ fn raw_protocol_input_matches_redis() {
     }
     rt.block_on(ours.shutdown()).unwrap();
 }
+
+/// Jedis (5.x) cannot run here (no JVM jar source: Maven Central is unreachable and Debian
+/// packages no Jedis), so its connection handshake is replayed byte for byte as its
+/// `Connection.initializeFromClientConfig` sends it, against Redis and against ours:
+/// RESP3 with a user (`HELLO 3 AUTH user pw SETNAME name`), or `AUTH pw` then `HELLO n`,
+/// then one pipelined write of `SELECT db` (only when db > 0), `CLIENT SETNAME`,
+/// `CLIENT SETINFO LIB-NAME jedis`, `CLIENT SETINFO LIB-VER ...`, whose replies Jedis reads
+/// together (it ignores errors containing UNKNOWN or NOAUTH and throws on any other).
+#[test]
+fn jedis_handshakes_match_redis() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.requirepass = Some("pw".into());
+    let ours = rt.block_on(start(cfg));
+    let redis = RealRedis::start(&[]);
+    Raw::connect(redis.addr).roundtrip(
+        b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n",
+        b"+OK\r\n",
+    );
+    let pipeline = |db: Option<&str>| -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(db) = db {
+            out.extend(common::encode(&[b"SELECT", db.as_bytes()]));
+        }
+        out.extend(common::encode(&[b"CLIENT", b"SETNAME", b"fleet-app"]));
+        out.extend(common::encode(&[
+            b"CLIENT",
+            b"SETINFO",
+            b"LIB-NAME",
+            b"jedis",
+        ]));
+        out.extend(common::encode(&[
+            b"CLIENT", b"SETINFO", b"LIB-VER", b"5.2.0",
+        ]));
+        out
+    };
+    // What Jedis accepts as a reply to a fire-and-forget command: OK, or an error it
+    // ignores. Redis 7.0 (Debian's) predates CLIENT SETINFO (7.2) and answers "unknown
+    // subcommand", which Jedis ignores; ours implements it and must say OK.
+    let accepted = |f: &Frame, ours: bool| -> bool {
+        match f {
+            Frame::Simple(s) => s == "OK",
+            Frame::Error(e) => !ours && e.to_uppercase().contains("UNKNOWN"),
+            _ => false,
+        }
+    };
+    for (addr, is_ours) in [(ours.local_addr(), true), (redis.addr, false)] {
+        // 1. RESP3 with user and client name: one HELLO does it all.
+        let mut c = Raw::connect(addr);
+        c.send(&common::encode(&[
+            b"HELLO",
+            b"3",
+            b"AUTH",
+            b"default",
+            b"pw",
+            b"SETNAME",
+            b"fleet-app",
+        ]));
+        let Frame::Map(fields) = c.frame() else {
+            panic!("HELLO 3 AUTH: not a map from {addr}");
+        };
+        assert!(
+            fields
+                .iter()
+                .any(|(k, v)| *k == Frame::Bulk("proto".into()) && *v == Frame::Integer(3)),
+            "HELLO 3 AUTH from {addr}: {fields:?}"
+        );
+        c.send(&pipeline(None)[..]);
+        // (SETNAME was in HELLO; Jedis then skips it, but sending it again is harmless)
+        for _ in 0..3 {
+            let f = c.frame();
+            assert!(accepted(&f, is_ours), "{f:?} from {addr}");
+        }
+        assert_eq!(
+            c.cmd(&[b"SADD", b"20261122", b"V0042"]),
+            Frame::Integer(1),
+            "from {addr}"
+        );
+        assert_eq!(
+            c.cmd(&[b"SMEMBERS", b"20261122"]),
+            Frame::Set(vec![Frame::Bulk("V0042".into())]),
+            "RESP3 set from {addr}"
+        );
+        // 2. RESP2 default: AUTH, HELLO 2, then the pipelined batch, with database 1 asked
+        //    for (the error is one Jedis throws, with Redis's text on both servers).
+        let mut c = Raw::connect(addr);
+        c.roundtrip(&common::encode(&[b"AUTH", b"pw"]), b"+OK\r\n");
+        let Frame::Array(_) = c.cmd(&[b"HELLO", b"2"]) else {
+            panic!("HELLO 2: not an array from {addr}");
+        };
+        c.send(&pipeline(Some("1"))[..]);
+        assert_eq!(
+            c.frame(),
+            Frame::Error("ERR DB index is out of range".into()),
+            "SELECT 1 from {addr}"
+        );
+        for _ in 0..3 {
+            let f = c.frame();
+            assert!(accepted(&f, is_ours), "{f:?} from {addr}");
+        }
+        // 3. RESP2, database 0, no name: AUTH then the two SETINFOs.
+        let mut c = Raw::connect(addr);
+        c.roundtrip(&common::encode(&[b"AUTH", b"pw"]), b"+OK\r\n");
+        c.send(&pipeline(Some("0"))[..]);
+        for _ in 0..4 {
+            let f = c.frame();
+            assert!(accepted(&f, is_ours), "{f:?} from {addr}");
+        }
+        assert_eq!(
+            c.cmd(&[b"SMEMBERS", b"20261122"]),
+            Frame::Array(vec![Frame::Bulk("V0042".into())]),
+            "RESP2 set from {addr}"
+        );
+        assert_eq!(c.cmd(&[b"DEL", b"20261122"]), Frame::Integer(1));
+    }
+    rt.block_on(ours.shutdown()).unwrap();
+}
