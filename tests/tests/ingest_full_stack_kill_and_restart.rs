@@ -24,6 +24,7 @@ use support::*;
 /// A child process whose stdout `READY` line was seen; killed with SIGKILL on drop.
 struct Proc {
     child: Child,
+    ready: String,
 }
 
 impl Proc {
@@ -46,7 +47,7 @@ impl Proc {
             .recv_timeout(Duration::from_secs(60))
             .expect("no READY line within 60 s");
         assert!(ready.starts_with("READY"));
-        Proc { child }
+        Proc { child, ready }
     }
 }
 
@@ -55,6 +56,41 @@ impl Drop for Proc {
         let _ = self.child.kill(); // SIGKILL: no graceful commit, no flush
         let _ = self.child.wait();
     }
+}
+
+/// `GET path` from the `http=ADDR` of a READY line; the response body.
+fn http_get(ready: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = ready
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("http="))
+        .expect("READY line names http=ADDR");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// The sum of the samples of metric `name` (with any labels) in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with([' ', '{']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 fn free_port() -> u16 {
@@ -255,6 +291,31 @@ async fn full_stack_exactly_once_across_worker_and_server_kills() {
         got, want_dead,
         "every garbage line in the DLQ, no valid line"
     );
+
+    // The surviving worker's /metrics: what it consumed, stored, retried through the
+    // server outage, flagged, how long its batches took, and lag per owned partition.
+    let text = http_get(&w.ready, "/metrics");
+    for (name, positive) in [
+        ("ingest_consumed_total", true),
+        ("ingest_stored_total", true),
+        ("ingest_store_retries_total", true),
+        ("ingest_rule_firings_total", true),
+        ("ingest_batch_seconds_count", true),
+        ("ingest_dead_lettered_total", false),
+        ("ingest_late_total", false),
+    ] {
+        let v = metric(&text, name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        assert!(!positive || v > 0.0, "{name} = {v}");
+    }
+    assert_eq!(
+        metric(&text, "ingest_partitions_owned"),
+        Some(4.0),
+        "{text}"
+    );
+    for p in 0..4 {
+        let lag = format!("ingest_consumer_lag{{partition=\"{p}\"}}");
+        assert!(text.contains(&lag), "{lag} missing:\n{text}");
+    }
     drop(w);
     drop(srv);
 }

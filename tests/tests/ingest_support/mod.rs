@@ -19,7 +19,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use speedlayer_client::Client;
 use speedlayer_client::proto::ScanRequest;
 use speedlayer_ingest::metrics::Registry;
-use speedlayer_ingest::worker::{GrpcStore, Worker, WorkerConfig};
+use speedlayer_ingest::worker::{GrpcStore, Store, Worker, WorkerConfig};
 use speedlayer_tests::server::ServerProcess;
 use speedlayer_tests::tansu::Tansu;
 use tokio::sync::watch;
@@ -327,8 +327,14 @@ impl Env {
 
     /// Like [`worker`](Self::worker) with a modified configuration.
     pub async fn worker_with(&self, cfg: WorkerConfig) -> RunningWorker {
-        let registry = Registry::new();
         let store = GrpcStore::connect(&cfg.server).await.unwrap();
+        self.worker_on(cfg, store).await
+    }
+
+    /// Like [`worker_with`](Self::worker_with) over a given store (e.g. a wrapper of the
+    /// real one that records what the worker sends).
+    pub async fn worker_on<S: Store>(&self, cfg: WorkerConfig, store: S) -> RunningWorker {
+        let registry = Registry::new();
         let w = Worker::connect(cfg, store, Arc::clone(&registry))
             .await
             .unwrap();
