@@ -20,6 +20,47 @@ enum Cmp {
     Shape,
 }
 
+/// Our service (in process) and Debian's `redis-server`, side by side, optionally both
+/// with a password.
+struct Pair {
+    rt: tokio::runtime::Runtime,
+    ours: speedlayer_server::resp::RespHandle,
+    redis: RealRedis,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    fn start(requirepass: Option<&str>) -> Pair {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.requirepass = requirepass.map(str::to_owned);
+        let ours = rt.block_on(start(cfg));
+        let redis = RealRedis::start(&[]);
+        if let Some(pw) = requirepass {
+            // Set after start: RealRedis waits for an unauthenticated PONG.
+            let mut c = Raw::connect(redis.addr);
+            let reply = c.cmd(&[b"CONFIG", b"SET", b"requirepass", pw.as_bytes()]);
+            assert_eq!(reply, Frame::Simple("OK".into()));
+        }
+        Pair {
+            rt,
+            ours,
+            redis,
+            _dir: dir,
+        }
+    }
+
+    /// Shuts ours down cleanly (its final snapshot must succeed).
+    fn stop(self) {
+        self.rt.block_on(self.ours.shutdown()).unwrap();
+    }
+}
+
 fn norm(f: Frame, how: Cmp) -> Frame {
     match (how, f) {
         (Cmp::Sorted, Frame::Array(mut v)) => {
@@ -38,14 +79,8 @@ fn norm(f: Frame, how: Cmp) -> Frame {
 }
 
 fn run(script: &[(Cmp, &str)], resp3: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ours = rt.block_on(start(config(dir.path())));
-    let redis = RealRedis::start(&[]);
+    let pair = Pair::start(None);
+    let (ours, redis) = (&pair.ours, &pair.redis);
     let mut a = Raw::connect(ours.local_addr());
     let mut b = Raw::connect(redis.addr);
     if resp3 {
@@ -83,7 +118,7 @@ fn run(script: &[(Cmp, &str)], resp3: bool) {
             assert_eq!(a.cmd(&[b"TTL", &k]), b.cmd(&[b"TTL", &k]), "TTL of {k:?}");
         }
     }
-    rt.block_on(ours.shutdown()).unwrap();
+    pair.stop();
 }
 
 use Cmp::*;
@@ -349,14 +384,8 @@ fn connection_commands_match_redis() {
 /// SCAN and SSCAN: a full iteration yields the same elements on both servers.
 #[test]
 fn scan_iterations_cover_the_same_elements() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ours = rt.block_on(start(config(dir.path())));
-    let redis = RealRedis::start(&[]);
+    let pair = Pair::start(None);
+    let (ours, redis) = (&pair.ours, &pair.redis);
     for addr in [ours.local_addr(), redis.addr] {
         let mut c = Raw::connect(addr);
         let mut req = Vec::new();
@@ -404,21 +433,15 @@ fn scan_iterations_cover_the_same_elements() {
             "{args:?}"
         );
     }
-    rt.block_on(ours.shutdown()).unwrap();
+    pair.stop();
 }
 
 /// Raw protocol input, including malformed requests: identical bytes back, and the same
 /// decision to close the connection.
 #[test]
 fn raw_protocol_input_matches_redis() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ours = rt.block_on(start(config(dir.path())));
-    let redis = RealRedis::start(&[]);
+    let pair = Pair::start(None);
+    let (ours, redis) = (&pair.ours, &pair.redis);
     let cases: &[&[u8]] = &[
         b"PING\r\n",
         b"ping\n",
@@ -462,7 +485,7 @@ fn raw_protocol_input_matches_redis() {
             String::from_utf8_lossy(&got[1])
         );
     }
-    rt.block_on(ours.shutdown()).unwrap();
+    pair.stop();
 }
 
 /// Jedis (5.x) cannot run here (no JVM jar source: Maven Central is unreachable and Debian
@@ -474,20 +497,8 @@ fn raw_protocol_input_matches_redis() {
 /// together (it ignores errors containing UNKNOWN or NOAUTH and throws on any other).
 #[test]
 fn jedis_handshakes_match_redis() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.requirepass = Some("pw".into());
-    let ours = rt.block_on(start(cfg));
-    let redis = RealRedis::start(&[]);
-    Raw::connect(redis.addr).roundtrip(
-        b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n",
-        b"+OK\r\n",
-    );
+    let pair = Pair::start(Some("pw"));
+    let (ours, redis) = (&pair.ours, &pair.redis);
     let pipeline = |db: Option<&str>| -> Vec<u8> {
         let mut out = Vec::new();
         if let Some(db) = db {
@@ -584,5 +595,5 @@ fn jedis_handshakes_match_redis() {
         );
         assert_eq!(c.cmd(&[b"DEL", b"20261122"]), Frame::Integer(1));
     }
-    rt.block_on(ours.shutdown()).unwrap();
+    pair.stop();
 }
