@@ -55,6 +55,13 @@ impl Row {
     }
 }
 
+/// Milliseconds since the Unix epoch by the wall clock (0 if the clock is before 1970).
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The checkpoint row key of a partition: `<group>#<topic>#<partition>`.
 pub fn checkpoint_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
     format!("{group}#{topic}#{partition}").into_bytes()
@@ -69,12 +76,9 @@ pub fn checkpoint_row(
     offset: i64,
     checkpoint: &str,
 ) -> Row {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     Row {
         key: checkpoint_key(group, topic, partition),
-        timestamp_ms: now_ms,
+        timestamp_ms: wall_clock_ms(),
         cells: vec![
             ("checkpoint", checkpoint.as_bytes().to_vec()),
             ("offset", offset.to_string().into_bytes()),

@@ -29,7 +29,7 @@ use super::consumer::{ClosingConsumer, OwnershipChange, Shared, WorkerContext};
 use super::offsets::CommitTracker;
 use super::rows::{
     CHECKPOINT_TABLE, DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, checkpoint_row,
-    driving_row, overspeed_row,
+    driving_row, overspeed_row, wall_clock_ms,
 };
 use super::sets::SetSink;
 use super::stats::WorkerStats;
@@ -89,12 +89,6 @@ fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
 /// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
 /// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
 #[allow(clippy::too_many_arguments)]
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A cycle at least this long is logged at debug level with the time of each stage.
 const SLOW_CYCLE: Duration = Duration::from_millis(100);
 
@@ -506,13 +500,17 @@ impl<S: Store> Worker<S> {
                 .batch_seconds
                 .observe(started.elapsed().as_secs_f64());
         }
-        let oldest_ms = batch
-            .iter()
-            .filter_map(|m| m.timestamp().to_millis())
-            .min()
-            .map(|t| now_ms().saturating_sub(t));
-        if oldest_ms.is_some_and(|a| a >= SLOW_CYCLE.as_millis() as i64) {
-            tracing::debug!(events = batch.len(), ?oldest_ms, "old records consumed");
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // Age of the batch's oldest record (Kafka timestamp → now): the broker leg of
+            // the latency. Computed only when someone reads it.
+            let oldest_ms = batch
+                .iter()
+                .filter_map(|m| m.timestamp().to_millis())
+                .min()
+                .map(|t| wall_clock_ms().saturating_sub(t));
+            if oldest_ms.is_some_and(|a| a >= SLOW_CYCLE.as_millis() as i64) {
+                tracing::debug!(events = batch.len(), ?oldest_ms, "old records consumed");
+            }
         }
         if started.elapsed() >= SLOW_CYCLE {
             tracing::debug!(
