@@ -31,20 +31,8 @@ case "$NUM" in
 esac
 
 # 1. RocksDB's db_bench, from Debian's rocksdb-tools (idempotent).
-if ! command -v db_bench >/dev/null 2>&1; then
-    log "db_bench not found; installing rocksdb-tools with apt-get"
-    if [ "$(id -u)" -eq 0 ]; then
-        SUDO=()
-    elif command -v sudo >/dev/null 2>&1; then
-        SUDO=(sudo)
-    else
-        log "need root or sudo to install rocksdb-tools"
-        exit 1
-    fi
-    "${SUDO[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq rocksdb-tools >&2
-fi
-DB_BENCH="$(command -v db_bench)"
+# shellcheck source=benches/ensure_db_bench.sh
+source "$ROOT/benches/ensure_db_bench.sh"
 
 # 2. Our driver, in release.
 log "building dbbench (release)"

@@ -37,16 +37,8 @@ case "$FLUSH_MIB" in
     ;;
 esac
 
-if ! command -v db_bench >/dev/null 2>&1; then
-    log "db_bench not found; installing rocksdb-tools with apt-get"
-    if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
-        log "need root or sudo to install rocksdb-tools"
-        exit 1
-    fi
-    "${SUDO[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq rocksdb-tools >&2
-fi
-DB_BENCH="$(command -v db_bench)"
+# shellcheck source=benches/ensure_db_bench.sh
+source "$ROOT/benches/ensure_db_bench.sh"
 
 log "building telemetry_wa (release)"
 (cd "$ROOT" && cargo build --release -q -p speedlayer-benches --bin telemetry_wa)
