@@ -74,6 +74,14 @@ impl Out {
     }
 
     /// `:n`
+    /// A `HELP` reply: an array of simple strings, one per line.
+    pub fn help(&mut self, lines: &[&str]) {
+        self.array_len(lines.len());
+        for l in lines {
+            self.simple(l);
+        }
+    }
+
     pub fn int(&mut self, n: i64) {
         self.header(b':', n);
     }

@@ -317,8 +317,5 @@ pub fn client_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
         "HELP",
         "    Print this help.",
     ];
-    c.out.array_len(lines.len());
-    for l in lines {
-        c.out.simple(l);
-    }
+    c.out.help(&lines);
 }

@@ -130,10 +130,7 @@ pub fn command_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
         "HELP",
         "    Print this help.",
     ];
-    c.out.array_len(lines.len());
-    for l in lines {
-        c.out.simple(l);
-    }
+    c.out.help(&lines);
 }
 
 /// DBSIZE
@@ -217,10 +214,7 @@ pub fn config_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
         "HELP",
         "    Print this help.",
     ];
-    c.out.array_len(lines.len());
-    for l in lines {
-        c.out.simple(l);
-    }
+    c.out.help(&lines);
 }
 
 const SECTIONS: &[&str] = &[
