@@ -86,15 +86,15 @@ fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
     }
 }
 
-/// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
-/// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
-#[allow(clippy::too_many_arguments)]
 /// A cycle at least this long is logged at debug level with the time of each stage.
 const SLOW_CYCLE: Duration = Duration::from_millis(100);
 
 /// `fetch.wait.max.ms` of the worker's consumer (see [`Worker::connect`]).
 const FETCH_WAIT_MAX_MS: &str = "20";
 
+/// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
+/// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
+#[allow(clippy::too_many_arguments)]
 async fn until_ok<T, F, Fut>(
     stalled: &mut Duration,
     what: &str,
