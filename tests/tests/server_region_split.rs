@@ -103,7 +103,17 @@ async fn check_everything(server: &ServerProcess, expected: &BTreeSet<String>) {
         .map(|r| String::from_utf8(r.row.to_vec()).unwrap())
         .collect();
     let want: Vec<String> = expected.iter().cloned().collect();
-    assert_eq!(keys.len(), want.len(), "forward scan row count");
+    let seen: BTreeSet<&String> = keys.iter().collect();
+    let missing: Vec<&String> = want.iter().filter(|k| !seen.contains(k)).collect();
+    assert!(
+        missing.is_empty() && keys.len() == want.len(),
+        "forward scan: {} rows, {} expected; {} missing, first {:?}; regions {:?}",
+        keys.len(),
+        want.len(),
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        described.regions
+    );
     assert_eq!(keys, want, "forward scan rows");
     for r in &rows {
         assert_eq!(r.cells.len(), 1, "one cell per row");

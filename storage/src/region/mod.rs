@@ -145,6 +145,8 @@ pub struct Region {
     closed: AtomicBool,
     /// Test hook: flushes of frozen memstores are skipped while set.
     flush_paused: AtomicBool,
+    /// Test hook: writes wait between logging and inserting while set.
+    insert_paused: AtomicBool,
     wal: Wal,
     files: flush::FileState,
     counters: Counters,
@@ -261,6 +263,7 @@ impl Region {
             is_poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             flush_paused: AtomicBool::new(false),
+            insert_paused: AtomicBool::new(false),
             wal,
             files,
             counters: Counters::default(),
@@ -381,6 +384,19 @@ impl Region {
     #[doc(hidden)]
     pub fn pause_flushes(&self, paused: bool) {
         self.flush_paused.store(paused, Ordering::Release);
+    }
+
+    /// Test hook: while `paused`, writes stop after logging and before inserting (they
+    /// hold their sequence numbers), to open the window a close or split must cover.
+    #[doc(hidden)]
+    pub fn pause_inserts(&self, paused: bool) {
+        self.insert_paused.store(paused, Ordering::Release);
+    }
+
+    /// Writes that hold sequence numbers of the active memstore and have not inserted yet.
+    #[doc(hidden)]
+    pub fn writes_in_flight(&self) -> usize {
+        self.mem.load().active.writers.load(Ordering::Acquire)
     }
 
     /// The WAL, for tests that inject failures.
