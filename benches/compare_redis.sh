@@ -8,7 +8,8 @@
 # PING (inline and multibulk), SADD (random members), SISMEMBER and SMEMBERS of a
 # 100-member set; the two servers are measured alternately, test by test, so background
 # load hits both alike. Then 1 M members are added to one set and the growth of
-# INFO memory used_memory is divided by 1 M.
+# INFO memory used_memory is divided by 1 M; on that set, SRANDMEMBER, SSCAN pages and
+# SPOP (a fifth of the members) are measured the same way.
 #
 # Environment: N1 (requests at -P 1, default 200000), N32 (at -P 32, default 2000000),
 # MEMBERS (default 1000000), BIN (default target/release/speedlayer-server), OURS_FLAGS
@@ -78,6 +79,16 @@ rps() {
   echo "$r $(awk -v a="$before" -v b="$after" -v n="$n" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')"
 }
 
+# row <name> <pipeline> <requests> <args...>: one line of the table, Redis measured first.
+row() {
+  local test=$1 p=$2 n=$3 r rc o oc; shift 3
+  read -r r rc < <(rps "$REDIS_PID" "$REDIS" "$p" "$n" "$@")
+  read -r o oc < <(rps "$OURS_PID" "$OURS" "$p" "$n" "$@")
+  printf '%-22s %4s %14s %14s %7s %12s %12s\n' "$test" "$p" "$r" "$o" \
+    "$(awk -v a="$o" -v b="$r" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')" \
+    "$rc" "$oc"
+}
+
 printf '%-22s %4s %14s %14s %7s %12s %12s\n' test P redis speedlayer ratio "redis us/req" "ours us/req"
 for p in 1 32; do
   n=$N1; [[ $p == 32 ]] && n=$N32
@@ -89,11 +100,7 @@ for p in 1 32; do
       SISMEMBER)   args=(SISMEMBER bench:set member:50) ;;
       SMEMBERS_100) args=(SMEMBERS bench:set); [[ $p == 32 ]] && n=$((N32 / 4)) ;;
     esac
-    read -r r rc < <(rps "$REDIS_PID" "$REDIS" "$p" "$n" "${args[@]}")
-    read -r o oc < <(rps "$OURS_PID" "$OURS" "$p" "$n" "${args[@]}")
-    printf '%-22s %4s %14s %14s %7s %12s %12s\n' "$test" "$p" "$r" "$o" \
-      "$(awk -v a="$o" -v b="$r" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')" \
-      "$rc" "$oc"
+    row "$test" "$p" "$n" "${args[@]}"
   done
 done
 
@@ -122,6 +129,15 @@ for port in "$REDIS" "$OURS"; do
 done
 printf '%-22s %14s %14s %7s\n' "bytes per member" "${per[$REDIS]}" "${per[$OURS]}" \
   "$(awk -v a="${per[$OURS]}" -v b="${per[$REDIS]}" 'BEGIN { printf "%.2fx", a / b }')"
+
+# Random access and cursors on the big set: Redis does these in O(1) per member and
+# O(COUNT) per page; a set that walked its members would fall far behind here.
+echo
+printf '%-22s %4s %14s %14s %7s %12s %12s\n' "on the $MEMBERS set" P redis speedlayer ratio "redis us/req" "ours us/req"
+row SRANDMEMBER 1 "$N1" SRANDMEMBER mem:set1
+row SRANDMEMBER_10 32 "$((N32 / 4))" SRANDMEMBER mem:set1 10
+row SSCAN_COUNT_10 32 "$((N32 / 4))" SSCAN mem:set1 0 COUNT 10
+row SPOP 32 "$((MEMBERS / 5))" SPOP mem:set1
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "redis: $(redis-server --version | awk '{print $3}')  clients=50  N1=$N1 N32=$N32"

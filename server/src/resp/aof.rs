@@ -462,7 +462,8 @@ pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
     };
     match (&name[..], args.len()) {
         (b"SADD", n) if n >= 3 => {
-            ks.add_members(&args[1], args[2..].iter().map(|m| &m[..]));
+            // A full set: the original command met the same limit at the same member.
+            let _ = ks.add_members(&args[1], args[2..].iter().map(|m| &m[..]));
         }
         (b"SREM", n) if n >= 3 => {
             if let Some(e) = ks.live_mut(&args[1]) {
@@ -488,7 +489,8 @@ pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
             ks.rename(&args[1], &args[2]);
         }
         (b"SMOVE", 4) => {
-            ks.smove(&args[1], &args[2], &args[3]);
+            ks.smove(&args[1], &args[2], &args[3])
+                .map_err(|full| format!("SMOVE into a full set: {full}"))?;
         }
         (b"FLUSHALL", _) => ks.clear(),
         _ => return Err(bad()),

@@ -7,17 +7,14 @@
 //! `expires` dictionary. This module knows nothing about the protocol or files: writes are
 //! recorded into [`Keyspace::take_propagated`] as RESP commands for the AOF layer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use rand::Rng;
 
 use super::clock::Clock;
-use super::member::Member;
-
-/// A set value.
-pub type Set = HashSet<Member>;
+pub use super::set::{Set, SetFull};
 
 /// One key: its set and its expiry.
 #[derive(Debug)]
@@ -175,11 +172,15 @@ impl Keyspace {
 
     /// Adds `members` to the set at `key` (creating it; an existing TTL stays). Returns how
     /// many were new.
+    ///
+    /// # Errors
+    /// [`SetFull`] when the set reaches [`Set::MAX_LEN`]; members before that point stay
+    /// added.
     pub fn add_members<'a>(
         &mut self,
         key: &[u8],
         members: impl IntoIterator<Item = &'a [u8]>,
-    ) -> usize {
+    ) -> Result<usize, SetFull> {
         self.expire_if_needed(key);
         if !self.map.contains_key(key) {
             // Copy the key only when it is new: the request buffer must not be retained.
@@ -191,19 +192,23 @@ impl Keyspace {
             self.map.insert(Bytes::copy_from_slice(key), e);
         }
         let Some(e) = self.map.get_mut(key) else {
-            return 0;
+            return Ok(0);
         };
         let mut added = 0;
+        let mut full = None;
         for m in members {
-            if !e.set.contains(m) {
-                e.set.insert(Member::new(m));
-                added += 1;
+            match e.set.insert(m) {
+                Ok(new) => added += usize::from(new),
+                Err(f) => {
+                    full = Some(f);
+                    break;
+                }
             }
         }
         if e.set.is_empty() {
             self.remove(key);
         }
-        added
+        full.map_or(Ok(added), Err)
     }
 
     /// Deletes `key` if its set became empty (Redis deletes emptied sets).
@@ -285,14 +290,25 @@ impl Keyspace {
 
     /// Moves `member` from `src` to `dst` (creating `dst`, deleting an emptied `src`).
     /// Returns false if `src` does not hold `member`.
-    pub fn smove(&mut self, src: &[u8], dst: &[u8], member: &[u8]) -> bool {
-        let removed = self.live_mut(src).is_some_and(|e| e.set.remove(member));
-        if !removed {
-            return false;
+    ///
+    /// # Errors
+    /// [`SetFull`] when `dst` is full (nothing moved).
+    pub fn smove(&mut self, src: &[u8], dst: &[u8], member: &[u8]) -> Result<bool, SetFull> {
+        if !self.live(src).is_some_and(|e| e.set.contains(member)) {
+            return Ok(false);
+        }
+        if self
+            .live(dst)
+            .is_some_and(|e| e.set.len() >= Set::MAX_LEN && !e.set.contains(member))
+        {
+            return Err(SetFull);
+        }
+        if let Some(e) = self.live_mut(src) {
+            e.set.remove(member);
         }
         self.remove_if_empty(src);
-        self.entry_mut(dst).set.insert(Member::new(member));
-        true
+        self.entry_mut(dst).set.insert(member)?;
+        Ok(true)
     }
 
     /// Deletes everything.
@@ -351,8 +367,7 @@ impl Keyspace {
     pub fn approx_bytes(&self) -> usize {
         let mut total = self.map.capacity() * (std::mem::size_of::<(Bytes, Entry)>() + 1);
         for (k, e) in &self.map {
-            total += k.len() + e.set.capacity() * (std::mem::size_of::<Member>() + 1);
-            total += e.set.iter().map(Member::heap_size).sum::<usize>();
+            total += k.len() + e.set.heap_bytes();
         }
         total + self.volatile.capacity() * std::mem::size_of::<Bytes>()
     }
@@ -384,7 +399,7 @@ mod tests {
         for i in 0..100u32 {
             let key = format!("k{i}");
             let mut s = Set::new();
-            s.insert(Member::new(b"m"));
+            s.insert(b"m").unwrap();
             ks.insert(
                 key.as_bytes(),
                 s,

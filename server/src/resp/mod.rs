@@ -20,6 +20,7 @@ pub mod memory;
 pub mod reply;
 pub mod runtime;
 pub mod server;
+pub mod set;
 pub mod snapshot;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -12,7 +12,6 @@
 use std::path::Path;
 
 use super::keyspace::{Keyspace, Set};
-use super::member::Member;
 use crate::error::ServerError;
 
 /// First bytes of every snapshot.
@@ -111,7 +110,8 @@ pub fn decode(bytes: &[u8], path: &Path, ks: &mut Keyspace) -> Result<u64, Serve
         let mut set = Set::with_capacity(count.min(body.len()));
         for _ in 0..count {
             let mlen = r.u32().map_err(err)? as usize;
-            set.insert(Member::new(r.take(mlen).map_err(err)?));
+            set.insert(r.take(mlen).map_err(err)?)
+                .map_err(|full| err(full.to_string()))?;
         }
         ks.insert(key, set, (exp != NO_EXPIRE).then_some(exp));
     }
@@ -130,8 +130,8 @@ mod tests {
     fn sample() -> Keyspace {
         let mut ks = Keyspace::new(Arc::new(ManualClock::new(1000)));
         let mut s = Set::new();
-        s.insert(Member::new(b"V0042"));
-        s.insert(Member::new(&[7u8; 30]));
+        s.insert(b"V0042").unwrap();
+        s.insert(&[7u8; 30]).unwrap();
         ks.insert(b"20261122", s.clone(), Some(5000));
         ks.insert(b"other", s, None);
         ks

@@ -41,7 +41,7 @@ fn compute<'a>(ks: &'a Keyspace, keys: &[Bytes], op: Op, limit: usize) -> Vec<&'
             sets.sort_by_key(|s| s.len());
             let mut out = Vec::new();
             for m in sets[0] {
-                if sets[1..].iter().all(|s| s.contains(m)) {
+                if sets[1..].iter().all(|s| s.contains(m.as_bytes())) {
                     out.push(m.as_bytes());
                     if limit > 0 && out.len() >= limit {
                         break;
@@ -63,7 +63,12 @@ fn compute<'a>(ks: &'a Keyspace, keys: &[Bytes], op: Op, limit: usize) -> Vec<&'
             };
             first
                 .iter()
-                .filter(|m| sets[1..].iter().flatten().all(|s| !s.contains(*m)))
+                .filter(|m| {
+                    sets[1..]
+                        .iter()
+                        .flatten()
+                        .all(|s| !s.contains(m.as_bytes()))
+                })
                 .map(Member::as_bytes)
                 .collect()
         }
@@ -87,10 +92,15 @@ fn store(s: &Shared, c: &mut Client, args: &[Bytes], op: Op) {
     for k in &args[2..] {
         ks.expire_if_needed(k);
     }
-    let set: Set = compute(&ks, &args[2..], op, 0)
-        .into_iter()
-        .map(Member::new)
-        .collect();
+    let members = compute(&ks, &args[2..], op, 0);
+    let mut set = Set::with_capacity(members.len());
+    for m in members {
+        if let Err(full) = set.insert(m) {
+            drop(ks);
+            c.out.error(&format!("ERR {full}"));
+            return;
+        }
+    }
     let n = set.len();
     let dst = &args[1][..];
     let existed = ks.exists(dst);

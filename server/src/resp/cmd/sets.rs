@@ -2,14 +2,12 @@
 //! SRANDMEMBER and SMOVE.
 //!
 //! A missing key reads as an empty set; a set emptied by SREM/SPOP/SMOVE is deleted; SADD
-//! keeps an existing TTL. Random picks (SPOP, SRANDMEMBER) walk the set once, so they are
-//! O(N) rather than Redis's O(1) per element.
+//! keeps an existing TTL. Random picks (SPOP, SRANDMEMBER) cost O(1) per element and SSCAN
+//! O(COUNT), as in Redis (see [`crate::resp::set`]).
 
 use bytes::Bytes;
-use rand::Rng;
-use rand::seq::IteratorRandom;
 
-use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, scan_opts, scan_page};
+use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, scan_opts};
 use crate::resp::connection::Client;
 use crate::resp::glob;
 use crate::resp::member::Member;
@@ -19,12 +17,17 @@ use crate::resp::server::Shared;
 pub fn sadd(s: &Shared, c: &mut Client, args: &[Bytes]) {
     let mut ks = s.ks.lock();
     let added = ks.add_members(&args[1], args[2..].iter().map(|m| &m[..]));
-    if added > 0 {
+    // A full set keeps the members added before the limit: the AOF gets the command, whose
+    // replay meets the same limit at the same member.
+    if !matches!(added, Ok(0)) {
         let v: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
         ks.propagate(&v);
     }
     drop(ks);
-    c.out.int(added as i64);
+    match added {
+        Ok(n) => c.out.int(n as i64),
+        Err(full) => c.out.error(&format!("ERR {full}")),
+    }
 }
 
 /// SREM key member [member ...]
@@ -96,14 +99,10 @@ pub fn sscan(s: &Shared, c: &mut Client, args: &[Bytes]) {
     let (next, page): (u64, Vec<Vec<u8>>) = match ks.live(&args[1]) {
         None => (0, Vec::new()),
         Some(e) => {
-            let (next, page) = scan_page(
-                e.set.iter().map(Member::as_bytes),
-                e.set.len(),
-                cursor,
-                o.count,
-            );
+            let (next, page) = e.set.scan_page(cursor, o.count);
             let page = page
-                .into_iter()
+                .iter()
+                .map(Member::as_bytes)
                 .filter(|m| o.pattern.is_none_or(|p| glob::matches(p, m, false)))
                 .map(<[u8]>::to_vec)
                 .collect();
@@ -142,15 +141,13 @@ pub fn spop(s: &Shared, c: &mut Client, args: &[Bytes]) {
         None => Vec::new(),
         Some(e) => {
             let want = count.unwrap_or(1).min(e.set.len());
-            let picked: Vec<Member> = if want == e.set.len() {
-                e.set.drain().collect()
+            if want == e.set.len() {
+                e.set.take_all()
             } else {
-                e.set.iter().cloned().choose_multiple(&mut rng, want)
-            };
-            for m in &picked {
-                e.set.remove(m);
+                (0..want)
+                    .filter_map(|_| e.set.pop_random(&mut rng))
+                    .collect()
             }
-            picked
         }
     };
     if !popped.is_empty() {
@@ -205,18 +202,21 @@ pub fn srandmember(s: &Shared, c: &mut Client, args: &[Bytes]) {
         }
         return;
     };
-    let picked: Vec<Member> = match count {
-        None => e.set.iter().choose(&mut rng).cloned().into_iter().collect(),
-        Some(n) if n >= 0 => e.set.iter().cloned().choose_multiple(&mut rng, n as usize),
+    let picked: Vec<&Member> = match count {
+        None => e.set.random(&mut rng).into_iter().collect(),
+        Some(n) if n >= 0 => e
+            .set
+            .sample(&mut rng, usize::try_from(n).unwrap_or(usize::MAX)),
         Some(n) => {
             // Repeats allowed: written straight into the reply, stopping at the output
             // bound (the connection then closes, as Redis does past its limit).
-            let all: Vec<&Member> = e.set.iter().collect();
             let want = n.unsigned_abs();
             let limit = s.config.limits.output_buffer_limit;
             c.out.array_len(usize::try_from(want).unwrap_or(usize::MAX));
             for _ in 0..want {
-                c.out.bulk(all[rng.random_range(0..all.len())].as_bytes());
+                if let Some(m) = e.set.random(&mut rng) {
+                    c.out.bulk(m.as_bytes());
+                }
                 if c.out.buf.len() > limit {
                     break;
                 }
@@ -224,7 +224,6 @@ pub fn srandmember(s: &Shared, c: &mut Client, args: &[Bytes]) {
             return;
         }
     };
-    drop(ks);
     match count {
         None => match picked.first() {
             Some(m) => c.out.bulk(m.as_bytes()),
@@ -246,11 +245,19 @@ pub fn smove(s: &Shared, c: &mut Client, args: &[Bytes]) {
         ks.live(&args[1])
             .is_some_and(|e| e.set.contains(&args[3][..]))
     } else {
-        let moved = ks.smove(&args[1], &args[2], &args[3]);
-        if moved {
-            ks.propagate(&[b"SMOVE", &args[1], &args[2], &args[3]]);
+        match ks.smove(&args[1], &args[2], &args[3]) {
+            Ok(moved) => {
+                if moved {
+                    ks.propagate(&[b"SMOVE", &args[1], &args[2], &args[3]]);
+                }
+                moved
+            }
+            Err(full) => {
+                drop(ks);
+                c.out.error(&format!("ERR {full}"));
+                return;
+            }
         }
-        moved
     };
     drop(ks);
     c.out.int(i64::from(moved));
