@@ -6,20 +6,23 @@
 # Both servers run on free loopback ports with the same durability (AOF, fsync everysec,
 # no RDB saves). redis-benchmark drives each with 50 clients, pipelines of 1 and 32, for
 # PING (inline and multibulk), SADD (random members), SISMEMBER and SMEMBERS of a
-# 100-member set; the two servers are measured alternately, test by test, so background
-# load hits both alike. Then 1 M members are added to one set and the growth of
-# INFO memory used_memory is divided by 1 M; on that set, SRANDMEMBER, SSCAN pages and
-# SPOP (a fifth of the members) are measured the same way.
+# 100-member set. The two servers are measured alternately, ROUNDS times per test, so
+# background load hits both alike; each row reports medians. Then 1 M members are added
+# to one set and the growth of INFO memory used_memory is divided by 1 M; on that set,
+# SRANDMEMBER, SSCAN pages and SPOP (half of the members over all rounds) are measured
+# the same way.
 #
 # Environment: N1 (requests at -P 1, default 200000), N32 (at -P 32, default 2000000),
-# MEMBERS (default 1000000), BIN (default target/release/speedlayer-server), OURS_FLAGS
-# (extra flags for ours, e.g. "--resp-threads 2").
+# ROUNDS (alternated measurements per row, default 3), MEMBERS (default 1000000), BIN
+# (default target/release/speedlayer-server), OURS_FLAGS (extra flags for ours, e.g.
+# "--resp-threads 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N1=${N1:-200000}
 N32=${N32:-2000000}
 MEMBERS=${MEMBERS:-1000000}
+ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-target/release/speedlayer-server}
 [[ -x $BIN ]] || { echo "build first: cargo build --release -p speedlayer-server" >&2; exit 2; }
 for t in redis-server redis-benchmark redis-cli python3; do
@@ -79,17 +82,38 @@ rps() {
   echo "$r $(awk -v a="$before" -v b="$after" -v n="$n" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')"
 }
 
-# row <name> <pipeline> <requests> <args...>: one line of the table, Redis measured first.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# row <name> <pipeline> <requests> <args...>: one line of the table. The two servers are
+# measured ROUNDS times, alternately (who goes first alternates too); the line shows the
+# median req/s and CPU time per request of each, the median of the per-round ratios and
+# the lowest and highest ratio seen.
 row() {
-  local test=$1 p=$2 n=$3 r rc o oc; shift 3
-  read -r r rc < <(rps "$REDIS_PID" "$REDIS" "$p" "$n" "$@")
-  read -r o oc < <(rps "$OURS_PID" "$OURS" "$p" "$n" "$@")
-  printf '%-22s %4s %14s %14s %7s %12s %12s\n' "$test" "$p" "$r" "$o" \
-    "$(awk -v a="$o" -v b="$r" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')" \
-    "$rc" "$oc"
+  local test=$1 p=$2 n=$3 i r rc o oc; shift 3
+  local rs=() rcs=() os=() ocs=() ratios=()
+  for ((i = 0; i < ROUNDS; i++)); do
+    if ((i % 2 == 0)); then
+      read -r r rc < <(rps "$REDIS_PID" "$REDIS" "$p" "$n" "$@")
+      read -r o oc < <(rps "$OURS_PID" "$OURS" "$p" "$n" "$@")
+    else
+      read -r o oc < <(rps "$OURS_PID" "$OURS" "$p" "$n" "$@")
+      read -r r rc < <(rps "$REDIS_PID" "$REDIS" "$p" "$n" "$@")
+    fi
+    rs+=("$r") rcs+=("$rc") os+=("$o") ocs+=("$oc")
+    ratios+=("$(awk -v a="$o" -v b="$r" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print 0 }')")
+  done
+  printf '%-22s %4s %14.0f %14.0f %6.2fx %6.2f-%-5.2f %12.2f %12.2f\n' "$test" "$p" \
+    "$(printf '%s\n' "${rs[@]}" | median)" "$(printf '%s\n' "${os[@]}" | median)" \
+    "$(printf '%s\n' "${ratios[@]}" | median)" \
+    "$(printf '%s\n' "${ratios[@]}" | sort -g | head -1)" "$(printf '%s\n' "${ratios[@]}" | sort -g | tail -1)" \
+    "$(printf '%s\n' "${rcs[@]}" | median)" "$(printf '%s\n' "${ocs[@]}" | median)"
+}
+header() {
+  printf '%-22s %4s %14s %14s %7s %11s %12s %12s\n' "$1" P "redis req/s" "ours req/s" ratio "min-max" \
+    "redis us/req" "ours us/req"
 }
 
-printf '%-22s %4s %14s %14s %7s %12s %12s\n' test P redis speedlayer ratio "redis us/req" "ours us/req"
+header "test (median of $ROUNDS)"
 for p in 1 32; do
   n=$N1; [[ $p == 32 ]] && n=$N32
   for test in PING_INLINE PING_MBULK SADD SISMEMBER SMEMBERS_100; do
@@ -133,11 +157,11 @@ printf '%-22s %14s %14s %7s\n' "bytes per member" "${per[$REDIS]}" "${per[$OURS]
 # Random access and cursors on the big set: Redis does these in O(1) per member and
 # O(COUNT) per page; a set that walked its members would fall far behind here.
 echo
-printf '%-22s %4s %14s %14s %7s %12s %12s\n' "on the $MEMBERS set" P redis speedlayer ratio "redis us/req" "ours us/req"
+header "on the $MEMBERS set"
 row SRANDMEMBER 1 "$N1" SRANDMEMBER mem:set1
 row SRANDMEMBER_10 32 "$((N32 / 4))" SRANDMEMBER mem:set1 10
 row SSCAN_COUNT_10 32 "$((N32 / 4))" SSCAN mem:set1 0 COUNT 10
-row SPOP 32 "$((MEMBERS / 5))" SPOP mem:set1
+row SPOP 32 "$((MEMBERS / (2 * ROUNDS)))" SPOP mem:set1
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-echo "redis: $(redis-server --version | awk '{print $3}')  clients=50  N1=$N1 N32=$N32"
+echo "redis: $(redis-server --version | awk '{print $3}')  clients=50  N1=$N1 N32=$N32 ROUNDS=$ROUNDS"
