@@ -436,6 +436,95 @@ fn scan_iterations_cover_the_same_elements() {
     pair.stop();
 }
 
+/// The members of a bulk-string array reply.
+fn members(f: Frame) -> Vec<Vec<u8>> {
+    let (Frame::Array(v) | Frame::Set(v)) = f else {
+        panic!("not an array: {f:?}")
+    };
+    v.into_iter()
+        .map(|m| match m {
+            Frame::Bulk(b) => b.to_vec(),
+            other => panic!("not a bulk string: {other:?}"),
+        })
+        .collect()
+}
+
+/// A set far past Redis's small-set encodings: SSCAN pages stay near COUNT and cover the
+/// set, SRANDMEMBER and SPOP with counts give what Redis gives (distinct or repeated
+/// members of the set, the right number), and SPOP leaves the same cardinality behind.
+#[test]
+fn big_sets_pick_pop_and_scan_like_redis() {
+    const N: usize = 20_000;
+    let pair = Pair::start(None);
+    let all: BTreeSet<Vec<u8>> = (0..N).map(|i| format!("m{i}").into_bytes()).collect();
+    for addr in [pair.ours.local_addr(), pair.redis.addr] {
+        let mut c = Raw::connect(addr);
+        let mut args: Vec<&[u8]> = vec![b"SADD", b"big"];
+        args.extend(all.iter().map(Vec::as_slice));
+        assert_eq!(c.cmd(&args), Frame::Integer(N as i64));
+
+        // SSCAN COUNT 10: every member, pages of at most COUNT on ours.
+        let (mut cursor, mut seen, mut calls, mut largest) =
+            ("0".to_string(), BTreeSet::new(), 0, 0);
+        loop {
+            let Frame::Array(v) = c.cmd(&[b"SSCAN", b"big", cursor.as_bytes(), b"COUNT", b"10"])
+            else {
+                panic!()
+            };
+            let mut v = v.into_iter();
+            let Some(Frame::Bulk(next)) = v.next() else {
+                panic!()
+            };
+            let page = members(v.next().unwrap());
+            largest = largest.max(page.len());
+            seen.extend(page);
+            calls += 1;
+            cursor = String::from_utf8(next.to_vec()).unwrap();
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen, all, "SSCAN on {addr}");
+        assert!(
+            (N / 20..=N / 5).contains(&calls),
+            "SSCAN COUNT 10 over {N} members took {calls} calls on {addr}"
+        );
+        if addr == pair.ours.local_addr() {
+            assert!(largest <= 10, "page of {largest} members for COUNT 10");
+        }
+
+        // SRANDMEMBER: distinct members for a positive count, |count| for a negative one.
+        let distinct = members(c.cmd(&[b"SRANDMEMBER", b"big", b"100"]));
+        assert_eq!(distinct.iter().collect::<BTreeSet<_>>().len(), 100);
+        assert!(distinct.iter().all(|m| all.contains(m)));
+        let whole = members(c.cmd(&[b"SRANDMEMBER", b"big", b"30000"]));
+        assert_eq!(whole.into_iter().collect::<BTreeSet<_>>(), all);
+        let repeated = members(c.cmd(&[b"SRANDMEMBER", b"big", b"-30000"]));
+        assert_eq!(repeated.len(), 30_000);
+        assert!(repeated.iter().all(|m| all.contains(m)));
+
+        // SPOP: popped members are gone, the rest stay; popping past the end deletes.
+        let popped = members(c.cmd(&[b"SPOP", b"big", b"5000"]));
+        let popped: BTreeSet<Vec<u8>> = popped.into_iter().collect();
+        assert_eq!(popped.len(), 5_000);
+        assert_eq!(c.cmd(&[b"SCARD", b"big"]), Frame::Integer(15_000));
+        let mut probe: Vec<&[u8]> = vec![b"SMISMEMBER", b"big"];
+        probe.extend(popped.iter().take(100).map(Vec::as_slice));
+        let Frame::Array(flags) = c.cmd(&probe) else {
+            panic!()
+        };
+        assert!(flags.iter().all(|f| *f == Frame::Integer(0)));
+        let rest: BTreeSet<Vec<u8>> = members(c.cmd(&[b"SPOP", b"big", b"20000"]))
+            .into_iter()
+            .collect();
+        assert_eq!(rest.len(), 15_000);
+        assert!(rest.is_disjoint(&popped));
+        assert_eq!(rest.union(&popped).cloned().collect::<BTreeSet<_>>(), all);
+        assert_eq!(c.cmd(&[b"EXISTS", b"big"]), Frame::Integer(0));
+    }
+    pair.stop();
+}
+
 /// Raw protocol input, including malformed requests: identical bytes back, and the same
 /// decision to close the connection.
 #[test]
