@@ -21,12 +21,18 @@ fn row(w: usize, i: usize) -> String {
     format!("{:04}-{w}", (i * 7919 + w * 13) % 10_000)
 }
 
-#[test]
-fn acknowledged_writes_survive_concurrent_splits() {
+/// A database with table `t` (one family `f`), shared between threads.
+fn open_table() -> (tempfile::TempDir, Arc<Db>) {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Db::open(dir.path(), EngineOptions::default()).unwrap());
     db.create_table(TableSchema::new("t", vec![FamilyOptions::new("f")]))
         .unwrap();
+    (dir, db)
+}
+
+#[test]
+fn acknowledged_writes_survive_concurrent_splits() {
+    let (dir, db) = open_table();
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -112,10 +118,7 @@ fn acknowledged_writes_survive_concurrent_splits() {
 /// left behind in the parent's memstore.
 #[test]
 fn a_write_between_logging_and_inserting_is_not_left_in_the_parent() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(Db::open(dir.path(), EngineOptions::default()).unwrap());
-    db.create_table(TableSchema::new("t", vec![FamilyOptions::new("f")]))
-        .unwrap();
+    let (dir, db) = open_table();
     for i in 0..100 {
         let m = Mutation::new(format!("r{i:03}")).put("f", "q", None, "v");
         db.write("t", vec![m], Durability::Sync).unwrap();
