@@ -25,6 +25,8 @@ pub struct Entry {
     pub expire_at: Option<i64>,
     /// Position in `Keyspace::volatile` when `expire_at` is set.
     vidx: usize,
+    /// Position in `Keyspace::keys`.
+    kidx: usize,
 }
 
 /// Counters the keyspace maintains for INFO.
@@ -42,6 +44,9 @@ pub struct KeyspaceStats {
 #[derive(Debug)]
 pub struct Keyspace {
     map: HashMap<Bytes, Entry>,
+    /// Every key, densely: SCAN walks positions here (see [`crate::resp::set`] for why a
+    /// walk from the end with swap-removal misses nothing present throughout).
+    keys: Vec<Bytes>,
     volatile: Vec<Bytes>,
     clock: Arc<dyn Clock>,
     /// Commands to append to the AOF (RESP encoded), drained by the AOF layer.
@@ -60,6 +65,7 @@ impl Keyspace {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Keyspace {
             map: HashMap::new(),
+            keys: Vec::new(),
             volatile: Vec::new(),
             clock,
             propagated: Vec::new(),
@@ -161,13 +167,33 @@ impl Keyspace {
     /// empty (use [`Keyspace::remove_if_empty`]).
     pub fn entry_mut(&mut self, key: &[u8]) -> &mut Entry {
         self.expire_if_needed(key);
-        self.map
-            .entry(Bytes::copy_from_slice(key))
-            .or_insert_with(|| Entry {
-                set: Set::new(),
-                expire_at: None,
-                vidx: 0,
-            })
+        let kidx = self.keys.len();
+        match self.map.entry(Bytes::copy_from_slice(key)) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                self.keys.push(v.key().clone());
+                v.insert(Entry {
+                    set: Set::new(),
+                    expire_at: None,
+                    vidx: 0,
+                    kidx,
+                })
+            }
+        }
+    }
+
+    /// Inserts `key` (absent) with `set` and no expiry, recording it in `keys`.
+    fn create(&mut self, key: &[u8], set: Set) {
+        // Copy the key only when it is new: the request buffer must not be retained.
+        let key = Bytes::copy_from_slice(key);
+        let e = Entry {
+            set,
+            expire_at: None,
+            vidx: 0,
+            kidx: self.keys.len(),
+        };
+        self.keys.push(key.clone());
+        self.map.insert(key, e);
     }
 
     /// Adds `members` to the set at `key` (creating it; an existing TTL stays). Returns how
@@ -183,13 +209,7 @@ impl Keyspace {
     ) -> Result<usize, SetFull> {
         self.expire_if_needed(key);
         if !self.map.contains_key(key) {
-            // Copy the key only when it is new: the request buffer must not be retained.
-            let e = Entry {
-                set: Set::new(),
-                expire_at: None,
-                vidx: 0,
-            };
-            self.map.insert(Bytes::copy_from_slice(key), e);
+            self.create(key, Set::new());
         }
         let Some(e) = self.map.get_mut(key) else {
             return Ok(0);
@@ -226,6 +246,12 @@ impl Keyspace {
         if e.expire_at.is_some() {
             self.volatile_remove(e.vidx);
         }
+        self.keys.swap_remove(e.kidx);
+        if let Some(moved) = self.keys.get(e.kidx)
+            && let Some(m) = self.map.get_mut(moved)
+        {
+            m.kidx = e.kidx;
+        }
         Some(e)
     }
 
@@ -244,17 +270,9 @@ impl Keyspace {
         if set.is_empty() {
             return;
         }
-        let key = Bytes::copy_from_slice(key);
-        self.map.insert(
-            key.clone(),
-            Entry {
-                set,
-                expire_at: None,
-                vidx: 0,
-            },
-        );
+        self.create(key, set);
         if expire_at.is_some() {
-            self.set_expire(&key, expire_at);
+            self.set_expire(key, expire_at);
         }
     }
 
@@ -314,6 +332,7 @@ impl Keyspace {
     /// Deletes everything.
     pub fn clear(&mut self) {
         self.map.clear();
+        self.keys.clear();
         self.volatile.clear();
     }
 
@@ -351,6 +370,13 @@ impl Keyspace {
     /// callers filter with [`Keyspace::is_live_at`]).
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.map.iter()
+    }
+
+    /// One SCAN page of keys, expired or not (callers filter with
+    /// [`Keyspace::is_live_at`]): at most `count` keys and the next cursor (0 = done).
+    pub fn scan_keys(&self, cursor: u64, count: usize) -> (u64, &[Bytes]) {
+        let (start, end) = super::set::page_bounds(self.keys.len(), cursor, count);
+        (start as u64, &self.keys[start..end])
     }
 
     /// The entry of `key` without any expiry check (pair with [`Keyspace::is_live_at`]).
@@ -415,7 +441,57 @@ mod tests {
         for (i, k) in ks.volatile.iter().enumerate() {
             assert_eq!(ks.map[&k[..]].vidx, i);
         }
+        assert_eq!(ks.keys.len(), ks.map.len());
+        for (i, k) in ks.keys.iter().enumerate() {
+            assert_eq!(ks.map[&k[..]].kidx, i);
+        }
         ks.set_expire(b"k98", None);
         assert_eq!(ks.map.len(), 100 - ks.stats.expired_keys as usize);
+    }
+
+    /// SCAN pages hold at most COUNT keys, and a key present for the whole scan is
+    /// returned even while other keys are deleted, renamed and created between pages.
+    #[test]
+    fn scan_keys_misses_nothing_present_throughout() {
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(1_000)));
+        let one = |ks: &mut Keyspace, k: &str| {
+            ks.add_members(k.as_bytes(), [&b"m"[..]]).unwrap();
+        };
+        for i in 0..5_000 {
+            one(&mut ks, &format!("keep{i}"));
+            one(&mut ks, &format!("churn{i}"));
+        }
+        let (mut cursor, mut seen, mut step) = (0u64, std::collections::HashSet::new(), 0);
+        loop {
+            let (next, page) = ks.scan_keys(cursor, 10);
+            assert!(page.len() <= 10);
+            seen.extend(page.iter().cloned());
+            for j in 0..5 {
+                let i = (step * 5 + j) % 5_000;
+                ks.remove(format!("churn{i}").as_bytes());
+                // Only keep0..keep499 are renamed away and back.
+                let r = format!("keep{}", i % 500);
+                ks.rename(r.as_bytes(), b"tmp");
+                ks.rename(b"tmp", r.as_bytes());
+                one(&mut ks, &format!("new{step}-{j}"));
+            }
+            step += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // keep500..keep4999 were present throughout.
+        assert!(step > 500, "{step} pages");
+        for i in 500..5_000 {
+            assert!(
+                seen.contains(format!("keep{i}").as_bytes()),
+                "keep{i} missed"
+            );
+        }
+        assert_eq!(ks.keys.len(), ks.map.len());
+        for (i, k) in ks.keys.iter().enumerate() {
+            assert_eq!(ks.map[&k[..]].kidx, i);
+        }
     }
 }

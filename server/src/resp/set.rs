@@ -192,12 +192,7 @@ impl Set {
         if cursor == 0 && len <= SMALL_SET {
             return (0, &self.members);
         }
-        let end = match usize::try_from(cursor) {
-            Ok(0) => len,
-            Ok(c) => c.min(len),
-            Err(_) => len,
-        };
-        let start = end.saturating_sub(count.max(1));
+        let (start, end) = page_bounds(len, cursor, count);
         (start as u64, &self.members[start..end])
     }
 
@@ -235,6 +230,18 @@ impl Set {
         self.index
             .shrink_to(keep, |&i| hash(members[i as usize].as_bytes()));
     }
+}
+
+/// One page of a positional scan over `len` slots that are walked from the end: the slots
+/// `[start, end)` to return, where `start` is also the next cursor (0 = done). Cursor 0
+/// starts at the end; a cursor past the end (the collection shrank) resumes at the end.
+/// At least one slot per page.
+pub fn page_bounds(len: usize, cursor: u64, count: usize) -> (usize, usize) {
+    let end = match usize::try_from(cursor) {
+        Ok(c) if c > 0 => c.min(len),
+        _ => len,
+    };
+    (end.saturating_sub(count.max(1)), end)
 }
 
 impl<'a> IntoIterator for &'a Set {

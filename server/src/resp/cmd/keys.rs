@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{scan_opts, scan_page};
+use super::scan_opts;
 use crate::resp::connection::Client;
 use crate::resp::glob;
 use crate::resp::server::Shared;
@@ -64,16 +64,13 @@ pub fn scan(s: &Shared, c: &mut Client, args: &[Bytes]) {
     };
     let ks = s.ks.lock();
     let now = ks.now_ms();
-    let (next, page) = scan_page(ks.iter().map(|(k, _)| &k[..]), ks.len(), cursor, o.count);
+    let (next, page) = ks.scan_keys(cursor, o.count);
     let keys: Vec<Bytes> = page
-        .into_iter()
+        .iter()
         .filter(|k| o.pattern.is_none_or(|p| glob::matches(p, k, false)))
         .filter(|_| o.type_.is_none_or(|t| t.eq_ignore_ascii_case(b"set")))
-        .filter_map(|k| {
-            ks.iter_get(k)
-                .filter(|e| ks.is_live_at(e, now))
-                .map(|_| Bytes::copy_from_slice(k))
-        })
+        .filter(|k| ks.iter_get(k).is_some_and(|e| ks.is_live_at(e, now)))
+        .cloned()
         .collect();
     drop(ks);
     c.out.array_len(2);

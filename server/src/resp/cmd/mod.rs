@@ -230,45 +230,6 @@ pub fn scan_opts<'a>(
     Some((cursor, o))
 }
 
-/// The stable 64-bit hash SCAN cursors are based on.
-pub fn scan_hash(b: &[u8]) -> u64 {
-    // FNV-1a: stable across processes and calls, which cursors need.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in b {
-        h ^= u64::from(x);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// One SCAN page over `items`: elements whose hash is `>= cursor`, in hash order, about
-/// `count` of them (more for large collections, so a full scan takes a bounded number of
-/// calls). Returns the next cursor (0 when done) and the page.
-pub fn scan_page<'a, I>(items: I, len: usize, cursor: u64, count: usize) -> (u64, Vec<&'a [u8]>)
-where
-    I: Iterator<Item = &'a [u8]>,
-{
-    let want = count.max(len / 16).max(1);
-    let mut cand: Vec<(u64, &'a [u8])> = items
-        .map(|b| (scan_hash(b), b))
-        .filter(|(h, _)| *h >= cursor)
-        .collect();
-    if cand.len() <= want {
-        return (0, cand.into_iter().map(|(_, b)| b).collect());
-    }
-    cand.select_nth_unstable_by_key(want - 1, |(h, _)| *h);
-    let boundary = cand[want - 1].0;
-    // Everything sharing the boundary hash goes in this page, so nothing is skipped.
-    let page: Vec<&[u8]> = cand
-        .iter()
-        .filter(|(h, _)| *h <= boundary)
-        .map(|(_, b)| *b)
-        .collect();
-    let more = cand.iter().any(|(h, _)| *h > boundary);
-    let next = if more { boundary.wrapping_add(1) } else { 0 };
-    (next, page)
-}
-
 #[cfg(test)]
 mod tests {
     use super::table::{CLIENT_SUBS, COMMAND_SUBS, CONFIG_SUBS};
@@ -283,21 +244,5 @@ mod tests {
         }
         assert!(lookup(b"SaDd").is_some());
         assert!(lookup(b"set").is_none());
-    }
-
-    #[test]
-    fn scan_pages_cover_everything() {
-        let items: Vec<Vec<u8>> = (0..1000).map(|i| format!("k{i}").into_bytes()).collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut cursor = 0;
-        loop {
-            let (next, page) = scan_page(items.iter().map(|v| &v[..]), items.len(), cursor, 10);
-            seen.extend(page.into_iter().map(<[u8]>::to_vec));
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        assert_eq!(seen.len(), 1000);
     }
 }
