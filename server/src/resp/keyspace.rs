@@ -312,11 +312,12 @@ impl Keyspace {
     /// # Errors
     /// [`SetFull`] when `dst` is full (nothing moved).
     pub fn smove(&mut self, src: &[u8], dst: &[u8], member: &[u8]) -> Result<bool, SetFull> {
-        if !self.live(src).is_some_and(|e| e.set.contains(member)) {
+        // `live_mut`, not `live`: SMOVE's lookups are writes and do not count as hits.
+        if !self.live_mut(src).is_some_and(|e| e.set.contains(member)) {
             return Ok(false);
         }
         if self
-            .live(dst)
+            .live_mut(dst)
             .is_some_and(|e| e.set.len() >= Set::MAX_LEN && !e.set.contains(member))
         {
             return Err(SetFull);
