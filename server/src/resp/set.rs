@@ -115,11 +115,11 @@ impl Set {
         match slot {
             Slot::Occupied(_) => Ok(false),
             Slot::Vacant(v) => {
-                let pos = u32::try_from(members.len()).map_err(|_| SetFull)?;
-                if pos == u32::MAX {
+                if members.len() >= Set::MAX_LEN {
                     return Err(SetFull);
                 }
-                v.insert(pos);
+                // Below MAX_LEN = u32::MAX, so the position fits.
+                v.insert(members.len() as u32);
                 members.push(Member::new(m));
                 Ok(true)
             }
