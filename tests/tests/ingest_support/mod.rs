@@ -278,9 +278,13 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         // A flagged member is acknowledged before the worker commits: `always` makes every
         // acknowledged SADD survive a server stop, so the sets can be asserted exactly.
-        // `RUST_LOG=info` shows the workers' logs (and librdkafka's) in a failing test.
+        // The worker's info lines (sink failures, recoveries, partition changes) are
+        // captured by default, so a test failing in CI shows them; `RUST_LOG` overrides
+        // (`RUST_LOG=info` adds librdkafka's).
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("speedlayer_ingest=info"));
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_env_filter(filter)
             .with_test_writer()
             .try_init();
         let server =
