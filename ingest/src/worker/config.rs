@@ -64,6 +64,7 @@ struct FileConfig {
     batch_linger: Option<String>,
     commit_interval: Option<String>,
     backoff_max: Option<String>,
+    resp_timeout: Option<String>,
 }
 
 /// The resolved worker configuration.
@@ -100,6 +101,10 @@ pub struct WorkerConfig {
     pub commit_interval: Duration,
     /// Cap of the exponential backoff while the store or RESP is down (default 5 s).
     pub backoff_max: Duration,
+    /// Longest wait for the TTL set service to answer one pipeline of firings (default
+    /// 5 s; the `redis` crate's own default of 500 ms is shorter than an `appendfsync
+    /// always` server can take under load). A timeout is a failure the worker retries.
+    pub resp_timeout: Duration,
     /// How often the rule file is checked (1 s).
     pub rules_poll: Duration,
 }
@@ -129,6 +134,7 @@ impl WorkerConfig {
             batch_linger: Duration::from_millis(50),
             commit_interval: Duration::from_millis(250),
             backoff_max: Duration::from_secs(5),
+            resp_timeout: Duration::from_secs(5),
             rules_poll: Duration::from_secs(1),
         }
     }
@@ -193,6 +199,9 @@ impl WorkerConfig {
         if let Some(v) = file.backoff_max {
             c.backoff_max = duration("backoff_max", &v)?;
         }
+        if let Some(v) = file.resp_timeout {
+            c.resp_timeout = duration("resp_timeout", &v)?;
+        }
         if let Some(n) = file.batch_max_events {
             c.batch_max_events = n.max(1);
         }
@@ -214,7 +223,7 @@ mod tests {
         std::fs::write(
             &path,
             "brokers = \"127.0.0.1:1\"\nserver = \"http://s\"\nresp = \"127.0.0.1:2\"\n\
-             topic = \"T\"\nbatch_linger = \"20ms\"\n",
+             topic = \"T\"\nbatch_linger = \"20ms\"\nresp_timeout = \"2s\"\n",
         )
         .unwrap();
         let args = WorkerArgs {
@@ -228,6 +237,8 @@ mod tests {
         assert_eq!(c.dlq_topic, "T.dlq");
         assert_eq!(c.group, "speedlayer-ingest");
         assert_eq!(c.batch_linger, Duration::from_millis(20));
+        assert_eq!(c.resp_timeout, Duration::from_secs(2));
+        assert_eq!(c.backoff_max, Duration::from_secs(5), "default");
         let e = WorkerConfig::resolve(&WorkerArgs::default()).unwrap_err();
         assert!(e.to_string().contains("--brokers is required"), "{e}");
     }

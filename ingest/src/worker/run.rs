@@ -195,7 +195,7 @@ impl<S: Store> Worker<S> {
             .map_err(|e| Error::kafka("creating consumer", e))?;
         ensure_topic(&cfg.brokers, &cfg.dlq_topic).await;
         let dlq = BatchProducer::new(&producer_config(&cfg.brokers), &cfg.dlq_topic, "dlq")?;
-        let sets = SetSink::connect(&cfg.resp).await?;
+        let sets = SetSink::connect(&cfg.resp, cfg.resp_timeout).await?;
         Ok(Worker {
             stats: WorkerStats::new(registry),
             store: Arc::new(store),

@@ -5,10 +5,15 @@
 //! Not a cache and not a queue: a failed call returns an error and the worker retries the
 //! batch before committing.
 
-use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::{Error, Result};
 use crate::rules::Firing;
+
+/// Longest wait to open a connection to the TTL set service.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A connection to the TTL set service.
 #[derive(Clone)]
@@ -23,11 +28,12 @@ impl std::fmt::Debug for SetSink {
 }
 
 impl SetSink {
-    /// Connects to `addr` (`HOST:PORT` or a `redis://` URL).
+    /// Connects to `addr` (`HOST:PORT` or a `redis://` URL); a pipeline not answered
+    /// within `response_timeout` fails (and the connection is re-established).
     ///
     /// # Errors
     /// [`Error::Resp`] if the address is invalid or the service unreachable.
-    pub async fn connect(addr: &str) -> Result<SetSink> {
+    pub async fn connect(addr: &str, response_timeout: Duration) -> Result<SetSink> {
         let url = if addr.contains("://") {
             addr.to_string()
         } else {
@@ -35,8 +41,11 @@ impl SetSink {
         };
         let client =
             redis::Client::open(url).map_err(|source| Error::Resp { op: "open", source })?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(response_timeout))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT));
         let conn = client
-            .get_connection_manager()
+            .get_connection_manager_with_config(config)
             .await
             .map_err(|source| Error::Resp {
                 op: "connect",
