@@ -1,6 +1,7 @@
 //! Starting the real `speedlayer-server` binary for a test: every listener on
 //! `127.0.0.1:0`, readiness taken from its `READY ... grpc=.. http=..` line (no sleeps),
-//! stderr kept in a log file inside the data directory, and kill -9 / SIGTERM / restart.
+//! stderr kept in a log file inside the data directory, and kill -9 / SIGTERM / restart /
+//! SIGSTOP.
 //!
 //! Also runs the real `speedlayer` CLI against it.
 
@@ -81,6 +82,24 @@ impl ServerProcess {
             child.kill().expect("kill -9");
             child.wait().expect("wait after kill");
         }
+    }
+
+    /// SIGSTOP: the process keeps its sockets but answers nothing (a store that is up but
+    /// stalled, e.g. on a slow disk), until [`thaw`](Self::thaw).
+    pub fn freeze(&mut self) {
+        self.signal(libc::SIGSTOP, "SIGSTOP");
+    }
+
+    /// SIGCONT after [`freeze`](Self::freeze).
+    pub fn thaw(&mut self) {
+        self.signal(libc::SIGCONT, "SIGCONT");
+    }
+
+    fn signal(&mut self, sig: libc::c_int, name: &str) {
+        let child = self.child.as_ref().expect("server is running");
+        // SAFETY: plain kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "{name} failed");
     }
 
     /// SIGTERM, and wait (bounded) for a graceful exit; returns its status.
