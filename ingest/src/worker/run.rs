@@ -93,10 +93,7 @@ const SLOW_CYCLE: Duration = Duration::from_millis(100);
 const FETCH_WAIT_MAX_MS: &str = "20";
 
 /// Retries `op` until it succeeds, pausing consumption meanwhile; `None` on shutdown.
-/// Time spent failing is added to `stalled` (see [`Worker::engine_now`]).
-#[allow(clippy::too_many_arguments)]
 async fn until_ok<T, F, Fut>(
-    stalled: &mut Duration,
     what: &str,
     consumer: &StreamConsumer<WorkerContext>,
     stats: &WorkerStats,
@@ -110,13 +107,9 @@ where
 {
     let mut delay = Duration::from_millis(50);
     let mut paused: Option<TopicPartitionList> = None;
-    let mut first_failure: Option<Instant> = None;
     loop {
         match op().await {
             Ok(v) => {
-                if let Some(t) = first_failure {
-                    *stalled += t.elapsed();
-                }
                 if let Some(tpl) = paused
                     && let Err(e) = consumer.resume(&tpl)
                 {
@@ -129,7 +122,6 @@ where
             }
             Err(e) => {
                 stats.retries.inc();
-                first_failure.get_or_insert_with(Instant::now);
                 if paused.is_none()
                     && let Ok(tpl) = consumer.assignment()
                 {
@@ -164,8 +156,9 @@ pub struct Worker<S: Store> {
     tracker: CommitTracker,
     /// When offsets were last committed (see [`WorkerConfig::commit_interval`]).
     last_commit: Instant,
-    /// Time the loop spent blocked on a failing sink: excluded from the engine's clock.
-    stalled: Duration,
+    /// Time the loop spent waiting on its sinks, commits and rebalances, successful or
+    /// not: excluded from the engine's clock (see [`Worker::engine_now`]).
+    busy: Duration,
 }
 
 impl<S: Store> Worker<S> {
@@ -207,7 +200,7 @@ impl<S: Store> Worker<S> {
             engine,
             tracker: CommitTracker::new(),
             last_commit: Instant::now(),
-            stalled: Duration::ZERO,
+            busy: Duration::ZERO,
             cfg,
         })
     }
@@ -224,7 +217,6 @@ impl<S: Store> Worker<S> {
         );
         for table in [DRIVING_TABLE, OVERSPEED_TABLE, CHECKPOINT_TABLE] {
             let made = until_ok(
-                &mut self.stalled,
                 "create table",
                 &consumer,
                 &stats,
@@ -267,12 +259,18 @@ impl<S: Store> Worker<S> {
         Ok(())
     }
 
-    /// The engine's processing-time clock: real time minus the time the worker itself was
-    /// stalled on a failing sink, so an outage of the store does not make every partition
-    /// look idle (which would fire windows early and make the backlog late).
+    /// The engine's processing-time clock: real time minus [`busy`](Self::busy), so it
+    /// runs only while the worker reads from Kafka and evaluates rules. Partition idleness
+    /// is measured on this clock: a partition is idle when it delivered nothing while the
+    /// worker was reading. Time spent waiting on a slow, failing or stalled store, the
+    /// RESP service, the dead-letter topic or a commit is backpressure, not silence; were
+    /// it counted, every partition would look idle after a long wait, the open windows
+    /// would fire with only part of their events, and the rest would be late (as Flink's
+    /// idleness timer, this clock pauses under backpressure). The cost: under sustained
+    /// backpressure a truly silent partition is declared idle later in real time.
     fn engine_now(&self) -> Instant {
         let now = Instant::now();
-        now.checked_sub(self.stalled).unwrap_or(now)
+        now.checked_sub(self.busy).unwrap_or(now)
     }
 
     /// Receives a batch: waits up to the linger time for the first record, then takes the
@@ -386,8 +384,9 @@ impl<S: Store> Worker<S> {
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
         let started = Instant::now();
+        self.apply_ownership().await; // reads checkpoints and commits: off the clock
+        self.busy += started.elapsed();
         let engine_now = self.engine_now();
-        self.apply_ownership().await;
         let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
         let mut dead: Vec<DeadLetter> = Vec::new();
         let mut next: Vec<(i32, i64)> = Vec::new();
@@ -428,7 +427,6 @@ impl<S: Store> Worker<S> {
         let t_parsed = Instant::now();
         if !rows.is_empty() {
             let ok = until_ok(
-                &mut self.stalled,
                 "store driving rows",
                 &consumer,
                 &stats,
@@ -446,7 +444,6 @@ impl<S: Store> Worker<S> {
             let dlq = self.dlq.clone();
             let dead = Arc::new(dead);
             let ok = until_ok(
-                &mut self.stalled,
                 "dead-letter topic",
                 &consumer,
                 &stats,
@@ -485,15 +482,21 @@ impl<S: Store> Worker<S> {
             self.tracker.acked(p, n);
         }
         let t_stored = Instant::now();
+        // IMPORTANT: the wait on the store (however long, failed or not) is off the clock
+        // before the engine looks at idleness; see `engine_now`.
+        self.busy += t_stored - t_parsed;
         let firings = self.engine.advance(self.engine_now());
+        let t_advanced = Instant::now();
         let fired = firings.len();
-        if !firings.is_empty() && !self.sink_firings(firings, shutdown).await {
-            return false;
-        }
+        let sunk = firings.is_empty() || self.sink_firings(firings, shutdown).await;
         let t_fired = Instant::now();
-        if self.last_commit.elapsed() >= self.cfg.commit_interval {
+        if sunk && self.last_commit.elapsed() >= self.cfg.commit_interval {
             self.last_commit = Instant::now();
             self.commit(CommitMode::Async).await;
+        }
+        self.busy += t_advanced.elapsed();
+        if !sunk {
+            return false;
         }
         if !batch.is_empty() {
             self.stats
@@ -539,25 +542,16 @@ impl<S: Store> Worker<S> {
         );
         let firings = Arc::new(firings);
         let sets = self.sets.clone();
-        let ok = until_ok(
-            &mut self.stalled,
-            "flag sets",
-            &consumer,
-            &stats,
-            max,
-            shutdown,
-            || {
-                let (mut sets, firings) = (sets.clone(), firings.clone());
-                async move { sets.flag(&firings).await }
-            },
-        )
+        let ok = until_ok("flag sets", &consumer, &stats, max, shutdown, || {
+            let (mut sets, firings) = (sets.clone(), firings.clone());
+            async move { sets.flag(&firings).await }
+        })
         .await;
         if ok.is_none() {
             return false;
         }
         let rows: Vec<Row> = firings.iter().map(overspeed_row).collect();
         let ok = until_ok(
-            &mut self.stalled,
             "store overspeed rows",
             &consumer,
             &stats,
