@@ -118,7 +118,16 @@ pub struct RespArgs {
     /// Redis; more helps only with `--appendfsync always`).
     #[arg(long, value_name = "N")]
     pub resp_threads: Option<usize>,
+
+    /// Microseconds the RESP event loop spins before it sleeps when idle (default 10; 0
+    /// disables). A client's next command arriving within the spin finds the loop awake,
+    /// so neither side pays a wake-up; the cost is at most this much CPU per idle moment.
+    #[arg(long, value_name = "MICROS")]
+    pub resp_busy_poll_us: Option<u64>,
 }
+
+/// Upper bound of `--resp-busy-poll-us`: spinning longer than a millisecond only burns CPU.
+const MAX_BUSY_POLL_US: u64 = 1000;
 
 /// A `yes`/`no` flag value, as Redis spells booleans in its configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -186,6 +195,8 @@ pub struct FileResp {
     pub auto_aof_rewrite_min_size: Option<u64>,
     /// See `--resp-threads`.
     pub threads: Option<usize>,
+    /// See `--resp-busy-poll-us`.
+    pub busy_poll_us: Option<u64>,
 }
 
 /// The merged settings of the whole binary.
@@ -292,6 +303,15 @@ impl ServerArgs {
                 }
                 cfg.threads = v;
             }
+            if let Some(v) = a.resp_busy_poll_us.or(f.busy_poll_us) {
+                if v > MAX_BUSY_POLL_US {
+                    return Err(ServerError::Config {
+                        what: "resp busy poll".into(),
+                        reason: format!("{v} µs is more than the limit of {MAX_BUSY_POLL_US} µs"),
+                    });
+                }
+                cfg.busy_poll = std::time::Duration::from_micros(v);
+            }
             Some(cfg)
         };
         Ok(Settings {
@@ -371,5 +391,34 @@ mod tests {
 
         let off = ServerArgs::parse_from(["speedlayer-server", "--resp-addr", "off"]);
         assert!(off.resolve().unwrap().resp.is_none());
+    }
+
+    #[test]
+    fn busy_poll_defaults_to_10us_and_is_bounded() {
+        let r = |args: &[&str]| {
+            let mut all = vec!["speedlayer-server"];
+            all.extend_from_slice(args);
+            ServerArgs::parse_from(all).resolve()
+        };
+        let busy = |args: &[&str]| r(args).unwrap().resp.unwrap().busy_poll;
+        assert_eq!(busy(&[]), std::time::Duration::from_micros(10));
+        assert_eq!(
+            busy(&["--resp-busy-poll-us", "0"]),
+            std::time::Duration::ZERO
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[resp]\nbusy_poll_us = 25\n").unwrap();
+        let file = path.to_str().unwrap();
+        assert_eq!(
+            busy(&["--config", file]),
+            std::time::Duration::from_micros(25)
+        );
+        assert_eq!(
+            busy(&["--config", file, "--resp-busy-poll-us", "3"]),
+            std::time::Duration::from_micros(3)
+        );
+        let err = r(&["--resp-busy-poll-us", "5000"]).unwrap_err().to_string();
+        assert!(err.contains("limit of 1000"), "{err}");
     }
 }

@@ -96,6 +96,9 @@ pub struct RespConfig {
     /// Threads of the service's own runtime when started by the binary (default 1: one
     /// event loop, like Redis; see [`super::runtime`]).
     pub threads: usize,
+    /// How long the event loop spins before it sleeps when it has nothing to do (default
+    /// 10 µs; zero disables; see [`super::runtime`]).
+    pub busy_poll: std::time::Duration,
     /// Protocol bounds.
     pub limits: Limits,
 }
@@ -114,6 +117,7 @@ impl RespConfig {
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             hz: 10,
             threads: 1,
+            busy_poll: std::time::Duration::from_micros(10),
             limits: Limits::default(),
         }
     }

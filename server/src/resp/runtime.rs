@@ -9,14 +9,34 @@
 //! that many workers (useful with `appendfsync always`, where each fsync blocks a worker).
 //! Blocking work (the AOF writer's fsyncs and rewrites, the shutdown snapshot) runs on the
 //! runtime's blocking pool in both cases.
+//!
+//! Busy polling (`--resp-busy-poll-us`, default 10 µs): before the loop sleeps, it spins
+//! that long. A sleeping loop must be woken by the kernel when a command arrives, and the
+//! sender pays for that wake-up; at `-P 1` a client's next command usually arrives within
+//! microseconds of our reply, and the client (one `redis-benchmark` thread, say) is the
+//! bottleneck. Spinning keeps the loop awake for it, as Go's scheduler spins before it
+//! parks. Measured: +2–5 % requests/s at `-P 1` with 10–20 µs (BENCHMARKS.md). The cost is
+//! at most the spin per idle moment: an idle server wakes ~11 times a second (active expiry
+//! and AOF fsync timers), so about 0.1 ms of CPU per second.
 
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::config::RespConfig;
 use super::server::{RespHandle, RespServer};
 use crate::error::ServerError;
+
+/// Busy-waits for `d`: called just before the event loop sleeps in `epoll_wait`. Whatever
+/// arrives meanwhile (a client's next command, typically microseconds after our reply) is
+/// then picked up by an `epoll_wait` that returns at once, with no sleep and no wake-up.
+fn spin(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
 
 /// The thread running the RESP runtime; [`RespThread::stop`] ends it after the handle shut
 /// down.
@@ -52,22 +72,22 @@ pub async fn start_on_own_runtime(
     config: RespConfig,
 ) -> Result<(RespHandle, RespThread), ServerError> {
     let threads = config.threads.max(1);
+    let busy_poll = config.busy_poll;
     let runtime_error = |e: std::io::Error| ServerError::Config {
         what: format!("RESP runtime ({threads} threads)"),
         reason: e.to_string(),
     };
-    let runtime = if threads == 1 {
+    let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("resp-worker")
-            .enable_all()
-            .build()
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads).thread_name("resp-worker");
+        b
+    };
+    if !busy_poll.is_zero() {
+        builder.on_thread_park(move || spin(busy_poll));
     }
-    .map_err(runtime_error)?;
+    let runtime = builder.enable_all().build().map_err(runtime_error)?;
     let (started_tx, started_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
