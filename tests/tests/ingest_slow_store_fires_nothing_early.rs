@@ -32,6 +32,19 @@ async fn a_store_stalled_past_the_idle_timeout_fires_nothing_early() {
     })
     .await;
 
+    // Let the worker finish with the first half (its windows fire once every partition is
+    // idle, then the commit): frozen in the middle of that, it could not consume at all.
+    let first_windows = reference_windows(&lines[..half], |_| 80);
+    env.wait_for(
+        "the first half's windows and commit",
+        Duration::from_secs(60),
+        || {
+            env.overspeed_keys() == first_windows
+                && w.metric("ingest_committed_offset") >= half as f64
+        },
+    )
+    .await;
+
     env.server.freeze(); // gRPC and RESP accept nothing, but are not gone
     let consumed = w.metric("ingest_consumed_total");
     produce(&brokers, &records(&lines[half..])).await;
