@@ -218,39 +218,70 @@ fn aof_rewrites_when_it_grows_and_still_restores() {
         ],
     );
     let mut c = Raw::connect(s.addr);
-    let mut req = Vec::new();
-    for i in 0..400 {
-        req.extend_from_slice(
-            format!(
-                "SADD churn m{i}\r\nSREM churn m{i}\r\nSADD keep k{}\r\n",
-                i % 10
-            )
-            .as_bytes(),
-        );
-    }
-    c.send(&req);
-    for _ in 0..1200 {
-        let _ = c.frame();
-    }
-    // Every reply has been read, so every command is in the AOF. A rewrite may fire in the
-    // middle of the burst (the rest is then appended after it); later rewrites must bring the
-    // file back near the live state's size (~45 KB of commands, a live state of ~11 members).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    // Churn: every triple leaves the live state as it was (~11 members) but grows the AOF.
+    // Sent as RESP, as the AOF logs it; returns the bytes sent, which is what the AOF would
+    // hold without rewrites. Every reply is read, so every command is logged.
+    let burst = |c: &mut Raw, from: usize, to: usize| -> usize {
+        let mut req = Vec::new();
+        for i in from..to {
+            let (m, k) = (format!("m{i}"), format!("k{}", i % 10));
+            for args in [
+                ["SADD", "churn", &m],
+                ["SREM", "churn", &m],
+                ["SADD", "keep", &k],
+            ] {
+                req.extend_from_slice(b"*3\r\n");
+                for a in args {
+                    req.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+                }
+            }
+        }
+        c.send(&req);
+        for _ in 0..3 * (to - from) {
+            let _ = c.frame();
+        }
+        req.len()
+    };
+    let rewrites = |c: &mut Raw| -> (u64, bool) {
         let Frame::Bulk(info) = c.cmd(&[b"INFO", b"persistence"]) else {
-            panic!()
+            panic!("INFO is a bulk string")
         };
         let info = String::from_utf8(info.to_vec()).unwrap();
-        let size = std::fs::metadata(aof_path(&data)).unwrap().len();
-        if !info.contains("aof_rewrites:0\r\n") && size < 16 * 1024 {
-            break;
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {info}"))
+        };
+        (field("aof_rewrites"), field("aof_rewrite_in_progress") == 1)
+    };
+    let wait_for_rewrite = |c: &mut Raw, after: u64| -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match rewrites(c) {
+                (n, false) if n > after => return n,
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no rewrite after the AOF grew, within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(
-            Instant::now() < deadline,
-            "AOF not compacted by rewrites within 20 s ({size} bytes): {info}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    // Past the 4 KiB minimum: a rewrite fires (perhaps mid-burst; the rest of the burst is
+    // then appended to the new file and makes its base size).
+    let mut written = burst(&mut c, 0, 400);
+    let first = wait_for_rewrite(&mut c, 0);
+    // Three times as much again: more than doubles any base the first rewrite can leave
+    // (at most everything written so far), so growth must trigger another rewrite.
+    written += burst(&mut c, 400, 1600);
+    wait_for_rewrite(&mut c, first);
+    let size = std::fs::metadata(aof_path(&data)).unwrap().len() as usize;
+    assert!(
+        size < written,
+        "the rewrites did not compact: {size} bytes on disk, {written} bytes of commands sent"
+    );
     let before = state(s.addr);
     s.kill9();
     let s = Bin::start(&data, &[]);
