@@ -57,28 +57,6 @@ async fn a_store_stalled_past_the_idle_timeout_fires_nothing_early() {
     tokio::time::sleep(idle + Duration::from_secs(2)).await;
     env.server.thaw();
 
-    let all = expected_keys(&lines);
-    env.wait_for("catch up", Duration::from_secs(90), || {
-        env.driving_keys() == all
-    })
-    .await;
-    let want_windows = reference_windows(&lines, |_| 80);
-    env.settle(Duration::from_secs(60), || {
-        env.overspeed_keys().len() >= want_windows.len()
-    })
-    .await;
-    assert_eq!(
-        w.metric("ingest_late_total"),
-        0.0,
-        "events dead-lettered as late: a window fired before its events arrived"
-    );
-    assert_same_keys("overspeed rows", &env.overspeed_keys(), &want_windows);
-    let want_sets = reference_sets(&lines, |_| 80);
-    env.wait_for(
-        "sets to match the reference",
-        Duration::from_secs(30),
-        || env.redis.try_sets().is_ok_and(|s| s == want_sets),
-    )
-    .await;
+    env.assert_caught_up_exactly(&w, &lines, 80).await;
     w.stop().await;
 }

@@ -378,6 +378,51 @@ impl Env {
         );
     }
 
+    /// After an outage or a stall: every row of `lines` is stored, no event was late, and
+    /// the `overspeed` rows and flagged sets equal the reference at `threshold`. If the
+    /// windows do not all fire within 60 s, prints what the worker counted before the diff.
+    pub async fn assert_caught_up_exactly(
+        &self,
+        w: &RunningWorker,
+        lines: &[Line],
+        threshold: u32,
+    ) {
+        let all = expected_keys(lines);
+        self.wait_for("catch up", Duration::from_secs(90), || {
+            self.driving_keys() == all
+        })
+        .await;
+        let want_windows = reference_windows(lines, |_| threshold);
+        let fired = self
+            .settle(Duration::from_secs(60), || {
+                self.overspeed_keys().len() >= want_windows.len()
+            })
+            .await;
+        if !fired {
+            eprintln!(
+                "not every window fired within 60 s: consumed {}, stored {}, late {}, firings {}, store retries {}",
+                w.metric("ingest_consumed_total"),
+                w.metric("ingest_stored_total"),
+                w.metric("ingest_late_total"),
+                w.metric("ingest_rule_firings_total"),
+                w.metric("ingest_store_retries_total"),
+            );
+        }
+        assert_eq!(
+            w.metric("ingest_late_total"),
+            0.0,
+            "events dead-lettered as late: a window fired before all its events arrived"
+        );
+        assert_same_keys("overspeed rows", &self.overspeed_keys(), &want_windows);
+        let want_sets = reference_sets(lines, |_| threshold);
+        self.wait_for(
+            "sets to match the reference",
+            Duration::from_secs(30),
+            || self.redis.try_sets().is_ok_and(|s| s == want_sets),
+        )
+        .await;
+    }
+
     /// Like [`wait_for`](Self::wait_for), but returns whether `cond` came to hold, so the
     /// caller's assertion can say what differs.
     pub async fn settle(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
