@@ -342,6 +342,7 @@ const CONNECTION: &[(Cmp, &str)] = &[
     (Exact, "CLIENT FOO"),
     (Exact, "CLIENT"),
     (Exact, "COMMAND FOO"),
+    (Exact, "COMMAND DOCS nosuchcmd"),
     (Exact, "CONFIG FOO"),
     (Exact, "CONFIG GET"),
     (Exact, "CONFIG GET maxclients"),

@@ -334,5 +334,47 @@ async fn client_names_and_info_are_reported() {
         (&sadd[0], &sadd[1]),
         (&Frame::Bulk("sadd".into()), &Frame::Integer(-3))
     );
+    // COMMAND DOCS (redis-cli's hints): name, then a flat key/value array in RESP2.
+    let Frame::Array(docs) = other.cmd(&[b"COMMAND", b"DOCS", b"sadd", b"nosuch"]) else {
+        panic!()
+    };
+    assert_eq!(docs.len(), 2, "one command known: name + docs");
+    assert_eq!(docs[0], Frame::Bulk("sadd".into()));
+    let Frame::Array(fields) = &docs[1] else {
+        panic!("docs of sadd: {:?}", docs[1])
+    };
+    let field = |k: &str| {
+        let i = fields
+            .iter()
+            .position(|f| *f == Frame::Bulk(k.to_owned().into()));
+        i.map(|i| fields[i + 1].clone())
+    };
+    assert_eq!(field("group"), Some(Frame::Bulk("set".into())));
+    for k in ["summary", "since", "complexity"] {
+        assert!(
+            matches!(field(k), Some(Frame::Bulk(b)) if !b.is_empty()),
+            "{k} in {fields:?}"
+        );
+    }
+    // INFO with no section: the six sections, in Redis's order, with their key fields.
+    let Frame::Bulk(all) = other.cmd(&[b"INFO"]) else {
+        panic!()
+    };
+    let all = String::from_utf8(all.to_vec()).unwrap();
+    let mut at = 0;
+    for (header, key) in [
+        ("# Server", "redis_version:"),
+        ("# Clients", "connected_clients:"),
+        ("# Memory", "used_memory:"),
+        ("# Persistence", "aof_enabled:1"),
+        ("# Stats", "total_commands_processed:"),
+        ("# Keyspace", ""),
+    ] {
+        let pos = all[at..]
+            .find(header)
+            .unwrap_or_else(|| panic!("{header} missing or out of order in {all}"));
+        at += pos;
+        assert!(all[at..].contains(key), "{key} after {header} in {all}");
+    }
     h.shutdown().await.unwrap();
 }
