@@ -61,7 +61,25 @@ pub enum Error {
     Poisoned(String),
 }
 
+impl From<speedlayer_vfs::Error> for Error {
+    fn from(e: speedlayer_vfs::Error) -> Error {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl Error {
+    /// Whether this is an I/O error because the device (or a quota) is full: the write
+    /// can succeed later, when space returns.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => speedlayer_vfs::is_no_space(source),
+            _ => false,
+        }
+    }
+
     /// Wraps an `io::Error` with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {

@@ -72,6 +72,13 @@ pub struct EngineOptions {
     pub clock: Clock,
     /// Compaction policy, threads, throttle and backpressure (see its fields' defaults).
     pub compaction: crate::compaction::CompactionOptions,
+    /// What WAL and manifest recovery do with a damaged tail at open (default: cut a torn
+    /// tail that no later frame proves was synced, refuse anything else; `Strict` refuses
+    /// every damage). See `storage/docs/log_format.md` §4.
+    pub recovery: crate::log::RecoveryMode,
+    /// The file system every file of the engine goes through (default: the real one;
+    /// power-cut and full-disk tests pass a fault-injecting one).
+    pub fs: crate::fs::SharedFs,
 }
 
 impl Default for EngineOptions {
@@ -87,6 +94,8 @@ impl Default for EngineOptions {
             limits: Limits::default(),
             clock: Clock::system(),
             compaction: crate::compaction::CompactionOptions::default(),
+            recovery: crate::log::RecoveryMode::default(),
+            fs: speedlayer_vfs::real(),
         }
     }
 }

@@ -50,7 +50,13 @@ fn cells_on_disk(db: &Db) -> Vec<(String, String, u64, CellKind)> {
     let cache = Arc::new(BlockCache::new(1 << 20));
     let mut out = Vec::new();
     for f in &store.current().files {
-        let r = HFileReader::open(&f.path, f.id, Arc::clone(&cache)).unwrap();
+        let r = HFileReader::open(
+            &speedlayer_storage::fs::RealFs,
+            &f.path,
+            f.id,
+            Arc::clone(&cache),
+        )
+        .unwrap();
         for c in r.iter() {
             let (k, _) = c.unwrap();
             out.push((

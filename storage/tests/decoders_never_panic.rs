@@ -116,6 +116,7 @@ fn hfile_decoders() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("seed.hfile");
     let mut w = HFileWriter::create(
+        &speedlayer_storage::fs::RealFs,
         &path,
         FileOptions::new(Compression::Lz4, BloomType::RowCol, 256),
     )
@@ -167,7 +168,12 @@ fn hfile_decoders() {
     let bad = d.path().join("bad.hfile");
     for input in inputs(&mut rng, &[file]).into_iter().take(rounds() / 5) {
         std::fs::write(&bad, &input).unwrap();
-        if let Ok(r) = HFileReader::open(&bad, 2, Arc::new(BlockCache::new(1 << 20))) {
+        if let Ok(r) = HFileReader::open(
+            &speedlayer_storage::fs::RealFs,
+            &bad,
+            2,
+            Arc::new(BlockCache::new(1 << 20)),
+        ) {
             let _ = r.iter().count();
             let _ = r.last_row_before(Some(b"V0005"));
             let _ = r.iter_from(seek_key()).map(|i| i.count());

@@ -40,7 +40,12 @@ type Observed = (
 
 /// Everything a reader can say about the file, or the first error.
 fn read_all(path: &Path, id: u64) -> Result<Observed> {
-    let r = HFileReader::open(path, id, Arc::new(BlockCache::new(1 << 20)))?;
+    let r = HFileReader::open(
+        &speedlayer_storage::fs::RealFs,
+        path,
+        id,
+        Arc::new(BlockCache::new(1 << 20)),
+    )?;
     let all = r.iter().collect::<Result<Vec<_>>>()?;
     let rows = ["V000320261122", "V000720261122", "zz"];
     let mut before = Vec::new();
@@ -70,9 +75,12 @@ fn every_byte_flip_errors_or_returns_the_original_data() {
         .enumerate()
     {
         let path = dir.path().join(format!("orig{n}.hfile"));
-        let mut w =
-            HFileWriter::create(&path, FileOptions::new(compression, BloomType::RowCol, 128))
-                .unwrap();
+        let mut w = HFileWriter::create(
+            &speedlayer_storage::fs::RealFs,
+            &path,
+            FileOptions::new(compression, BloomType::RowCol, 128),
+        )
+        .unwrap();
         for (k, v) in cells() {
             w.push(k.as_ref(), &v).unwrap();
         }
@@ -112,6 +120,7 @@ fn truncated_files_never_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.hfile");
     let mut w = HFileWriter::create(
+        &speedlayer_storage::fs::RealFs,
         &path,
         FileOptions::new(Compression::Lz4, BloomType::Row, 128),
     )
@@ -124,7 +133,13 @@ fn truncated_files_never_open() {
     let cut = dir.path().join("cut.hfile");
     for n in 0..bytes.len() {
         std::fs::write(&cut, &bytes[..n]).unwrap();
-        let e = HFileReader::open(&cut, 1, Arc::new(BlockCache::new(0))).unwrap_err();
+        let e = HFileReader::open(
+            &speedlayer_storage::fs::RealFs,
+            &cut,
+            1,
+            Arc::new(BlockCache::new(0)),
+        )
+        .unwrap_err();
         assert_names_file(&e, &cut);
     }
 }

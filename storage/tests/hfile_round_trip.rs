@@ -53,7 +53,7 @@ fn random_cells(rng: &mut StdRng, n: usize) -> Vec<(CellKey, Bytes)> {
 }
 
 fn write(path: &std::path::Path, cells: &[(CellKey, Bytes)], opts: FileOptions) {
-    let mut w = HFileWriter::create(path, opts).unwrap();
+    let mut w = HFileWriter::create(&speedlayer_storage::fs::RealFs, path, opts).unwrap();
     for (k, v) in cells {
         w.push(k.as_ref(), v).unwrap();
     }
@@ -93,7 +93,8 @@ fn random_cells_round_trip_with_every_option() {
             let opts = FileOptions::new(compression, bloom, 1024);
             write(&path, &cells, opts);
             let cache = Arc::new(BlockCache::new(1 << 20));
-            let r = HFileReader::open(&path, id, cache.clone()).unwrap();
+            let r = HFileReader::open(&speedlayer_storage::fs::RealFs, &path, id, cache.clone())
+                .unwrap();
             assert!(r.block_count() > 20, "small blocks: {}", r.block_count());
 
             let all: Vec<_> = r.iter().map(Result::unwrap).collect();
@@ -182,7 +183,12 @@ fn writer_refuses_out_of_order_duplicate_and_empty() {
         kind: CellKind::Put,
         seq,
     };
-    let mut w = HFileWriter::create(&dir.path().join("a.hfile"), FileOptions::default()).unwrap();
+    let mut w = HFileWriter::create(
+        &speedlayer_storage::fs::RealFs,
+        &dir.path().join("a.hfile"),
+        FileOptions::default(),
+    )
+    .unwrap();
     w.push(k("b", 1).as_ref(), b"v").unwrap();
     assert!(matches!(
         w.push(k("b", 1).as_ref(), b"v"),
@@ -200,15 +206,32 @@ fn writer_refuses_out_of_order_duplicate_and_empty() {
     w.push(k("c", 1).as_ref(), b"v").unwrap();
     w.finish().unwrap();
 
-    let w = HFileWriter::create(&dir.path().join("empty.hfile"), FileOptions::default()).unwrap();
+    let w = HFileWriter::create(
+        &speedlayer_storage::fs::RealFs,
+        &dir.path().join("empty.hfile"),
+        FileOptions::default(),
+    )
+    .unwrap();
     assert!(matches!(w.finish(), Err(Error::InvalidArgument(_))));
     for block_size in [0, 65 << 20] {
         let opts = FileOptions::new(Compression::Lz4, BloomType::Row, block_size);
-        let err = HFileWriter::create(&dir.path().join("bs.hfile"), opts).unwrap_err();
+        let err = HFileWriter::create(
+            &speedlayer_storage::fs::RealFs,
+            &dir.path().join("bs.hfile"),
+            opts,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     }
     // The existing file is never overwritten.
-    assert!(HFileWriter::create(&dir.path().join("a.hfile"), FileOptions::default()).is_err());
+    assert!(
+        HFileWriter::create(
+            &speedlayer_storage::fs::RealFs,
+            &dir.path().join("a.hfile"),
+            FileOptions::default()
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -234,7 +257,13 @@ fn large_values_make_single_cell_blocks() {
         &cells,
         FileOptions::new(Compression::Lz4, BloomType::Row, 4096),
     );
-    let r = HFileReader::open(&path, 1, Arc::new(BlockCache::new(0))).unwrap();
+    let r = HFileReader::open(
+        &speedlayer_storage::fs::RealFs,
+        &path,
+        1,
+        Arc::new(BlockCache::new(0)),
+    )
+    .unwrap();
     assert_eq!(r.block_count(), 5);
     assert_eq!(r.iter().map(Result::unwrap).collect::<Vec<_>>(), cells);
 }

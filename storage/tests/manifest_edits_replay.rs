@@ -70,9 +70,10 @@ fn random_edits_replay_across_reopen_and_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let opts = ManifestOptions {
         max_log_bytes: 2048,
+        ..ManifestOptions::default()
     };
     let mut rng = StdRng::seed_from_u64(7);
-    let (mut m, state) = Manifest::open_with(dir.path(), opts).unwrap();
+    let (mut m, state) = Manifest::open_with(dir.path(), opts.clone()).unwrap();
     assert_eq!(state, ManifestState::default());
     let mut model = ManifestState::default();
     let mut max_number_seen = 1;
@@ -83,7 +84,7 @@ fn random_edits_replay_across_reopen_and_compaction() {
         assert_eq!(m.state(), &model, "step {step}");
         if step % 37 == 0 {
             drop(m);
-            let (m2, replayed) = Manifest::open_with(dir.path(), opts).unwrap();
+            let (m2, replayed) = Manifest::open_with(dir.path(), opts.clone()).unwrap();
             assert_eq!(replayed, model, "reopen at step {step}");
             m = m2;
         }
@@ -104,7 +105,7 @@ fn random_edits_replay_across_reopen_and_compaction() {
     );
     assert!(m.log_bytes() <= 2048 + 1024);
     drop(m);
-    let (_, replayed) = Manifest::open_with(dir.path(), opts).unwrap();
+    let (_, replayed) = Manifest::open_with(dir.path(), opts.clone()).unwrap();
     assert_eq!(replayed, model);
 }
 
@@ -175,7 +176,7 @@ fn orphans_are_unlisted_hfiles_and_tmp_files() {
         std::fs::write(store.join(name), b"x").unwrap();
     }
     let live: BTreeSet<u64> = [1, 3].into();
-    let orphans = list_orphans(&store, &live).unwrap();
+    let orphans = list_orphans(&speedlayer_storage::fs::RealFs, &store, &live).unwrap();
     assert_eq!(
         orphans,
         vec![
@@ -183,12 +184,23 @@ fn orphans_are_unlisted_hfiles_and_tmp_files() {
             store.join("00000000000000000004.hfile.tmp"),
         ]
     );
-    assert_eq!(remove_orphans(&store, &live).unwrap(), orphans);
-    assert!(list_orphans(&store, &live).unwrap().is_empty());
-    assert!(store.join("README").exists());
+    assert_eq!(
+        remove_orphans(&speedlayer_storage::fs::RealFs, &store, &live).unwrap(),
+        orphans
+    );
     assert!(
-        list_orphans(&dir.path().join("missing"), &live)
+        list_orphans(&speedlayer_storage::fs::RealFs, &store, &live)
             .unwrap()
             .is_empty()
+    );
+    assert!(store.join("README").exists());
+    assert!(
+        list_orphans(
+            &speedlayer_storage::fs::RealFs,
+            &dir.path().join("missing"),
+            &live
+        )
+        .unwrap()
+        .is_empty()
     );
 }

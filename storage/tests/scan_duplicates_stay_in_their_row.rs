@@ -49,12 +49,17 @@ fn write_file(
     cache: &FileCache,
 ) -> Arc<StoreFile> {
     let path = dir.join(format!("{id}.hfile"));
-    let mut w = HFileWriter::create(&path, FileOptions::default()).unwrap();
+    let mut w = HFileWriter::create(
+        &speedlayer_storage::fs::RealFs,
+        &path,
+        FileOptions::default(),
+    )
+    .unwrap();
     for (k, v) in cells {
         w.push(k.as_ref(), v).unwrap();
     }
     w.finish().unwrap();
-    Arc::new(StoreFile::open(&path, id, cache).unwrap())
+    Arc::new(StoreFile::open(&speedlayer_storage::fs::RealFs, &path, id, cache).unwrap())
 }
 
 /// A snapshot in a flush window: rows a..d flushed from a memstore that is still listed,

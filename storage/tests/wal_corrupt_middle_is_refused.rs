@@ -1,7 +1,23 @@
 //! Damage that is not a torn tail — a bad record with valid records after it, or any damage
 //! in a segment that is not the last — fails `open` with an error naming file and offset.
 
-use speedlayer_storage::wal::{Durability, HEADER_BYTES, Wal, WalEntry, WalOptions};
+use speedlayer_storage::log::{FrameRead, read_frame};
+use speedlayer_storage::wal::{
+    Durability, HEADER_BYTES, MARKER_BYTES, MARKER_TAG, MAX_RECORD_BYTES, Wal, WalEntry, WalOptions,
+};
+
+/// The record frames of a segment (sync markers left out): (start, end).
+fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut off = HEADER_BYTES;
+    while let FrameRead::Ok { payload, next } = read_frame(bytes, off, MAX_RECORD_BYTES) {
+        if !(payload.len() == MARKER_BYTES && payload[0] == MARKER_TAG) {
+            out.push((off, next));
+        }
+        off = next;
+    }
+    out
+}
 use speedlayer_storage::{Cell, Error};
 
 fn entry(seq: u64) -> WalEntry {
@@ -37,9 +53,11 @@ fn a_flipped_byte_in_a_middle_record_names_file_and_offset() {
     }
     drop(wal);
     let seg = segments(d.path()).remove(0);
-    let second = HEADER_BYTES + frame_len(1);
-    // Flip every byte of record 2 in turn: always refused, never skipped.
-    for i in second..second + frame_len(2) {
+    let (second, second_end) = records(&std::fs::read(&seg).unwrap())[1];
+    assert_eq!(second_end - second, frame_len(2));
+    // Flip every byte of record 2 in turn: the later sync markers prove it was synced, so
+    // the damage is always refused, never cut or skipped.
+    for i in second..second_end {
         let mut bytes = std::fs::read(&seg).unwrap();
         bytes[i] ^= 0x20;
         let d2 = tempfile::tempdir().unwrap();
@@ -66,8 +84,9 @@ fn a_torn_non_last_segment_is_refused() {
     let opts = WalOptions {
         segment_bytes: 64,
         async_interval_ms: 100,
+        ..WalOptions::default()
     };
-    let (wal, _) = Wal::open(d.path(), opts).unwrap();
+    let (wal, _) = Wal::open(d.path(), opts.clone()).unwrap();
     for s in 1..=6 {
         wal.append(&entry(s), Durability::Sync).unwrap();
     }
@@ -82,7 +101,7 @@ fn a_torn_non_last_segment_is_refused() {
         .unwrap()
         .set_len(len - 3)
         .unwrap();
-    let err = Wal::open(d.path(), opts).unwrap_err();
+    let err = Wal::open(d.path(), opts.clone()).unwrap_err();
     match err {
         Error::Corruption { file, offset, .. } => {
             assert_eq!(&file, first);

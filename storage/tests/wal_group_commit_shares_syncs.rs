@@ -63,8 +63,9 @@ fn async_appends_are_written_and_synced_in_the_background() {
     let opts = WalOptions {
         segment_bytes: 1 << 20,
         async_interval_ms: 5,
+        ..WalOptions::default()
     };
-    let (wal, _) = Wal::open(d.path(), opts).unwrap();
+    let (wal, _) = Wal::open(d.path(), opts.clone()).unwrap();
     for s in 1..=50 {
         wal.append(&entry(s), Durability::Async).unwrap();
     }
@@ -77,6 +78,6 @@ fn async_appends_are_written_and_synced_in_the_background() {
     }
     assert_eq!(wal.stats().appends, 50);
     drop(wal);
-    let (_, got) = Wal::open(d.path(), opts).unwrap();
+    let (_, got) = Wal::open(d.path(), opts.clone()).unwrap();
     assert_eq!(got, (1..=50).map(entry).collect::<Vec<_>>());
 }

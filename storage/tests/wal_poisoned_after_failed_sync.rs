@@ -47,6 +47,7 @@ fn failed_background_sync_poisons_async_writes() {
     let opts = WalOptions {
         segment_bytes: 1 << 20,
         async_interval_ms: 2,
+        ..WalOptions::default()
     };
     let (wal, _) = Wal::open(d.path(), opts).unwrap();
     wal.inject_sync_failure();

@@ -31,10 +31,11 @@ fn roll_replay_and_delete_flushed_segments() {
     let opts = WalOptions {
         segment_bytes: 300,
         async_interval_ms: 50,
+        ..WalOptions::default()
     };
     let seqs: Vec<u64> = (0..20).map(|i| 1 + 2 * i).collect();
     {
-        let (wal, replayed) = Wal::open(d.path(), opts).unwrap();
+        let (wal, replayed) = Wal::open(d.path(), opts.clone()).unwrap();
         assert!(replayed.is_empty());
         for &s in &seqs {
             wal.append(&entry(s), Durability::Sync).unwrap();
@@ -45,7 +46,7 @@ fn roll_replay_and_delete_flushed_segments() {
     assert!(firsts.len() >= 4);
     assert_eq!(firsts[0], 1);
 
-    let (wal, got) = Wal::open(d.path(), opts).unwrap();
+    let (wal, got) = Wal::open(d.path(), opts.clone()).unwrap();
     assert_eq!(got, seqs.iter().map(|&s| entry(s)).collect::<Vec<_>>());
 
     // Flushed through the cells of the first two segments' batches (a batch's cells have
@@ -61,7 +62,7 @@ fn roll_replay_and_delete_flushed_segments() {
     assert_eq!(*seqs_of_segments(d.path()).last().unwrap(), 1000);
     drop(wal);
 
-    let (wal, got) = Wal::open(d.path(), opts).unwrap();
+    let (wal, got) = Wal::open(d.path(), opts.clone()).unwrap();
     let mut want: Vec<_> = seqs
         .iter()
         .filter(|&&s| s >= firsts[2])
@@ -75,7 +76,7 @@ fn roll_replay_and_delete_flushed_segments() {
     assert!(seqs_of_segments(d.path()).is_empty());
     wal.append(&entry(3000), Durability::Sync).unwrap();
     drop(wal);
-    let (_, got) = Wal::open(d.path(), opts).unwrap();
+    let (_, got) = Wal::open(d.path(), opts.clone()).unwrap();
     assert_eq!(got, vec![entry(3000)]);
 }
 

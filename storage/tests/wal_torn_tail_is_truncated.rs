@@ -2,7 +2,24 @@
 //! rest, and accepts new appends after it (wal_format.md §6).
 
 use speedlayer_storage::Cell;
-use speedlayer_storage::wal::{Durability, HEADER_BYTES, Wal, WalEntry, WalOptions};
+use speedlayer_storage::log::{FrameRead, read_frame};
+use speedlayer_storage::wal::{
+    Durability, HEADER_BYTES, MARKER_BYTES, MARKER_TAG, MAX_RECORD_BYTES, Wal, WalEntry, WalOptions,
+};
+
+/// The frames of a segment: (end offset, whether it is a sync marker).
+fn frames(bytes: &[u8]) -> Vec<(usize, bool)> {
+    let mut out = Vec::new();
+    let mut off = HEADER_BYTES;
+    while let FrameRead::Ok { payload, next } = read_frame(bytes, off, MAX_RECORD_BYTES) {
+        out.push((
+            next,
+            payload.len() == MARKER_BYTES && payload[0] == MARKER_TAG,
+        ));
+        off = next;
+    }
+    out
+}
 
 fn entry(seq: u64) -> WalEntry {
     let mut c = Cell::put(
@@ -39,14 +56,12 @@ fn every_truncation_keeps_exactly_the_whole_records_before_the_cut() {
     let src = tempfile::tempdir().unwrap();
     let seg = write_log(src.path(), 6);
     let full = std::fs::read(&seg).unwrap();
-    // Record boundaries: header, then each framed record.
-    let mut ends = vec![HEADER_BYTES];
-    for s in 1..=6 {
-        let mut payload = Vec::new();
-        entry(s).encode_into(&mut payload);
-        ends.push(ends.last().unwrap() + 8 + payload.len());
-    }
-    assert_eq!(*ends.last().unwrap(), full.len());
+    // Frame boundaries: records, and the sync markers between synced groups.
+    let all = frames(&full);
+    let ends: Vec<usize> = all.iter().filter(|f| !f.1).map(|f| f.0).collect();
+    assert_eq!(ends.len(), 6);
+    assert!(all.iter().any(|f| f.1), "Sync appends leave sync markers");
+    assert_eq!(all.last().unwrap().0, full.len());
 
     for cut in 0..=full.len() {
         let d = tempfile::tempdir().unwrap();
@@ -54,7 +69,7 @@ fn every_truncation_keeps_exactly_the_whole_records_before_the_cut() {
         std::fs::write(&p, &full[..cut]).unwrap();
         let (wal, got) = Wal::open(d.path(), WalOptions::default())
             .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
-        let whole = ends[1..].iter().filter(|&&e| e <= cut).count() as u64;
+        let whole = ends.iter().filter(|&&e| e <= cut).count() as u64;
         let want: Vec<_> = (1..=whole).map(entry).collect();
         assert_eq!(got, want, "cut at {cut}");
         if whole == 0 {
@@ -63,7 +78,8 @@ fn every_truncation_keeps_exactly_the_whole_records_before_the_cut() {
                 "cut at {cut}: an empty last segment is deleted"
             );
         } else {
-            let kept = ends[whole as usize];
+            // Cut back to the last whole frame (a record or a marker) before the cut.
+            let kept = all.iter().map(|f| f.0).filter(|&e| e <= cut).max().unwrap();
             assert_eq!(
                 std::fs::metadata(&p).unwrap().len() as usize,
                 kept,

@@ -42,7 +42,7 @@ pub struct StoreCompaction {
     busy: Mutex<BTreeSet<u64>>,
     /// Counters for `Db::stats`.
     pub counters: CompactionCounters,
-    graveyard: Mutex<Vec<(Weak<StoreFile>, PathBuf)>>,
+    graveyard: Mutex<Vec<(Weak<StoreFile>, PathBuf, crate::fs::SharedFs)>>,
     fail_point: Mutex<Option<FailPoint>>,
     /// Serialises major compactions of this store (on demand vs. periodic).
     major: Mutex<()>,
@@ -76,11 +76,11 @@ impl StoreCompaction {
     pub fn reap(&self) -> usize {
         let mut g = self.graveyard.lock();
         let mut deleted = 0;
-        g.retain(|(weak, path)| {
+        g.retain(|(weak, path, fs)| {
             if weak.strong_count() > 0 {
                 return true;
             }
-            match std::fs::remove_file(path) {
+            match fs.remove_file(path) {
                 Ok(()) => deleted += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 // Left for the next open's orphan sweep; nothing reads it any more.
@@ -285,7 +285,7 @@ fn execute(
         })?;
         store.apply(Vec::new(), &plan.inputs);
         drop(m);
-        bury(state, &inputs);
+        bury(region, state, &inputs);
         state.counters.record_drop(inputs.len() as u64);
         return Ok(());
     }
@@ -302,7 +302,7 @@ fn execute(
     state.check(FailPoint::AfterBegin)?;
 
     let path = store.dir.join(file_name(id));
-    let written = write_output(store, ctx, &inputs, &path, major, read_point);
+    let written = write_output(region, store, ctx, &inputs, &path, major, read_point);
     let output = match written {
         Ok(out) => out,
         Err(e) => {
@@ -318,7 +318,7 @@ fn execute(
     if let Some((meta, _)) = &output {
         adds.push((family.clone(), meta.clone()));
         // Open before committing: a file we cannot read must not replace readable ones.
-        let sf = StoreFile::open(&path, id, region.block_cache());
+        let sf = StoreFile::open(region.fs(), &path, id, region.block_cache());
         match sf {
             Ok(sf) => opened.push(Arc::new(sf)),
             Err(e) => {
@@ -351,7 +351,7 @@ fn execute(
         dropped,
     );
     state.check(FailPoint::BeforeDeleteInputs)?;
-    bury(state, &inputs);
+    bury(region, state, &inputs);
     tracing::info!(
         region = region.info.id,
         family = %family,
@@ -368,6 +368,7 @@ fn execute(
 type Output = Option<(FileMeta, u64)>;
 
 fn write_output(
+    region: &Region,
     store: &Store,
     ctx: &RunContext,
     inputs: &[Arc<StoreFile>],
@@ -383,6 +384,7 @@ fn write_output(
         .map(|f| f.iter_from(None))
         .collect::<Result<Vec<_>>>()?;
     let mut sink = LazyWriter {
+        fs: region.fs_shared(),
         path: path.to_path_buf(),
         opts: FileOptions::new(o.compression, o.bloom, o.block_size),
         writer: None,
@@ -392,10 +394,9 @@ fn write_output(
         return Ok(None);
     };
     let info = writer.finish()?;
-    crate::fs::sync_dir(&store.dir)?;
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
+    let fs = region.fs();
+    crate::fs::sync_dir(fs, &store.dir)?;
+    let size = fs.file_len(path).map_err(|e| Error::io(path, e))?;
     let id = crate::hfile::parse_file_name(&file_name_of(path)).unwrap_or_default();
     Ok(Some((
         FileMeta::from_info(id, size, &info),
@@ -411,6 +412,7 @@ fn file_name_of(path: &std::path::Path) -> String {
 
 /// Creates the HFile at the first kept cell, so an all-dead compaction writes nothing.
 struct LazyWriter {
+    fs: crate::fs::SharedFs,
     path: PathBuf,
     opts: FileOptions,
     writer: Option<HFileWriter>,
@@ -422,7 +424,7 @@ impl OutputSink for LazyWriter {
             Some(w) => w,
             None => self
                 .writer
-                .insert(HFileWriter::create(&self.path, self.opts)?),
+                .insert(HFileWriter::create(&*self.fs, &self.path, self.opts)?),
         };
         w.push(key.as_ref(), value)
     }
@@ -431,7 +433,7 @@ impl OutputSink for LazyWriter {
 /// Best-effort cleanup after a real (not injected) failure: remove the partial output and
 /// end the pending compaction. Whatever fails here, the next open repeats.
 fn abort(region: &Region, id: u64, path: &std::path::Path) {
-    if let Err(e) = std::fs::remove_file(path)
+    if let Err(e) = region.fs().remove_file(path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(file = %path.display(), error = %e, "cannot remove failed compaction output");
@@ -444,9 +446,9 @@ fn abort(region: &Region, id: u64, path: &std::path::Path) {
     }
 }
 
-fn bury(state: &StoreCompaction, files: &[Arc<StoreFile>]) {
+fn bury(region: &Region, state: &StoreCompaction, files: &[Arc<StoreFile>]) {
     let mut g = state.graveyard.lock();
     for f in files {
-        g.push((Arc::downgrade(f), f.path.clone()));
+        g.push((Arc::downgrade(f), f.path.clone(), region.fs_shared()));
     }
 }

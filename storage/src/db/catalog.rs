@@ -62,9 +62,9 @@ impl Catalog {
     ///
     /// # Errors
     /// `Io`, `ChecksumMismatch` or `Corruption` naming the catalog file.
-    pub fn load(dir: &Path) -> Result<Catalog> {
+    pub fn load(fs: &dyn crate::fs::Fs, dir: &Path) -> Result<Catalog> {
         let path = Catalog::path(dir);
-        let raw = match std::fs::read(&path) {
+        let raw = match fs.read(&path) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Catalog {
@@ -89,8 +89,8 @@ impl Catalog {
     ///
     /// # Errors
     /// `Io` naming the file that failed.
-    pub fn store(&self, dir: &Path) -> Result<()> {
-        crate::fs::write_atomic(&Catalog::path(dir), &self.encode())
+    pub fn store(&self, fs: &dyn crate::fs::Fs, dir: &Path) -> Result<()> {
+        crate::fs::write_atomic(fs, &Catalog::path(dir), &self.encode())
     }
 
     /// The file bytes.
@@ -308,14 +308,23 @@ mod tests {
     #[test]
     fn load_names_the_file_on_damage() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Catalog::load(dir.path()).unwrap().tables.len(), 0);
-        sample().store(dir.path()).unwrap();
-        assert_eq!(Catalog::load(dir.path()).unwrap(), sample());
+        assert_eq!(
+            Catalog::load(&speedlayer_vfs::RealFs, dir.path())
+                .unwrap()
+                .tables
+                .len(),
+            0
+        );
+        sample().store(&speedlayer_vfs::RealFs, dir.path()).unwrap();
+        assert_eq!(
+            Catalog::load(&speedlayer_vfs::RealFs, dir.path()).unwrap(),
+            sample()
+        );
         let mut raw = std::fs::read(Catalog::path(dir.path())).unwrap();
         let last = raw.len() - 1;
         raw[last] ^= 1;
         std::fs::write(Catalog::path(dir.path()), raw).unwrap();
-        let err = Catalog::load(dir.path()).unwrap_err();
+        let err = Catalog::load(&speedlayer_vfs::RealFs, dir.path()).unwrap_err();
         assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
         assert!(err.to_string().contains("catalog"));
     }

@@ -98,10 +98,11 @@ impl Db {
     /// # Errors
     /// I/O, checksum or corruption errors of the catalog or any region.
     pub fn open(dir: &Path, opts: EngineOptions) -> Result<Db> {
-        crate::fs::create_dir_synced(dir)?;
+        let fs = opts.fs.clone();
+        crate::fs::create_dir_synced(&*fs, dir)?;
         let lock = lock_dir(dir)?;
-        let catalog = Catalog::load(dir)?;
-        remove_unlisted(dir, &catalog)?;
+        let catalog = Catalog::load(&*fs, dir)?;
+        remove_unlisted(&*fs, dir, &catalog)?;
         let opts = Arc::new(opts);
         let shared = Shared::new(&opts);
         let (wake, rx) = crossbeam_channel::bounded::<()>(1);
@@ -184,7 +185,7 @@ impl Db {
         });
         // IMPORTANT: the table exists once the catalog says so; a crash before this
         // leaves a directory that the next open removes.
-        next.store(&self.inner.dir)?;
+        next.store(&*self.inner.opts.fs, &self.inner.dir)?;
         *cat = next;
         self.inner.tables.write().insert(
             schema.name.clone(),
@@ -207,7 +208,7 @@ impl Db {
         }
         let mut next = cat.clone();
         next.tables.retain(|t| t.schema.name != name);
-        next.store(&self.inner.dir)?;
+        next.store(&*self.inner.opts.fs, &self.inner.dir)?;
         *cat = next;
         if let Some(t) = self.inner.tables.write().remove(name) {
             for r in &t.regions {
@@ -215,8 +216,9 @@ impl Db {
             }
         }
         let path = self.inner.dir.join(name);
-        std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        crate::fs::sync_dir(&self.inner.dir)
+        let fs = &*self.inner.opts.fs;
+        fs.remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        crate::fs::sync_dir(fs, &self.inner.dir)
     }
 
     /// Every table's schema, by name.
@@ -524,18 +526,19 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
 
 /// Deletes table and region directories the catalog does not list (a crash during
 /// create, drop or split).
-fn remove_unlisted(dir: &Path, cat: &Catalog) -> Result<()> {
-    for (path, name) in subdirs(dir)? {
+fn remove_unlisted(fs: &dyn crate::fs::Fs, dir: &Path, cat: &Catalog) -> Result<()> {
+    for (path, name) in subdirs(fs, dir)? {
         match cat.tables.iter().find(|t| t.schema.name == name) {
             None => {
                 tracing::warn!(dir = %path.display(), "removing table directory not in the catalog");
-                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+                fs.remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
             }
             Some(t) => {
-                for (rpath, rname) in subdirs(&path)? {
+                for (rpath, rname) in subdirs(fs, &path)? {
                     if !t.regions.iter().any(|r| r.id.to_string() == rname) {
                         tracing::warn!(dir = %rpath.display(), "removing region directory not in the catalog");
-                        std::fs::remove_dir_all(&rpath).map_err(|e| Error::io(&rpath, e))?;
+                        fs.remove_dir_all(&rpath)
+                            .map_err(|e| Error::io(&rpath, e))?;
                     }
                 }
             }
@@ -544,15 +547,15 @@ fn remove_unlisted(dir: &Path, cat: &Catalog) -> Result<()> {
     Ok(())
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+fn subdirs(fs: &dyn crate::fs::Fs, dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        if e.file_type()
-            .map_err(|err| Error::io(e.path(), err))?
-            .is_dir()
-        {
-            out.push((e.path(), e.file_name().to_string_lossy().into_owned()));
+    for p in crate::fs::read_dir(fs, dir)? {
+        if fs.is_dir(&p).map_err(|e| Error::io(&p, e))? {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((p, name));
         }
     }
     Ok(out)

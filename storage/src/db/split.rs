@@ -112,7 +112,12 @@ impl Db {
         parent.close_writes(true);
         let built = parent.flush().and_then(|()| {
             for d in [&left, &right] {
-                build_daughter(&parent, &table_dir.join(d.id.to_string()), d)?;
+                build_daughter(
+                    &parent,
+                    &self.inner.opts,
+                    &table_dir.join(d.id.to_string()),
+                    d,
+                )?;
             }
             Ok(())
         });
@@ -125,9 +130,13 @@ impl Db {
             te.regions.sort_by(|a, b| a.start.cmp(&b.start));
         }
         // IMPORTANT: the catalog write is the commit point of the split.
-        if let Err(e) = built.and_then(|()| next.store(&self.inner.dir)) {
+        if let Err(e) = built.and_then(|()| next.store(&*self.inner.opts.fs, &self.inner.dir)) {
             for d in [&left, &right] {
-                let _ = std::fs::remove_dir_all(table_dir.join(d.id.to_string()));
+                let _ = self
+                    .inner
+                    .opts
+                    .fs
+                    .remove_dir_all(&table_dir.join(d.id.to_string()));
             }
             parent.close_writes(false);
             return Err(e);
@@ -162,7 +171,7 @@ impl Db {
         drop(cat);
         let pdir = parent.dir().to_path_buf();
         drop(parent);
-        if let Err(e) = std::fs::remove_dir_all(&pdir) {
+        if let Err(e) = self.inner.opts.fs.remove_dir_all(&pdir) {
             tracing::warn!(dir = %pdir.display(), error = %e, "could not remove split parent; removed at next open");
         }
         tracing::info!(
@@ -177,17 +186,30 @@ impl Db {
 }
 
 /// Writes a daughter region directory holding the parent's cells of `d`'s key range.
-fn build_daughter(parent: &Region, dir: &Path, d: &RegionEntry) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+fn build_daughter(
+    parent: &Region,
+    opts: &crate::options::EngineOptions,
+    dir: &Path,
+    d: &RegionEntry,
+) -> Result<()> {
+    let fs = &*opts.fs;
+    if fs.exists(dir).map_err(|e| Error::io(dir, e))? {
+        fs.remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    crate::fs::create_dir_synced(dir)?;
-    let (mut manifest, _) = Manifest::open(dir)?;
+    crate::fs::create_dir_synced(fs, dir)?;
+    let (mut manifest, _) = Manifest::open_with(
+        dir,
+        crate::manifest::ManifestOptions {
+            fs: opts.fs.clone(),
+            recovery: opts.recovery,
+            ..Default::default()
+        },
+    )?;
     let mut next_id = 1u64;
     let mut adds = Vec::new();
     for store in parent.stores() {
         let fdir = dir.join(&store.opts.name);
-        crate::fs::create_dir_synced(&fdir)?;
+        crate::fs::create_dir_synced(fs, &fdir)?;
         let o = &store.opts;
         for f in &store.current().files {
             if (!d.end.is_empty() && f.meta.first_row >= d.end) || f.meta.last_row < d.start {
@@ -195,6 +217,7 @@ fn build_daughter(parent: &Region, dir: &Path, d: &RegionEntry) -> Result<()> {
             }
             let path = fdir.join(file_name(next_id));
             let mut w = HFileWriter::create(
+                fs,
                 &path,
                 FileOptions::new(o.compression, o.bloom, o.block_size),
             )?;
@@ -212,17 +235,15 @@ fn build_daughter(parent: &Region, dir: &Path, d: &RegionEntry) -> Result<()> {
             }
             if w.cell_count() == 0 {
                 drop(w);
-                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
                 continue;
             }
             let info = w.finish()?;
-            let size = std::fs::metadata(&path)
-                .map_err(|e| Error::io(&path, e))?
-                .len();
+            let size = fs.file_len(&path).map_err(|e| Error::io(&path, e))?;
             adds.push((o.name.clone(), FileMeta::from_info(next_id, size, &info)));
             next_id += 1;
         }
-        crate::fs::sync_dir(&fdir)?;
+        crate::fs::sync_dir(fs, &fdir)?;
     }
     manifest.apply(&VersionEdit {
         add_files: adds,

@@ -11,8 +11,7 @@
 //! The reader is a cheap-to-clone handle; iterators own a clone, so they are `'static`
 //! and `Send`. It does not merge files or apply deletes; the scan layer does.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use crate::fs::{File, Fs, OpenMode};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,7 +27,7 @@ use crate::error::{Error, Result};
 
 struct Inner {
     path: PathBuf,
-    file: File,
+    file: Box<dyn File>,
     file_id: u64,
     size: u64,
     cache: Arc<BlockCache>,
@@ -87,7 +86,7 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn read_at(file: &File, path: &Path, off: u64, len: u64) -> Result<Vec<u8>> {
+fn read_at(file: &dyn File, path: &Path, off: u64, len: u64) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
     file.read_exact_at(&mut buf, off)
         .map_err(|e| Error::io(path, e))?;
@@ -117,9 +116,14 @@ impl HFileReader {
     /// # Errors
     /// [`Error::Corruption`] / [`Error::ChecksumMismatch`] naming the file and offset of
     /// the damaged part, [`Error::Io`].
-    pub fn open(path: &Path, file_id: u64, cache: Arc<BlockCache>) -> Result<HFileReader> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    pub fn open(
+        fs: &dyn Fs,
+        path: &Path,
+        file_id: u64,
+        cache: Arc<BlockCache>,
+    ) -> Result<HFileReader> {
+        let file = crate::fs::open(fs, path, OpenMode::Read)?;
+        let size = file.len().map_err(|e| Error::io(path, e))?;
         if size < TRAILER_BYTES as u64 {
             return Err(Error::Corruption {
                 file: path.to_path_buf(),
@@ -128,10 +132,10 @@ impl HFileReader {
             });
         }
         let toff = size - TRAILER_BYTES as u64;
-        let tbuf = read_at(&file, path, toff, TRAILER_BYTES as u64)?;
+        let tbuf = read_at(&*file, path, toff, TRAILER_BYTES as u64)?;
         let t = Trailer::decode(&tbuf, size).map_err(|e| e.into_error(path, toff))?;
         let meta = |off: u64, len: u64| -> Result<Bytes> {
-            let raw = read_at(&file, path, off, len)?;
+            let raw = read_at(&*file, path, off, len)?;
             decode_block(&raw).map_err(|e| block_error(path, off, e))
         };
         let info_buf = meta(t.info_off, t.info_len)?;
@@ -288,7 +292,7 @@ impl HFileReader {
                 match ra.slice(e.offset, e.length) {
                     Some(raw) => raw,
                     None => {
-                        owned = read_at(&inner.file, &inner.path, e.offset, e.length)?;
+                        owned = read_at(&*inner.file, &inner.path, e.offset, e.length)?;
                         &owned
                     }
                 }

@@ -6,13 +6,15 @@
 //! file in the manifest (and fsyncs the directory). A writer dropped before `finish`
 //! leaves a partial file without a trailer, which no reader accepts.
 
-use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::block::{DataBlockBuilder, encode_block};
 use super::bloom::{self, Bloom, BloomKind};
 use super::index::{BlockIndex, IndexEntry};
+use crate::fs::{Fs, OpenMode};
+use speedlayer_vfs::AppendWriter;
+
 use super::{BloomType, Compression, FileInfo, FileOptions, Trailer};
 use crate::cell::{CellKey, CellKind, KeyRef};
 use crate::error::{Error, Result};
@@ -24,7 +26,7 @@ pub const MAX_TARGET_BLOCK: usize = 64 << 20;
 /// Writes one HFile. Not `Sync`; one writer per output file.
 pub struct HFileWriter {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<AppendWriter>,
     opts: FileOptions,
     offset: u64,
     block: DataBlockBuilder,
@@ -95,21 +97,17 @@ impl HFileWriter {
     /// # Errors
     /// [`Error::Io`] if the file cannot be created, [`Error::InvalidArgument`] for a block
     /// size of 0 or above 64 MiB.
-    pub fn create(path: &Path, opts: FileOptions) -> Result<HFileWriter> {
+    pub fn create(fs: &dyn Fs, path: &Path, opts: FileOptions) -> Result<HFileWriter> {
         if opts.block_size == 0 || opts.block_size as usize > MAX_TARGET_BLOCK {
             return Err(Error::InvalidArgument(format!(
                 "HFile block_size must be in 1..={MAX_TARGET_BLOCK}, got {}",
                 opts.block_size
             )));
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let file = crate::fs::open(fs, path, OpenMode::CreateNew)?;
         Ok(HFileWriter {
             path: path.to_path_buf(),
-            out: BufWriter::with_capacity(256 << 10, file),
+            out: BufWriter::with_capacity(256 << 10, AppendWriter::new(file)),
             opts,
             offset: 0,
             block: DataBlockBuilder::default(),
@@ -309,6 +307,7 @@ impl HFileWriter {
         // IMPORTANT: the file must be durable before the manifest may name it.
         self.out
             .get_ref()
+            .file()
             .sync_all()
             .map_err(|e| Error::io(&self.path, e))?;
         Ok(info)

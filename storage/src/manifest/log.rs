@@ -1,19 +1,16 @@
 //! The manifest log on disk (`storage/docs/manifest_format.md` §1, §2, §5): the
-//! `CURRENT` pointer, `MANIFEST-<n>` edit logs, replay with torn-tail truncation,
-//! durable appends and compaction into a snapshot.
+//! `CURRENT` pointer, `MANIFEST-<n>` edit logs (the shared `log` format: every frame is
+//! synced before the next is written, so each confirms everything before it), replay
+//! through the shared recovery, durable appends and compaction into a snapshot.
 //!
 //! It persists whatever [`ManifestState::apply`] accepts; it does not decide edits.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-
 use super::edit::{ManifestState, VersionEdit};
-use crate::coding::{FRAME_HEADER_BYTES, FrameRead, put_frame, read_frame, valid_frame_after};
 use crate::error::{Error, Result};
-use crate::fs::{remove_file_synced, sync_dir, write_atomic};
+use crate::fs::{File, OpenMode, SharedFs, remove_file_synced, sync_dir, write_atomic};
+use crate::log::{self, FRAME_HEADER_BYTES, LogSpec, RecoveryMode, put_frame};
 
 /// Manifest log magic (§1).
 pub const MANIFEST_MAGIC: &[u8; 6] = b"SLMAN\0";
@@ -71,18 +68,24 @@ fn parse_current(path: &Path, s: &[u8]) -> Result<u64> {
     parse_manifest_name(name).ok_or_else(|| bad("bad manifest name"))
 }
 
-/// Manifest tuning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Manifest tuning, and the file system it lives on.
+#[derive(Clone, Debug)]
 pub struct ManifestOptions {
     /// Rewrite the log as a snapshot once it exceeds this many bytes. Default 4 MiB:
     /// bounds replay time and disk use; smaller means more frequent rewrites.
     pub max_log_bytes: u64,
+    /// What replay does with a damaged tail (default: cut a torn tail; `log_format.md` §4).
+    pub recovery: RecoveryMode,
+    /// The file system (default: the real one).
+    pub fs: SharedFs,
 }
 
 impl Default for ManifestOptions {
     fn default() -> Self {
         ManifestOptions {
             max_log_bytes: 4 << 20,
+            recovery: RecoveryMode::default(),
+            fs: speedlayer_vfs::real(),
         }
     }
 }
@@ -94,7 +97,7 @@ pub struct Manifest {
     opts: ManifestOptions,
     number: u64,
     path: PathBuf,
-    file: File,
+    file: Box<dyn File>,
     len: u64,
     state: ManifestState,
     poisoned: Option<String>,
@@ -116,32 +119,31 @@ impl Manifest {
     /// [`Error::Corruption`]/[`Error::ChecksumMismatch`] naming file and offset,
     /// [`Error::Io`].
     pub fn open_with(dir: &Path, opts: ManifestOptions) -> Result<(Manifest, ManifestState)> {
-        crate::fs::create_dir_synced(dir)?;
+        let shared = opts.fs.clone();
+        let fs = &*shared;
+        crate::fs::create_dir_synced(fs, dir)?;
         let current = dir.join(CURRENT);
-        let cur = match std::fs::read(&current) {
+        let cur = match fs.read(&current) {
             Ok(b) => Some(parse_current(&current, &b)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&current, e)),
         };
         let Some(number) = cur else {
             // Nothing was ever committed: stray logs from a crash before CURRENT go.
-            for (_, p) in list_logs(dir)? {
-                remove_file_synced(&p)?;
+            for (_, p) in list_logs(fs, dir)? {
+                remove_file_synced(fs, &p)?;
             }
             let state = ManifestState::default();
             let m = Manifest::create_log(dir, opts, 1, &state)?;
             return Ok((m, state));
         };
         let path = dir.join(manifest_name(number));
-        let (state, len) = replay(&path)?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let (state, len) = replay(fs, &path, opts.recovery)?;
+        let file = crate::fs::open(fs, &path, OpenMode::Append)?;
         // Logs older than CURRENT are leftovers of an interrupted compaction.
-        for (n, p) in list_logs(dir)? {
+        for (n, p) in list_logs(fs, dir)? {
             if n != number {
-                remove_file_synced(&p)?;
+                remove_file_synced(fs, &p)?;
             }
         }
         let mut m = Manifest {
@@ -175,17 +177,13 @@ impl Manifest {
                 put_frame(&mut buf, &e.encode());
             }
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        file.write_all(&buf).map_err(|e| Error::io(&path, e))?;
+        let fs = &*opts.fs;
+        let file = crate::fs::open(fs, &path, OpenMode::CreateTruncate)?;
+        file.append(&buf).map_err(|e| Error::io(&path, e))?;
         // IMPORTANT: the log must be durable before CURRENT names it.
         file.sync_all().map_err(|e| Error::io(&path, e))?;
-        sync_dir(dir)?;
-        write_atomic(&dir.join(CURRENT), current_contents(number).as_bytes())?;
+        sync_dir(fs, dir)?;
+        write_atomic(fs, &dir.join(CURRENT), current_contents(number).as_bytes())?;
         Ok(Manifest {
             dir: dir.to_path_buf(),
             opts,
@@ -221,7 +219,7 @@ impl Manifest {
         put_frame(&mut frame, &payload);
         let res = self
             .file
-            .write_all(&frame)
+            .append(&frame)
             // IMPORTANT: the edit is acknowledged only once it is on disk.
             .and_then(|()| self.file.sync_data())
             .map_err(|e| Error::io(&self.path, e));
@@ -248,10 +246,10 @@ impl Manifest {
     /// [`Error::Io`] (which poisons the manifest).
     pub fn compact(&mut self) -> Result<()> {
         let old = self.path.clone();
-        let res = Manifest::create_log(&self.dir, self.opts, self.number + 1, &self.state)
+        let res = Manifest::create_log(&self.dir, self.opts.clone(), self.number + 1, &self.state)
             .and_then(|m| {
                 *self = m;
-                remove_file_synced(&old)
+                remove_file_synced(&*self.opts.fs, &old)
             });
         if let Err(e) = &res {
             self.poisoned = Some(e.to_string());
@@ -275,71 +273,56 @@ impl Manifest {
     }
 }
 
-fn list_logs(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+fn list_logs(fs: &dyn crate::fs::Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut v = Vec::new();
-    for ent in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let ent = ent.map_err(|e| Error::io(dir, e))?;
-        if let Some(n) = ent.file_name().to_str().and_then(parse_manifest_name) {
-            v.push((n, ent.path()));
+    for p in crate::fs::read_dir(fs, dir)? {
+        if let Some(n) = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(parse_manifest_name)
+        {
+            v.push((n, p));
         }
     }
     v.sort();
     Ok(v)
 }
 
-/// Replays the log at `path` into a state; truncates a torn tail. Returns the state and
-/// the log's length after recovery.
-fn replay(path: &Path) -> Result<(ManifestState, u64)> {
-    let data = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
-    let corrupt = |offset: usize, reason: String| Error::Corruption {
-        file: path.to_path_buf(),
-        offset: offset as u64,
-        reason,
-    };
-    if data.len() < MANIFEST_HEADER_BYTES || data[..MANIFEST_HEADER_BYTES] != header() {
-        // CURRENT names only logs whose header was fsynced: a short header is corruption.
-        return Err(corrupt(0, "bad manifest header".into()));
-    }
+/// Replays the log at `path` into a state through the shared recovery; a torn tail is
+/// truncated unless `mode` is strict. Returns the state and the log's length after
+/// recovery.
+fn replay(fs: &dyn crate::fs::Fs, path: &Path, mode: RecoveryMode) -> Result<(ManifestState, u64)> {
     let accept = |p: &[u8]| VersionEdit::decode(p).is_ok();
     let plausible = |p: &[u8]| p.first() == Some(&super::edit::EDIT_VERSION);
-    let mut state = ManifestState::default();
-    let mut off = MANIFEST_HEADER_BYTES;
-    loop {
-        let damage = match read_frame(&data, off, MAX_EDIT_BYTES) {
-            FrameRead::End => break,
-            FrameRead::Ok { payload, next } => {
-                let edit = VersionEdit::decode(payload)
-                    .map_err(|e| e.into_error(path, (off + FRAME_HEADER_BYTES) as u64))?;
-                state
-                    .apply(&edit)
-                    .map_err(|r| corrupt(off, format!("edit does not apply: {r}")))?;
-                off = next;
-                continue;
-            }
-            FrameRead::Truncated { reason } => reason,
-            FrameRead::TooLong { len } => format!("edit length {len} exceeds {MAX_EDIT_BYTES}"),
-            FrameRead::BadChecksum { expected, got } => {
-                if valid_frame_after(&data, off + 1, MAX_EDIT_BYTES, plausible, accept).is_some() {
-                    return Err(Error::ChecksumMismatch {
-                        file: path.to_path_buf(),
-                        offset: off as u64,
-                        expected,
-                        got,
-                    });
-                }
-                format!("checksum mismatch (expected {expected:#010x}, got {got:#010x})")
-            }
-        };
-        if let Some(later) = valid_frame_after(&data, off + 1, MAX_EDIT_BYTES, plausible, accept) {
-            return Err(corrupt(
-                off,
-                format!("{damage}, but a valid edit follows at offset {later}"),
-            ));
-        }
-        tracing::warn!(file = %path.display(), offset = off, reason = %damage, "truncating torn manifest tail");
-        // IMPORTANT: cut the garbage so appends after recovery never follow it.
-        crate::fs::truncate_synced(path, off as u64)?;
-        break;
+    // Every edit is synced before the next is appended: a valid frame at `at` proves all
+    // bytes before it were durable.
+    let confirms = |at: usize, _: &[u8]| at as u64;
+    let spec = LogSpec {
+        header: &header(),
+        max_payload: MAX_EDIT_BYTES,
+        plausible: &plausible,
+        accept: &accept,
+        confirms: &confirms,
+    };
+    // CURRENT names only logs whose header was fsynced: the log is never "the last file"
+    // whose header may be torn, but its frames' tail may be.
+    let rec = log::recover(fs, path, &spec, true, mode)?;
+    if rec.len < MANIFEST_HEADER_BYTES as u64 {
+        return Err(Error::Corruption {
+            file: path.to_path_buf(),
+            offset: 0,
+            reason: "bad manifest header".into(),
+        });
     }
-    Ok((state, off as u64))
+    let mut state = ManifestState::default();
+    for (off, range) in &rec.frames {
+        let edit = VersionEdit::decode(&rec.data[range.clone()])
+            .map_err(|e| e.into_error(path, (off + FRAME_HEADER_BYTES) as u64))?;
+        state.apply(&edit).map_err(|r| Error::Corruption {
+            file: path.to_path_buf(),
+            offset: *off as u64,
+            reason: format!("edit does not apply: {r}"),
+        })?;
+    }
+    Ok((state, rec.len))
 }

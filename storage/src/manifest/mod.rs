@@ -18,6 +18,7 @@ pub use log::{
 };
 
 use crate::error::{Error, Result};
+use crate::fs::Fs;
 
 /// Files in the store directory `store_dir` that are HFiles (`<id:020>.hfile`) not in
 /// `live`, or scratch files (`*.tmp`): output of a flush or compaction that crashed before
@@ -25,23 +26,23 @@ use crate::error::{Error, Result};
 ///
 /// # Errors
 /// [`Error::Io`] if the directory cannot be listed.
-pub fn list_orphans(store_dir: &Path, live: &BTreeSet<u64>) -> Result<Vec<PathBuf>> {
-    let rd = match std::fs::read_dir(store_dir) {
+pub fn list_orphans(fs: &dyn Fs, store_dir: &Path, live: &BTreeSet<u64>) -> Result<Vec<PathBuf>> {
+    let rd = match fs.read_dir(store_dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(store_dir, e)),
     };
     let mut out = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| Error::io(store_dir, e))?;
-        let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for path in rd {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         let orphan = match crate::hfile::parse_file_name(name) {
             Some(id) => !live.contains(&id),
             None => name.ends_with(".tmp"),
         };
         if orphan {
-            out.push(ent.path());
+            out.push(path.clone());
         }
     }
     out.sort();
@@ -52,14 +53,14 @@ pub fn list_orphans(store_dir: &Path, live: &BTreeSet<u64>) -> Result<Vec<PathBu
 ///
 /// # Errors
 /// [`Error::Io`].
-pub fn remove_orphans(store_dir: &Path, live: &BTreeSet<u64>) -> Result<Vec<PathBuf>> {
-    let orphans = list_orphans(store_dir, live)?;
+pub fn remove_orphans(fs: &dyn Fs, store_dir: &Path, live: &BTreeSet<u64>) -> Result<Vec<PathBuf>> {
+    let orphans = list_orphans(fs, store_dir, live)?;
     for p in &orphans {
         tracing::info!(file = %p.display(), "removing file the manifest does not list");
-        std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+        fs.remove_file(p).map_err(|e| Error::io(p, e))?;
     }
     if !orphans.is_empty() {
-        crate::fs::sync_dir(store_dir)?;
+        crate::fs::sync_dir(fs, store_dir)?;
     }
     Ok(orphans)
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cell::SeqNo;
 use crate::error::{Error, Result};
-use crate::hfile::{FileOptions, HFileWriter, file_name};
+use crate::hfile::{FileInfo, FileOptions, HFileWriter, file_name};
 use crate::manifest::FileMeta;
 use crate::schema::FamilyOptions;
 use crate::store::{FileCache, StoreFile};
@@ -28,6 +28,10 @@ use super::{MemGen, MemState, Region};
 #[derive(Debug)]
 pub struct Shared {
     pub cache: FileCache,
+    /// The file system of every region's files.
+    pub fs: crate::fs::SharedFs,
+    /// Recovery mode of every region's manifest.
+    pub recovery: crate::log::RecoveryMode,
 }
 
 impl Shared {
@@ -35,6 +39,8 @@ impl Shared {
     pub fn new(opts: &crate::options::EngineOptions) -> Shared {
         Shared {
             cache: FileCache::new(opts.block_cache_bytes),
+            fs: opts.fs.clone(),
+            recovery: opts.recovery,
         }
     }
 
@@ -53,6 +59,7 @@ pub(crate) type Opened = (FileState, Vec<Vec<Arc<StoreFile>>>, SeqNo);
 pub(crate) struct FileState {
     next_file_id: AtomicU64,
     cache: FileCache,
+    fs: crate::fs::SharedFs,
     pub(crate) log: manifest_log::ManifestLog,
 }
 
@@ -69,7 +76,9 @@ impl FileState {
     /// flushed sequence; deletes files in family directories that the manifest does not
     /// list (half-written flush or compaction output).
     pub(crate) fn open(dir: &Path, fams: &[FamilyOptions], shared: &Shared) -> Result<Opened> {
-        let (log, live, flushed_seq, next_id) = manifest_log::ManifestLog::open(dir)?;
+        let fs = &*shared.fs;
+        let (log, live, flushed_seq, next_id) =
+            manifest_log::ManifestLog::open(dir, shared.fs.clone(), shared.recovery)?;
         // Compaction hook: close compactions a crash interrupted (their unlisted output
         // is removed with the other orphans below).
         crate::compaction::run::abort_pending(&mut log.manifest().lock())?;
@@ -77,13 +86,14 @@ impl FileState {
         let mut max_id = next_id;
         for f in fams {
             let fdir = dir.join(&f.name);
-            crate::fs::create_dir_synced(&fdir)?;
+            crate::fs::create_dir_synced(fs, &fdir)?;
             let ids: Vec<u64> = live
                 .iter()
                 .filter(|(fam, _)| *fam == f.name)
                 .map(|(_, id)| *id)
                 .collect();
-            let removed = crate::manifest::remove_orphans(&fdir, &ids.iter().copied().collect())?;
+            let removed =
+                crate::manifest::remove_orphans(fs, &fdir, &ids.iter().copied().collect())?;
             for p in removed {
                 tracing::warn!(file = %p.display(), "removed file not listed in the manifest");
             }
@@ -91,6 +101,7 @@ impl FileState {
             for id in ids {
                 max_id = max_id.max(id + 1);
                 files.push(Arc::new(StoreFile::open(
+                    fs,
                     &fdir.join(file_name(id)),
                     id,
                     &shared.cache,
@@ -102,6 +113,7 @@ impl FileState {
             FileState {
                 next_file_id: AtomicU64::new(max_id.max(1)),
                 cache: shared.cache.clone(),
+                fs: shared.fs.clone(),
                 log,
             },
             per_family,
@@ -125,6 +137,16 @@ impl Region {
     /// The block cache shared by every region (readers of new files use it).
     pub fn block_cache(&self) -> &FileCache {
         &self.files.cache
+    }
+
+    /// The file system the region's files live on.
+    pub fn fs(&self) -> &dyn crate::fs::Fs {
+        &*self.files.fs
+    }
+
+    /// The file system the region's files live on, shared.
+    pub fn fs_shared(&self) -> crate::fs::SharedFs {
+        self.files.fs.clone()
     }
 
     /// Freezes the active memstore (if non-empty) and flushes every frozen one; returns
@@ -202,21 +224,36 @@ impl Region {
             let id = self.files.next_file_id.fetch_add(1, Ordering::Relaxed);
             let path = store.dir.join(file_name(id));
             let o = &store.opts;
-            let mut w = HFileWriter::create(
-                &path,
-                FileOptions::new(o.compression, o.bloom, o.block_size),
-            )?;
-            let mut user_bytes = 0u64;
-            for item in mem.iter_from(None) {
-                let (k, v) = item?;
-                user_bytes += (k.row.len() + k.qualifier.len() + v.len()) as u64;
-                w.push(k.as_ref(), &v)?;
-            }
-            let info = w.finish()?;
-            crate::fs::sync_dir(&store.dir)?;
-            let size = std::fs::metadata(&path)
-                .map_err(|e| Error::io(&path, e))?
-                .len();
+            let fs = &*self.files.fs;
+            let write = || -> Result<(FileInfo, u64, u64)> {
+                let mut w = HFileWriter::create(
+                    fs,
+                    &path,
+                    FileOptions::new(o.compression, o.bloom, o.block_size),
+                )?;
+                let mut user_bytes = 0u64;
+                for item in mem.iter_from(None) {
+                    let (k, v) = item?;
+                    user_bytes += (k.row.len() + k.qualifier.len() + v.len()) as u64;
+                    w.push(k.as_ref(), &v)?;
+                }
+                let info = w.finish()?;
+                crate::fs::sync_dir(fs, &store.dir)?;
+                let size = fs.file_len(&path).map_err(|e| Error::io(&path, e))?;
+                Ok((info, user_bytes, size))
+            };
+            let (info, user_bytes, size) = match write() {
+                Ok(w) => w,
+                Err(e) => {
+                    // A failed output must not hold space on a disk that may be full; an
+                    // unlisted file would be swept at the next open anyway.
+                    remove_failed_output(fs, &path);
+                    for f in &written {
+                        remove_failed_output(fs, &f.path);
+                    }
+                    return Err(e);
+                }
+            };
             // Compaction hook: write amplification counts flushed bytes.
             store.compaction.counters.record_flush(user_bytes, size);
             written.push(NewFile {
@@ -231,13 +268,18 @@ impl Region {
             .map(|f| (self.stores[f.store].opts.name.clone(), f.meta.clone()))
             .collect();
         let nfiles = adds.len();
-        self.files.log.record_flush(
+        if let Err(e) = self.files.log.record_flush(
             adds,
             sealed,
             self.files.next_file_id.load(Ordering::Relaxed),
-        )?;
+        ) {
+            for f in &written {
+                remove_failed_output(&*self.files.fs, &f.path);
+            }
+            return Err(e);
+        }
         for f in written {
-            let sf = StoreFile::open(&f.path, f.id, &self.files.cache)?;
+            let sf = StoreFile::open(&*self.files.fs, &f.path, f.id, &self.files.cache)?;
             self.stores[f.store].apply(vec![Arc::new(sf)], &[]);
         }
         tracing::debug!(
@@ -248,6 +290,18 @@ impl Region {
             "flushed memstore"
         );
         Ok(())
+    }
+}
+
+/// Removes the output of a failed flush or compaction, best effort (the orphan sweep at
+/// the next open removes whatever this cannot).
+pub(crate) fn remove_failed_output(fs: &dyn crate::fs::Fs, path: &Path) {
+    match fs.remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "could not remove a failed output file")
+        }
     }
 }
 
@@ -270,8 +324,17 @@ mod manifest_log {
     }
 
     impl ManifestLog {
-        pub(super) fn open(dir: &Path) -> Result<(ManifestLog, Live, SeqNo, u64)> {
-            let (m, state) = Manifest::open(dir)?;
+        pub(super) fn open(
+            dir: &Path,
+            fs: crate::fs::SharedFs,
+            recovery: crate::log::RecoveryMode,
+        ) -> Result<(ManifestLog, Live, SeqNo, u64)> {
+            let opts = crate::manifest::ManifestOptions {
+                fs,
+                recovery,
+                ..Default::default()
+            };
+            let (m, state) = Manifest::open_with(dir, opts)?;
             let live = state
                 .files
                 .iter()

@@ -176,7 +176,7 @@ impl Region {
         shared: &flush::Shared,
         flush_wake: Option<crossbeam_channel::Sender<()>>,
     ) -> Result<Region> {
-        crate::fs::create_dir_synced(dir)?;
+        crate::fs::create_dir_synced(&*opts.fs, dir)?;
         let mut fams = schema.families.clone();
         fams.sort_by(|a, b| a.name.cmp(&b.name));
         let (files, per_family, flushed_seq) = flush::FileState::open(dir, &fams, shared)?;
@@ -204,6 +204,8 @@ impl Region {
             WalOptions {
                 segment_bytes: opts.wal_segment_bytes,
                 async_interval_ms: opts.wal_async_interval_ms,
+                recovery: opts.recovery,
+                fs: opts.fs.clone(),
             },
         )?;
         let active = MemGen::new(stores.len());

@@ -64,9 +64,14 @@ impl StoreFile {
     ///
     /// # Errors
     /// I/O, corruption or checksum errors naming the file.
-    pub fn open(path: &Path, id: u64, cache: &FileCache) -> Result<StoreFile> {
+    pub fn open(
+        fs: &dyn crate::fs::Fs,
+        path: &Path,
+        id: u64,
+        cache: &FileCache,
+    ) -> Result<StoreFile> {
         let cache_id = cache.next_id.fetch_add(1, Ordering::Relaxed);
-        let reader = HFileReader::open(path, cache_id, Arc::clone(&cache.cache))?;
+        let reader = HFileReader::open(fs, path, cache_id, Arc::clone(&cache.cache))?;
         let info = reader.info();
         let meta = FileSummary {
             size: reader.size(),

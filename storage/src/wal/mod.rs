@@ -11,10 +11,13 @@ mod writer;
 
 pub use record::{MAX_RECORD_BYTES, RECORD_VERSION, WalEntry};
 pub use segment::{
-    HEADER_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, header as segment_header, parse_segment_name,
-    segment_name,
+    HEADER_BYTES, MARKER_BYTES, MARKER_TAG, SEGMENT_MAGIC, SEGMENT_VERSION,
+    header as segment_header, marker_payload, parse_segment_name, segment_name,
 };
 pub use writer::Wal;
+
+use crate::fs::SharedFs;
+use crate::log::RecoveryMode;
 
 /// How durable one write must be before it is acknowledged (wal_format.md §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -30,8 +33,8 @@ pub enum Durability {
     Sync,
 }
 
-/// WAL tuning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// WAL tuning, and the file system it lives on.
+#[derive(Clone, Debug)]
 pub struct WalOptions {
     /// A segment is closed and a new one started once it holds at least this many bytes
     /// (checked before each group write, so a segment may exceed it by one group).
@@ -39,6 +42,11 @@ pub struct WalOptions {
     pub segment_bytes: u64,
     /// Period of the background `fdatasync` for `Async` writes. Default 100 ms.
     pub async_interval_ms: u64,
+    /// What recovery does with a damaged tail (default: cut a torn tail, refuse anything
+    /// else; `log_format.md` §4).
+    pub recovery: RecoveryMode,
+    /// The file system (default: the real one; tests pass a fault-injecting one).
+    pub fs: SharedFs,
 }
 
 impl Default for WalOptions {
@@ -46,6 +54,8 @@ impl Default for WalOptions {
         WalOptions {
             segment_bytes: 128 << 20,
             async_interval_ms: 100,
+            recovery: RecoveryMode::default(),
+            fs: speedlayer_vfs::real(),
         }
     }
 }
@@ -63,4 +73,10 @@ pub struct WalStats {
     pub segments: u64,
     /// Segment files deleted by `mark_flushed`.
     pub segments_deleted: u64,
+    /// Group writes refused because the disk was full (each is retried by later appends).
+    pub no_space_failures: u64,
+    /// Torn tails cut at open (a crash or power cut during a write).
+    pub tails_truncated: u64,
+    /// Bytes cut with those tails.
+    pub tail_bytes_truncated: u64,
 }

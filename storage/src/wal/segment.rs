@@ -1,5 +1,6 @@
 //! WAL segment files: names, the 8-byte header, and recovery of one segment (replay with
-//! torn-tail truncation), as specified in `storage/docs/wal_format.md` §1 and §6.
+//! torn-tail truncation through the shared `log` recovery) and the sync marker, as
+//! specified in `storage/docs/wal_format.md` §1, §3 and §6.
 //!
 //! This module does not append; `writer` owns the open segment.
 
@@ -7,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::record::{MAX_RECORD_BYTES, WalEntry};
+use super::record::{MAX_RECORD_BYTES, RECORD_VERSION, WalEntry};
 use crate::cell::SeqNo;
-use crate::coding::{FrameRead, read_frame, valid_frame_after};
-use crate::error::{Error, Result};
-use crate::fs::remove_file_synced;
+use crate::error::Result;
+use crate::fs::{Fs, remove_file_synced};
+use crate::log::{self, LogSpec, RecoveryMode, TornTail};
 
 /// Segment magic (wal_format.md §1).
 pub const SEGMENT_MAGIC: &[u8; 6] = b"SLWAL\0";
@@ -46,17 +47,41 @@ pub fn parse_segment_name(name: &str) -> Option<SeqNo> {
 ///
 /// # Errors
 /// [`Error::Io`] if the directory cannot be listed.
-pub fn list_segments(dir: &Path) -> Result<Vec<(SeqNo, PathBuf)>> {
+pub fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<(SeqNo, PathBuf)>> {
     let mut out = Vec::new();
-    for ent in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let ent = ent.map_err(|e| Error::io(dir, e))?;
-        let name = ent.file_name();
-        if let Some(seq) = name.to_str().and_then(parse_segment_name) {
-            out.push((seq, ent.path()));
+    for path in crate::fs::read_dir(fs, dir)? {
+        if let Some(seq) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(parse_segment_name)
+        {
+            out.push((seq, path));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// First byte of a sync-marker payload (wal_format.md §3); a record starts with its version.
+pub const MARKER_TAG: u8 = 0x4d;
+/// Payload length of a sync marker: the tag and the synced offset.
+pub const MARKER_BYTES: usize = 9;
+
+/// The payload of a sync marker: "this segment was durable up to `synced_upto`".
+pub fn marker_payload(synced_upto: u64) -> [u8; MARKER_BYTES] {
+    let mut p = [0u8; MARKER_BYTES];
+    p[0] = MARKER_TAG;
+    p[1..].copy_from_slice(&synced_upto.to_le_bytes());
+    p
+}
+
+fn marker_value(p: &[u8]) -> Option<u64> {
+    if p.len() != MARKER_BYTES || p[0] != MARKER_TAG {
+        return None;
+    }
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&p[1..]);
+    Some(u64::from_le_bytes(a))
 }
 
 /// What replaying one segment found.
@@ -68,45 +93,25 @@ pub struct SegmentReplay {
     pub max_seq: SeqNo,
     /// False if the segment was deleted because nothing valid remained (last segment only).
     pub kept: bool,
+    /// The torn tail that was cut, if any.
+    pub torn: Option<TornTail>,
 }
 
-/// Replays the segment at `path`, pushing its entries to `out`. For the last segment a
-/// torn tail is truncated (and an empty result deletes the file); anywhere else any
-/// damage is an error naming the file and offset (wal_format.md §6).
+/// Replays the segment at `path`, pushing its entries to `out`, with the shared log
+/// recovery (`log_format.md` §4): in the last segment a torn tail that no later sync
+/// marker confirms is truncated (and a segment left empty is deleted); anything else is an
+/// error naming the file and offset.
 ///
 /// # Errors
 /// [`Error::Corruption`] / [`Error::ChecksumMismatch`] for damage that is not a torn tail,
 /// [`Error::Io`] for I/O failures.
 pub fn replay_segment(
+    fs: &dyn Fs,
     path: &Path,
     is_last: bool,
+    mode: RecoveryMode,
     out: &mut Vec<WalEntry>,
 ) -> Result<SegmentReplay> {
-    let data = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
-    let corrupt = |offset: usize, reason: String| Error::Corruption {
-        file: path.to_path_buf(),
-        offset: offset as u64,
-        reason,
-    };
-    if data.len() < HEADER_BYTES {
-        if is_last {
-            tracing::warn!(file = %path.display(), len = data.len(), "WAL segment with a torn header; deleting it");
-            remove_file_synced(path)?;
-            return Ok(SegmentReplay {
-                records: 0,
-                max_seq: 0,
-                kept: false,
-            });
-        }
-        return Err(corrupt(
-            0,
-            format!("segment shorter than its {HEADER_BYTES}-byte header"),
-        ));
-    }
-    if data[..HEADER_BYTES] != header() {
-        return Err(corrupt(0, "bad segment magic or version".to_string()));
-    }
-    let accept = |p: &[u8]| WalEntry::decode(&Bytes::copy_from_slice(p)).is_ok();
     // A real record starts with the version byte and carries a seq near this segment's
     // (its name gives the first): random bytes pass this with odds around 2^-40.
     let first_seq = path
@@ -115,81 +120,54 @@ pub fn replay_segment(
         .and_then(parse_segment_name)
         .unwrap_or(0);
     let plausible = |p: &[u8]| {
-        p.len() >= 10
-            && p[0] == super::record::RECORD_VERSION
-            && p.get(1..9).is_some_and(|s| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(s);
-                u64::from_le_bytes(a).abs_diff(first_seq) < 1 << 32
-            })
+        marker_value(p).is_some()
+            || (p.len() >= 10
+                && p[0] == RECORD_VERSION
+                && p.get(1..9).is_some_and(|s| {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(s);
+                    u64::from_le_bytes(a).abs_diff(first_seq) < 1 << 32
+                }))
     };
-    let mut off = HEADER_BYTES;
+    let accept = |p: &[u8]| {
+        marker_value(p).is_some() || WalEntry::decode(&Bytes::copy_from_slice(p)).is_ok()
+    };
+    let confirms = |_at: usize, p: &[u8]| marker_value(p).unwrap_or(0);
+    let spec = LogSpec {
+        header: &header(),
+        max_payload: MAX_RECORD_BYTES,
+        plausible: &plausible,
+        accept: &accept,
+        confirms: &confirms,
+    };
+    let rec = log::recover(fs, path, &spec, is_last, mode)?;
     let mut records = 0;
     let mut max_seq = 0;
-    loop {
-        let damage = match read_frame(&data, off, MAX_RECORD_BYTES) {
-            FrameRead::End => break,
-            FrameRead::Ok { payload, next } => {
-                let entry = WalEntry::decode(&data.slice_ref(payload)).map_err(|e| {
-                    e.into_error(path, (off + crate::coding::FRAME_HEADER_BYTES) as u64)
-                })?;
-                max_seq = max_seq.max(entry.max_seq());
-                out.push(entry);
-                records += 1;
-                off = next;
-                continue;
-            }
-            FrameRead::Truncated { reason } => reason,
-            FrameRead::TooLong { len } => {
-                format!("record length {len} exceeds limit {MAX_RECORD_BYTES}")
-            }
-            FrameRead::BadChecksum { expected, got } => {
-                if !is_last
-                    || valid_frame_after(&data, off + 1, MAX_RECORD_BYTES, plausible, accept)
-                        .is_some()
-                {
-                    return Err(Error::ChecksumMismatch {
-                        file: path.to_path_buf(),
-                        offset: off as u64,
-                        expected,
-                        got,
-                    });
-                }
-                format!("checksum mismatch (expected {expected:#010x}, got {got:#010x})")
-            }
-        };
-        // A damaged frame: a torn tail only if this is the last segment and nothing valid
-        // follows it (wal_format.md §6, invariant 5).
-        if !is_last {
-            return Err(corrupt(
-                off,
-                format!("{damage} in a segment that is not the last"),
-            ));
+    for (off, range) in &rec.frames {
+        let payload = rec.data.slice(range.clone());
+        if marker_value(&payload).is_some() {
+            continue;
         }
-        if let Some(later) = valid_frame_after(&data, off + 1, MAX_RECORD_BYTES, plausible, accept)
-        {
-            return Err(corrupt(
-                off,
-                format!("{damage}, but a valid record follows at offset {later}"),
-            ));
-        }
-        tracing::warn!(file = %path.display(), offset = off, reason = %damage, "truncating torn WAL tail");
-        // IMPORTANT: cut the garbage so appends after recovery never follow it.
-        crate::fs::truncate_synced(path, off as u64)?;
-        break;
+        let entry = WalEntry::decode(&payload)
+            .map_err(|e| e.into_error(path, (off + crate::coding::FRAME_HEADER_BYTES) as u64))?;
+        max_seq = max_seq.max(entry.max_seq());
+        out.push(entry);
+        records += 1;
     }
     if is_last && records == 0 {
-        remove_file_synced(path)?;
+        remove_file_synced(fs, path)?;
         return Ok(SegmentReplay {
             records,
             max_seq,
             kept: false,
+            torn: rec.torn,
         });
     }
     Ok(SegmentReplay {
         records,
         max_seq,
         kept: true,
+        torn: rec.torn,
     })
 }
 

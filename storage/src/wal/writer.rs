@@ -2,14 +2,17 @@
 //! rolling, deletion of flushed segments and poisoning after a failed write or sync
 //! (`storage/docs/wal_format.md` §5).
 //!
+//! A write that fails because the disk is full (`ENOSPC`) does not poison the log: the
+//! partial write is cut off again, the group's appenders get the error, and later appends
+//! try again, so writes resume by themselves when space returns. Any other write failure,
+//! and any failed sync, poisons it.
+//!
 //! Group commit is leveldb's writer queue: appenders encode their record outside the lock,
 //! queue it, and wait; the first appender that finds no leader takes every queued record,
 //! writes them with one `write` (and one `fdatasync` if any waiter needs it) with the lock
 //! released, then wakes everyone. This module does not decide sequence numbers.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,9 +25,13 @@ use super::record::{MAX_RECORD_BYTES, WalEntry};
 use super::segment::{self, SegmentReplay};
 use super::{Durability, WalOptions, WalStats};
 use crate::cell::SeqNo;
-use crate::coding::{begin_frame, finish_frame};
 use crate::error::{Error, Result};
-use crate::fs::sync_dir;
+use crate::fs::{File, OpenMode, sync_dir};
+use crate::log::{begin_frame, finish_frame, put_frame};
+
+/// Failed groups remembered for their waiters; beyond this the two oldest ranges merge
+/// (a success inside a merged range is then reported as a failure: safe, never the reverse).
+const MAX_FAILED_RANGES: usize = 1024;
 
 /// A closed or open segment the log knows about.
 #[derive(Debug)]
@@ -36,10 +43,31 @@ struct SegmentMeta {
 /// The file the leader appends to; only the leader (or a syncer) locks it.
 struct Active {
     /// Shared so the background syncer can fdatasync without blocking the leader.
-    file: Arc<File>,
+    file: Arc<dyn File>,
     path: PathBuf,
     len: u64,
     max_seq: SeqNo,
+    /// Offset up to which a successful sync covered this segment.
+    synced_upto: u64,
+    /// The offset the last sync marker written to this segment carried.
+    marked: u64,
+}
+
+/// Tickets `(lo, hi]` whose group failed with a recoverable error (a full disk).
+#[derive(Debug)]
+struct FailedRange {
+    lo: u64,
+    hi: u64,
+    path: PathBuf,
+    errno: i32,
+}
+
+/// Why a group write failed.
+enum Failure {
+    /// The disk was full; the segment was cut back to its last whole record.
+    NoSpace(Error),
+    /// Anything else: the log is poisoned.
+    Fatal(Error),
 }
 
 /// Queue state shared by appenders, guarded by one mutex.
@@ -55,6 +83,10 @@ struct Queue {
     synced: u64,
     /// Highest ticket whose owner needs an fdatasync.
     sync_wanted: u64,
+    /// Highest ticket already taken by a leader.
+    taken: u64,
+    /// Groups that failed recoverably, oldest first.
+    failures: VecDeque<FailedRange>,
     leader_active: bool,
     /// Closed segments, oldest first.
     closed: VecDeque<SegmentMeta>,
@@ -71,6 +103,9 @@ struct Inner {
     bytes: AtomicU64,
     syncs: AtomicU64,
     segments_deleted: AtomicU64,
+    no_space_failures: AtomicU64,
+    tails_truncated: u64,
+    tail_bytes_truncated: u64,
     fail_next_sync: AtomicBool,
     fail_next_write: AtomicBool,
 }
@@ -91,9 +126,10 @@ impl std::fmt::Debug for Wal {
 }
 
 impl Wal {
-    /// Opens (creating if needed) the log in `dir` and replays it: returns every whole
-    /// record in append order. A torn tail of the last segment is truncated with a
-    /// warning; any other damage fails (wal_format.md §6).
+    /// Opens (or creates) the log in `dir` through `opts.fs` and replays it: returns every
+    /// whole record in append order. A torn tail of the last segment is truncated with a
+    /// warning and counted (unless `opts.recovery` is strict); any other damage fails
+    /// (wal_format.md §6).
     ///
     /// # Errors
     /// [`Error::Corruption`]/[`Error::ChecksumMismatch`] naming file and offset,
@@ -104,17 +140,24 @@ impl Wal {
                 "WAL segment_bytes must be > 0".into(),
             ));
         }
-        crate::fs::create_dir_synced(dir)?;
-        let segments = segment::list_segments(dir)?;
+        let fs = &*opts.fs;
+        crate::fs::create_dir_synced(fs, dir)?;
+        let segments = segment::list_segments(fs, dir)?;
         let mut entries = Vec::new();
         let mut closed = VecDeque::new();
+        let (mut tails_truncated, mut tail_bytes_truncated) = (0, 0);
         let n = segments.len();
         for (i, (_, path)) in segments.into_iter().enumerate() {
             let SegmentReplay {
                 max_seq,
                 kept,
                 records,
-            } = segment::replay_segment(&path, i + 1 == n, &mut entries)?;
+                torn,
+            } = segment::replay_segment(fs, &path, i + 1 == n, opts.recovery, &mut entries)?;
+            if let Some(t) = torn {
+                tails_truncated += 1;
+                tail_bytes_truncated += t.bytes;
+            }
             tracing::debug!(file = %path.display(), records, "replayed WAL segment");
             if kept {
                 closed.push_back(SegmentMeta { path, max_seq });
@@ -123,6 +166,7 @@ impl Wal {
         if !entries.is_empty() {
             tracing::info!(dir = %dir.display(), records = entries.len(), segments = closed.len(), "replayed WAL");
         }
+        let interval = Duration::from_millis(opts.async_interval_ms.max(1));
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
             opts,
@@ -134,6 +178,8 @@ impl Wal {
                 written: 0,
                 synced: 0,
                 sync_wanted: 0,
+                taken: 0,
+                failures: VecDeque::new(),
                 leader_active: false,
                 closed,
                 poisoned: None,
@@ -144,12 +190,14 @@ impl Wal {
             bytes: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             segments_deleted: AtomicU64::new(0),
+            no_space_failures: AtomicU64::new(0),
+            tails_truncated,
+            tail_bytes_truncated,
             fail_next_sync: AtomicBool::new(false),
             fail_next_write: AtomicBool::new(false),
         });
         let (tx, rx) = crossbeam_channel::bounded::<()>(1);
         let weak = Arc::downgrade(&inner);
-        let interval = Duration::from_millis(opts.async_interval_ms.max(1));
         let syncer = std::thread::Builder::new()
             .name("wal-sync".into())
             .spawn(move || {
@@ -179,7 +227,9 @@ impl Wal {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a record above 256 MiB, [`Error::Poisoned`] after an
-    /// earlier failed write or sync, [`Error::Io`] if this append's own write failed.
+    /// earlier failed write or sync, [`Error::Io`] if this append's own write failed (with
+    /// `ENOSPC` when the disk is full: [`Error::is_no_space`]; nothing of it was kept and a
+    /// later append may succeed).
     pub fn append(&self, entry: &WalEntry, durability: Durability) -> Result<()> {
         if durability == Durability::SkipWal {
             return Ok(());
@@ -254,11 +304,12 @@ impl Wal {
             }
             v
         };
+        let fs = &*self.inner.opts.fs;
         for p in &victims {
-            std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+            fs.remove_file(p).map_err(|e| Error::io(p, e))?;
         }
         if !victims.is_empty() {
-            sync_dir(&self.inner.dir)?;
+            sync_dir(fs, &self.inner.dir)?;
             self.inner
                 .segments_deleted
                 .fetch_add(victims.len() as u64, Ordering::Relaxed);
@@ -276,6 +327,9 @@ impl Wal {
             syncs: self.inner.syncs.load(Ordering::Relaxed),
             segments: live as u64,
             segments_deleted: self.inner.segments_deleted.load(Ordering::Relaxed),
+            no_space_failures: self.inner.no_space_failures.load(Ordering::Relaxed),
+            tails_truncated: self.inner.tails_truncated,
+            tail_bytes_truncated: self.inner.tail_bytes_truncated,
         }
     }
 
@@ -332,6 +386,12 @@ impl Inner {
         sync: bool,
     ) -> Result<()> {
         loop {
+            if let Some(f) = q.failures.iter().find(|f| f.lo < ticket && ticket <= f.hi) {
+                return Err(Error::io(
+                    &f.path,
+                    std::io::Error::from_raw_os_error(f.errno),
+                ));
+            }
             let done = if sync {
                 q.synced >= ticket
             } else {
@@ -350,19 +410,21 @@ impl Inner {
             // Become the leader for everything queued so far.
             q.leader_active = true;
             let upto = q.next_ticket;
+            let lo = std::mem::replace(&mut q.taken, upto);
             let do_sync = q.sync_wanted > q.synced;
             let buf = std::mem::take(&mut q.pending);
             let first_seq = q.pending_first_seq.take();
             let max_seq = std::mem::take(&mut q.pending_max_seq);
+            let mut rolled = None;
             let res = parking_lot::MutexGuard::unlocked(&mut q, || {
-                self.write_batch(&buf, first_seq, max_seq, do_sync)
+                self.write_batch(&buf, first_seq, max_seq, do_sync, &mut rolled)
             });
             q.leader_active = false;
+            if let Some(old) = rolled {
+                q.closed.push_back(old);
+            }
             match res {
-                Ok(rolled) => {
-                    if let Some(old) = rolled {
-                        q.closed.push_back(old);
-                    }
+                Ok(()) => {
                     q.written = upto;
                     if do_sync {
                         q.synced = upto;
@@ -374,7 +436,32 @@ impl Inner {
                         q.pending = buf;
                     }
                 }
-                Err(e) => {
+                Err(Failure::NoSpace(e)) => {
+                    self.no_space_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "WAL write failed for lack of space; the group is refused, later writes retry");
+                    let (path, errno) = match &e {
+                        Error::Io { path, source } => {
+                            (path.clone(), source.raw_os_error().unwrap_or(libc::ENOSPC))
+                        }
+                        _ => (self.dir.clone(), libc::ENOSPC),
+                    };
+                    match q.failures.back_mut() {
+                        Some(last) if last.hi == lo => last.hi = upto,
+                        _ => q.failures.push_back(FailedRange {
+                            lo,
+                            hi: upto,
+                            path,
+                            errno,
+                        }),
+                    }
+                    if q.failures.len() > MAX_FAILED_RANGES
+                        && let Some(oldest) = q.failures.pop_front()
+                        && let Some(next) = q.failures.front_mut()
+                    {
+                        next.lo = oldest.lo;
+                    }
+                }
+                Err(Failure::Fatal(e)) => {
                     tracing::error!(error = %e, "WAL write/sync failed; the log is poisoned");
                     q.poisoned = Some(e.to_string());
                 }
@@ -383,25 +470,27 @@ impl Inner {
         }
     }
 
-    /// Writes `buf` to the active segment (rolling or creating it first) and syncs if
-    /// asked. Returns the segment it closed by rolling, if any.
+    /// Writes `buf` to the active segment (rolling or creating it first), preceded by a
+    /// sync marker when a sync covered more of the segment since the last marker, and
+    /// syncs if asked. A segment closed by rolling is left in `rolled`, even on failure.
     fn write_batch(
         &self,
         buf: &[u8],
         first_seq: Option<SeqNo>,
         max_seq: SeqNo,
         do_sync: bool,
-    ) -> Result<Option<SegmentMeta>> {
+        rolled: &mut Option<SegmentMeta>,
+    ) -> std::result::Result<(), Failure> {
         let mut active = self.active.lock();
-        let mut rolled = None;
         if let Some(first_seq) = first_seq {
             let full = active
                 .as_ref()
                 .is_some_and(|a| a.len >= self.opts.segment_bytes);
-            if full && let Some(mut old) = active.take() {
+            if full && let Some(old) = active.take() {
                 // IMPORTANT: the old segment must be durable before records go elsewhere.
-                self.fdatasync(&mut old)?;
-                rolled = Some(SegmentMeta {
+                self.fdatasync_file(&*old.file, &old.path)
+                    .map_err(Failure::Fatal)?;
+                *rolled = Some(SegmentMeta {
                     path: old.path,
                     max_seq: old.max_seq,
                 });
@@ -411,32 +500,57 @@ impl Inner {
             }
         }
         let Some(a) = active.as_mut() else {
-            return Ok(rolled); // a sync with nothing ever written
+            return Ok(()); // a sync with nothing ever written
         };
         if !buf.is_empty() {
             if self.fail_next_write.swap(false, Ordering::SeqCst) {
-                return Err(Error::io(
+                return Err(Failure::Fatal(Error::io(
                     &a.path,
                     std::io::Error::other("injected write failure"),
-                ));
+                )));
             }
-            (&*a.file)
-                .write_all(buf)
-                .map_err(|e| Error::io(&a.path, e))?;
-            a.len += buf.len() as u64;
+            if a.synced_upto > a.marked {
+                // IMPORTANT: the marker lets recovery tell a torn tail from damage to bytes
+                // that were synced (wal_format.md §6).
+                let mut m =
+                    Vec::with_capacity(crate::log::FRAME_HEADER_BYTES + segment::MARKER_BYTES);
+                put_frame(&mut m, &segment::marker_payload(a.synced_upto));
+                Self::append_or_rewind(a, &m)?;
+                a.marked = a.synced_upto;
+            }
+            Self::append_or_rewind(a, buf)?;
             a.max_seq = a.max_seq.max(max_seq);
         }
         if do_sync {
-            self.fdatasync(a)?;
+            self.fdatasync_file(&*a.file, &a.path)
+                .map_err(Failure::Fatal)?;
+            a.synced_upto = a.len;
         }
-        Ok(rolled)
+        Ok(())
     }
 
-    fn fdatasync(&self, a: &mut Active) -> Result<()> {
-        self.fdatasync_file(&a.file, &a.path)
+    /// Appends `bytes` to the active segment. On a full disk the partial write is cut off
+    /// again, so the segment still ends with a whole frame and a later append can retry.
+    fn append_or_rewind(a: &mut Active, bytes: &[u8]) -> std::result::Result<(), Failure> {
+        match a.file.append(bytes) {
+            Ok(()) => {
+                a.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) if speedlayer_vfs::is_no_space(&e) => match a.file.set_len(a.len) {
+                Ok(()) => Err(Failure::NoSpace(Error::io(&a.path, e))),
+                Err(cut) => Err(Failure::Fatal(Error::io(
+                    &a.path,
+                    std::io::Error::other(format!(
+                        "{e}; cutting the partial write off again failed: {cut}"
+                    )),
+                ))),
+            },
+            Err(e) => Err(Failure::Fatal(Error::io(&a.path, e))),
+        }
     }
 
-    fn fdatasync_file(&self, file: &File, path: &Path) -> Result<()> {
+    fn fdatasync_file(&self, file: &dyn File, path: &Path) -> Result<()> {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         if self.fail_next_sync.swap(false, Ordering::SeqCst) {
             return Err(Error::io(
@@ -464,12 +578,14 @@ impl Inner {
             let active = self.active.lock();
             (
                 q.written,
-                active.as_ref().map(|a| (a.file.clone(), a.path.clone())),
+                active
+                    .as_ref()
+                    .map(|a| (a.file.clone(), a.path.clone(), a.len)),
             )
         };
         // Records in segments closed by a roll were synced by the roll itself.
-        if let Some((file, path)) = file
-            && let Err(e) = self.fdatasync_file(&file, &path)
+        if let Some((file, path, _)) = &file
+            && let Err(e) = self.fdatasync_file(&**file, path)
         {
             tracing::error!(error = %e, "WAL background sync failed; the log is poisoned");
             let mut q = self.queue.lock();
@@ -480,25 +596,47 @@ impl Inner {
         let mut q = self.queue.lock();
         q.synced = q.synced.max(target);
         self.cond.notify_all();
+        drop(q);
+        if let Some((_, path, len)) = file
+            && let Some(a) = self.active.lock().as_mut()
+            && a.path == path
+        {
+            a.synced_upto = a.synced_upto.max(len);
+        }
         Ok(())
     }
 
-    fn create_segment(&self, first_seq: SeqNo) -> Result<Active> {
+    fn create_segment(&self, first_seq: SeqNo) -> std::result::Result<Active, Failure> {
+        let fs = &*self.opts.fs;
         let path = self.dir.join(segment::segment_name(first_seq));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        file.write_all(&segment::header())
-            .map_err(|e| Error::io(&path, e))?;
+        let file = fs
+            .open(&path, OpenMode::CreateNew)
+            .map_err(|e| classify(&path, e))?;
+        if let Err(e) = file.append(&segment::header()) {
+            // A segment with a partial header must not stay behind: the retry creates it
+            // anew under the same name.
+            return match (classify(&path, e), fs.remove_file(&path)) {
+                (Failure::NoSpace(e), Ok(())) => Err(Failure::NoSpace(e)),
+                (Failure::NoSpace(e) | Failure::Fatal(e), _) => Err(Failure::Fatal(e)),
+            };
+        }
         // IMPORTANT: the new name must survive a crash before records in it are acked.
-        sync_dir(&self.dir)?;
+        sync_dir(fs, &self.dir).map_err(Failure::Fatal)?;
         Ok(Active {
-            file: Arc::new(file),
+            file: Arc::from(file),
             path,
             len: segment::HEADER_BYTES as u64,
             max_seq: 0,
+            synced_upto: 0,
+            marked: 0,
         })
+    }
+}
+
+fn classify(path: &Path, e: std::io::Error) -> Failure {
+    if speedlayer_vfs::is_no_space(&e) {
+        Failure::NoSpace(Error::io(path, e))
+    } else {
+        Failure::Fatal(Error::io(path, e))
     }
 }
