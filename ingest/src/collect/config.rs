@@ -99,6 +99,11 @@ pub enum SourceConfig {
         position_file: PathBuf,
         /// Idle poll interval (default `50ms`).
         poll_interval: Option<String>,
+        /// After a rotation, how long the old file must have had no new bytes before it is
+        /// closed and the new file read (default `1s`). Longer waits out writers that keep
+        /// the old file open after the rename, at the cost of delaying the new file's lines
+        /// by as much at every rotation; `0s` still reads the old file to its end once.
+        rotation_quiet: Option<String>,
     },
     /// Pick up completed files from a directory.
     Spooldir {
