@@ -342,6 +342,21 @@ impl AgentConfig {
             if n.is_empty() || !names.insert(n.clone()) {
                 return bad(format!("pipeline name {n:?} is empty or used twice"));
             }
+            if let SourceConfig::Tail {
+                poll_interval,
+                rotation_quiet,
+                ..
+            } = &p.source
+            {
+                for (key, v) in [
+                    ("poll_interval", poll_interval),
+                    ("rotation_quiet", rotation_quiet),
+                ] {
+                    if let Some(v) = v {
+                        duration(&format!("pipeline {n}: source.{key}"), v)?;
+                    }
+                }
+            }
             let single = p.channel.is_some() || p.sink.is_some() || p.dead_letter.is_some();
             match (single, p.branch.is_empty()) {
                 (true, false) => {
@@ -490,6 +505,12 @@ sink = { type = "file_roll", dir = "archive/status", roll_size_mb = 128, roll_in
                 .to_string()
                 .contains("validate.format")
         );
+        let bad_quiet = ISSUE_EXAMPLE.replace(
+            "position_file = \"state/driving.pos\"",
+            "position_file = \"state/driving.pos\", rotation_quiet = \"a while\"",
+        );
+        let e = AgentConfig::parse(&bad_quiet).unwrap_err().to_string();
+        assert!(e.contains("pipeline driving: source.rotation_quiet"), "{e}");
         let bad_dur = ISSUE_EXAMPLE.replace("\"1h\"", "\"soon\"");
         assert!(
             AgentConfig::parse(&bad_dur)
