@@ -171,6 +171,7 @@ fn build_source(p: &PipelineConfig, reg: &Registry, batch: usize) -> Result<Box<
             path,
             position_file,
             poll_interval,
+            rotation_quiet,
         } => {
             if let Some(d) = position_file.parent() {
                 std::fs::create_dir_all(d).map_err(|e| Error::io("create dir", d, e))?;
@@ -183,6 +184,10 @@ fn build_source(p: &PipelineConfig, reg: &Registry, batch: usize) -> Result<Box<
                     poll_interval: duration(
                         "source.poll_interval",
                         poll_interval.as_deref().unwrap_or("50ms"),
+                    )?,
+                    rotation_quiet: duration(
+                        "source.rotation_quiet",
+                        rotation_quiet.as_deref().unwrap_or("1s"),
                     )?,
                 },
                 reg.gauge(

@@ -99,6 +99,11 @@ pub enum SourceConfig {
         position_file: PathBuf,
         /// Idle poll interval (default `50ms`).
         poll_interval: Option<String>,
+        /// After a rotation, how long the old file must have had no new bytes before it is
+        /// closed and the new file read (default `1s`). Longer waits out writers that keep
+        /// the old file open after the rename, at the cost of delaying the new file's lines
+        /// by as much at every rotation; `0s` still reads the old file to its end once.
+        rotation_quiet: Option<String>,
     },
     /// Pick up completed files from a directory.
     Spooldir {
@@ -337,6 +342,21 @@ impl AgentConfig {
             if n.is_empty() || !names.insert(n.clone()) {
                 return bad(format!("pipeline name {n:?} is empty or used twice"));
             }
+            if let SourceConfig::Tail {
+                poll_interval,
+                rotation_quiet,
+                ..
+            } = &p.source
+            {
+                for (key, v) in [
+                    ("poll_interval", poll_interval),
+                    ("rotation_quiet", rotation_quiet),
+                ] {
+                    if let Some(v) = v {
+                        duration(&format!("pipeline {n}: source.{key}"), v)?;
+                    }
+                }
+            }
             let single = p.channel.is_some() || p.sink.is_some() || p.dead_letter.is_some();
             match (single, p.branch.is_empty()) {
                 (true, false) => {
@@ -485,6 +505,12 @@ sink = { type = "file_roll", dir = "archive/status", roll_size_mb = 128, roll_in
                 .to_string()
                 .contains("validate.format")
         );
+        let bad_quiet = ISSUE_EXAMPLE.replace(
+            "position_file = \"state/driving.pos\"",
+            "position_file = \"state/driving.pos\", rotation_quiet = \"a while\"",
+        );
+        let e = AgentConfig::parse(&bad_quiet).unwrap_err().to_string();
+        assert!(e.contains("pipeline driving: source.rotation_quiet"), "{e}");
         let bad_dur = ISSUE_EXAMPLE.replace("\"1h\"", "\"soon\"");
         assert!(
             AgentConfig::parse(&bad_dur)

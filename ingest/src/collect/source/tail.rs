@@ -1,22 +1,41 @@
-//! The tail source: follows a growing file like `tail -F`, across rotation (the path now
-//! names a new file: the old one is finished first) and truncation (the file shrank: read
-//! again from the start), remembering its position in a checkpoint file so a restart
-//! neither skips nor repeats lines.
+//! The tail source: follows a growing file like `tail -F`, across rotation and truncation,
+//! remembering its position in a checkpoint file so a restart neither skips nor repeats
+//! lines.
+//!
+//! Rotation (the path now names another file) does not close the old file when the new one
+//! is seen. The old descriptor is read to its end again, because the read that last found
+//! "the end" ran before the rotation was seen and lines written just before the rename
+//! land after it. It is then followed until it has had no new bytes for
+//! [`TailOptions::rotation_quiet`], for writers that still hold it open after the rename (a
+//! logger that reopens its file late). Only then is it finished: a last line without a
+//! newline is sent as a line (no writer is expected to complete it), the file is closed, and
+//! the new file is read from its start. Every line of the old file therefore precedes every
+//! line of the new one. The new file is opened when the rotation is seen, so a second
+//! rotation during the drain cannot skip it. Bytes written to the old file after it was
+//! closed are not read.
+//!
+//! Truncation (the file is shorter than the position, copytruncate style): the same
+//! descriptor is read again from the start. Lines written between the last read and the copy
+//! exist only in the copy and are not read; that race is copytruncate's own.
 //!
 //! The checkpoint is written only after a batch is in the channels, so a crash repeats at
 //! most the last batch (at-least-once) and a clean stop repeats nothing. Format (one line):
 //! `speedlayer-tail v1 <dev> <ino> <offset> <crc32 of the preceding text, hex>`.
-//! If the checkpointed file was rotated while the agent was down, it is found again by
-//! inode in the same directory and finished before the new file is read.
+//! While a rotated file is drained the checkpoint keeps naming it; it names the new file
+//! only once the old one's last line is in the channels. If the checkpointed file was
+//! rotated while the agent was down (or during a drain), it is found again by inode in the
+//! same directory and drained the same way before the new file is read.
 //!
-//! Not a multi-file glob tailer: one path per source. Growth is detected by polling.
+//! Not a multi-file glob tailer: one path per source. Growth is detected by polling;
+//! [`TailSource::step`] is one poll with the clock passed in, and its two halves are public
+//! so a test can rotate the file between "read to the end" and "look for rotation".
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Emit, Source};
 use crate::error::{Error, Result};
@@ -36,6 +55,10 @@ pub struct TailOptions {
     pub batch_lines: usize,
     /// How often to look for growth, rotation and truncation when idle.
     pub poll_interval: Duration,
+    /// How long a rotated file must have had no new bytes before it is closed and the new
+    /// file read. Longer waits out writers that reopen late, but delays the new file's
+    /// lines (and a final line without newline) by as much at every rotation.
+    pub rotation_quiet: Duration,
 }
 
 /// A saved position: which file (device, inode) and the offset after the last sent line.
@@ -127,9 +150,42 @@ impl Open {
         })
     }
 
-    /// Reads what is there and splits complete lines into `out` (up to `max`).
-    fn read_lines(&mut self, out: &mut Vec<Vec<u8>>, max: usize, path: &Path) -> Result<()> {
+    /// The file now at `path` if it is not this one (the path was rotated); `None` if the
+    /// path names this file or nothing.
+    fn replacement(&self, path: &Path) -> Result<Option<Open>> {
+        let Ok(md) = fs::metadata(path) else {
+            return Ok(None);
+        };
+        if md.dev() == self.dev && md.ino() == self.ino {
+            return Ok(None);
+        }
+        match Open::at(path, 0) {
+            // Renamed back between the stat and the open.
+            Ok(next) if next.dev == self.dev && next.ino == self.ino => Ok(None),
+            Ok(next) => Ok(Some(next)),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Back to the start of the same file (it was truncated); the partial line is gone with
+    /// the bytes it came from.
+    fn rewind(&mut self, path: &Path) -> Result<()> {
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("seek", path, e))?;
+        self.offset = 0;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Reads what is there and splits complete lines into `out` (up to `max`); returns the
+    /// number of bytes read from the file.
+    fn read_lines(&mut self, out: &mut Vec<Vec<u8>>, max: usize, path: &Path) -> Result<usize> {
         let mut buf = [0u8; 64 * 1024];
+        let mut read = 0;
         while out.len() < max {
             // Split what is pending first.
             let mut start = 0;
@@ -163,9 +219,10 @@ impl Open {
             if n == 0 {
                 break;
             }
+            read += n;
             self.pending.extend_from_slice(&buf[..n]);
         }
-        Ok(())
+        Ok(read)
     }
 
     fn position(&self) -> Position {
@@ -177,16 +234,50 @@ impl Open {
     }
 }
 
+/// What one [`TailSource::step`], or one half of it, did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Lines were sent or the followed file changed: step again at once.
+    Progress,
+    /// Nothing to do until the file grows or time passes.
+    Idle,
+}
+
+/// The file being read.
+struct Follow {
+    open: Open,
+    /// The name it was opened by: the followed path, or a rotated name found on restart.
+    name: PathBuf,
+    /// Bytes arrived since the last look for rotation (a rotated file is not quiet).
+    grew: bool,
+    /// Set once the path is known to name another file.
+    rotated: Option<Rotated>,
+}
+
+/// A rotated file being drained.
+struct Rotated {
+    /// The file at the path when the rotation was seen. `None` only when restarted on a
+    /// rotated file while nothing was at the path; looked for again once quiet.
+    next: Option<Open>,
+    /// Since when the old file has had no new bytes.
+    quiet_since: Instant,
+}
+
 /// The tail source.
 pub struct TailSource {
     opts: TailOptions,
     lag: Gauge,
+    follow: Option<Follow>,
 }
 
 impl TailSource {
     /// A tail source; `lag` receives the bytes between the position and the file's end.
     pub fn new(opts: TailOptions, lag: Gauge) -> Self {
-        TailSource { opts, lag }
+        TailSource {
+            opts,
+            lag,
+            follow: None,
+        }
     }
 
     /// Finds a file in the followed path's directory with inode `ino` (a rotated file).
@@ -206,92 +297,167 @@ impl TailSource {
     }
 
     /// Where to start: the checkpointed file (maybe rotated away) at its offset.
-    fn resume(&self) -> Result<Option<(Open, Option<PathBuf>)>> {
+    fn resume(&self, now: Instant) -> Result<Option<Follow>> {
         let path = &self.opts.path;
+        let following = |open: Open| Follow {
+            open,
+            name: path.clone(),
+            grew: false,
+            rotated: None,
+        };
         let pos = Position::load(&self.opts.position_file)?;
         let current = fs::metadata(path).ok();
         match (pos, current) {
             (Some(p), Some(md)) if md.dev() == p.dev && md.ino() == p.ino => {
-                Ok(Some((Open::at(path, p.offset)?, None)))
+                Ok(Some(following(Open::at(path, p.offset)?)))
             }
             (Some(p), _) => match self.find_rotated(p.dev, p.ino) {
                 Some(old) => {
-                    tracing::info!(file = %old.display(), offset = p.offset, "finishing file rotated while stopped");
-                    Ok(Some((Open::at(&old, p.offset)?, Some(old))))
+                    tracing::info!(file = %old.display(), offset = p.offset, "finishing a rotated file");
+                    let open = Open::at(&old, p.offset)?;
+                    let next = open.replacement(path)?;
+                    Ok(Some(Follow {
+                        open,
+                        name: old,
+                        grew: false,
+                        rotated: Some(Rotated {
+                            next,
+                            quiet_since: now,
+                        }),
+                    }))
                 }
                 None if path.exists() => {
                     tracing::warn!(path = %path.display(), "checkpointed file is gone; starting the current file from 0");
-                    Ok(Some((Open::at(path, 0)?, None)))
+                    Ok(Some(following(Open::at(path, 0)?)))
                 }
                 None => Ok(None),
             },
-            (None, Some(_)) => Ok(Some((Open::at(path, 0)?, None))),
+            (None, Some(_)) => Ok(Some(following(Open::at(path, 0)?))),
             (None, None) => Ok(None),
         }
+    }
+
+    /// One poll: [`read_batch`](Self::read_batch), and when it found nothing,
+    /// [`at_end`](Self::at_end). `now` is the clock for the rotation quiet interval.
+    ///
+    /// # Errors
+    /// I/O errors on the followed files or checkpoint; emitter errors.
+    pub fn step(&mut self, now: Instant, emit: &mut Emit<'_>) -> Result<Step> {
+        match self.read_batch(now, emit)? {
+            Step::Progress => Ok(Step::Progress),
+            Step::Idle => self.at_end(now, emit),
+        }
+    }
+
+    /// Opens the file if none is open (from the checkpoint), reads up to a batch of lines,
+    /// sends them and checkpoints. `Idle` when there is nothing to read (or no file yet).
+    ///
+    /// # Errors
+    /// I/O errors on the followed files or checkpoint; emitter errors.
+    pub fn read_batch(&mut self, now: Instant, emit: &mut Emit<'_>) -> Result<Step> {
+        if self.follow.is_none() {
+            self.follow = self.resume(now)?;
+        }
+        let Some(f) = self.follow.as_mut() else {
+            return Ok(Step::Idle);
+        };
+        let mut lines = Vec::new();
+        let read = f
+            .open
+            .read_lines(&mut lines, self.opts.batch_lines, &f.name)?;
+        f.grew |= read > 0;
+        if lines.is_empty() {
+            return Ok(Step::Idle);
+        }
+        emit(lines)?;
+        // IMPORTANT: the checkpoint moves only once the batch is in the channels.
+        f.open.position().save(&self.opts.position_file)?;
+        if let Ok(md) = f.open.file.metadata() {
+            self.lag.set(md.len().saturating_sub(f.open.offset) as i64);
+        }
+        Ok(Step::Progress)
+    }
+
+    /// At the end of what the open file holds: notices rotation and truncation and, once a
+    /// rotated file has been quiet for `rotation_quiet`, finishes it and opens the new one.
+    ///
+    /// # Errors
+    /// I/O errors on the followed files or checkpoint; emitter errors.
+    pub fn at_end(&mut self, now: Instant, emit: &mut Emit<'_>) -> Result<Step> {
+        let path = &self.opts.path;
+        let Some(f) = self.follow.as_mut() else {
+            return Ok(Step::Idle);
+        };
+        let grew = std::mem::take(&mut f.grew);
+        let here = f
+            .open
+            .file
+            .metadata()
+            .map_err(|e| Error::io("stat", &f.name, e))?;
+        self.lag
+            .set(here.len().saturating_sub(f.open.offset) as i64);
+        let Some(rotated) = f.rotated.as_mut() else {
+            if let Some(next) = f.open.replacement(path)? {
+                tracing::info!(path = %path.display(), "rotated; draining the old file first");
+                f.rotated = Some(Rotated {
+                    next: Some(next),
+                    quiet_since: now,
+                });
+                // Read the old file again at once: what was written to it before the rename
+                // is there now, though the last read found its end.
+                return Ok(Step::Progress);
+            }
+            if here.len() < f.open.offset + f.open.pending.len() as u64 {
+                tracing::info!(path = %path.display(), "file truncated; reading from the start");
+                f.open.rewind(&f.name)?;
+                f.open.position().save(&self.opts.position_file)?;
+                return Ok(Step::Progress);
+            }
+            return Ok(Step::Idle);
+        };
+        if grew {
+            rotated.quiet_since = now;
+        }
+        if now.saturating_duration_since(rotated.quiet_since) < self.opts.rotation_quiet {
+            return Ok(Step::Idle);
+        }
+        let next = match rotated.next.take() {
+            Some(next) => next,
+            None => match f.open.replacement(path)? {
+                Some(next) => next,
+                // Nothing at the path yet: the old file is still the one to follow.
+                None => return Ok(Step::Idle),
+            },
+        };
+        // The old file is finished: no writer is expected to complete a last partial line.
+        if !f.open.pending.is_empty() {
+            let last = std::mem::take(&mut f.open.pending);
+            f.open.offset += last.len() as u64;
+            emit(vec![last])?;
+        }
+        tracing::info!(file = %f.name.display(), offset = f.open.offset, "rotated file finished");
+        // IMPORTANT: the checkpoint names the new file only once every line of the old one
+        // is in the channels.
+        next.position().save(&self.opts.position_file)?;
+        self.follow = Some(Follow {
+            open: next,
+            name: path.clone(),
+            grew: false,
+            rotated: None,
+        });
+        Ok(Step::Progress)
     }
 }
 
 impl Source for TailSource {
     fn run(&mut self, emit: &mut Emit<'_>, stop: &AtomicBool) -> Result<()> {
-        let path = self.opts.path.clone();
-        let mut cur: Option<(Open, Option<PathBuf>)> = None;
-        let mut lines = Vec::with_capacity(self.opts.batch_lines);
         while !stop.load(Ordering::Relaxed) {
-            if cur.is_none() {
-                cur = self.resume()?;
-                if cur.is_none() {
-                    std::thread::sleep(self.opts.poll_interval); // waiting for the file to appear
-                    continue;
-                }
+            if self.step(Instant::now(), emit)? == Step::Idle {
+                std::thread::sleep(self.opts.poll_interval); // idle poll, not a readiness wait
             }
-            let Some((open, rotated_path)) = cur.as_mut() else {
-                continue;
-            };
-            let reading = rotated_path.clone().unwrap_or_else(|| path.clone());
-            lines.clear();
-            open.read_lines(&mut lines, self.opts.batch_lines, &reading)?;
-            if !lines.is_empty() {
-                emit(std::mem::take(&mut lines))?;
-                open.position().save(&self.opts.position_file)?;
-                if let Ok(md) = open.file.metadata() {
-                    self.lag.set(md.len().saturating_sub(open.offset) as i64);
-                }
-                continue;
-            }
-            // At the end of what is there: rotation, truncation, or just idle.
-            let here = open
-                .file
-                .metadata()
-                .map_err(|e| Error::io("stat", &reading, e))?;
-            let named = fs::metadata(&path).ok();
-            let rotated = rotated_path.is_some()
-                || named
-                    .as_ref()
-                    .is_some_and(|m| m.ino() != open.ino || m.dev() != open.dev);
-            if rotated {
-                // The old file is finished (writers have moved on): flush a final partial line.
-                if !open.pending.is_empty() {
-                    let last = std::mem::take(&mut open.pending);
-                    open.offset += last.len() as u64;
-                    emit(vec![last])?;
-                }
-                if named.is_some() {
-                    let next = Open::at(&path, 0)?;
-                    next.position().save(&self.opts.position_file)?;
-                    cur = Some((next, None));
-                    continue;
-                }
-            } else if here.len() < open.offset + open.pending.len() as u64 {
-                tracing::info!(path = %path.display(), "file truncated; reading from the start");
-                *open = Open::at(&reading, 0)?;
-                open.position().save(&self.opts.position_file)?;
-                continue;
-            }
-            self.lag.set(here.len().saturating_sub(open.offset) as i64);
-            std::thread::sleep(self.opts.poll_interval); // idle poll, not a readiness wait
         }
-        if let Some((open, _)) = &cur {
-            open.position().save(&self.opts.position_file)?;
+        if let Some(f) = &self.follow {
+            f.open.position().save(&self.opts.position_file)?;
         }
         Ok(())
     }
