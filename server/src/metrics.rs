@@ -277,9 +277,19 @@ impl Metrics {
             "speedlayer_block_cache_bytes {}",
             stats.block_cache_bytes
         )?;
+        writeln!(
+            out,
+            "# HELP speedlayer_compactions_failed_total Background compactions that failed (inputs kept, each logged)."
+        )?;
+        writeln!(out, "# TYPE speedlayer_compactions_failed_total counter")?;
+        writeln!(
+            out,
+            "speedlayer_compactions_failed_total {}",
+            stats.compactions_failed
+        )?;
 
         type Get = fn(&speedlayer_storage::region::RegionStats) -> u64;
-        let region_series: [(&str, &str, &str, Get); 6] = [
+        let region_series: [(&str, &str, &str, Get); 10] = [
             (
                 "speedlayer_memstore_bytes",
                 "gauge",
@@ -315,6 +325,30 @@ impl Metrics {
                 "counter",
                 "Writes refused as too busy.",
                 |r| r.too_busy,
+            ),
+            (
+                "speedlayer_flush_failures_total",
+                "counter",
+                "Memstore flushes that failed (a full disk is retried; other failures poison the region).",
+                |r| r.flush_failures,
+            ),
+            (
+                "speedlayer_wal_no_space_failures_total",
+                "counter",
+                "WAL group writes refused because the disk was full.",
+                |r| r.wal_no_space_failures,
+            ),
+            (
+                "speedlayer_wal_torn_tails_truncated_total",
+                "counter",
+                "Torn WAL tails cut when the region opened (a crash or power cut during a write).",
+                |r| r.wal_tails_truncated,
+            ),
+            (
+                "speedlayer_region_poisoned",
+                "gauge",
+                "1 while the region refuses writes after a failed durability step (restart needed).",
+                |r| u64::from(r.poisoned.is_some()),
             ),
         ];
         for (name, kind, help, get) in region_series {

@@ -10,6 +10,7 @@ use tonic::Status;
 /// The status for a storage error.
 pub fn to_status(e: Error) -> Status {
     let msg = e.to_string();
+    let e_is_no_space = e.is_no_space();
     match e {
         Error::UnknownTable(name) => Status::not_found(format!("table '{name}' does not exist")),
         Error::UnknownFamily(_) => Status::not_found(msg),
@@ -24,7 +25,12 @@ pub fn to_status(e: Error) -> Status {
             "{msg}; a durability step failed, the server must be restarted"
         )),
         Error::ChecksumMismatch { .. } | Error::Corruption { .. } => Status::data_loss(msg),
-        Error::Io { .. } => Status::internal(msg),
+        Error::Io { .. } if e_is_no_space => Status::resource_exhausted(format!(
+            "{msg}; the disk is full: reads keep working and writes resume by themselves when space returns"
+        )),
+        Error::Io { .. } => Status::unavailable(format!(
+            "{msg}; the write was not applied (an I/O error on the server's disk)"
+        )),
     }
 }
 
@@ -47,6 +53,14 @@ mod tests {
             (Error::InvalidArgument("x".into()), Code::InvalidArgument),
             (Error::TooBusy("x".into()), Code::ResourceExhausted),
             (Error::Poisoned("x".into()), Code::Unavailable),
+            (
+                Error::io("wal", std::io::Error::from_raw_os_error(libc::ENOSPC)),
+                Code::ResourceExhausted,
+            ),
+            (
+                Error::io("wal", std::io::Error::from_raw_os_error(libc::EIO)),
+                Code::Unavailable,
+            ),
         ];
         for (e, code) in cases {
             let s = to_status(e);

@@ -435,10 +435,12 @@ impl Db {
     /// Counters of every table, region and store, and of the block cache.
     pub fn stats(&self) -> DbStats {
         let tables = self.inner.tables.read();
-        DbStats::collect(
+        let mut s = DbStats::collect(
             tables.values().map(|t| (&t.schema.name, &t.regions[..])),
             &self.inner.shared,
-        )
+        );
+        s.compactions_failed = self.inner.compactor.stats().failed;
+        s
     }
 
     /// Flushes every memstore and syncs every WAL; later writes are refused.

@@ -20,6 +20,8 @@ pub struct DbStats {
     pub block_cache_hits: u64,
     pub block_cache_misses: u64,
     pub block_cache_bytes: u64,
+    /// Background compactions that failed (their inputs stay; each is logged).
+    pub compactions_failed: u64,
 }
 
 impl DbStats {
@@ -38,6 +40,7 @@ impl DbStats {
             block_cache_hits: hits,
             block_cache_misses: misses,
             block_cache_bytes: bytes,
+            compactions_failed: 0,
         }
     }
 

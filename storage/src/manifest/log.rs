@@ -217,13 +217,18 @@ impl Manifest {
         }
         let mut frame = Vec::with_capacity(payload.len() + FRAME_HEADER_BYTES);
         put_frame(&mut frame, &payload);
-        let res = self
-            .file
-            .append(&frame)
-            // IMPORTANT: the edit is acknowledged only once it is on disk.
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| Error::io(&self.path, e));
-        if let Err(e) = res {
+        if let Err(e) = self.file.append(&frame) {
+            // A full disk refuses this edit only, once its partial frame is cut off again.
+            if speedlayer_vfs::is_no_space(&e) && self.file.set_len(self.len).is_ok() {
+                return Err(Error::io(&self.path, e));
+            }
+            let e = Error::io(&self.path, e);
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        // IMPORTANT: the edit is acknowledged only once it is on disk.
+        if let Err(e) = self.file.sync_data() {
+            let e = Error::io(&self.path, e);
             self.poisoned = Some(e.to_string());
             return Err(e);
         }

@@ -182,7 +182,12 @@ impl Region {
             }
             let sealed = mg.sealed_seq.load(Ordering::Acquire);
             if let Err(e) = self.flush_gen(&mg, sealed) {
-                self.poison(format!("flush failed: {e}"));
+                self.counters.flush_failures.fetch_add(1, Ordering::Relaxed);
+                // On a full disk the memstore stays frozen (its data is in the WAL) and the
+                // flusher retries; the failed output was removed and the manifest untouched.
+                if !e.is_no_space() {
+                    self.poison(format!("flush failed: {e}"));
+                }
                 return Err(e);
             }
             {

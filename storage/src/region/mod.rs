@@ -85,6 +85,7 @@ pub(crate) struct MemState {
 #[derive(Debug, Default)]
 struct Counters {
     flushes: AtomicU64,
+    flush_failures: AtomicU64,
     cells_written: AtomicU64,
     writes: AtomicU64,
     too_busy: AtomicU64,
@@ -112,12 +113,20 @@ pub struct RegionStats {
     pub memstore_bytes: u64,
     pub frozen_memstores: u64,
     pub flushes: u64,
+    /// Flushes that failed (a full disk: retried; anything else poisons the region).
+    pub flush_failures: u64,
     pub writes: u64,
     pub cells_written: u64,
     pub too_busy: u64,
     pub wal_appends: u64,
     pub wal_syncs: u64,
     pub wal_bytes: u64,
+    /// WAL group writes refused for lack of space.
+    pub wal_no_space_failures: u64,
+    /// Torn WAL tails cut when the region opened.
+    pub wal_tails_truncated: u64,
+    /// Why the region refuses writes, if it does.
+    pub poisoned: Option<String>,
     pub read_point: SeqNo,
     pub stores: Vec<StoreStats>,
 }
@@ -438,6 +447,10 @@ impl Region {
             memstore_bytes: stores.iter().map(|s| s.memstore_bytes).sum(),
             frozen_memstores: st.frozen.len() as u64,
             flushes: self.counters.flushes.load(Ordering::Relaxed),
+            flush_failures: self.counters.flush_failures.load(Ordering::Relaxed),
+            wal_no_space_failures: ws.no_space_failures,
+            wal_tails_truncated: ws.tails_truncated,
+            poisoned: self.poisoned.lock().clone(),
             writes: self.counters.writes.load(Ordering::Relaxed),
             cells_written: self.counters.cells_written.load(Ordering::Relaxed),
             too_busy: self.counters.too_busy.load(Ordering::Relaxed),

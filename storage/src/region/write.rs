@@ -199,7 +199,9 @@ impl Region {
         // before it was visible to the writer's next read.
         self.mvcc.wait_visible(first + n - 1);
         if let Err(e) = logged {
-            if matches!(e, Error::Poisoned(_) | Error::Io { .. }) {
+            // A full disk refuses this write only (the log cut its partial write back);
+            // any other failure means the log can no longer promise durability.
+            if matches!(e, Error::Poisoned(_) | Error::Io { .. }) && !e.is_no_space() {
                 self.poison(format!("WAL append failed: {e}"));
             }
             return Err(e);
