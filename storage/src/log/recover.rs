@@ -279,6 +279,17 @@ mod tests {
     }
 
     #[test]
+    fn doc_example_marker_bytes() {
+        let mut frame = Vec::new();
+        put_frame(&mut frame, &crate::wal::marker_payload(46));
+        let hex: Vec<String> = frame.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex.join(" "),
+            "5e d8 c0 4b 09 00 00 00 4d 2e 00 00 00 00 00 00 00"
+        );
+    }
+
+    #[test]
     fn an_unconfirmed_damaged_tail_is_cut_even_with_valid_frames_after_it() {
         let (mut b, offs) = file(&[b"d1".to_vec(), b"d2".to_vec(), b"d3".to_vec()]);
         b[offs[1] + FRAME_HEADER_BYTES] ^= 0xff; // d2 damaged, d3 valid but unsynced
