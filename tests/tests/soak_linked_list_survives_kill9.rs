@@ -315,6 +315,8 @@ async fn soak_linked_list_survives_kill9() {
     let mut writers: Vec<WriterState> = (0..WRITERS).map(|_| WriterState::default()).collect();
     let mut totals = Totals::default();
     let lo = params.max_write / 2;
+    let mut regions = 1;
+    let mut cycles_with_split = 0;
     for cycle in 0..params.cycles {
         let c = client(&server.url()).await;
         let killed = Arc::new(AtomicBool::new(false));
@@ -357,20 +359,22 @@ async fn soak_linked_list_survives_kill9() {
         }
         let inc = sampler.await.unwrap();
         totals.add(&inc);
-        let (flushes, compactions) = inc.totals();
-        println!(
-            "soak: cycle {cycle}: killed after {} ms, {} acknowledged, {} flushes, {} compactions, {} regions seen",
-            pause.as_millis(),
-            acks.load(Ordering::SeqCst),
-            flushes,
-            compactions,
-            inc.per_region.len()
-        );
         server.restart();
 
         // Every head survives the restart (the full walk is at the end; this names the
         // cycle that lost something).
         let c = client(&server.url()).await;
+        let now_regions = c.region_stats(Some(TABLE)).await.unwrap().regions.len();
+        let split = now_regions.saturating_sub(regions);
+        regions = now_regions;
+        cycles_with_split += usize::from(split > 0);
+        let (flushes, compactions) = inc.totals();
+        println!(
+            "soak: cycle {cycle}: killed after {} ms, {} acknowledged, {flushes} flushes, \
+             {compactions} compactions, {split} splits, {regions} regions",
+            pause.as_millis(),
+            acks.load(Ordering::SeqCst),
+        );
         for (w, st) in writers.iter().enumerate() {
             if let Some(head) = st.acked.last() {
                 assert!(
@@ -395,7 +399,8 @@ async fn soak_linked_list_survives_kill9() {
     let errors: u64 = writers.iter().map(|w| w.errors_before_kill).sum();
     println!(
         "soak summary: cycles {} rows_acked {} rows_found {} unreferenced {} lost {} \
-         flushes {} compactions {} splits {} regions {} write_errors_before_kill {} elapsed {:.1}s seed {}",
+         flushes {} compactions {} splits {} (in {} cycles) regions {} write_errors_before_kill {} \
+         elapsed {:.1}s seed {}",
         params.cycles,
         report.acked,
         report.found,
@@ -404,6 +409,7 @@ async fn soak_linked_list_survives_kill9() {
         totals.flushes,
         totals.compactions,
         splits,
+        cycles_with_split,
         stats.regions.len(),
         errors,
         started.elapsed().as_secs_f64(),
