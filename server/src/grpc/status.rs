@@ -25,6 +25,8 @@ pub fn to_status(e: Error) -> Status {
         )),
         Error::ChecksumMismatch { .. } | Error::Corruption { .. } => Status::data_loss(msg),
         Error::Io { .. } => Status::internal(msg),
+        // Only opening a directory fails this way; a serving database never does.
+        Error::DirInUse { .. } => Status::failed_precondition(msg),
     }
 }
 
@@ -47,6 +49,13 @@ mod tests {
             (Error::InvalidArgument("x".into()), Code::InvalidArgument),
             (Error::TooBusy("x".into()), Code::ResourceExhausted),
             (Error::Poisoned("x".into()), Code::Unavailable),
+            (
+                Error::DirInUse {
+                    dir: "/d".into(),
+                    pid: Some(7),
+                },
+                Code::FailedPrecondition,
+            ),
         ];
         for (e, code) in cases {
             let s = to_status(e);
