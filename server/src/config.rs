@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser};
 use serde::Deserialize;
 
+use crate::data_dir::{REGIONS_DIR, RESP_DIR};
 use crate::error::ServerError;
 use crate::region_server::RegionConfig;
 use crate::resp::config::{AppendFsync, RespConfig};
@@ -232,7 +233,7 @@ impl ServerArgs {
             None
         } else {
             let (a, f) = (&self.grpc, &file.grpc);
-            let mut cfg = RegionConfig::new(data_dir.join("regions"));
+            let mut cfg = RegionConfig::new(data_dir.join(REGIONS_DIR));
             if let Some(v) = a.grpc_addr.or(f.addr) {
                 cfg.grpc_addr = v;
             }
@@ -270,7 +271,7 @@ impl ServerArgs {
                 what: format!("resp address {addr_text:?}"),
                 reason: format!("{e}"),
             })?;
-            let mut cfg = RespConfig::new(addr, data_dir.join("resp"));
+            let mut cfg = RespConfig::new(addr, data_dir.join(RESP_DIR));
             cfg.requirepass = a
                 .requirepass
                 .clone()

@@ -60,6 +60,11 @@ pub enum ServerError {
         /// What was wrong.
         reason: String,
     },
+    /// The data directory's lock could not be taken: another process owns the directory
+    /// (`speedlayer_storage::Error::DirInUse`, naming its PID) or `LOCK` cannot be opened.
+    /// Nothing under the directory was read or changed.
+    #[error("cannot take the data directory: {0}")]
+    DataDirLock(#[source] speedlayer_storage::Error),
     /// The storage engine failed (opening the data directory, closing on shutdown).
     #[error("storage: {0}")]
     Storage(#[from] speedlayer_storage::Error),

@@ -1,12 +1,14 @@
 //! `speedlayer-server`: the region server and the Redis-protocol TTL set service.
 //!
-//! It wires the storage engine to gRPC (`grpc`, `region_server`), serves metrics, health
+//! It owns a data directory (`data_dir`: its layout and the lock taken before anything
+//! else), wires the storage engine to gRPC (`grpc`, `region_server`), serves metrics, health
 //! and a status page over HTTP (`http`, `metrics`), and hosts the RESP listener for the
 //! TTL set service (`resp`). It knows nothing of Kafka or the ingest pipeline.
 
 #![deny(clippy::unwrap_used)]
 
 pub mod config;
+pub mod data_dir;
 pub mod error;
 pub mod grpc;
 pub mod http;

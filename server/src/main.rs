@@ -1,6 +1,6 @@
-//! Thin entry point of `speedlayer-server`: parse flags, start the enabled services, print
-//! the `READY` line, wait for SIGINT/SIGTERM, shut down gracefully. Logic lives in the
-//! library.
+//! Thin entry point of `speedlayer-server`: parse flags, lock the data directory, start the
+//! enabled services, print the `READY` line, wait for SIGINT/SIGTERM, shut down gracefully.
+//! Logic lives in the library.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use speedlayer_server::RegionServer;
 use speedlayer_server::config::ServerArgs;
+use speedlayer_server::data_dir;
 use speedlayer_server::resp::memory::CountingAlloc;
 use speedlayer_server::resp::start_on_own_runtime;
 use tokio::signal::unix::{SignalKind, signal};
@@ -30,6 +31,17 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
+        }
+    };
+    // IMPORTANT: the data directory's lock comes before anything reads or writes under it,
+    // in every mode; a second server stops here having touched nothing. Declared before
+    // the runtime so that it is released only after the runtime (and any blocking task
+    // still writing the AOF or snapshot) is gone.
+    let _data_dir_lock = match data_dir::lock(&settings.data_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::error!("{e}; not starting");
+            return ExitCode::from(1);
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()

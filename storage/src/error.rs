@@ -59,6 +59,22 @@ pub enum Error {
     /// An fsync (or another durability step) failed earlier; the store refuses writes.
     #[error("store is poisoned and refuses writes: {0}")]
     Poisoned(String),
+
+    /// Another open file holds the directory's lock (`<dir>/LOCK`, see `db::lock`): the
+    /// directory belongs to another process, which wrote its PID there if `pid` is set.
+    /// Nothing in the directory was changed.
+    #[error(
+        "data directory {dir} is in use by another process ({}); it holds {dir}/LOCK",
+        holder(*.pid)
+    )]
+    DirInUse { dir: PathBuf, pid: Option<u32> },
+}
+
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid not recorded".to_owned(),
+    }
 }
 
 impl From<speedlayer_vfs::Error> for Error {

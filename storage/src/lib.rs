@@ -28,7 +28,7 @@ pub mod store;
 pub mod wal;
 
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
-pub use db::{Db, DbScan, DbStats};
+pub use db::{Db, DbScan, DbStats, DirLock};
 pub use error::{Error, Result};
 pub use filter::{CompareOp, Filter};
 pub use log::RecoveryMode;

@@ -31,6 +31,8 @@ pub fn to_status(e: Error) -> Status {
         Error::Io { .. } => Status::unavailable(format!(
             "{msg}; the write was not applied (an I/O error on the server's disk)"
         )),
+        // Only opening a directory fails this way; a serving database never does.
+        Error::DirInUse { .. } => Status::failed_precondition(msg),
     }
 }
 
@@ -60,6 +62,13 @@ mod tests {
             (
                 Error::io("wal", std::io::Error::from_raw_os_error(libc::EIO)),
                 Code::Unavailable,
+            ),
+            (
+                Error::DirInUse {
+                    dir: "/d".into(),
+                    pid: Some(7),
+                },
+                Code::FailedPrecondition,
             ),
         ];
         for (e, code) in cases {

@@ -5,9 +5,11 @@
 //! flusher thread, and keeps the catalog (tables, schemas, region ranges) durable. It is
 //! the API the server and benches use (`docs/api.md`). It does not know the network.
 //!
-//! Layout: `<dir>/catalog`, `<dir>/<table>/<region id>/…` (see `region`).
+//! Layout: `<dir>/LOCK` (held while open, see `lock`), `<dir>/catalog`,
+//! `<dir>/<table>/<region id>/…` (see `region`).
 
 pub mod catalog;
+pub mod lock;
 mod scanner;
 mod split;
 mod stats;
@@ -32,6 +34,7 @@ use crate::region::{Region, RegionInfo};
 use crate::scan::rows::{ReadSpec, get_row};
 use crate::schema::TableSchema;
 use catalog::{Catalog, RegionEntry, TableEntry};
+pub use lock::DirLock;
 pub use scanner::DbScan;
 pub use stats::{DbStats, TableStats};
 
@@ -63,8 +66,8 @@ impl Table {
 
 struct Inner {
     dir: PathBuf,
-    /// Held (flock) while the database is open: a second `Db::open` of the directory fails.
-    _lock: std::fs::File,
+    /// Held while the database is open: a second `Db::open` of the directory fails.
+    _lock: DirLock,
     opts: Arc<EngineOptions>,
     shared: Shared,
     /// The catalog as stored; its lock also serialises create/drop.
@@ -91,16 +94,16 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens (or creates) the database in `dir`: reads the catalog, removes table
-    /// directories it does not list, opens every region (replaying its WAL), and starts
-    /// the background flusher.
+    /// Opens (or creates) the database in `dir`: locks the directory (`<dir>/LOCK`) before
+    /// anything else, reads the catalog, removes table directories it does not list, opens
+    /// every region (replaying its WAL), and starts the background flusher.
     ///
     /// # Errors
+    /// [`Error::DirInUse`] if another process (or another `Db` of this one) has `dir` open;
     /// I/O, checksum or corruption errors of the catalog or any region.
     pub fn open(dir: &Path, opts: EngineOptions) -> Result<Db> {
         let fs = opts.fs.clone();
-        crate::fs::create_dir_synced(&*fs, dir)?;
-        let lock = lock_dir(dir)?;
+        let lock = DirLock::acquire(dir)?;
         let catalog = Catalog::load(&*fs, dir)?;
         remove_unlisted(&*fs, dir, &catalog)?;
         let opts = Arc::new(opts);
@@ -501,29 +504,6 @@ fn open_region(
         shared,
         Some(wake.clone()),
     )
-}
-
-/// Takes an exclusive advisory lock on `<dir>/LOCK` (released when the file closes,
-/// including when the process dies).
-fn lock_dir(dir: &Path) -> Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let path = dir.join("LOCK");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    // SAFETY: flock on a file descriptor we own and keep open; no memory is involved.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(Error::InvalidArgument(format!(
-            "data directory {} is in use by another open database ({e})",
-            dir.display()
-        )));
-    }
-    Ok(f)
 }
 
 /// Deletes table and region directories the catalog does not list (a crash during
