@@ -314,3 +314,22 @@ pub fn run_cli(url: &str, args: &[&str]) -> CliOutput {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A client that tries each request once (10 s timeout): a test that counts acknowledged
+/// writes must see the first failure, not a retried success.
+///
+/// # Panics
+/// If the server at `url` cannot be reached.
+pub async fn client_without_retries(url: &str) -> speedlayer_client::Client {
+    let opts = speedlayer_client::ClientOptions {
+        retry: speedlayer_client::RetryPolicy {
+            max_attempts: 1,
+            ..speedlayer_client::RetryPolicy::default()
+        },
+        request_timeout: std::time::Duration::from_secs(10),
+        ..speedlayer_client::ClientOptions::default()
+    };
+    speedlayer_client::Client::connect_with(url, opts)
+        .await
+        .expect("connect to the test server")
+}

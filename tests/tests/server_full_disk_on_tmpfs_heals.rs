@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use speedlayer_client::proto::{self, Durability, GetRequest};
-use speedlayer_client::{Client, ClientOptions, RetryPolicy, put_row};
-use speedlayer_tests::server::ServerProcess;
+use speedlayer_client::put_row;
+use speedlayer_tests::server::{ServerProcess, client_without_retries};
 use tonic::Code;
 
 const FS_BYTES: u64 = 24 << 20;
@@ -72,16 +72,18 @@ fn fill(path: &PathBuf, bytes: u64) {
     f.sync_all().unwrap();
 }
 
-async fn client(url: &str) -> Client {
-    let opts = ClientOptions {
-        retry: RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
-        request_timeout: Duration::from_secs(10),
-        ..ClientOptions::default()
-    };
-    Client::connect_with(url, opts).await.unwrap()
+async fn assert_readable(c: &speedlayer_client::Client, keys: &[String]) {
+    for key in keys {
+        let row = c
+            .get(GetRequest {
+                table: "t".into(),
+                row: Bytes::from(key.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(row.is_some(), "acknowledged {key} unreadable");
+    }
 }
 
 fn metric(text: &str, name: &str) -> u64 {
@@ -98,7 +100,7 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
     fill(&filler, FS_BYTES - FREE_AT_START);
     let data = fs.path().join("data");
     let mut server = ServerProcess::start(&data, &["--memstore-flush-bytes", "1048576"]);
-    let c = client(&server.url()).await;
+    let c = client_without_retries(&server.url()).await;
     c.create_table(proto::TableSchema {
         name: "t".into(),
         families: vec![proto::FamilySchema {
@@ -137,17 +139,7 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
     );
 
     // Reads keep working while the disk is full.
-    for key in [&acked[0], &acked[acked.len() - 1]] {
-        let row = c
-            .get(GetRequest {
-                table: "t".into(),
-                row: Bytes::from(key.clone()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(row.is_some(), "{key} unreadable while the disk is full");
-    }
+    assert_readable(&c, &[acked[0].clone(), acked[acked.len() - 1].clone()]).await;
     let (code, text) = server.http_get("/metrics");
     assert_eq!(code, 200);
     let refused = metric(&text, "speedlayer_wal_no_space_failures_total")
@@ -178,18 +170,8 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
     let status = server.terminate();
     assert!(status.success(), "{}", server.log());
     server.restart();
-    let c = client(&server.url()).await;
-    for key in &acked {
-        let row = c
-            .get(GetRequest {
-                table: "t".into(),
-                row: Bytes::from(key.clone()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(row.is_some(), "acknowledged {key} lost");
-    }
+    let c = client_without_retries(&server.url()).await;
+    assert_readable(&c, &acked).await;
     let status = server.terminate();
     assert!(status.success(), "{}", server.log());
 }

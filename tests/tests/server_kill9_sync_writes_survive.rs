@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot_free::AckLog;
 use speedlayer_client::proto::{self, Durability, GetRequest};
-use speedlayer_client::{Client, ClientOptions, RetryPolicy, put_row};
-use speedlayer_tests::server::ServerProcess;
+use speedlayer_client::put_row;
+use speedlayer_tests::server::{ServerProcess, client_without_retries};
 
 /// Acknowledged keys, shared by the writer tasks (a std Mutex: no extra dependency).
 mod parking_lot_free {
@@ -34,20 +34,6 @@ mod parking_lot_free {
 
 const WRITERS: usize = 4;
 
-async fn client(url: &str) -> Client {
-    // No retries: after the kill a writer must stop at its first failure, and a write is
-    // counted only when the server acknowledged it.
-    let opts = ClientOptions {
-        retry: RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
-        request_timeout: Duration::from_secs(10),
-        ..ClientOptions::default()
-    };
-    Client::connect_with(url, opts).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_kill9_sync_writes_survive() {
     let cycles = if std::env::var("SPEEDLAYER_LONG").is_ok_and(|v| v == "1") {
@@ -57,7 +43,7 @@ async fn server_kill9_sync_writes_survive() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(dir.path(), &["--memstore-flush-bytes", "65536"]);
-    client(&server.url())
+    client_without_retries(&server.url())
         .await
         .create_table(proto::TableSchema {
             name: "audit".into(),
@@ -71,7 +57,7 @@ async fn server_kill9_sync_writes_survive() {
     let acked = Arc::new(AckLog::default());
 
     for cycle in 0..cycles {
-        let c = client(&server.url()).await;
+        let c = client_without_retries(&server.url()).await;
         let stop = Arc::new(AtomicBool::new(false));
         let mut writers = Vec::new();
         for w in 0..WRITERS {
@@ -109,7 +95,7 @@ async fn server_kill9_sync_writes_survive() {
         server.restart();
 
         // Every acknowledged write of every cycle so far is there.
-        let c = client(&server.url()).await;
+        let c = client_without_retries(&server.url()).await;
         let all = acked.snapshot();
         for (key, value) in &all {
             let row = c
