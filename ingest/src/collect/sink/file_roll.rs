@@ -290,6 +290,27 @@ mod tests {
     }
 
     #[test]
+    fn a_delivered_batch_survives_a_power_cut_before_any_roll() {
+        let d = tempfile::tempdir().unwrap();
+        let fault = speedlayer_vfs::FaultFs::new(1);
+        let opts = FileRollOptions {
+            dir: d.path().join("out"),
+            roll_size: u64::MAX,
+            roll_interval: Duration::from_secs(3600),
+            fs: fault.clone(),
+        };
+        let mut s = FileRollSink::new("archive", opts.clone()).unwrap();
+        deliver(&mut s, (0..3).map(|i| format!("p{i}")));
+        drop(s);
+        fault.power_cut(speedlayer_vfs::CutMode::Strict).unwrap();
+        fault.power_on();
+        let _restarted = FileRollSink::new("archive", opts).unwrap();
+        let (done, open) = files(&d.path().join("out"));
+        assert!(open.is_empty());
+        assert_eq!(read_all(&d.path().join("out"), &done), ["p0", "p1", "p2"]);
+    }
+
+    #[test]
     fn dead_letters_carry_their_reason() {
         let d = tempfile::tempdir().unwrap();
         let mut s = sink(d.path(), u64::MAX, Duration::from_secs(3600));
