@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use speedlayer_storage::cache::BlockCache;
+use speedlayer_storage::fs::RealFs;
 use speedlayer_storage::hfile::{FileOptions, HFileReader, HFileWriter};
 use speedlayer_storage::memstore::Memstore;
 use speedlayer_storage::wal::{Wal, WalEntry, WalOptions};
@@ -230,7 +231,7 @@ fn flush(c: &mut Criterion) {
 }
 
 fn write_file(path: &Path, opts: FileOptions) {
-    let mut w = HFileWriter::create(path, opts).expect("create hfile");
+    let mut w = HFileWriter::create(&RealFs, path, opts).expect("create hfile");
     let value = [b'x'; 100];
     for n in 0..FILE_CELLS {
         let k = key(n);
@@ -257,7 +258,7 @@ fn hfile(c: &mut Criterion) {
     let path = dir.path().join("read.hfile");
     write_file(&path, opts);
     let cache = Arc::new(BlockCache::new(64 << 20));
-    let reader = HFileReader::open(&path, 1, Arc::clone(&cache)).expect("open hfile");
+    let reader = HFileReader::open(&RealFs, &path, 1, Arc::clone(&cache)).expect("open hfile");
     group.bench_function(format!("read_all_{FILE_CELLS}_cells_cached"), |b| {
         b.iter(|| {
             let mut n = 0u64;
