@@ -12,18 +12,23 @@
 //! The record codec lives in [`record`].
 
 pub mod record;
+mod segment;
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use speedlayer_vfs::{File, Fs, OpenMode, SharedFs, durable};
+use speedlayer_vfs::{File, OpenMode, SharedFs, durable};
 
 use self::record::{BadRecord, Next, RECORD_HEADER, read_record};
 pub use self::record::{
     CHECKPOINT_MAGIC, DecodeError, MAX_RECORD, SEGMENT_MAGIC, TooLarge, decode_event, encode_event,
+};
+use self::segment::{
+    SegmentReader, create_segment, encode_checkpoint, read_checkpoint, scan_segment, seg_id,
+    seg_path,
 };
 use super::Channel;
 use crate::collect::Event;
@@ -99,20 +104,6 @@ struct Writer {
     broken: bool,
 }
 
-/// An open segment read front to back from an offset.
-struct SegmentReader {
-    file: Box<dyn File>,
-    pos: u64,
-}
-
-impl Read for SegmentReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read_at(buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
 struct Reader {
     /// Committed position.
     acked: (u64, u64),
@@ -133,100 +124,6 @@ pub struct FileChannel {
     reader: Mutex<Reader>,
     not_empty: Condvar,
     not_full: Condvar,
-}
-
-fn seg_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("seg-{id:020}.log"))
-}
-
-fn seg_id(path: &Path) -> Option<u64> {
-    let n = path.file_name()?.to_str()?;
-    n.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok()
-}
-
-/// What a scan of one segment found.
-struct Scan {
-    /// Offset after the last whole, checksum-valid record (0: no valid magic).
-    valid: u64,
-    /// Records starting at or after the scan's `from` offset.
-    records: usize,
-    /// The file's length.
-    size: u64,
-}
-
-/// Scans the segment at `path` from its magic to the first bad record, counting the
-/// records at or after `from`.
-fn scan_segment(fs: &dyn Fs, path: &Path, from: u64) -> Result<Scan> {
-    let f = fs
-        .open(path, OpenMode::Read)
-        .map_err(|e| Error::io("open", path, e))?;
-    let size = f.len().map_err(|e| Error::io("stat", path, e))?;
-    let mut magic = [0u8; 8];
-    if size < MAGIC_LEN || f.read_exact_at(&mut magic, 0).is_err() || &magic != SEGMENT_MAGIC {
-        return Ok(Scan {
-            valid: 0,
-            records: 0,
-            size,
-        });
-    }
-    let mut r = BufReader::with_capacity(
-        1 << 20,
-        SegmentReader {
-            file: f,
-            pos: MAGIC_LEN,
-        },
-    );
-    let mut at = MAGIC_LEN;
-    let mut records = 0;
-    while let Ok(Next::Record(p)) = read_record(&mut r, size - at) {
-        if at >= from {
-            records += 1;
-        }
-        at += RECORD_HEADER + p.len() as u64;
-    }
-    Ok(Scan {
-        valid: at,
-        records,
-        size,
-    })
-}
-
-/// The checkpoint, or `None` if absent or unreadable (start at the oldest segment).
-fn read_checkpoint(fs: &dyn Fs, path: &Path, channel: &str) -> Option<(u64, u64)> {
-    let b = match fs.read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!(channel, path = %path.display(), error = %e, "unreadable checkpoint; re-reading from the oldest segment");
-            return None;
-        }
-    };
-    let decoded = (|| {
-        if b.len() != 28 || &b[..8] != CHECKPOINT_MAGIC {
-            return None;
-        }
-        let crc = u32::from_le_bytes(b[24..28].try_into().ok()?);
-        if crc32fast::hash(&b[..24]) != crc {
-            return None;
-        }
-        let seg = u64::from_le_bytes(b[8..16].try_into().ok()?);
-        let off = u64::from_le_bytes(b[16..24].try_into().ok()?);
-        Some((seg, off))
-    })();
-    if decoded.is_none() {
-        tracing::warn!(channel, path = %path.display(), "corrupt checkpoint; re-reading from the oldest segment");
-    }
-    decoded
-}
-
-fn encode_checkpoint(at: (u64, u64)) -> Vec<u8> {
-    let mut b = Vec::with_capacity(28);
-    b.extend_from_slice(CHECKPOINT_MAGIC);
-    b.extend_from_slice(&at.0.to_le_bytes());
-    b.extend_from_slice(&at.1.to_le_bytes());
-    let crc = crc32fast::hash(&b);
-    b.extend_from_slice(&crc.to_le_bytes());
-    b
 }
 
 impl FileChannel {
@@ -456,41 +353,6 @@ impl FileChannel {
 enum WriteOp {
     Append,
     Fsync,
-}
-
-/// A failure creating a segment, with whether it was a full device.
-struct CreateFailed(speedlayer_vfs::Error);
-
-impl CreateFailed {
-    fn into_error(self, channel: &str) -> Error {
-        if self.0.is_no_space() {
-            Error::NoSpace {
-                channel: channel.to_owned(),
-                path: self.0.path,
-                source: self.0.source,
-            }
-        } else {
-            self.0.into()
-        }
-    }
-}
-
-/// Creates the segment `path` holding only the magic, synced with its directory entry.
-/// A leftover of an earlier failed attempt at the same id is replaced.
-fn create_segment(
-    fs: &dyn Fs,
-    dir: &Path,
-    path: &Path,
-) -> std::result::Result<Box<dyn File>, CreateFailed> {
-    let err = |op, e| CreateFailed(speedlayer_vfs::Error::new(op, path, e));
-    let f = fs
-        .open(path, OpenMode::CreateTruncate)
-        .map_err(|e| err("create", e))?;
-    f.append(SEGMENT_MAGIC).map_err(|e| err("write", e))?;
-    f.sync_data().map_err(|e| err("fsync", e))?;
-    // IMPORTANT: the name must survive a power cut before a record in it is acknowledged.
-    durable::sync_dir(fs, dir).map_err(CreateFailed)?;
-    Ok(f)
 }
 
 impl Channel for FileChannel {
