@@ -104,6 +104,28 @@ pub enum Error {
         /// What is malformed.
         reason: String,
     },
+    /// The device holding a file channel is full: the put wrote nothing that will be read
+    /// (a partial record was cut off again). The source keeps the batch and retries.
+    #[error(
+        "channel {channel}: no space left writing {path}: {source}; the batch was not stored, retry once space returns"
+    )]
+    NoSpace {
+        /// Channel name.
+        channel: String,
+        /// The segment being written.
+        path: PathBuf,
+        /// The operating system's error (`ENOSPC`, `EDQUOT`).
+        source: std::io::Error,
+    },
+    /// An event cannot be stored in a file channel record (a field overflows its length
+    /// prefix, or the record exceeds the format's limit).
+    #[error("channel {channel}: event refused: {reason}")]
+    EventTooLarge {
+        /// Channel name.
+        channel: String,
+        /// Which field, its size and the limit.
+        reason: String,
+    },
     /// A bounded channel is full and the caller chose not to wait.
     #[error("channel {channel} is full ({capacity})")]
     ChannelFull {
@@ -184,11 +206,31 @@ impl Error {
         }
     }
 
+    /// Whether this is a full device ([`Error::NoSpace`], or an I/O error with `ENOSPC`):
+    /// retrying later may succeed.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            Error::NoSpace { .. } => true,
+            Error::Io { source, .. } => speedlayer_vfs::is_no_space(source),
+            _ => false,
+        }
+    }
+
     /// Shorthand for [`Error::Kafka`].
     pub fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
         Error::Kafka {
             context: context.into(),
             source,
+        }
+    }
+}
+
+impl From<speedlayer_vfs::Error> for Error {
+    fn from(e: speedlayer_vfs::Error) -> Error {
+        Error::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
         }
     }
 }

@@ -28,6 +28,7 @@ impl Tail {
             batch_lines: 3,
             poll_interval: Duration::from_millis(10),
             rotation_quiet,
+            fs: speedlayer_vfs::real(),
         };
         let lag = Registry::new().gauge("lag", "", &[]);
         Tail {

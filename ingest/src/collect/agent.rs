@@ -7,11 +7,18 @@
 //! and a spooldir file is marked done once its lines are in the channel — so pipelines that
 //! must survive kill -9 use the file channel.
 //! Nothing here is async: sources and sinks block on files, channels and delivery reports.
+//!
+//! A full disk is backpressure, not loss: a channel put that fails with
+//! [`Error::NoSpace`] is retried with the same events (the source does not advance) until
+//! space returns or the agent stops, and a commit that fails so is retried the same way;
+//! both are counted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use speedlayer_vfs::SharedFs;
 
 use super::Event;
 use super::channel::Channel;
@@ -32,7 +39,7 @@ use super::source::spooldir::{SpoolDirSource, SpoolOptions};
 use super::source::tail::{TailOptions, TailSource};
 use crate::error::{Error, Result};
 use crate::event::Format;
-use crate::metrics::{LATENCY_BUCKETS, Registry};
+use crate::metrics::{Counter, LATENCY_BUCKETS, Registry};
 
 const DEFAULT_BATCH: usize = 2000;
 
@@ -97,7 +104,7 @@ fn build_interceptor(c: &InterceptorConfig) -> Result<Interceptor> {
     })
 }
 
-fn build_channel(pipeline: &str, b: &BranchConfig) -> Result<Arc<dyn Channel>> {
+fn build_channel(pipeline: &str, b: &BranchConfig, fs: &SharedFs) -> Result<Arc<dyn Channel>> {
     let name = format!("{pipeline}.{}", b.name);
     Ok(match &b.channel {
         ChannelConfig::Memory { capacity } => Arc::new(MemoryChannel::new(&name, *capacity)),
@@ -108,6 +115,7 @@ fn build_channel(pipeline: &str, b: &BranchConfig) -> Result<Arc<dyn Channel>> {
             segment_mb,
         } => {
             let mut o = FileChannelOptions::with_capacity_mb(*capacity_mb);
+            o.fs = fs.clone();
             if let Some(s) = segment_mb {
                 o.segment_bytes = s.max(&1) * 1024 * 1024;
             }
@@ -121,7 +129,7 @@ fn build_channel(pipeline: &str, b: &BranchConfig) -> Result<Arc<dyn Channel>> {
     })
 }
 
-fn build_sink(name: &str, c: &SinkConfig) -> Result<Box<dyn Sink>> {
+fn build_sink(name: &str, c: &SinkConfig, fs: &SharedFs) -> Result<Box<dyn Sink>> {
     Ok(match c {
         SinkConfig::Kafka {
             brokers,
@@ -159,12 +167,18 @@ fn build_sink(name: &str, c: &SinkConfig) -> Result<Box<dyn Sink>> {
                     "sink.roll_interval",
                     roll_interval.as_deref().unwrap_or("1h"),
                 )?,
+                fs: fs.clone(),
             },
         )?),
     })
 }
 
-fn build_source(p: &PipelineConfig, reg: &Registry, batch: usize) -> Result<Box<dyn Source>> {
+fn build_source(
+    p: &PipelineConfig,
+    reg: &Registry,
+    batch: usize,
+    fs: &SharedFs,
+) -> Result<Box<dyn Source>> {
     let l = [("pipeline", p.name.as_str())];
     Ok(match &p.source {
         SourceConfig::Tail {
@@ -173,8 +187,8 @@ fn build_source(p: &PipelineConfig, reg: &Registry, batch: usize) -> Result<Box<
             poll_interval,
             rotation_quiet,
         } => {
-            if let Some(d) = position_file.parent() {
-                std::fs::create_dir_all(d).map_err(|e| Error::io("create dir", d, e))?;
+            if let Some(d) = position_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                speedlayer_vfs::durable::create_dir_synced(&**fs, d)?;
             }
             Box::new(TailSource::new(
                 TailOptions {
@@ -189,6 +203,7 @@ fn build_source(p: &PipelineConfig, reg: &Registry, batch: usize) -> Result<Box<
                         "source.rotation_quiet",
                         rotation_quiet.as_deref().unwrap_or("1s"),
                     )?,
+                    fs: fs.clone(),
                 },
                 reg.gauge(
                     "speedlayer_collect_source_lag_bytes",
@@ -219,6 +234,7 @@ fn build_source(p: &PipelineConfig, reg: &Registry, batch: usize) -> Result<Box<
                     "source.poll_interval",
                     poll_interval.as_deref().unwrap_or("200ms"),
                 )?,
+                fs: fs.clone(),
             },
             reg.counter(
                 "speedlayer_collect_spool_refused_total",
@@ -234,12 +250,21 @@ fn build_source(p: &PipelineConfig, reg: &Registry, batch: usize) -> Result<Box<
     })
 }
 
-/// Starts every pipeline of `cfg`, registering metrics in `reg`.
+/// Starts every pipeline of `cfg`, registering metrics in `reg`, on the real file system.
 ///
 /// # Errors
 /// Building a channel, sink or source failed (bad path, Kafka config); nothing is left
 /// running in that case.
 pub fn start(cfg: &AgentConfig, reg: &Arc<Registry>) -> Result<AgentHandle> {
+    start_with_fs(cfg, reg, speedlayer_vfs::real())
+}
+
+/// [`start`] with every durable file (file channels, tail positions, spooldir done-renames,
+/// file_roll output) going through `fs`: tests pass a fault-injecting one.
+///
+/// # Errors
+/// As [`start`].
+pub fn start_with_fs(cfg: &AgentConfig, reg: &Arc<Registry>, fs: SharedFs) -> Result<AgentHandle> {
     let flags = Arc::new(Flags {
         stop_sources: AtomicBool::new(false),
         draining: AtomicBool::new(false),
@@ -292,16 +317,16 @@ pub fn start(cfg: &AgentConfig, reg: &Arc<Registry>) -> Result<AgentHandle> {
         let mut chans = Vec::new();
         let mut sinks = Vec::new();
         for b in &branches {
-            chans.push(build_channel(&p.name, b)?);
-            let sink = build_sink(&format!("{}.{}", p.name, b.name), &b.sink)?;
+            chans.push(build_channel(&p.name, b, &fs)?);
+            let sink = build_sink(&format!("{}.{}", p.name, b.name), &b.sink, &fs)?;
             let dlq = b
                 .dead_letter
                 .as_ref()
-                .map(|d| build_sink(&format!("{}.{}.dead_letter", p.name, b.name), d))
+                .map(|d| build_sink(&format!("{}.{}.dead_letter", p.name, b.name), d, &fs))
                 .transpose()?;
             sinks.push((b.name.clone(), sink, dlq));
         }
-        let source = build_source(p, reg, batch)?;
+        let source = build_source(p, reg, batch, &fs)?;
         built.push((p.name.clone(), batch, chain, selector, chans, sinks, source));
     }
     for (name, batch, chain, selector, chans, sinks, mut source) in built {
@@ -332,6 +357,11 @@ pub fn start(cfg: &AgentConfig, reg: &Arc<Registry>) -> Result<AgentHandle> {
             "Lines marked bad by the validator (sent to the dead-letter sink).",
             &l,
         );
+        let no_space = reg.counter(
+            "speedlayer_collect_channel_put_no_space_total",
+            "Channel puts refused for lack of disk space (retried with the same events).",
+            &l,
+        );
         let fills: Vec<_> = chans
             .iter()
             .map(|c| {
@@ -355,7 +385,7 @@ pub fn start(cfg: &AgentConfig, reg: &Arc<Registry>) -> Result<AgentHandle> {
                     dead.add(kept.iter().filter(|e| e.dead_letter.is_some()).count() as u64);
                     for (i, evs) in selector.route(kept).into_iter().enumerate() {
                         if !evs.is_empty() {
-                            chans[i].put(evs)?;
+                            put_retrying(&*chans[i], evs, &flags2, &no_space)?;
                             fills[i].set(chans[i].len() as i64);
                         }
                     }
@@ -367,6 +397,46 @@ pub fn start(cfg: &AgentConfig, reg: &Arc<Registry>) -> Result<AgentHandle> {
         handle.sources.push((name, t));
     }
     Ok(handle)
+}
+
+/// Puts `events` into `chan`, waiting out a full disk: an [`Error::NoSpace`] is counted
+/// and the same events are put again after a backoff, until they are stored or the agent
+/// stops (then the error is returned and the source does not advance).
+fn put_retrying(
+    chan: &dyn Channel,
+    events: Vec<Event>,
+    flags: &Flags,
+    no_space: &Counter,
+) -> Result<()> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match chan.put(events.clone()) {
+            Err(e) if e.is_no_space() && !flags.stop_sources.load(Ordering::Relaxed) => {
+                no_space.inc();
+                tracing::warn!(channel = chan.name(), error = %e, retry_in = ?backoff, "disk full; holding the batch");
+                std::thread::sleep(backoff); // waiting for disk space: no event to wait on
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Commits the outstanding take of `chan`, retrying while the disk is full (the events are
+/// delivered; only the checkpoint is missing).
+fn commit_retrying(chan: &dyn Channel, flags: &Flags, no_space: &Counter) -> Result<()> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match chan.commit() {
+            Err(e) if e.is_no_space() && !flags.hard_stop.load(Ordering::Relaxed) => {
+                no_space.inc();
+                tracing::warn!(channel = chan.name(), error = %e, retry_in = ?backoff, "disk full; commit retried");
+                std::thread::sleep(backoff); // waiting for disk space: no event to wait on
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            r => return r,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -407,6 +477,11 @@ fn run_sink(
         &l,
         LATENCY_BUCKETS,
     );
+    let commit_no_space = reg.counter(
+        "speedlayer_collect_channel_commit_no_space_total",
+        "Channel commits refused for lack of disk space (retried).",
+        &l,
+    );
     let mut backoff = Duration::from_millis(100);
     loop {
         if flags.hard_stop.load(Ordering::Relaxed) {
@@ -442,7 +517,7 @@ fn run_sink(
         match r {
             Ok(()) => {
                 let (ng, nb) = (good.len() as u64, bad.len() as u64);
-                chan.commit()?;
+                commit_retrying(&*chan, flags, &commit_no_space)?;
                 out.add(ng);
                 dl_out.add(nb);
                 fill.set(chan.len() as i64);

@@ -5,11 +5,17 @@
 //! `events-<start ms>-<seq>.log`, so readers only ever see complete files.
 //! `deliver` fsyncs before returning: the channel commits only what is on disk.
 //! Dead letters are written with a `#dead-letter reason=…` line before them.
+//!
+//! Every file operation goes through the file-system seam ([`FileRollOptions::fs`]): the
+//! in-progress file's name is synced with the directory when it is created, so the first
+//! `deliver` into it is durable too; the publishing rename is synced before the next file.
+//! Not a reader of what it wrote: nothing here parses the output files.
 
-use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use speedlayer_vfs::{AppendWriter, OpenMode, SharedFs, durable};
 
 use super::Sink;
 use crate::collect::Event;
@@ -24,10 +30,12 @@ pub struct FileRollOptions {
     pub roll_size: u64,
     /// Roll when a file has been open this long (checked on delivery).
     pub roll_interval: Duration,
+    /// The file system the output goes through. Default: the real one.
+    pub fs: SharedFs,
 }
 
 struct Current {
-    w: BufWriter<File>,
+    w: BufWriter<AppendWriter>,
     tmp: PathBuf,
     done: PathBuf,
     len: u64,
@@ -48,18 +56,29 @@ impl FileRollSink {
     /// # Errors
     /// If the directory cannot be created.
     pub fn new(name: &str, opts: FileRollOptions) -> Result<Self> {
-        fs::create_dir_all(&opts.dir).map_err(|e| Error::io("create dir", &opts.dir, e))?;
+        let fs = &*opts.fs;
+        durable::create_dir_synced(fs, &opts.dir)?;
         // A file left in progress by a crash holds delivered events: publish it.
-        for e in fs::read_dir(&opts.dir).map_err(|e| Error::io("list", &opts.dir, e))? {
-            let e = e.map_err(|e| Error::io("list", &opts.dir, e))?;
-            let name = e.file_name().to_string_lossy().into_owned();
+        let mut published = false;
+        for path in fs
+            .read_dir(&opts.dir)
+            .map_err(|e| Error::io("list", &opts.dir, e))?
+        {
+            let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
             if let Some(base) = name
                 .strip_prefix('.')
                 .and_then(|n| n.strip_suffix(".inprogress"))
             {
                 let to = opts.dir.join(base);
-                fs::rename(e.path(), &to).map_err(|err| Error::io("rename", e.path(), err))?;
+                fs.rename(&path, &to)
+                    .map_err(|err| Error::io("rename", &path, err))?;
+                published = true;
             }
+        }
+        if published {
+            durable::sync_dir(fs, &opts.dir)?;
         }
         Ok(FileRollSink {
             name: name.to_owned(),
@@ -73,12 +92,14 @@ impl FileRollSink {
         if let Some(mut c) = self.cur.take() {
             c.w.flush().map_err(|e| Error::io("write", &c.tmp, e))?;
             c.w.get_ref()
+                .file()
                 .sync_all()
                 .map_err(|e| Error::io("fsync", &c.tmp, e))?;
-            fs::rename(&c.tmp, &c.done).map_err(|e| Error::io("rename", &c.tmp, e))?;
-            File::open(&self.opts.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io("fsync dir", &self.opts.dir, e))?;
+            self.opts
+                .fs
+                .rename(&c.tmp, &c.done)
+                .map_err(|e| Error::io("rename", &c.tmp, e))?;
+            durable::sync_dir(&*self.opts.fs, &self.opts.dir)?;
         }
         Ok(())
     }
@@ -91,9 +112,16 @@ impl FileRollSink {
                 .map_or(0, |d| d.as_millis());
             let base = format!("events-{ms}-{:06}.log", self.seq);
             let tmp = self.opts.dir.join(format!(".{base}.inprogress"));
-            let f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+            let f = self
+                .opts
+                .fs
+                .open(&tmp, OpenMode::CreateTruncate)
+                .map_err(|e| Error::io("create", &tmp, e))?;
+            // IMPORTANT: `deliver` syncs only the file's data; its name must already be
+            // durable, or a power cut forgets delivered (and committed) events.
+            durable::sync_dir(&*self.opts.fs, &self.opts.dir)?;
             self.cur = Some(Current {
-                w: BufWriter::with_capacity(1 << 20, f),
+                w: BufWriter::with_capacity(1 << 20, AppendWriter::new(f)),
                 tmp,
                 done: self.opts.dir.join(base),
                 len: 0,
@@ -139,6 +167,7 @@ impl Sink for FileRollSink {
             c.w.flush().map_err(|e| Error::io("write", &c.tmp, e))?;
             // IMPORTANT: the channel commits this batch once we return.
             c.w.get_ref()
+                .file()
                 .sync_data()
                 .map_err(|e| Error::io("fsync", &c.tmp, e))?;
         }
@@ -152,6 +181,8 @@ impl Sink for FileRollSink {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn sink(dir: &std::path::Path, roll_size: u64, roll_interval: Duration) -> FileRollSink {
@@ -161,6 +192,7 @@ mod tests {
                 dir: dir.to_path_buf(),
                 roll_size,
                 roll_interval,
+                fs: speedlayer_vfs::real(),
             },
         )
         .unwrap()
@@ -255,6 +287,27 @@ mod tests {
         let (done, open) = files(d.path());
         assert!(open.is_empty());
         assert_eq!(read_all(d.path(), &done), ["x0", "x1", "x2", "x3"]);
+    }
+
+    #[test]
+    fn a_delivered_batch_survives_a_power_cut_before_any_roll() {
+        let d = tempfile::tempdir().unwrap();
+        let fault = speedlayer_vfs::FaultFs::new(1);
+        let opts = FileRollOptions {
+            dir: d.path().join("out"),
+            roll_size: u64::MAX,
+            roll_interval: Duration::from_secs(3600),
+            fs: fault.clone(),
+        };
+        let mut s = FileRollSink::new("archive", opts.clone()).unwrap();
+        deliver(&mut s, (0..3).map(|i| format!("p{i}")));
+        drop(s);
+        fault.power_cut(speedlayer_vfs::CutMode::Strict).unwrap();
+        fault.power_on();
+        let _restarted = FileRollSink::new("archive", opts).unwrap();
+        let (done, open) = files(&d.path().join("out"));
+        assert!(open.is_empty());
+        assert_eq!(read_all(&d.path().join("out"), &done), ["p0", "p1", "p2"]);
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! ending in `done_suffix` or `.tmp`, and names matching `ignore_pattern`.
 //! Not a tail: files are expected to be immutable once dropped. After a crash a partially
 //! sent file is sent again from its start (at-least-once).
+//!
+//! Spooled files are only read, with `std::fs`; the done-rename, which recovery depends on,
+//! goes through the file-system seam ([`SpoolOptions::fs`]) and is synced with the
+//! directory before the file counts as done. A power cut before that sync sends the file
+//! again (at-least-once).
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -19,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use regex::Regex;
+use speedlayer_vfs::{SharedFs, durable};
 
 use super::{Emit, Source};
 use crate::error::{Error, Result};
@@ -37,6 +43,8 @@ pub struct SpoolOptions {
     pub batch_lines: usize,
     /// How often to scan for new files when idle.
     pub poll_interval: Duration,
+    /// The file system the done-renames go through. Default: the real one.
+    pub fs: SharedFs,
 }
 
 /// The spooldir source.
@@ -159,10 +167,11 @@ impl SpoolDirSource {
         done.push(&self.opts.done_suffix);
         let done = PathBuf::from(done);
         // IMPORTANT: only now is every line in the channels.
-        fs::rename(path, &done).map_err(|e| Error::io("rename", path, e))?;
-        File::open(&self.opts.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("fsync dir", &self.opts.dir, e))?;
+        self.opts
+            .fs
+            .rename(path, &done)
+            .map_err(|e| Error::io("rename", path, e))?;
+        durable::sync_dir(&*self.opts.fs, &self.opts.dir)?;
         self.files_done.inc();
         Ok(true)
     }

@@ -20,7 +20,10 @@
 //!
 //! The checkpoint is written only after a batch is in the channels, so a crash repeats at
 //! most the last batch (at-least-once) and a clean stop repeats nothing. Format (one line):
-//! `speedlayer-tail v1 <dev> <ino> <offset> <crc32 of the preceding text, hex>`.
+//! `speedlayer-tail v1 <dev> <ino> <offset> <crc32 of the preceding text, hex>`. It is
+//! replaced atomically and synced with its directory through [`TailOptions::fs`]; a
+//! missing or unreadable one (a power cut before the first save, a damaged disk) is not an
+//! error: the file is read again from its start, and a stale one from its older offset.
 //! While a rotated file is drained the checkpoint keeps naming it; it names the new file
 //! only once the old one's last line is in the channels. If the checkpointed file was
 //! rotated while the agent was down (or during a drain), it is found again by inode in the
@@ -36,6 +39,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use speedlayer_vfs::{Fs, SharedFs, durable};
 
 use super::{Emit, Source};
 use crate::error::{Error, Result};
@@ -59,6 +64,9 @@ pub struct TailOptions {
     /// file read. Longer waits out writers that reopen late, but delays the new file's
     /// lines (and a final line without newline) by as much at every rotation.
     pub rotation_quiet: Duration,
+    /// The file system the position file is written through (the followed files are only
+    /// read, with `std::fs`). Default: the real one.
+    pub fs: SharedFs,
 }
 
 /// A saved position: which file (device, inode) and the offset after the last sent line.
@@ -99,28 +107,33 @@ impl Position {
         })
     }
 
-    /// Reads a checkpoint; `Ok(None)` if absent.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`] if it exists but does not decode.
-    pub fn load(path: &Path) -> Result<Option<Position>> {
-        match fs::read_to_string(path) {
-            Ok(s) => Position::decode(&s)
-                .map(Some)
-                .ok_or_else(|| Error::Corrupt {
-                    path: path.to_owned(),
-                    offset: 0,
-                    reason: format!("not a tail checkpoint: {s:?}"),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", path, e)),
+    /// Reads a checkpoint. `None` if it is absent, unreadable or does not decode: the caller
+    /// then reads the file from its start (at-least-once), never stops.
+    pub fn load(fs: &dyn Fs, path: &Path) -> Option<Position> {
+        let bytes = match fs.read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "unreadable tail position; reading the file again from its start");
+                return None;
+            }
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let p = Position::decode(&text);
+        if p.is_none() {
+            tracing::warn!(path = %path.display(), content = ?text, "not a tail position; reading the file again from its start");
         }
+        p
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("pos.tmp");
-        fs::write(&tmp, self.encode()).map_err(|e| Error::io("write", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+    /// Replaces the checkpoint atomically (`<path>.tmp`, fsync, rename, fsync of the
+    /// directory).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file that failed.
+    pub fn save(&self, fs: &dyn Fs, path: &Path) -> Result<()> {
+        // IMPORTANT: after a power cut the file holds this position or the previous one.
+        Ok(durable::write_atomic(fs, path, self.encode().as_bytes())?)
     }
 }
 
@@ -305,7 +318,7 @@ impl TailSource {
             grew: false,
             rotated: None,
         };
-        let pos = Position::load(&self.opts.position_file)?;
+        let pos = Position::load(&*self.opts.fs, &self.opts.position_file);
         let current = fs::metadata(path).ok();
         match (pos, current) {
             (Some(p), Some(md)) if md.dev() == p.dev && md.ino() == p.ino => {
@@ -371,7 +384,8 @@ impl TailSource {
         }
         emit(lines)?;
         // IMPORTANT: the checkpoint moves only once the batch is in the channels.
-        f.open.position().save(&self.opts.position_file)?;
+        let pos = f.open.position();
+        save_position(&self.opts, pos)?;
         if let Ok(md) = f.open.file.metadata() {
             self.lag.set(md.len().saturating_sub(f.open.offset) as i64);
         }
@@ -410,7 +424,8 @@ impl TailSource {
             if here.len() < f.open.offset + f.open.pending.len() as u64 {
                 tracing::info!(path = %path.display(), "file truncated; reading from the start");
                 f.open.rewind(&f.name)?;
-                f.open.position().save(&self.opts.position_file)?;
+                let pos = f.open.position();
+                save_position(&self.opts, pos)?;
                 return Ok(Step::Progress);
             }
             return Ok(Step::Idle);
@@ -438,14 +453,27 @@ impl TailSource {
         tracing::info!(file = %f.name.display(), offset = f.open.offset, "rotated file finished");
         // IMPORTANT: the checkpoint names the new file only once every line of the old one
         // is in the channels.
-        next.position().save(&self.opts.position_file)?;
+        let pos = next.position();
         self.follow = Some(Follow {
             open: next,
             name: path.clone(),
             grew: false,
             rotated: None,
         });
+        save_position(&self.opts, pos)?;
         Ok(Step::Progress)
+    }
+}
+
+/// Saves `pos` to the position file. A full disk is not fatal: the older position stays,
+/// and a restart repeats lines (at-least-once) rather than the source stopping.
+fn save_position(opts: &TailOptions, pos: Position) -> Result<()> {
+    match pos.save(&*opts.fs, &opts.position_file) {
+        Err(e) if e.is_no_space() => {
+            tracing::warn!(error = %e, "cannot save the tail position (disk full); a restart repeats lines");
+            Ok(())
+        }
+        r => r,
     }
 }
 
@@ -457,7 +485,7 @@ impl Source for TailSource {
             }
         }
         if let Some(f) = &self.follow {
-            f.open.position().save(&self.opts.position_file)?;
+            save_position(&self.opts, f.open.position())?;
         }
         Ok(())
     }

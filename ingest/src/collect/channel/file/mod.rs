@@ -1,31 +1,41 @@
-//! The file channel: durable, checksummed, bounded on disk, survives kill -9.
+//! The file channel: durable, checksummed, bounded on disk; survives kill -9 and, with
+//! the default `fsync = "put"`, power loss.
 //!
 //! Events are appended to segment files; a checkpoint records how far the sink has
 //! committed. On open, the torn tail of the last segment (a record cut by a crash) is
 //! truncated and reading resumes at the checkpoint, so every put that returned is taken
-//! again unless its take was committed. Format and invariants: `ingest/docs/file_channel_format.md`.
+//! again unless its take was committed. Every file operation goes through the file-system
+//! seam ([`FileChannelOptions::fs`]). Format, power-cut behaviour and invariants:
+//! `ingest/docs/file_channel_format.md`.
 //!
 //! Not a replicated log: one writer (the pipeline's source), one reader (its sink runner).
+//! The record codec lives in [`record`].
+
+pub mod record;
+mod segment;
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use speedlayer_vfs::{File, OpenMode, SharedFs, durable};
 
+use self::record::{BadRecord, Next, RECORD_HEADER, read_record};
+pub use self::record::{
+    CHECKPOINT_MAGIC, DecodeError, MAX_RECORD, SEGMENT_MAGIC, TooLarge, decode_event, encode_event,
+};
+use self::segment::{
+    SegmentReader, create_segment, encode_checkpoint, read_checkpoint, scan_segment, seg_id,
+    seg_path,
+};
 use super::Channel;
 use crate::collect::Event;
 use crate::error::{Error, Result};
 
-/// Segment file header (docs: `segment := MAGIC record*`).
-pub const SEGMENT_MAGIC: &[u8; 8] = b"SLFCSEG1";
-/// Checkpoint file header.
-pub const CHECKPOINT_MAGIC: &[u8; 8] = b"SLFCCKP1";
-/// Largest record payload accepted (an event is one log line plus headers).
-pub const MAX_RECORD: u32 = 1 << 20;
-const RECORD_HEADER: u64 = 8;
+/// Length of [`SEGMENT_MAGIC`], where a segment's first record starts.
+const MAGIC_LEN: u64 = SEGMENT_MAGIC.len() as u64;
 
 /// When `put` fsyncs the segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +58,21 @@ pub struct FileChannelOptions {
     pub segment_bytes: u64,
     /// fsync policy.
     pub fsync: FsyncPolicy,
+    /// The file system every segment and checkpoint operation goes through. Default: the
+    /// real one; tests inject a fault-injecting one.
+    pub fs: SharedFs,
 }
 
 impl FileChannelOptions {
-    /// Options for `capacity_mb` with segments of a quarter of it (≤ 64 MB).
+    /// Options for `capacity_mb` with segments of a quarter of it (≤ 64 MB), on the real
+    /// file system.
     pub fn with_capacity_mb(capacity_mb: u64) -> Self {
         let capacity_bytes = capacity_mb.max(1) * 1024 * 1024;
         FileChannelOptions {
             capacity_bytes,
             segment_bytes: (capacity_bytes / 4).clamp(64 * 1024, 64 * 1024 * 1024),
             fsync: FsyncPolicy::EveryPut,
+            fs: speedlayer_vfs::real(),
         }
     }
 }
@@ -79,10 +94,14 @@ struct State {
 }
 
 struct Writer {
-    file: File,
+    file: Box<dyn File>,
     id: u64,
+    /// Length of the segment up to its last acknowledged record.
     len: u64,
     last_sync: Instant,
+    /// A write or fsync failed and the segment's tail may not be what `len` says: the next
+    /// put starts a new segment instead of appending after it.
+    broken: bool,
 }
 
 struct Reader {
@@ -90,7 +109,7 @@ struct Reader {
     acked: (u64, u64),
     /// Read position.
     at: (u64, u64),
-    file: Option<BufReader<File>>,
+    file: Option<BufReader<SegmentReader>>,
     /// Events in the outstanding take.
     taken: usize,
 }
@@ -107,224 +126,90 @@ pub struct FileChannel {
     not_full: Condvar,
 }
 
-fn seg_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("seg-{id:020}.log"))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("fsync dir", dir, e))
-}
-
-/// Encodes an event as a record payload (docs: `event`).
-pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&[0u8; 8]);
-    match &e.dead_letter {
-        Some(r) => {
-            out.push(1);
-            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
-            out.extend_from_slice(r.as_bytes());
-        }
-        None => out.push(0),
-    }
-    out.extend_from_slice(&(e.headers.len() as u16).to_le_bytes());
-    for (k, v) in &e.headers {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        out.extend_from_slice(v.as_bytes());
-    }
-    out.extend_from_slice(&e.body);
-    let payload_len = (out.len() - start - 8) as u32;
-    let crc = crc32fast::hash(&out[start + 8..]);
-    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// Decodes a record payload; `None` if malformed.
-pub fn decode_event(p: &[u8]) -> Option<Event> {
-    let mut at = 0usize;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let s = p.get(at..at.checked_add(n)?)?;
-        at += n;
-        Some(s)
-    };
-    let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    let dead_letter = match take(1)?[0] {
-        0 => None,
-        1 => {
-            let n = u32_of(take(4)?);
-            Some(String::from_utf8(take(n)?.to_vec()).ok()?)
-        }
-        _ => return None,
-    };
-    let h = take(2)?;
-    let nh = u16::from_le_bytes([h[0], h[1]]) as usize;
-    let mut headers = Vec::with_capacity(nh);
-    for _ in 0..nh {
-        let n = u32_of(take(4)?);
-        let k = String::from_utf8(take(n)?.to_vec()).ok()?;
-        let n = u32_of(take(4)?);
-        let v = String::from_utf8(take(n)?.to_vec()).ok()?;
-        headers.push((k, v));
-    }
-    Some(Event {
-        headers,
-        body: p.get(at..)?.to_vec(),
-        dead_letter,
-    })
-}
-
-enum Next {
-    Record(Vec<u8>),
-    /// Clean end of the readable bytes.
-    End,
-    /// A record that fails its length or checksum.
-    Bad(String, Option<(u32, u32)>),
-}
-
-fn read_record(r: &mut impl Read, limit: u64) -> std::io::Result<Next> {
-    if limit < RECORD_HEADER {
-        return Ok(Next::End);
-    }
-    let mut h = [0u8; 8];
-    r.read_exact(&mut h)?;
-    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-    let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-    if len > MAX_RECORD {
-        return Ok(Next::Bad(
-            format!("record length {len} > {MAX_RECORD}"),
-            None,
-        ));
-    }
-    if u64::from(len) + RECORD_HEADER > limit {
-        return Ok(Next::Bad(
-            format!("record of {len} bytes runs past the end"),
-            None,
-        ));
-    }
-    let mut p = vec![0u8; len as usize];
-    r.read_exact(&mut p)?;
-    let got = crc32fast::hash(&p);
-    if got != crc {
-        return Ok(Next::Bad("checksum".into(), Some((crc, got))));
-    }
-    Ok(Next::Record(p))
-}
-
-/// Scans `path` from the magic, returning (valid length, records) up to the first bad record.
-fn scan_segment(path: &Path, from: u64) -> Result<(u64, usize)> {
-    let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let size = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
-    let mut r = BufReader::with_capacity(1 << 20, f);
-    let mut magic = [0u8; 8];
-    if size < 8 || r.read_exact(&mut magic).is_err() || &magic != SEGMENT_MAGIC {
-        return Ok((0, 0));
-    }
-    let mut at = 8u64;
-    if from > 8 {
-        r.seek(SeekFrom::Start(from))
-            .map_err(|e| Error::io("seek", path, e))?;
-        at = from;
-    }
-    let mut n = 0;
-    loop {
-        match read_record(&mut r, size - at) {
-            Ok(Next::Record(p)) => {
-                at += RECORD_HEADER + p.len() as u64;
-                n += 1;
-            }
-            _ => return Ok((at, n)),
-        }
-    }
-}
-
-fn read_checkpoint(path: &Path) -> Option<(u64, u64)> {
-    let b = fs::read(path).ok()?;
-    if b.len() != 28 || &b[..8] != CHECKPOINT_MAGIC {
-        return None;
-    }
-    let crc = u32::from_le_bytes(b[24..28].try_into().ok()?);
-    if crc32fast::hash(&b[..24]) != crc {
-        return None;
-    }
-    let seg = u64::from_le_bytes(b[8..16].try_into().ok()?);
-    let off = u64::from_le_bytes(b[16..24].try_into().ok()?);
-    Some((seg, off))
-}
-
 impl FileChannel {
-    /// Opens (or creates) the channel in `dir`: truncates a torn tail, resumes at the
-    /// checkpoint, counts the uncommitted events.
+    /// Opens (or creates) the channel in `dir`: removes segments the checkpoint says are
+    /// committed, truncates a torn tail, resumes at the checkpoint, counts the uncommitted
+    /// events, and starts a fresh segment for writing.
     ///
     /// # Errors
     /// I/O errors on the directory or its files.
     pub fn open(name: &str, dir: &Path, opts: FileChannelOptions) -> Result<FileChannel> {
-        fs::create_dir_all(dir).map_err(|e| Error::io("create dir", dir, e))?;
-        let mut ids: Vec<u64> = fs::read_dir(dir)
+        let fs = &*opts.fs;
+        durable::create_dir_synced(fs, dir)?;
+        let mut ids: Vec<u64> = fs
+            .read_dir(dir)
             .map_err(|e| Error::io("list", dir, e))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let n = e.file_name().into_string().ok()?;
-                n.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok()
-            })
+            .iter()
+            .filter_map(|p| seg_id(p))
             .collect();
         ids.sort_unstable();
-        let ckpt = read_checkpoint(&dir.join("checkpoint"));
-        // Segments before the checkpoint were fully committed; a crash can leave them.
-        let acked = match ckpt {
-            Some((seg, off)) if ids.contains(&seg) => (seg, off),
-            _ => (ids.first().copied().unwrap_or(1), 8),
-        };
-        for id in ids.iter().filter(|id| **id < acked.0) {
-            let _ = fs::remove_file(seg_path(dir, *id));
+        let ckpt = read_checkpoint(fs, &dir.join("checkpoint"), name);
+        // Ids are never reused, even when every segment was deleted: a checkpoint naming an
+        // old id must never match a new segment.
+        let next_id = ids
+            .last()
+            .copied()
+            .max(ckpt.map(|(seg, _)| seg))
+            .map_or(1, |l| l + 1);
+        // Segments before the checkpoint's are fully committed; a crash between the
+        // checkpoint and their removal, or a power cut that undid an unsynced removal,
+        // leaves them behind.
+        if let Some((seg, _)) = ckpt {
+            let stale: Vec<u64> = ids.iter().copied().filter(|id| *id < seg).collect();
+            for id in &stale {
+                let path = seg_path(dir, *id);
+                fs.remove_file(&path)
+                    .map_err(|e| Error::io("remove", &path, e))?;
+            }
+            if !stale.is_empty() {
+                durable::sync_dir(fs, dir)?;
+            }
+            ids.retain(|id| *id >= seg);
         }
-        ids.retain(|id| *id >= acked.0);
         let mut segments = VecDeque::new();
         let mut events = 0;
         let mut total = 0;
-        for (i, id) in ids.iter().enumerate() {
-            let path = seg_path(dir, *id);
-            let from = if *id == acked.0 { acked.1 } else { 8 };
-            let (valid, n) = scan_segment(&path, from)?;
-            let size = fs::metadata(&path)
-                .map_err(|e| Error::io("stat", &path, e))?
-                .len();
-            let last = i + 1 == ids.len();
-            if valid < size && last {
-                // IMPORTANT: cut the torn tail so new records follow the last whole one.
-                tracing::warn!(channel = name, segment = %path.display(), valid, size, "truncating torn tail");
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| Error::io("open", &path, e))?;
-                f.set_len(valid.max(8))
-                    .map_err(|e| Error::io("truncate", &path, e))?;
-                f.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
-            } else if valid < size {
-                tracing::error!(channel = name, segment = %path.display(), valid, size, "corrupt record in a closed segment; records after it are skipped");
+        let count = ids.len();
+        for (i, id) in ids.into_iter().enumerate() {
+            let path = seg_path(dir, id);
+            let from = match ckpt {
+                Some((seg, off)) if seg == id => off,
+                _ => MAGIC_LEN,
+            };
+            let scan = scan_segment(fs, &path, from)?;
+            let last = i + 1 == count;
+            if last && scan.valid == 0 {
+                // Created but its magic never synced: it cannot hold an acknowledged record
+                // (a put syncs the magic with its own bytes).
+                tracing::warn!(channel = name, segment = %path.display(), size = scan.size, "removing a segment without a valid header");
+                durable::remove_file_synced(fs, &path)?;
+                continue;
             }
-            let len = if valid == 0 { 8 } else { valid };
-            events += n;
+            if last && scan.valid < scan.size {
+                // IMPORTANT: cut the torn tail so no later append follows garbage.
+                tracing::warn!(channel = name, segment = %path.display(), valid = scan.valid, size = scan.size, "truncating torn tail");
+                durable::truncate_synced(fs, &path, scan.valid)?;
+            } else if scan.valid < scan.size {
+                tracing::error!(channel = name, segment = %path.display(), valid = scan.valid, size = scan.size, "corrupt record in a closed segment; records after it are skipped");
+            }
+            let len = scan.valid.max(MAGIC_LEN);
+            events += scan.records;
             total += len;
-            segments.push_back(Segment { id: *id, len });
+            segments.push_back(Segment { id, len });
         }
-        let next_id = ids.last().map_or(1, |l| l + 1);
+        let acked = match (ckpt, segments.front()) {
+            (Some((seg, off)), Some(front)) if front.id == seg => (seg, off),
+            (_, Some(front)) => (front.id, MAGIC_LEN),
+            (_, None) => (next_id, MAGIC_LEN),
+        };
         // Always write into a fresh segment: simpler than appending after a truncation.
         let path = seg_path(dir, next_id);
-        let mut file = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-        file.write_all(SEGMENT_MAGIC)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("write", &path, e))?;
-        sync_dir(dir)?;
+        let file = create_segment(fs, dir, &path).map_err(|e| e.into_error(name))?;
         segments.push_back(Segment {
             id: next_id,
-            len: 8,
+            len: MAGIC_LEN,
         });
-        total += 8;
-        let acked = if ids.is_empty() { (next_id, 8) } else { acked };
+        total += MAGIC_LEN;
         Ok(FileChannel {
             name: name.to_owned(),
             dir: dir.to_owned(),
@@ -338,8 +223,9 @@ impl FileChannel {
             writer: Mutex::new(Writer {
                 file,
                 id: next_id,
-                len: 8,
+                len: MAGIC_LEN,
                 last_sync: Instant::now(),
+                broken: false,
             }),
             reader: Mutex::new(Reader {
                 acked,
@@ -357,30 +243,69 @@ impl FileChannel {
         self.state.lock().total_bytes
     }
 
-    /// Closes the writer's segment (synced) and starts the next one.
+    /// A failed write or fsync of the writer's segment: cuts the segment back to its last
+    /// acknowledged record and names the failure ([`Error::NoSpace`] for a full device).
+    fn write_failed(&self, w: &mut Writer, op: WriteOp, e: std::io::Error) -> Error {
+        let path = seg_path(&self.dir, w.id);
+        // IMPORTANT: a partial record left here would be followed by the retried put's
+        // records, and recovery would stop at it and drop them.
+        if let Err(cut) = w.file.set_len(w.len) {
+            tracing::error!(channel = %self.name, segment = %path.display(), error = %cut, "cannot cut a failed write off; continuing in a new segment");
+            w.broken = true;
+        }
+        if op == WriteOp::Fsync {
+            // After a failed fsync the page cache no longer says what is on disk.
+            w.broken = true;
+        }
+        if speedlayer_vfs::is_no_space(&e) {
+            Error::NoSpace {
+                channel: self.name.clone(),
+                path,
+                source: e,
+            }
+        } else {
+            let op = match op {
+                WriteOp::Append => "write",
+                WriteOp::Fsync => "fsync",
+            };
+            Error::io(op, path, e)
+        }
+    }
+
+    /// Closes the writer's segment (synced) and starts the next one. On failure the writer
+    /// stays on its segment.
     fn roll(&self, w: &mut Writer) -> Result<()> {
-        w.file
-            .sync_data()
-            .map_err(|e| Error::io("fsync", seg_path(&self.dir, w.id), e))?;
+        let fs = &*self.opts.fs;
+        let old = seg_path(&self.dir, w.id);
+        if w.broken {
+            // Best effort: make the cut of the failed write durable.
+            if let Err(e) = w.file.sync_all() {
+                tracing::warn!(channel = %self.name, segment = %old.display(), error = %e, "fsync of an abandoned segment failed");
+            }
+        } else {
+            w.file
+                .sync_data()
+                .map_err(|e| Error::io("fsync", &old, e))?;
+        }
         let id = w.id + 1;
         let path = seg_path(&self.dir, id);
-        let mut f = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-        f.write_all(SEGMENT_MAGIC)
-            .map_err(|e| Error::io("write", &path, e))?;
-        sync_dir(&self.dir)?;
+        let file = create_segment(fs, &self.dir, &path).map_err(|e| e.into_error(&self.name))?;
         *w = Writer {
-            file: f,
+            file,
             id,
-            len: 8,
+            len: MAGIC_LEN,
             last_sync: Instant::now(),
+            broken: false,
         };
         let mut st = self.state.lock();
-        st.segments.push_back(Segment { id, len: 8 });
-        st.total_bytes += 8;
+        st.segments.push_back(Segment { id, len: MAGIC_LEN });
+        st.total_bytes += MAGIC_LEN;
         Ok(())
     }
 
     /// Deletes closed segments whose every record is committed, and wakes blocked puts.
+    /// The removals are not synced: the durable checkpoint already says they are committed,
+    /// and open removes any that a power cut brings back.
     fn gc(&self) -> Result<()> {
         let acked = self.reader.lock().acked;
         let mut st = self.state.lock();
@@ -393,7 +318,10 @@ impl FileChannel {
                 break;
             }
             let path = seg_path(&self.dir, front.id);
-            fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            self.opts
+                .fs
+                .remove_file(&path)
+                .map_err(|e| Error::io("remove", &path, e))?;
             st.total_bytes -= front.len;
             st.segments.pop_front();
         }
@@ -401,19 +329,30 @@ impl FileChannel {
         Ok(())
     }
 
+    /// Replaces the checkpoint with `at`, durably: a commit that returned is never
+    /// delivered again.
     fn write_checkpoint(&self, at: (u64, u64)) -> Result<()> {
-        let mut b = Vec::with_capacity(28);
-        b.extend_from_slice(CHECKPOINT_MAGIC);
-        b.extend_from_slice(&at.0.to_le_bytes());
-        b.extend_from_slice(&at.1.to_le_bytes());
-        let crc = crc32fast::hash(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        let tmp = self.dir.join("checkpoint.tmp");
         let path = self.dir.join("checkpoint");
-        fs::write(&tmp, &b).map_err(|e| Error::io("write", &tmp, e))?;
-        // A lost checkpoint only means re-delivery (at-least-once), so no fsync here.
-        fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
+        // IMPORTANT: atomic and synced; the segments it covers are deleted after this.
+        durable::write_atomic(&*self.opts.fs, &path, &encode_checkpoint(at)).map_err(|e| {
+            if e.is_no_space() {
+                Error::NoSpace {
+                    channel: self.name.clone(),
+                    path: e.path,
+                    source: e.source,
+                }
+            } else {
+                e.into()
+            }
+        })
     }
+}
+
+/// The writer's operation that failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteOp {
+    Append,
+    Fsync,
 }
 
 impl Channel for FileChannel {
@@ -428,10 +367,13 @@ impl Channel for FileChannel {
         let n = events.len();
         let mut buf = Vec::with_capacity(events.iter().map(Event::size).sum::<usize>() + n * 8);
         for e in &events {
-            encode_event(e, &mut buf);
+            encode_event(e, &mut buf).map_err(|t| Error::EventTooLarge {
+                channel: self.name.clone(),
+                reason: t.to_string(),
+            })?;
         }
         let need = buf.len() as u64;
-        if need + 8 > self.opts.capacity_bytes {
+        if need + MAGIC_LEN > self.opts.capacity_bytes {
             return Err(Error::ChannelFull {
                 channel: self.name.clone(),
                 capacity: format!(
@@ -455,7 +397,7 @@ impl Channel for FileChannel {
             }
             // Full: committed bytes in the current segment are reclaimable only once it is
             // closed, so roll before waiting.
-            if w.len > 8 {
+            if w.len > MAGIC_LEN {
                 self.roll(&mut w)?;
             }
             self.gc()?;
@@ -465,14 +407,12 @@ impl Channel for FileChannel {
             }
             self.not_full.wait_for(&mut st, Duration::from_millis(100));
         }
-        if w.len > 8 && w.len + need > self.opts.segment_bytes {
+        if w.broken || (w.len > MAGIC_LEN && w.len + need > self.opts.segment_bytes) {
             self.roll(&mut w)?;
         }
-        let wid = w.id;
-        let path = || seg_path(&self.dir, wid);
-        w.file
-            .write_all(&buf)
-            .map_err(|e| Error::io("write", path(), e))?;
+        if let Err(e) = w.file.append(&buf) {
+            return Err(self.write_failed(&mut w, WriteOp::Append, e));
+        }
         let sync = match self.opts.fsync {
             FsyncPolicy::EveryPut => true,
             FsyncPolicy::Interval(d) => w.last_sync.elapsed() >= d,
@@ -480,9 +420,9 @@ impl Channel for FileChannel {
         };
         if sync {
             // IMPORTANT: the put is acknowledged (and the source advances) only after this.
-            w.file
-                .sync_data()
-                .map_err(|e| Error::io("fsync", path(), e))?;
+            if let Err(e) = w.file.sync_data() {
+                return Err(self.write_failed(&mut w, WriteOp::Fsync, e));
+            }
             w.last_sync = Instant::now();
         }
         w.len += need;
@@ -523,55 +463,62 @@ impl Channel for FileChannel {
                         st.segments.iter().map(|s| s.id).find(|id| *id > r.at.0)
                     };
                     if let Some(id) = next {
-                        r.at = (id, 8);
+                        r.at = (id, MAGIC_LEN);
                         r.file = None;
                         continue;
                     }
                 }
                 break;
             }
+            let path = seg_path(&self.dir, r.at.0);
             if r.file.is_none() {
-                let path = seg_path(&self.dir, r.at.0);
-                let mut f = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-                f.seek(SeekFrom::Start(r.at.1))
-                    .map_err(|e| Error::io("seek", &path, e))?;
-                r.file = Some(BufReader::with_capacity(1 << 20, f));
+                let file = self
+                    .opts
+                    .fs
+                    .open(&path, OpenMode::Read)
+                    .map_err(|e| Error::io("open", &path, e))?;
+                r.file = Some(BufReader::with_capacity(
+                    1 << 20,
+                    SegmentReader { file, pos: r.at.1 },
+                ));
             }
             let at = r.at;
             let Some(file) = r.file.as_mut() else { break };
             let mut pos = at.1;
             let mut bad = None;
             while out.len() < max && pos < limit {
-                let path = seg_path(&self.dir, at.0);
+                let start = pos;
                 match read_record(file, limit - pos).map_err(|e| Error::io("read", &path, e))? {
                     Next::Record(p) => {
                         pos += RECORD_HEADER + p.len() as u64;
                         match decode_event(&p) {
-                            Some(e) => out.push(e),
-                            None => {
+                            Ok(e) => out.push(e),
+                            // The framing is intact: only this record is skipped.
+                            Err(e) => {
                                 bad = Some(Error::Corrupt {
-                                    path,
-                                    offset: pos,
-                                    reason: "undecodable event".into(),
+                                    path: path.clone(),
+                                    offset: start,
+                                    reason: format!("undecodable event: {e}"),
                                 })
                             }
                         }
                     }
                     Next::End => break,
-                    Next::Bad(reason, sums) => {
-                        bad = Some(match sums {
-                            Some((expected, got)) => Error::ChecksumMismatch {
-                                path,
-                                offset: pos,
+                    Next::Bad(why) => {
+                        bad = Some(match why {
+                            BadRecord::Checksum { expected, got } => Error::ChecksumMismatch {
+                                path: path.clone(),
+                                offset: start,
                                 expected,
                                 got,
                             },
-                            None => Error::Corrupt {
-                                path,
-                                offset: pos,
-                                reason,
+                            other => Error::Corrupt {
+                                path: path.clone(),
+                                offset: start,
+                                reason: other.to_string(),
                             },
                         });
+                        // The framing is lost: nothing after this record can be trusted.
                         pos = limit;
                         break;
                     }
@@ -579,7 +526,7 @@ impl Channel for FileChannel {
             }
             r.at.1 = pos;
             if let Some(e) = bad {
-                // Never serve corrupt data: report it and skip the rest of the segment.
+                // Never serve corrupt data: report it and skip past it.
                 tracing::error!(channel = %self.name, error = %e, "skipping corrupt channel data");
                 r.file = None;
             }
@@ -600,8 +547,10 @@ impl Channel for FileChannel {
             r.taken = 0;
             return Ok(());
         }
+        // The position moves only once the checkpoint is durable: a failed commit can be
+        // retried, and a rollback after it re-reads the same events.
+        self.write_checkpoint(r.at)?;
         r.acked = r.at;
-        self.write_checkpoint(r.acked)?;
         let taken = std::mem::take(&mut r.taken);
         drop(r);
         {
@@ -632,6 +581,7 @@ impl Channel for FileChannel {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::{self, OpenOptions};
     use std::sync::Arc;
 
     use super::*;
@@ -650,15 +600,7 @@ mod tests {
             capacity_bytes: cap,
             segment_bytes: seg,
             fsync: FsyncPolicy::Never,
-        }
-    }
-
-    #[test]
-    fn event_codec_round_trips() {
-        for i in 0..20 {
-            let mut b = Vec::new();
-            encode_event(&ev(i), &mut b);
-            assert_eq!(decode_event(&b[8..]), Some(ev(i)));
+            fs: speedlayer_vfs::real(),
         }
     }
 
