@@ -54,12 +54,47 @@ fn is_zero_filled_tail(rest: &[u8], limits: &Limits) -> bool {
     let Some(z) = rest.iter().position(|&b| b == 0) else {
         return false;
     };
+    if z > 0 && rest[0] != b'*' {
+        return false;
+    }
     let mut prefix = BytesMut::from(&rest[..z]);
     let mut args = Vec::new();
     matches!(
         parse_request(&mut prefix, limits, true, &mut args),
         Ok(false) | Err(FrameError::Incomplete)
     )
+}
+
+/// Whether every bulk string of the command at the front of `buf` that is wholly there is
+/// followed by CRLF. Clients get Redis's leniency (the two bytes are skipped unchecked); the
+/// AOF, which only we write, is held to the grammar, so that a zeroed page that starts inside
+/// a member cannot pass for the end of the command.
+fn bulks_end_with_crlf(buf: &[u8]) -> bool {
+    let line = |from: usize| -> Option<(i64, usize)> {
+        let nl = from + buf.get(from..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((parse_i64(buf.get(from + 1..nl)?)?, nl + 2))
+    };
+    let Some((count, mut pos)) = line(0) else {
+        return true;
+    };
+    for _ in 0..count.max(0) {
+        if buf.get(pos) != Some(&b'$') {
+            return true;
+        }
+        let Some((len, start)) = line(pos) else {
+            return true;
+        };
+        let Ok(len) = usize::try_from(len) else {
+            return true;
+        };
+        let end = start.saturating_add(len);
+        match buf.get(end..end.saturating_add(2)) {
+            Some(b"\r\n") => pos = end + 2,
+            Some(_) => return false,
+            None => return true,
+        }
+    }
+    true
 }
 
 /// Cuts the AOF at `path` back to `offset`, the end of its last whole command, durably.
@@ -156,6 +191,17 @@ pub(super) fn load_aof(
                 format!("expected '*', found byte {:#04x}", buf[0]),
             ));
         }
+        if !bulks_end_with_crlf(&buf) {
+            if is_zero_filled_tail(&buf, &limits) {
+                torn = Some(true);
+                break;
+            }
+            ks.loading = false;
+            return Err(corrupted(
+                offset,
+                "a bulk string not followed by CRLF".into(),
+            ));
+        }
         let before = buf.len();
         match parse_request(&mut buf, &limits, true, &mut args) {
             Ok(true) => {
@@ -247,4 +293,111 @@ pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
         _ => return Err(bad()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use speedlayer_vfs::RealFs;
+
+    use super::*;
+    use crate::resp::clock::ManualClock;
+    use crate::resp::keyspace::encode_command;
+
+    type State = BTreeMap<Vec<u8>, (Vec<Vec<u8>>, Option<i64>)>;
+
+    fn state(ks: &Keyspace) -> State {
+        ks.iter()
+            .map(|(k, e)| {
+                let mut ms: Vec<Vec<u8>> = e.set.iter().map(|m| m.as_bytes().to_vec()).collect();
+                ms.sort();
+                (k.to_vec(), (ms, e.expire_at))
+            })
+            .collect()
+    }
+
+    /// A base AOF and the end offset of each of its commands.
+    fn sample() -> (Vec<u8>, Vec<usize>) {
+        let mut file = header(7, true);
+        let mut ends = vec![file.len()];
+        let cmds: [&[&[u8]]; 6] = [
+            &[b"SADD", b"20261122", b"V0042", b"V0007"],
+            &[b"SREM", b"20261122", b"V0042"],
+            &[b"SADD", b"20261121", b"V\x000\r\n1"],
+            &[b"PEXPIREAT", b"20261121", b"1796342400000"],
+            &[b"DEL", b"20261122"],
+            &[b"SADD", b"last", b"x"],
+        ];
+        for c in cmds {
+            encode_command(&mut file, c);
+            ends.push(file.len());
+        }
+        (file, ends)
+    }
+
+    fn load(bytes: &[u8]) -> Result<(State, u64), ServerError> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("appendonly.aof");
+        std::fs::write(&p, bytes).unwrap();
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(0)));
+        load_aof(&RealFs, &p, None, &mut ks)?;
+        Ok((state(&ks), std::fs::metadata(&p).unwrap().len()))
+    }
+
+    #[test]
+    fn every_truncation_keeps_exactly_the_whole_commands_before_the_cut() {
+        let (file, ends) = sample();
+        for cut in ends[0]..=file.len() {
+            let whole = *ends.iter().rev().find(|&&e| e <= cut).unwrap();
+            let (got, len) = load(&file[..cut]).unwrap();
+            let (want, _) = load(&file[..whole]).unwrap();
+            assert_eq!(got, want, "cut at {cut}");
+            assert_eq!(len, whole as u64, "cut at {cut}: the torn tail is removed");
+        }
+    }
+
+    #[test]
+    fn zeros_where_unsynced_pages_were_lost_cut_the_file_like_a_torn_tail() {
+        // What a power cut leaves of unsynced appends: from the last fsync (a command
+        // boundary) or from any page boundary on, a page of zeros, then maybe a page that did
+        // reach the disk. Everything from the zeros on is dropped.
+        let (file, ends) = sample();
+        let later = {
+            let mut v = Vec::new();
+            encode_command(&mut v, &[b"SADD", b"after", b"zeros"]);
+            v
+        };
+        for cut in ends[0]..file.len() {
+            let mut bytes = file[..cut].to_vec();
+            let page = if ends.contains(&cut) { 100 } else { 4096 };
+            bytes.resize(cut + page, 0);
+            bytes.extend_from_slice(&later);
+            let whole = *ends.iter().rev().find(|&&e| e <= cut).unwrap();
+            let (got, len) = load(&bytes).unwrap();
+            let (want, _) = load(&file[..whole]).unwrap();
+            assert_eq!(got, want, "zeros at {cut}");
+            assert_eq!(
+                len, whole as u64,
+                "zeros at {cut}: cut at the last whole command"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_zero_byte_that_breaks_the_framing_is_still_corruption() {
+        let (file, ends) = sample();
+        let mut bytes = file.clone();
+        bytes[ends[2] + 1] = b'x';
+        let r = load(&bytes);
+        assert!(matches!(r, Err(ServerError::AofCorrupted { .. })), "{r:?}");
+        let mut bytes = file[..ends[3]].to_vec();
+        bytes.push(b'#');
+        bytes.extend_from_slice(&[0u8; 8]);
+        assert!(matches!(
+            load(&bytes),
+            Err(ServerError::AofCorrupted { .. })
+        ));
+    }
 }
