@@ -230,7 +230,8 @@ fn flush(c: &mut Criterion) {
 }
 
 fn write_file(path: &Path, opts: FileOptions) {
-    let mut w = HFileWriter::create(path, opts).expect("create hfile");
+    let mut w =
+        HFileWriter::create(&speedlayer_storage::fs::RealFs, path, opts).expect("create hfile");
     let value = [b'x'; 100];
     for n in 0..FILE_CELLS {
         let k = key(n);
@@ -257,7 +258,13 @@ fn hfile(c: &mut Criterion) {
     let path = dir.path().join("read.hfile");
     write_file(&path, opts);
     let cache = Arc::new(BlockCache::new(64 << 20));
-    let reader = HFileReader::open(&path, 1, Arc::clone(&cache)).expect("open hfile");
+    let reader = HFileReader::open(
+        &speedlayer_storage::fs::RealFs,
+        &path,
+        1,
+        Arc::clone(&cache),
+    )
+    .expect("open hfile");
     group.bench_function(format!("read_all_{FILE_CELLS}_cells_cached"), |b| {
         b.iter(|| {
             let mut n = 0u64;
