@@ -117,15 +117,25 @@ fn cut_torn_tail(
     Ok(())
 }
 
-/// Loads the AOF at `path` into `ks`. Returns its id and whether it had a valid header.
-/// An AOF whose id is the snapshot's `supersedes` is already in the snapshot: it is read
-/// (to check it and learn its id) but not applied.
+/// What [`load_aof`] found.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Loaded {
+    /// The AOF's id (0 without a valid header).
+    pub id: u64,
+    /// Whether it had a valid header (a torn one is started afresh).
+    pub valid_header: bool,
+    /// Whether it was skipped as already in the snapshot.
+    pub superseded: bool,
+}
+
+/// Loads the AOF at `path` into `ks`. An AOF whose id is the snapshot's `supersedes` is
+/// already in the snapshot: it is read (to check it and learn its id) but not applied.
 pub(super) fn load_aof(
     fs: &dyn Fs,
     path: &Path,
     snap_supersedes: Option<u64>,
     ks: &mut Keyspace,
-) -> Result<(u64, bool), ServerError> {
+) -> Result<Loaded, ServerError> {
     let f = fs
         .open(path, OpenMode::Read)
         .map_err(io_err("open", path))?;
@@ -158,7 +168,11 @@ pub(super) fn load_aof(
                 buf.len() < 64 && b"SLAOF 1 ".starts_with(&buf[..buf.len().min(8)]);
             if eof && is_torn_prefix {
                 tracing::warn!(path = %path.display(), "AOF has only a torn header; starting it afresh");
-                return Ok((0, false));
+                return Ok(Loaded {
+                    id: 0,
+                    valid_header: false,
+                    superseded: false,
+                });
             }
             return Err(corrupted(0, "missing or invalid SLAOF header".into()));
         }
@@ -241,7 +255,11 @@ pub(super) fn load_aof(
         cut_torn_tail(fs, path, offset, len - offset, zeros)?;
     }
     tracing::info!(path = %path.display(), commands = applied, skipped = skip, "AOF loaded");
-    Ok((id, true))
+    Ok(Loaded {
+        id,
+        valid_header: true,
+        superseded: skip,
+    })
 }
 
 /// Applies one AOF command to `ks` (no expiry while loading).

@@ -30,7 +30,7 @@ use speedlayer_vfs::{File, OpenMode, SharedFs, durable};
 use tokio::sync::watch;
 
 pub use self::load::replay;
-use self::load::{header, load_aof};
+use self::load::{Loaded, header, load_aof};
 use super::config::AppendFsync;
 use super::keyspace::{Keyspace, encode_command};
 use super::member::Member;
@@ -188,19 +188,34 @@ impl Aof {
         } else {
             None
         };
-        let mut valid_header = false;
-        let mut id = 0;
-        if fs.exists(&path).map_err(io_err("stat", &path))? {
-            let (hid, loaded) = load_aof(&*fs, &path, snap_supersedes, ks)?;
-            valid_header = loaded;
-            id = hid;
-        }
-        if !valid_header {
-            // No AOF yet (or only a torn header): start one that holds the current state.
-            id = rand::random();
-            let mut bytes = header(id, true);
-            dump_commands(ks, &mut bytes);
-            durable::write_atomic(&*fs, &path, &bytes)?;
+        let loaded = if fs.exists(&path).map_err(io_err("stat", &path))? {
+            Some(load_aof(&*fs, &path, snap_supersedes, ks)?)
+        } else {
+            None
+        };
+        let mut id = loaded.map_or(0, |l| l.id);
+        match loaded {
+            None
+            | Some(Loaded {
+                valid_header: false,
+                ..
+            }) => {
+                // No AOF yet (or only a torn header): start one that holds the current state.
+                id = rand::random();
+                let mut bytes = header(id, true);
+                dump_commands(ks, &mut bytes);
+                durable::write_atomic(&*fs, &path, &bytes)?;
+            }
+            Some(Loaded {
+                superseded: true, ..
+            }) => {
+                // IMPORTANT: a shutdown wrote the snapshot but was cut before it replaced the
+                // AOF. Finish that step: appending to the superseded file would put new
+                // commands where the next start skips them.
+                id = rand::random();
+                durable::write_atomic(&*fs, &path, &header(id, false))?;
+            }
+            Some(_) => {}
         }
         let file = fs
             .open(&path, OpenMode::Append)
@@ -497,20 +512,26 @@ impl Aof {
         self.fs
             .rename(tmp, &self.path)
             .map_err(io_err("rename", &self.path))?;
-        durable::sync_dir(&*self.fs, &self.dir)?;
-        // From here the new file is the AOF whatever happens next.
+        // From here the new file is the AOF whatever happens next: appends must go to it,
+        // not to the old one, which the rename unlinked.
+        let dir_synced = durable::sync_dir(&*self.fs, &self.dir);
         g.pending.clear();
         g.id = id;
         g.size = bytes.len() as u64 + tail;
         g.base_size = g.size;
         g.unsynced = false;
-        g.broken = false;
-        self.durable_points.fetch_add(1, Ordering::Relaxed);
-        self.recovered();
         g.file = self.fs.open(&self.path, OpenMode::Append).map_err(|e| {
             g.broken = true;
             self.fail("open", &e)
         })?;
+        if let Err(e) = dir_synced {
+            // The rename may not survive a power cut: not durable yet, so try again.
+            g.broken = true;
+            return Err(self.fail("fsync dir", &e.source));
+        }
+        g.broken = false;
+        self.durable_points.fetch_add(1, Ordering::Relaxed);
+        self.recovered();
         tracing::info!(bytes = g.size, tail, "AOF rewritten");
         Ok(())
     }
