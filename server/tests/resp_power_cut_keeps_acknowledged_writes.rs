@@ -16,8 +16,8 @@
 //! - `everysec` and `no`: every write acknowledged before the last completed fsync (or
 //!   rewrite, or snapshot) is there.
 //!
-//! CI: `CUTS` cycles per policy (default 150). `SPEEDLAYER_LONG=1` runs 10×,
-//! `POWER_CUTS=<cycles>` sets it; `POWER_CUT_SEED=<n>` replays one seed (the cut points
+//! CI: 150 cycles per policy, one seed. `SPEEDLAYER_LONG=1` runs 1,500 cycles for each of
+//! three seeds, `POWER_CUTS=<cycles>` sets the count; `POWER_CUT_SEED=<n>` replays one seed (the cut points
 //! also depend on the writer task's timing, so a replay is close, not exact).
 
 mod common;
@@ -193,6 +193,8 @@ struct Expect {
     states: Vec<State>,
     lo: usize,
     acked: usize,
+    /// What the last cycle did, for a failure message: writes, rewrites, where it was cut.
+    story: Vec<String>,
 }
 
 fn run(policy: AppendFsync, seed: u64) -> Summary {
@@ -210,6 +212,7 @@ fn run(policy: AppendFsync, seed: u64) -> Summary {
         states: vec![State::new()],
         lo: 0,
         acked: 0,
+        story: Vec::new(),
     };
     let n = cycles();
     for cycle in 0..=n {
@@ -238,8 +241,9 @@ fn run(policy: AppendFsync, seed: u64) -> Summary {
         };
         assert!(
             k >= expect.lo,
-            "{ctx}: only {k} writes survived; {} were acknowledged as durable",
-            expect.lo
+            "{ctx}: only {k} writes survived; {} were acknowledged as durable; last cycle: {:?}",
+            expect.lo,
+            expect.story
         );
         if k < expect.acked {
             sum.acknowledged_lost += (expect.acked - k) as u64;
@@ -261,13 +265,15 @@ fn run(policy: AppendFsync, seed: u64) -> Summary {
         fs.schedule_cut(rng.below(per_write * OPS + 40), mode);
         let mut ops: Vec<Op> = Vec::new();
         let mut acked_at: Vec<u64> = Vec::new();
+        let mut story = vec![format!("{mode:?} cut scheduled")];
         let mut c = Raw::connect(h.local_addr());
         for _ in 0..OPS {
             if fs.is_down() {
                 break;
             }
             if rng.below(12) == 0 {
-                let _ = aof.rewrite(&shared.ks);
+                let r = aof.rewrite(&shared.ks);
+                story.push(format!("rewrite {:?}", r.map_err(|e| e.to_string())));
                 if fs.is_down() {
                     sum.cuts_in_rewrite += 1;
                 }
@@ -276,6 +282,7 @@ fn run(policy: AppendFsync, seed: u64) -> Summary {
             let op = rng.op();
             let args = op.args();
             let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            story.push(format!("{:?}", op));
             ops.push(op);
             match c.try_cmd(&args) {
                 Some(Frame::Error(e)) => {
@@ -284,14 +291,22 @@ fn run(policy: AppendFsync, seed: u64) -> Summary {
                     ops.pop();
                     break;
                 }
-                Some(_) => acked_at.push(aof.info().durable_points),
+                Some(_) => {
+                    acked_at.push(aof.info().durable_points);
+                    story.push("acknowledged".into());
+                }
                 // Closed without a reply: not acknowledged, maybe applied.
                 None => break,
             }
         }
         drop(c);
         let down_before_shutdown = fs.is_down();
-        let _ = rt.block_on(h.shutdown());
+        let shut = rt.block_on(h.shutdown());
+        story.push(format!(
+            "down before shutdown: {down_before_shutdown}; shutdown {:?}; cut {:?}",
+            shut.map_err(|e| e.to_string()),
+            fs.last_cut()
+        ));
         if !fs.is_down() {
             sum.cuts_after_clean_shutdown += 1;
             fs.power_cut(mode).unwrap();
@@ -321,6 +336,7 @@ fn run(policy: AppendFsync, seed: u64) -> Summary {
             states,
             lo,
             acked: acked_at.len(),
+            story,
         };
     }
     sum
@@ -332,6 +348,7 @@ fn seeds() -> Vec<u64> {
         .and_then(|v| v.parse().ok())
     {
         Some(s) => vec![s],
+        None if std::env::var("SPEEDLAYER_LONG").is_ok_and(|v| v == "1") => vec![1, 2, 3],
         None => vec![1],
     }
 }
