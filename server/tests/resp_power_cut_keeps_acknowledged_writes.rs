@@ -17,8 +17,9 @@
 //!   rewrite, or snapshot) is there.
 //!
 //! CI: 150 cycles per policy, one seed. `SPEEDLAYER_LONG=1` runs 1,500 cycles for each of
-//! three seeds, `POWER_CUTS=<cycles>` sets the count; `POWER_CUT_SEED=<n>` replays one seed (the cut points
-//! also depend on the writer task's timing, so a replay is close, not exact).
+//! three seeds, `POWER_CUTS=<cycles>` sets the count; `POWER_CUT_SEED=<n>` replays one seed
+//! (the cut points also depend on the writer task's timing, so a replay is close, not
+//! exact).
 
 mod common;
 
@@ -28,6 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::Raw;
+use speedlayer_server::resp::aof::FlushMode;
 use speedlayer_server::resp::frame::Frame;
 use speedlayer_server::resp::{AppendFsync, RespConfig, RespServer};
 use speedlayer_vfs::{CutMode, FaultFs};
@@ -277,6 +279,13 @@ fn run(policy: AppendFsync, seed: u64) -> Summary {
                 if fs.is_down() {
                     sum.cuts_in_rewrite += 1;
                 }
+                continue;
+            }
+            if policy == AppendFsync::Everysec && rng.below(6) == 0 {
+                // The writer task's once-a-second fsync, at a random point of a cycle
+                // shorter than a second.
+                let r = shared.flush_aof(FlushMode::Sync);
+                story.push(format!("fsync {:?}", r.map_err(|e| e.to_string())));
                 continue;
             }
             let op = rng.op();
