@@ -52,6 +52,8 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 const REWRITE_BACKOFF_AFTER: u64 = 3;
 const REWRITE_BACKOFF_FIRST: Duration = Duration::from_secs(60);
 const REWRITE_BACKOFF_MAX: Duration = Duration::from_secs(3600);
+/// Least time between two logs of the same failing write (Redis: 30 s).
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(30);
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ServerError + 'a {
     move |source| ServerError::Io {
@@ -155,6 +157,7 @@ pub struct Aof {
     rewrite_failed: AtomicBool,
     rewrite_failures: AtomicU64,
     durable_points: AtomicU64,
+    last_error_log: Mutex<Option<Instant>>,
 }
 
 impl Aof {
@@ -246,6 +249,7 @@ impl Aof {
             rewrite_failed: AtomicBool::new(false),
             rewrite_failures: AtomicU64::new(0),
             durable_points: AtomicU64::new(0),
+            last_error_log: Mutex::new(None),
         })
     }
 
@@ -273,9 +277,15 @@ impl Aof {
 
     fn fail(&self, op: &'static str, e: &io::Error) -> ServerError {
         let errno = errno_of(e);
-        self.write_errno.store(errno, Ordering::Relaxed);
-        tracing::error!(path = %self.path.display(), op, error = %e,
-            "Error writing to the AOF file; write commands are refused until it succeeds again");
+        let was_ok = self.write_errno.swap(errno, Ordering::Relaxed) == 0;
+        // The retry fails once a second while the disk is full: log the first failure, then
+        // at most every 30 s, as Redis does (`AOF_WRITE_LOG_ERROR_RATE`).
+        let mut last = self.last_error_log.lock();
+        if was_ok || last.is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY) {
+            *last = Some(Instant::now());
+            tracing::error!(path = %self.path.display(), op, error = %e,
+                "Error writing to the AOF file; write commands are refused until it succeeds again");
+        }
         ServerError::Io {
             op,
             path: self.path.clone(),
