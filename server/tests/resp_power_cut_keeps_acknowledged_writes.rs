@@ -4,7 +4,7 @@
 //!
 //! Each cycle starts the service on what the last cut left, checks what it recovered,
 //! schedules a cut before the n-th next file-system change, and runs random SADD / SREM /
-//! DEL / EXPIRE / PERSIST writes one round trip at a time, with AOF rewrites in between;
+//! DEL / EXPIRE / PERSIST / SUNIONSTORE writes one round trip at a time, with AOF rewrites in between;
 //! then it shuts down (the shutdown snapshot), so a cut lands inside an AOF append or fsync,
 //! a rewrite, the snapshot, or (with a cut scheduled before start) the recovery itself.
 //! Checked at the next start:
@@ -47,6 +47,8 @@ enum Op {
     Expire(String),
     ExpireNow(String),
     Persist(String),
+    /// SUNIONSTORE dst a b: two AOF commands (DEL + SADD) that must land together.
+    UnionStore(String, String, String),
 }
 
 impl Op {
@@ -58,6 +60,7 @@ impl Op {
             Op::Expire(k) => vec!["EXPIRE".into(), k.clone(), "100000".into()],
             Op::ExpireNow(k) => vec!["EXPIRE".into(), k.clone(), "0".into()],
             Op::Persist(k) => vec!["PERSIST".into(), k.clone()],
+            Op::UnionStore(d, a, b) => vec!["SUNIONSTORE".into(), d.clone(), a.clone(), b.clone()],
         };
         v.shrink_to_fit();
         v
@@ -92,6 +95,19 @@ impl Op {
                     e.1 = false;
                 }
             }
+            Op::UnionStore(d, a, b) => {
+                let mut u = BTreeSet::new();
+                for k in [a, b] {
+                    if let Some(e) = s.get(k) {
+                        u.extend(e.0.iter().cloned());
+                    }
+                }
+                if u.is_empty() {
+                    s.remove(d);
+                } else {
+                    s.insert(d.clone(), (u, false));
+                }
+            }
         }
     }
 }
@@ -115,7 +131,12 @@ impl Rng {
                 .map(|_| format!("V{:04}", r.below(12)))
                 .collect()
         };
-        match self.below(20) {
+        match self.below(21) {
+            20 => Op::UnionStore(
+                key,
+                format!("2026112{}", self.below(5)),
+                format!("2026112{}", self.below(5)),
+            ),
             0..=8 => Op::Sadd(key, members(self)),
             9..=12 => Op::Srem(key, members(self)),
             13 => Op::Del(key),

@@ -5,8 +5,10 @@
 //! the last whole command, durably, with a warning in the log): a tail that ends inside a
 //! command, and a tail from which whole pages read back as zeros (appends that were not
 //! fsynced when the power failed, whose pages the disk never wrote). Anything else that
-//! does not parse is corruption and refuses to start. This module does not write commands;
-//! `super` does.
+//! does not parse is corruption and refuses to start. A `MULTI` ... `EXEC` block (what one
+//! client command that writes several AOF commands propagates) is applied whole at its
+//! `EXEC`; a block the file ends inside is cut off like a torn tail. This module does not
+//! write commands; `super` does.
 
 use std::io::Read;
 use std::path::Path;
@@ -193,6 +195,8 @@ pub(super) fn load_aof(
     let mut applied = 0u64;
     // Where a torn tail starts (and whether zeros tore it), once one is found.
     let mut torn: Option<bool> = None;
+    // An open MULTI block: where it starts, and its commands, applied at its EXEC.
+    let mut multi: Option<(u64, Vec<Vec<Bytes>>)> = None;
     loop {
         if !buf.is_empty() && buf[0] != b'*' {
             if is_zero_filled_tail(&buf, &limits) {
@@ -219,13 +223,43 @@ pub(super) fn load_aof(
         let before = buf.len();
         match parse_request(&mut buf, &limits, true, &mut args) {
             Ok(true) => {
+                let start = offset;
                 offset += (before - buf.len()) as u64;
+                let name = args[0].to_ascii_uppercase();
+                match (&name[..], multi.is_some()) {
+                    (b"MULTI", false) if args.len() == 1 => {
+                        multi = Some((start, Vec::new()));
+                        continue;
+                    }
+                    (b"EXEC", true) if args.len() == 1 => {
+                        let block = multi.take().map(|(_, b)| b).unwrap_or_default();
+                        if !skip {
+                            for cmd in &block {
+                                if let Err(reason) = replay(ks, cmd) {
+                                    ks.loading = false;
+                                    return Err(corrupted(start, reason));
+                                }
+                            }
+                            applied += block.len() as u64;
+                        }
+                        continue;
+                    }
+                    (b"MULTI" | b"EXEC", _) => {
+                        ks.loading = false;
+                        return Err(corrupted(start, "MULTI/EXEC out of order".into()));
+                    }
+                    _ => {}
+                }
+                if let Some((_, block)) = &mut multi {
+                    block.push(std::mem::take(&mut args));
+                    continue;
+                }
                 if skip {
                     continue;
                 }
                 if let Err(reason) = replay(ks, &args) {
                     ks.loading = false;
-                    return Err(corrupted(offset - (before - buf.len()) as u64, reason));
+                    return Err(corrupted(start, reason));
                 }
                 applied += 1;
             }
@@ -251,8 +285,10 @@ pub(super) fn load_aof(
     }
     ks.loading = false;
     drop(f);
-    if let Some(zeros) = torn {
-        cut_torn_tail(fs, path, offset, len - offset, zeros)?;
+    // A block without its EXEC was cut by the crash: none of it happened.
+    let end = multi.map_or(offset, |(start, _)| start);
+    if torn.is_some() || end < len {
+        cut_torn_tail(fs, path, end, len - end, torn.unwrap_or(false))?;
     }
     tracing::info!(path = %path.display(), commands = applied, skipped = skip, "AOF loaded");
     Ok(Loaded {
@@ -401,6 +437,34 @@ mod tests {
                 "zeros at {cut}: cut at the last whole command"
             );
         }
+    }
+
+    #[test]
+    fn a_multi_block_cut_anywhere_replays_none_of_it() {
+        let mut file = header(7, true);
+        encode_command(&mut file, &[b"SADD", b"dst", b"old"]);
+        let before = file.len();
+        encode_command(&mut file, &[b"MULTI"]);
+        encode_command(&mut file, &[b"DEL", b"dst"]);
+        encode_command(&mut file, &[b"SADD", b"dst", b"new"]);
+        let exec_at = file.len();
+        encode_command(&mut file, &[b"EXEC"]);
+        let (old, _) = load(&file[..before]).unwrap();
+        for cut in before..file.len() {
+            let (got, len) = load(&file[..cut]).unwrap();
+            assert_eq!(got, old, "cut at {cut}");
+            assert_eq!(
+                len, before as u64,
+                "cut at {cut}: the open block is removed"
+            );
+        }
+        let (got, len) = load(&file).unwrap();
+        assert_eq!(
+            got.get(&b"dst"[..]).map(|e| e.0.clone()),
+            Some(vec![b"new".to_vec()])
+        );
+        assert_eq!(len, file.len() as u64);
+        assert!(exec_at > before);
     }
 
     #[test]
