@@ -85,3 +85,13 @@ pub enum ServerError {
         reason: String,
     },
 }
+
+impl From<speedlayer_vfs::Error> for ServerError {
+    fn from(e: speedlayer_vfs::Error) -> Self {
+        ServerError::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::Deserialize;
+use speedlayer_vfs::SharedFs;
 
 /// When the append-only file is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -101,6 +102,9 @@ pub struct RespConfig {
     pub busy_poll: std::time::Duration,
     /// Protocol bounds.
     pub limits: Limits,
+    /// The file system the AOF and the snapshot are written through (default the real
+    /// one; tests pass a fault-injecting one to cut power or fill the disk).
+    pub fs: SharedFs,
 }
 
 impl RespConfig {
@@ -119,6 +123,7 @@ impl RespConfig {
             threads: 1,
             busy_poll: std::time::Duration::from_micros(10),
             limits: Limits::default(),
+            fs: speedlayer_vfs::real(),
         }
     }
 }

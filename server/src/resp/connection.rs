@@ -121,7 +121,12 @@ pub async fn serve(
                 FlushMode::Write
             };
             if let Err(e) = shared.flush_aof(mode) {
-                tracing::error!(error = %e, "AOF write failed; closing client without reply");
+                // The batch's writes are applied and stay pending for the AOF's retry, but
+                // were not written (or synced) as promised: no acknowledgement leaves. The
+                // client sees a closed connection, as a Redis client does when Redis exits
+                // on this error; later writes get `-MISCONF` until the retry succeeds.
+                tracing::warn!(client = id, %addr, error = %e,
+                    "AOF write failed; closing client without acknowledging its writes");
                 break;
             }
         }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -94,7 +94,6 @@ pub struct Shared {
     /// The bound address.
     pub local_addr: SocketAddr,
     next_id: AtomicU64,
-    aof_failed: AtomicBool,
 }
 
 impl Shared {
@@ -127,22 +126,22 @@ impl Shared {
         self.clients.lock().len()
     }
 
-    /// True after an AOF write or fsync failed: writes are refused from then on.
-    pub fn aof_failed(&self) -> bool {
-        self.aof_failed.load(Ordering::Relaxed)
+    /// The errno of the AOF write or fsync that is failing: while there is one, write
+    /// commands are refused with `-MISCONF` (until the writer task's retry succeeds).
+    pub fn aof_write_error(&self) -> Option<i32> {
+        self.aof.as_ref().and_then(|a| a.write_error())
     }
 
     /// Writes the commands recorded in the keyspace to the AOF, fsyncing as `mode` says.
     ///
     /// # Errors
-    /// The I/O error; the server then refuses further writes (`-MISCONF`).
+    /// The I/O error; the server then refuses write commands (`-MISCONF`) until a retry
+    /// succeeds.
     pub fn flush_aof(&self, mode: FlushMode) -> Result<(), ServerError> {
-        let Some(aof) = &self.aof else { return Ok(()) };
-        let r = aof.flush(&self.ks, mode);
-        if r.is_err() {
-            self.aof_failed.store(true, Ordering::Relaxed);
+        match &self.aof {
+            Some(aof) => aof.flush(&self.ks, mode),
+            None => Ok(()),
         }
-        r
     }
 }
 
@@ -178,7 +177,7 @@ impl RespServer {
         clock: Arc<dyn Clock>,
     ) -> Result<RespHandle, ServerError> {
         let mut ks = Keyspace::new(clock);
-        let aof = Aof::open(&config.dir, config.appendfsync, &mut ks)?;
+        let aof = Aof::open(&config.dir, config.appendfsync, config.fs.clone(), &mut ks)?;
         ks.set_propagate(true);
         let listener =
             TcpListener::bind(config.addr)
@@ -201,7 +200,6 @@ impl RespServer {
             run_id: format!("{:040x}", rand::random::<u128>()),
             local_addr,
             next_id: AtomicU64::new(1),
-            aof_failed: AtomicBool::new(false),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, shutdown_rx.clone()));

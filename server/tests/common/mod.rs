@@ -101,6 +101,31 @@ impl Raw {
         }
     }
 
+    /// Reads one whole frame, or `None` if the server closes the connection first.
+    pub fn try_frame(&mut self) -> Option<Frame> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match Frame::parse(&self.buf) {
+                Ok((f, n)) => {
+                    self.buf.drain(..n);
+                    return Some(f);
+                }
+                Err(FrameError::Incomplete) => {}
+                Err(e) => panic!("bad frame: {e}"),
+            }
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Sends a command and reads its reply; `None` if the connection closed instead.
+    pub fn try_cmd(&mut self, args: &[&[u8]]) -> Option<Frame> {
+        self.s.write_all(&encode(args)).ok()?;
+        self.try_frame()
+    }
+
     /// Sends a command as a RESP array and reads one frame.
     pub fn cmd(&mut self, args: &[&[u8]]) -> Frame {
         self.send(&encode(args));

@@ -161,8 +161,14 @@ pub fn execute(shared: &Shared, client: &mut Client, args: &[Bytes]) -> bool {
         return false;
     }
     let write = spec.is_write();
-    if write && shared.aof_failed() {
-        client.out.error("MISCONF Errors writing to the AOF file: the last write or fsync failed; writes are refused until the server is restarted");
+    // Redis refuses PING too while persistence fails, so health checks see it.
+    if (write || spec.name == "ping")
+        && let Some(errno) = shared.aof_write_error()
+    {
+        client.out.error(&format!(
+            "MISCONF Errors writing to the AOF file: {}",
+            super::aof::strerror(errno)
+        ));
         return false;
     }
     (spec.handler)(shared, client, args);

@@ -277,11 +277,21 @@ fn section(s: &Shared, name: &str, out: &mut String) {
             let info = s.aof.as_ref().map(|a| a.info()).unwrap_or_default();
             let _ = write!(
                 out,
-                "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{dirty}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\naof_rewrites:{}\r\nappendfsync:{}\r\n",
-                if s.aof_failed() { "err" } else { "ok" },
+                "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{dirty}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\nappendfsync:{}\r\n",
+                if info.last_rewrite_failed {
+                    "err"
+                } else {
+                    "ok"
+                },
+                info.rewrites,
+                info.rewrite_failures,
+                if info.write_errno.is_some() {
+                    "err"
+                } else {
+                    "ok"
+                },
                 info.size,
                 info.base_size,
-                info.rewrites,
                 s.config.appendfsync.as_str()
             );
         }
