@@ -1,7 +1,8 @@
-//! The real server on a small real filesystem (a size-limited tmpfs) that fills up: writes
-//! get RESOURCE_EXHAUSTED naming the full disk, reads keep working, /metrics counts the
-//! refusals, nothing is poisoned, and once space returns (a filler file is deleted) writes
-//! succeed again with no restart; after a restart every acknowledged write is there.
+//! The real server on a small real filesystem (a size-limited tmpfs) that fills up: gRPC
+//! writes get RESOURCE_EXHAUSTED naming the full disk and RESP writes Redis's `-MISCONF`,
+//! reads keep working on both, /metrics and INFO say what failed, nothing is poisoned, and
+//! once space returns (a filler file is deleted) writes succeed again with no restart;
+//! after a restart every acknowledged write is there.
 //!
 //! Needs root (it mounts a tmpfs), as `make test` does on CI.
 
@@ -86,6 +87,27 @@ async fn assert_readable(c: &speedlayer_client::Client, keys: &[String]) {
     }
 }
 
+/// Fills every free page of the filesystem holding `path` (writes until ENOSPC).
+fn top_up(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    for size in [1 << 20, 64 << 10, 4 << 10, 512, 1] {
+        let chunk = vec![0x5au8; size];
+        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    }
+    let _ = f.sync_all();
+}
+
+/// One command on a fresh connection (a refused write may close its connection).
+fn resp(addr: std::net::SocketAddr, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let client = redis::Client::open(format!("redis://{addr}"))?;
+    let mut con = client.get_connection_with_timeout(Duration::from_secs(5))?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut con)
+}
+
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .filter(|l| l.starts_with(name))
@@ -99,7 +121,11 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
     let filler = fs.path().join("filler");
     fill(&filler, FS_BYTES - FREE_AT_START);
     let data = fs.path().join("data");
-    let mut server = ServerProcess::start(&data, &["--memstore-flush-bytes", "1048576"]);
+    let mut server = ServerProcess::start_pinned(&data, &["--memstore-flush-bytes", "1048576"]);
+    let resp_addr = server.resp.expect("the RESP service is on");
+    for m in ["V0001", "V0002"] {
+        resp(resp_addr, &["SADD", "20261202", m]).unwrap();
+    }
     let c = client_without_retries(&server.url()).await;
     c.create_table(proto::TableSchema {
         name: "t".into(),
@@ -147,8 +173,43 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
     assert!(refused > 0, "/metrics does not count the refusals:\n{text}");
     assert_eq!(metric(&text, "speedlayer_region_poisoned"), 0);
 
+    // The TTL set service on the same full disk: a write meets the failing AOF (its
+    // connection is closed: an unknown outcome, never a false OK), then writes get MISCONF
+    // while reads are served.
+    // A small append can still land in the slack of the AOF's last page: take every free
+    // page first, then write until the AOF meets the full disk.
+    top_up(&fs.path().join("filler2"));
+    let mut members = vec!["V0001".to_string(), "V0002".to_string()];
+    let mut met_full_disk = false;
+    for i in 0..5000 {
+        let m = format!("W{i:05}{}", "m".repeat(200));
+        match resp(resp_addr, &["SADD", "20261202", &m]) {
+            Ok(_) => members.push(m),
+            Err(_) => {
+                met_full_disk = true;
+                break;
+            }
+        }
+    }
+    assert!(met_full_disk, "the AOF never met the full disk");
+    let e = resp(resp_addr, &["SADD", "20261202", "V0004"]).unwrap_err();
+    assert!(
+        e.to_string().contains("MISCONF") && e.to_string().contains("No space left on device"),
+        "{e}"
+    );
+    assert_eq!(
+        resp(resp_addr, &["SISMEMBER", "20261202", "V0001"]).unwrap(),
+        redis::Value::Int(1)
+    );
+    let info = resp(resp_addr, &["INFO", "persistence"]).unwrap();
+    assert!(
+        format!("{info:?}").contains("aof_last_write_status:err"),
+        "{info:?}"
+    );
+
     // Space returns: writes succeed again by themselves.
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(fs.path().join("filler2")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut i = 0u32;
     while acked.len() < 50 || i < 20 {
@@ -166,12 +227,26 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
         }
     }
 
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = resp(resp_addr, &["SADD", "20261202", "V0005"]) {
+        assert!(Instant::now() < deadline, "RESP writes did not resume: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Every acknowledged write survives a restart.
     let status = server.terminate();
     assert!(status.success(), "{}", server.log());
     server.restart();
     let c = client_without_retries(&server.url()).await;
     assert_readable(&c, &acked).await;
+    members.push("V0005".into());
+    for m in &members {
+        assert_eq!(
+            resp(resp_addr, &["SISMEMBER", "20261202", m]).unwrap(),
+            redis::Value::Int(1),
+            "acknowledged SADD {m} lost"
+        );
+    }
     let status = server.terminate();
     assert!(status.success(), "{}", server.log());
 }
