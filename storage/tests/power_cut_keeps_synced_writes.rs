@@ -276,12 +276,14 @@ fn drive(
                 continue;
             }
             2 if splits => {
-                if let Ok(regions) = db.regions(TABLE) {
-                    let r = &regions[rng.below(regions.len() as u64) as usize];
-                    let key = Bytes::from(format!("r{:03}", rng.below(200)));
-                    if db.split_region(TABLE, r.id, &key).is_ok() {
-                        t.splits += 1;
-                    }
+                // Split the region holding a random key there, if the key is strictly
+                // inside it (and the region is not too small to be worth it).
+                let key = Bytes::from(format!("r{:03}", rng.below(200)));
+                if let Ok(r) = db.locate(TABLE, &key)
+                    && key > r.start
+                    && db.split_region(TABLE, r.id, &key).is_ok()
+                {
+                    t.splits += 1;
                 }
                 continue;
             }
