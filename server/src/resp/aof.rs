@@ -343,25 +343,75 @@ fn parse_header(buf: &[u8]) -> Option<(u64, bool, usize)> {
     Some((id, base, nl + 1))
 }
 
-/// Loads the AOF at `path` into `ks`. Returns its id and whether it had a valid header.
+/// Loads the AOF at `path` into `ks`, cutting a torn tail off the file. Returns its id and
+/// whether it had a valid header.
 fn load_aof(
     path: &Path,
     snap_supersedes: Option<u64>,
     ks: &mut Keyspace,
 ) -> Result<(u64, bool), ServerError> {
-    let mut f = File::open(path).map_err(io_err("open", path))?;
+    let f = File::open(path).map_err(io_err("open", path))?;
     let len = f.metadata().map_err(io_err("stat", path))?.len();
+    let loaded = load(f, len, path, snap_supersedes, ks)?;
+    if let Some(whole) = loaded.torn_tail_at {
+        // A torn tail: the crash cut the last command short. Cut it off.
+        tracing::warn!(path = %path.display(), offset = whole, dropped = len - whole,
+            "AOF ends with a truncated command; truncating the file to the last whole command");
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_err("open", path))?;
+        f.set_len(whole).map_err(io_err("truncate", path))?;
+        f.sync_all().map_err(io_err("fsync", path))?;
+    }
+    if loaded.has_header {
+        tracing::info!(path = %path.display(), commands = loaded.applied, "AOF loaded");
+    } else {
+        tracing::warn!(path = %path.display(), "AOF has only a torn header; starting it afresh");
+    }
+    Ok((loaded.id, loaded.has_header))
+}
+
+/// What [`load`] found in an AOF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// The id in the header (0 without a header).
+    pub id: u64,
+    /// False when the file held only a torn header (nothing was loaded).
+    pub has_header: bool,
+    /// Commands applied to the keyspace (0 when the snapshot already includes them).
+    pub applied: u64,
+    /// When the file ends with a partial command: the length of the whole commands before
+    /// it, which the file is to be truncated to.
+    pub torn_tail_at: Option<u64>,
+}
+
+/// Replays the AOF bytes read from `src` (`len` bytes, named `path` in errors) into `ks`.
+/// Reads and parses only; the caller truncates a torn tail. The loader at start uses this.
+///
+/// # Errors
+/// [`ServerError::AofCorrupted`] for a bad header, a frame that is not a command array, or
+/// a command the AOF never contains; [`ServerError::Io`] when reading fails.
+pub fn load<R: Read>(
+    mut src: R,
+    len: u64,
+    path: &Path,
+    snap_supersedes: Option<u64>,
+    ks: &mut Keyspace,
+) -> Result<Loaded, ServerError> {
     let corrupted = |offset: u64, reason: String| ServerError::AofCorrupted {
         path: path.to_path_buf(),
         offset,
         len,
         reason,
     };
-    let mut buf = BytesMut::with_capacity(1 << 20);
-    let mut chunk = vec![0u8; 1 << 20];
+    // One read for a small file, 1 MiB at a time for a large one.
+    let chunk_len = usize::try_from(len).map_or(1 << 20, |l| l.saturating_add(1).min(1 << 20));
+    let mut buf = BytesMut::with_capacity(chunk_len);
+    let mut chunk = vec![0u8; chunk_len];
     let mut eof = false;
-    let fill = |f: &mut File, buf: &mut BytesMut, chunk: &mut [u8], eof: &mut bool| {
-        let n = f.read(chunk).map_err(io_err("read", path))?;
+    let fill = |src: &mut R, buf: &mut BytesMut, chunk: &mut [u8], eof: &mut bool| {
+        let n = src.read(chunk).map_err(io_err("read", path))?;
         if n == 0 {
             *eof = true;
         }
@@ -377,12 +427,16 @@ fn load_aof(
             let is_torn_prefix =
                 buf.len() < 64 && b"SLAOF 1 ".starts_with(&buf[..buf.len().min(8)]);
             if eof && is_torn_prefix {
-                tracing::warn!(path = %path.display(), "AOF has only a torn header; starting it afresh");
-                return Ok((0, false));
+                return Ok(Loaded {
+                    id: 0,
+                    has_header: false,
+                    applied: 0,
+                    torn_tail_at: None,
+                });
             }
             return Err(corrupted(0, "missing or invalid SLAOF header".into()));
         }
-        fill(&mut f, &mut buf, &mut chunk, &mut eof)?;
+        fill(&mut src, &mut buf, &mut chunk, &mut eof)?;
     };
     bytes::Buf::advance(&mut buf, hlen);
     let skip = !base && snap_supersedes == Some(id);
@@ -397,6 +451,7 @@ fn load_aof(
     let mut offset = hlen as u64;
     let mut args: Vec<Bytes> = Vec::new();
     let mut applied = 0u64;
+    let mut torn_tail_at = None;
     loop {
         if !buf.is_empty() && buf[0] != b'*' {
             ks.loading = false;
@@ -420,19 +475,11 @@ fn load_aof(
             }
             Ok(false) | Err(FrameError::Incomplete) => {
                 if !eof {
-                    fill(&mut f, &mut buf, &mut chunk, &mut eof)?;
+                    fill(&mut src, &mut buf, &mut chunk, &mut eof)?;
                     continue;
                 }
                 if !buf.is_empty() {
-                    // A torn tail: the crash cut the last command short. Cut it off.
-                    tracing::warn!(path = %path.display(), offset, dropped = buf.len(),
-                        "AOF ends with a truncated command; truncating the file to the last whole command");
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .open(path)
-                        .map_err(io_err("open", path))?;
-                    f.set_len(offset).map_err(io_err("truncate", path))?;
-                    f.sync_all().map_err(io_err("fsync", path))?;
+                    torn_tail_at = Some(offset);
                 }
                 break;
             }
@@ -443,8 +490,12 @@ fn load_aof(
         }
     }
     ks.loading = false;
-    tracing::info!(path = %path.display(), commands = applied, skipped = skip, "AOF loaded");
-    Ok((id, true))
+    Ok(Loaded {
+        id,
+        has_header: true,
+        applied,
+        torn_tail_at,
+    })
 }
 
 /// Applies one AOF command to `ks` (no expiry while loading).
