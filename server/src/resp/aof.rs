@@ -501,13 +501,17 @@ pub fn load<R: Read>(
 /// Applies one AOF command to `ks` (no expiry while loading).
 ///
 /// # Errors
-/// A reason when the command is not one the AOF can contain.
+/// A reason when the command is not one the AOF can contain, including an empty array
+/// (`*0`), which the AOF never holds.
 pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
-    let name = args[0].to_ascii_uppercase();
+    let Some(first) = args.first() else {
+        return Err("empty command array".into());
+    };
+    let name = first.to_ascii_uppercase();
     let bad = || {
         format!(
             "unexpected command {:?} with {} arguments",
-            String::from_utf8_lossy(&args[0]),
+            String::from_utf8_lossy(first),
             args.len()
         )
     };
@@ -585,5 +589,38 @@ pub async fn writer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
         if stop {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::clock::ManualClock;
+
+    #[test]
+    fn an_empty_command_array_is_corruption_not_a_panic() {
+        // Found by the `resp_aof` fuzz target (kept in server/fuzz/regressions/resp_aof/).
+        let aof = b"SLAOF 1 00000000000000bb incr\r\n*1\r\n$8\r\nFLUSHALL\r\n*0\r\n";
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(0)));
+        let err = load(
+            &aof[..],
+            aof.len() as u64,
+            Path::new("appendonly.aof"),
+            None,
+            &mut ks,
+        )
+        .unwrap_err();
+        match err {
+            ServerError::AofCorrupted { offset, reason, .. } => {
+                assert_eq!(offset, 49, "the offset of the `*0`");
+                assert_eq!(reason, "empty command array");
+            }
+            other => panic!("expected AofCorrupted, got {other}"),
+        }
+        assert!(!ks.loading);
+        // Negative counts parse as empty arrays too.
+        let aof = b"SLAOF 1 00000000000000bb base\r\n*-1\r\n";
+        let err = load(&aof[..], aof.len() as u64, Path::new("x"), None, &mut ks).unwrap_err();
+        assert!(matches!(err, ServerError::AofCorrupted { .. }), "{err}");
     }
 }
