@@ -7,6 +7,8 @@
 pub mod collect;
 pub mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka;
 pub mod metrics;
 pub mod rules;

@@ -10,6 +10,8 @@
 pub mod config;
 pub mod data_dir;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

@@ -14,6 +14,8 @@ pub mod db;
 pub mod error;
 pub mod filter;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hfile;
 pub mod log;
 pub mod manifest;

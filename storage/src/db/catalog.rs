@@ -74,14 +74,23 @@ impl Catalog {
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        Catalog::decode(&raw).map_err(|e| match e {
+        Catalog::decode(&raw, &path)
+    }
+
+    /// Decodes the bytes of a catalog file; `file` only names it in errors. [`Catalog::load`]
+    /// reads the file and calls this.
+    ///
+    /// # Errors
+    /// `ChecksumMismatch` or `Corruption` naming `file`.
+    pub fn decode(raw: &[u8], file: &Path) -> Result<Catalog> {
+        Catalog::decode_raw(raw).map_err(|e| match e {
             CatalogError::Checksum { expected, got } => Error::ChecksumMismatch {
-                file: path.clone(),
+                file: file.to_path_buf(),
                 offset: 16,
                 expected,
                 got,
             },
-            CatalogError::Decode(d) => d.into_error(&path, 16),
+            CatalogError::Decode(d) => d.into_error(file, 16),
         })
     }
 
@@ -125,15 +134,10 @@ impl Catalog {
                 put_bytes(&mut p, &r.end);
             }
         }
-        let mut out = Vec::with_capacity(16 + p.len());
-        out.extend_from_slice(MAGIC);
-        put_u32(&mut out, p.len() as u32);
-        put_u32(&mut out, crc32fast::hash(&p));
-        out.extend_from_slice(&p);
-        out
+        frame(&p)
     }
 
-    fn decode(raw: &[u8]) -> std::result::Result<Catalog, CatalogError> {
+    fn decode_raw(raw: &[u8]) -> std::result::Result<Catalog, CatalogError> {
         let mut h = Reader::new(raw);
         if h.take(8, "magic")? != MAGIC {
             return Err(DecodeError::new(0, "bad catalog magic").into());
@@ -209,6 +213,16 @@ impl Catalog {
             tables,
         })
     }
+}
+
+/// `payload` behind the catalog header (magic, length, checksum).
+pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + payload.len());
+    out.extend_from_slice(MAGIC);
+    put_u32(&mut out, payload.len() as u32);
+    put_u32(&mut out, crc32fast::hash(payload));
+    out.extend_from_slice(payload);
+    out
 }
 
 enum CatalogError {
@@ -289,7 +303,7 @@ mod tests {
     #[test]
     fn round_trips() {
         let c = sample();
-        assert_eq!(Catalog::decode(&c.encode()).ok(), Some(c));
+        assert_eq!(Catalog::decode_raw(&c.encode()).ok(), Some(c));
     }
 
     #[test]
@@ -298,10 +312,13 @@ mod tests {
         for i in 0..raw.len() {
             let mut bad = raw.clone();
             bad[i] ^= 0x41;
-            assert!(Catalog::decode(&bad).is_err(), "flip at {i} went unnoticed");
+            assert!(
+                Catalog::decode_raw(&bad).is_err(),
+                "flip at {i} went unnoticed"
+            );
         }
         for cut in 0..raw.len() {
-            assert!(Catalog::decode(&raw[..cut]).is_err());
+            assert!(Catalog::decode_raw(&raw[..cut]).is_err());
         }
     }
 

@@ -121,7 +121,7 @@ fn cut_torn_tail(
 
 /// What [`load_aof`] found.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Loaded {
+pub struct Loaded {
     /// The AOF's id (0 without a valid header).
     pub id: u64,
     /// Whether it had a valid header (a torn one is started afresh).
@@ -130,9 +130,15 @@ pub(super) struct Loaded {
     pub superseded: bool,
 }
 
-/// Loads the AOF at `path` into `ks`. An AOF whose id is the snapshot's `supersedes` is
-/// already in the snapshot: it is read (to check it and learn its id) but not applied.
-pub(super) fn load_aof(
+/// Loads the AOF at `path` into `ks`, cutting a torn tail off the file (durably). An AOF
+/// whose id is the snapshot's `supersedes` is already in the snapshot: it is read (to
+/// check it and learn its id) but not applied. The server's start-up path; the `resp_aof`
+/// fuzz target drives it on arbitrary bytes.
+///
+/// # Errors
+/// [`ServerError::AofCorrupted`] naming the offset for anything but a torn tail;
+/// [`ServerError::Io`].
+pub fn load_aof(
     fs: &dyn Fs,
     path: &Path,
     snap_supersedes: Option<u64>,
@@ -225,7 +231,12 @@ pub(super) fn load_aof(
             Ok(true) => {
                 let start = offset;
                 offset += (before - buf.len()) as u64;
-                let name = args[0].to_ascii_uppercase();
+                let Some(first) = args.first() else {
+                    // `*0` or `*-1`: the AOF never holds an empty command.
+                    ks.loading = false;
+                    return Err(corrupted(start, "empty command array".into()));
+                };
+                let name = first.to_ascii_uppercase();
                 match (&name[..], multi.is_some()) {
                     (b"MULTI", false) if args.len() == 1 => {
                         multi = Some((start, Vec::new()));
@@ -301,13 +312,17 @@ pub(super) fn load_aof(
 /// Applies one AOF command to `ks` (no expiry while loading).
 ///
 /// # Errors
-/// A reason when the command is not one the AOF can contain.
+/// A reason when the command is not one the AOF can contain, including an empty array
+/// (`*0`), which the AOF never holds.
 pub fn replay(ks: &mut Keyspace, args: &[Bytes]) -> Result<(), String> {
-    let name = args[0].to_ascii_uppercase();
+    let Some(first) = args.first() else {
+        return Err("empty command array".into());
+    };
+    let name = first.to_ascii_uppercase();
     let bad = || {
         format!(
             "unexpected command {:?} with {} arguments",
-            String::from_utf8_lossy(&args[0]),
+            String::from_utf8_lossy(first),
             args.len()
         )
     };
@@ -398,6 +413,23 @@ mod tests {
         let mut ks = Keyspace::new(Arc::new(ManualClock::new(0)));
         load_aof(&RealFs, &p, None, &mut ks)?;
         Ok((state(&ks), std::fs::metadata(&p).unwrap().len()))
+    }
+
+    #[test]
+    fn an_empty_command_array_is_corruption_not_a_panic() {
+        // Found by the `resp_aof` fuzz target (kept in server/fuzz/regressions/resp_aof/).
+        for tail in [&b"*0\r\n"[..], b"*-1\r\n"] {
+            let mut aof = b"SLAOF 1 00000000000000bb incr\r\n*1\r\n$8\r\nFLUSHALL\r\n".to_vec();
+            let at = aof.len() as u64;
+            aof.extend_from_slice(tail);
+            match load(&aof).unwrap_err() {
+                ServerError::AofCorrupted { offset, reason, .. } => {
+                    assert_eq!(offset, at, "the offset of the empty array");
+                    assert_eq!(reason, "empty command array");
+                }
+                other => panic!("expected AofCorrupted, got {other}"),
+            }
+        }
     }
 
     #[test]

@@ -29,8 +29,8 @@ use parking_lot::Mutex;
 use speedlayer_vfs::{File, OpenMode, SharedFs, durable};
 use tokio::sync::watch;
 
-pub use self::load::replay;
-use self::load::{Loaded, header, load_aof};
+use self::load::header;
+pub use self::load::{Loaded, load_aof, replay};
 use super::config::AppendFsync;
 use super::keyspace::{Keyspace, encode_command};
 use super::member::Member;

@@ -1,0 +1,169 @@
+//! The bodies of the cargo-fuzz targets in `server/fuzz/`, one function per target.
+//!
+//! They live in the library so that the fuzz targets (nightly, libFuzzer) and the stable
+//! corpus replay test (`tests/fuzz_corpus_replays.rs`) run exactly the same code on the
+//! same bytes. Each function panics only when a property it checks is broken; a decoder
+//! that panics on its own is the bug the fuzzers look for. This is test support, not part
+//! of the server's API.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use prost::Message;
+use speedlayer_proto as pb;
+
+use crate::grpc::convert;
+use crate::resp::aof;
+use crate::resp::clock::ManualClock;
+use crate::resp::config::Limits;
+use crate::resp::frame::{Frame, FrameError, parse_request};
+use crate::resp::keyspace::Keyspace;
+use crate::resp::snapshot;
+
+/// Target `resp_frame`: the server's request parser (tight limits, authenticated and not)
+/// and the general RESP3 frame parser. Neither may panic, consume more than it was given,
+/// or disagree with itself when the input arrives in two pieces.
+pub fn resp_frame(data: &[u8]) {
+    let limits = Limits {
+        proto_max_bulk_len: 4096,
+        max_multibulk_len: 64,
+        inline_max: 1024,
+        ..Limits::default()
+    };
+    for authed in [true, false] {
+        let mut buf = BytesMut::from(data);
+        let mut args = Vec::new();
+        let mut whole = Vec::new();
+        loop {
+            let before = buf.len();
+            match parse_request(&mut buf, &limits, authed, &mut args) {
+                Ok(true) => {
+                    assert!(buf.len() < before, "a parsed request must consume bytes");
+                    whole.push(args.clone());
+                }
+                Ok(false) | Err(FrameError::Incomplete) => break,
+                Err(FrameError::Protocol(_)) => break,
+            }
+        }
+        // Feeding the same bytes in two pieces yields the same leading requests.
+        let mid = data.len() / 2;
+        let mut buf = BytesMut::from(&data[..mid]);
+        let mut split = Vec::new();
+        while let Ok(true) = parse_request(&mut buf, &limits, authed, &mut args) {
+            split.push(args.clone());
+        }
+        assert!(split.len() <= whole.len());
+        assert_eq!(&whole[..split.len()], &split[..]);
+    }
+    if let Ok((_, used)) = Frame::parse(data) {
+        assert!(used <= data.len());
+    }
+}
+
+fn keyspace() -> Keyspace {
+    Keyspace::new(Arc::new(ManualClock::new(1_000)))
+}
+
+/// Target `resp_aof`: [`aof::load_aof`], the AOF loader used at start (which cuts a torn
+/// tail off the file), on the bytes written to a scratch file, both as a file the snapshot
+/// supersedes and not. A cut may only shorten the file, and the file it leaves must load
+/// again, unchanged, to the same keyspace.
+pub fn resp_aof(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let fs = speedlayer_vfs::RealFs;
+    let path = std::env::temp_dir().join(format!(
+        "speedlayer-fuzz-aof-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    for supersedes in [None, Some(0)] {
+        std::fs::write(&path, data).expect("write the scratch AOF");
+        let mut ks = keyspace();
+        if aof::load_aof(&fs, &path, supersedes, &mut ks).is_ok() {
+            assert!(!ks.loading, "loading flag left set");
+            let cut = std::fs::read(&path).expect("read the scratch AOF");
+            assert!(
+                cut.len() <= data.len() && data.starts_with(&cut),
+                "a cut only shortens"
+            );
+            let mut again = keyspace();
+            match aof::load_aof(&fs, &path, supersedes, &mut again) {
+                Ok(_) => {
+                    let after = std::fs::read(&path).expect("read the scratch AOF");
+                    assert_eq!(after, cut, "a loaded file needs no second cut");
+                    assert_eq!(again.len(), ks.len(), "the same keys load again");
+                }
+                Err(e) => panic!("the whole commands before a torn tail do not load: {e}"),
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Target `resp_snapshot`: [`snapshot::decode`], the snapshot loader used at start, on the
+/// bytes as given and on the bytes behind the magic with a valid checksum appended (so
+/// mutations reach the structure parser). A snapshot that decodes must re-encode to one
+/// that decodes, superseding the same AOF.
+pub fn resp_snapshot(data: &[u8]) {
+    let path = Path::new("dump.snap");
+    let mut framed = snapshot::MAGIC.to_vec();
+    framed.extend_from_slice(data);
+    let crc = crc32fast::hash(&framed);
+    framed.extend_from_slice(&crc.to_le_bytes());
+    for raw in [data, &framed[..]] {
+        let mut ks = keyspace();
+        if let Ok(supersedes) = snapshot::decode(raw, path, &mut ks) {
+            let mut again = keyspace();
+            match snapshot::decode(&snapshot::encode(&ks, supersedes), path, &mut again) {
+                Ok(s) => assert_eq!(s, supersedes),
+                Err(e) => panic!("re-encoded snapshot does not decode: {e}"),
+            }
+            assert!(again.len() <= ks.len());
+        }
+    }
+}
+
+/// Target `grpc_request`: the bytes decoded as each request message of the `Data` and
+/// `Admin` services, and every decoded request through the conversions into storage types
+/// its handler applies. Invalid requests are `INVALID_ARGUMENT` statuses, never panics.
+pub fn grpc_request(data: &[u8]) {
+    if let Ok(r) = pb::MutateRequest::decode(data) {
+        let _ = convert::durability_from_pb(r.durability);
+        for m in r.mutations {
+            let _ = convert::mutation_from_pb(m);
+        }
+    }
+    if let Ok(r) = pb::GetRequest::decode(data) {
+        let _ = convert::get_from_pb(r);
+    }
+    if let Ok(r) = pb::ScanRequest::decode(data) {
+        let _ = convert::scan_from_pb(r);
+    }
+    if let Ok(r) = pb::CheckAndMutateRequest::decode(data) {
+        let _ = convert::compare_op_from_pb(r.op);
+        let _ = convert::durability_from_pb(r.durability);
+        if let Some(m) = r.mutation {
+            let _ = convert::mutation_from_pb(m);
+        }
+    }
+    if let Ok(r) = pb::CreateTableRequest::decode(data)
+        && let Ok(schema) = convert::schema_from_pb(r.schema)
+    {
+        // The engine checks the schema before creating the table.
+        let _ = schema.validate();
+        // What DescribeTable answers must convert back to the same schema.
+        let back = convert::schema_from_pb(Some(convert::schema_to_pb(&schema)));
+        assert_eq!(back.ok().as_ref(), Some(&schema));
+    }
+    let _ = pb::DeleteTableRequest::decode(data);
+    let _ = pb::ListTablesRequest::decode(data);
+    let _ = pb::DescribeTableRequest::decode(data);
+    let _ = pb::FlushRequest::decode(data);
+    if let Ok(r) = pb::CompactRequest::decode(data) {
+        let _ = pb::CompactionKind::try_from(r.kind);
+    }
+    let _ = pb::RegionStatsRequest::decode(data);
+    let _ = pb::LocateRegionRequest::decode(data);
+}
