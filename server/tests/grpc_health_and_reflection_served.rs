@@ -1,6 +1,7 @@
 //! The region server's gRPC port serves the standard health service (SERVING while up,
-//! NOT_SERVING announced to watchers at shutdown) and server reflection listing the
-//! speedlayer services, checked with the real tonic-health and tonic-reflection clients.
+//! NOT_SERVING announced to watchers at shutdown) and server reflection, v1 and v1alpha,
+//! each listing every service on the port, checked with the real tonic-health and
+//! tonic-reflection clients.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,16 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
+use tonic_reflection::pb::v1alpha as alpha;
+
+/// Every service the gRPC port carries, sorted: what both reflection versions must list.
+const ALL_SERVICES: [&str; 5] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "speedlayer.v1.Admin",
+    "speedlayer.v1.Data",
+];
 
 async fn start(dir: &std::path::Path) -> RegionServer {
     let mut cfg = RegionConfig::new(dir.join("regions"));
@@ -95,7 +106,7 @@ async fn reflect(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reflection_lists_and_describes_the_speedlayer_services() {
+async fn reflection_v1_lists_every_service_and_describes_the_speedlayer_ones() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
     let mut client = ServerReflectionClient::new(channel(&server).await);
@@ -104,10 +115,9 @@ async fn reflection_lists_and_describes_the_speedlayer_services() {
     let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
         panic!("unexpected reflection answer: {resp:?}");
     };
-    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
-    for want in ["speedlayer.v1.Admin", "speedlayer.v1.Data"] {
-        assert!(names.contains(&want), "{want} missing from {names:?}");
-    }
+    let mut names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ALL_SERVICES);
 
     // What grpcurl asks next: the file that defines a service.
     let resp = reflect(
@@ -121,6 +131,54 @@ async fn reflection_lists_and_describes_the_speedlayer_services() {
     assert!(!files.file_descriptor_proto.is_empty());
     let text = String::from_utf8_lossy(&files.file_descriptor_proto[0]);
     assert!(text.contains("Mutate") && text.contains("Scan"), "{text}");
+
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1alpha_lists_every_service_and_describes_health() {
+    use alpha::server_reflection_request::MessageRequest;
+    use alpha::server_reflection_response::MessageResponse;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let mut client =
+        alpha::server_reflection_client::ServerReflectionClient::new(channel(&server).await);
+    let mut ask = async |req: MessageRequest| {
+        let request = alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(req),
+        };
+        let mut stream = client
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        stream.message().await.unwrap().unwrap().message_response
+    };
+
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        ask(MessageRequest::ListServices(String::new())).await
+    else {
+        panic!("v1alpha did not answer ListServices");
+    };
+    let mut names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ALL_SERVICES);
+
+    // The health service's file, which `grpcurl ... grpc.health.v1.Health/Check` needs.
+    let Some(MessageResponse::FileDescriptorResponse(files)) = ask(
+        MessageRequest::FileContainingSymbol("grpc.health.v1.Health".into()),
+    )
+    .await
+    else {
+        panic!("v1alpha did not answer FileContainingSymbol");
+    };
+    let text = String::from_utf8_lossy(&files.file_descriptor_proto[0]);
+    assert!(
+        text.contains("HealthCheckRequest") && text.contains("Watch"),
+        "{text}"
+    );
 
     server.shutdown().await.unwrap();
 }
