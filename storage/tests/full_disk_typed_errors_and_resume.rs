@@ -163,6 +163,22 @@ fn a_full_disk_refuses_the_write_keeps_reads_and_writes_resume_when_space_return
     );
     assert_eq!(contents(&db), model);
     fs.clear_faults();
+    // The same when the output is written but the manifest cannot record it (the begin
+    // edit goes through, the commit edit meets the full disk): its space is freed at once.
+    fs.inject(
+        FaultRule::new(Op::Append, libc::ENOSPC)
+            .path_contains("MANIFEST")
+            .skip(1),
+    );
+    let e = db.compact(T, true).unwrap_err();
+    assert!(e.is_no_space(), "{e}");
+    assert_eq!(
+        hfiles_on_disk(dir.path(), &db),
+        before,
+        "the unrecorded output is removed"
+    );
+    assert_eq!(contents(&db), model);
+    fs.clear_faults();
     db.compact(T, true).unwrap();
     assert_eq!(listed_hfiles(&db), 1);
     assert_eq!(region_stats(&db).poisoned, None);

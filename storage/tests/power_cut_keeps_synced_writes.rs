@@ -106,7 +106,9 @@ fn options(fs: &Arc<FaultFs>) -> EngineOptions {
             blocking_files: 1000,
             ..CompactionOptions::default()
         },
-        fs: fs.clone(),
+        // A view per open: the threads of a database that "lost power" can never touch
+        // the files of the next one, as a dead process cannot.
+        fs: fs.process(),
         ..EngineOptions::default()
     }
 }

@@ -190,9 +190,17 @@ struct State {
 }
 
 /// The fault-injecting file system (see the module docs). Share it as an `Arc`.
+///
+/// The value [`FaultFs::new`] returns outlives power cuts: after [`FaultFs::power_on`] it
+/// works again. A *process view* ([`FaultFs::process`]) models one process's use of the
+/// disk: once the power fails, every operation through it fails for ever, path operations
+/// included, so a thread of the "dead" process that lingers in a test can never touch the
+/// files of the next one.
 #[derive(Debug)]
 pub struct FaultFs {
     state: Arc<Mutex<State>>,
+    /// `Some(generation)` for a process view: it dies with that generation.
+    process: Option<u64>,
 }
 
 /// `EIO`, what a real device answers once it has lost power. `_why` documents the call
@@ -442,7 +450,23 @@ impl FaultFs {
                 scheduled: None,
                 last_report: None,
             })),
+            process: None,
         })
+    }
+
+    /// A view for one process: the same disk, dead once the power fails (see the type's
+    /// docs). Give each "process" (each open of a database in a test) its own.
+    pub fn process(&self) -> Arc<FaultFs> {
+        let generation = self.state.lock().generation;
+        Arc::new(FaultFs {
+            state: self.state.clone(),
+            process: Some(generation),
+        })
+    }
+
+    /// The generation this handle may operate in.
+    fn generation(&self, s: &State) -> u64 {
+        self.process.unwrap_or(s.generation)
     }
 
     /// Installs a fault rule (rules are tried in the order installed).
@@ -523,7 +547,7 @@ impl FaultFs {
 impl Fs for FaultFs {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn File>> {
         let mut s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         if mode != OpenMode::Read {
             s.tick()?;
         }
@@ -567,7 +591,7 @@ impl Fs for FaultFs {
         };
         Ok(Box::new(FaultFile {
             state: self.state.clone(),
-            generation: s.generation,
+            generation: self.generation(&s),
             id,
             path: path.to_path_buf(),
             real,
@@ -576,7 +600,7 @@ impl Fs for FaultFs {
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         s.tick()?;
         if let Some(e) = s.fault(Op::CreateDir, dir) {
             return Err(e);
@@ -597,7 +621,7 @@ impl Fs for FaultFs {
 
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
         let mut s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         if let Some(e) = s.fault(Op::Read, dir) {
             return Err(e);
         }
@@ -608,7 +632,7 @@ impl Fs for FaultFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         s.tick()?;
         if let Some(e) = s.fault(Op::Rename, to) {
             return Err(e);
@@ -648,7 +672,7 @@ impl Fs for FaultFs {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         s.tick()?;
         if let Some(e) = s.fault(Op::Remove, path) {
             return Err(e);
@@ -669,7 +693,7 @@ impl Fs for FaultFs {
 
     fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         s.tick()?;
         if let Some(e) = s.fault(Op::Remove, dir) {
             return Err(e);
@@ -683,7 +707,7 @@ impl Fs for FaultFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         s.tick()?;
         if let Some(e) = s.fault(Op::SyncDir, dir) {
             return Err(e);
@@ -712,13 +736,13 @@ impl Fs for FaultFs {
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
         let s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         path.try_exists()
     }
 
     fn is_dir(&self, path: &Path) -> io::Result<bool> {
         let s = self.state.lock();
-        s.check_alive(s.generation)?;
+        s.check_alive(self.generation(&s))?;
         is_dir(path)
     }
 }

@@ -329,12 +329,21 @@ fn execute(
     }
     {
         let mut m = region.manifest().lock();
-        m.apply(&VersionEdit {
+        if let Err(e) = m.apply(&VersionEdit {
             add_files: adds,
             remove_files: removes,
             compaction_end: Some(id),
             ..VersionEdit::default()
-        })?;
+        }) {
+            drop(m);
+            // A full disk proves the edit is not in the manifest (it was cut back): free
+            // the output's space now. After any other failure the edit may still reach
+            // the disk, so the output stays for the next open to keep or sweep.
+            if e.is_no_space() {
+                abort(region, id, &path);
+            }
+            return Err(e);
+        }
         state.check(FailPoint::AfterCommit)?;
         store.apply(opened, &plan.inputs);
     }

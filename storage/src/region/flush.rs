@@ -278,8 +278,13 @@ impl Region {
             sealed,
             self.files.next_file_id.load(Ordering::Relaxed),
         ) {
-            for f in &written {
-                remove_failed_output(&*self.files.fs, &f.path);
+            // Only a full disk proves the edit is not in the manifest (its partial frame was
+            // cut back). After any other failure the frame may still reach the disk, so
+            // the files stay; if unlisted, the next open sweeps them.
+            if e.is_no_space() {
+                for f in &written {
+                    remove_failed_output(&*self.files.fs, &f.path);
+                }
             }
             return Err(e);
         }
