@@ -19,6 +19,11 @@ const T: &str = "t";
 fn options(fs: &Arc<FaultFs>) -> EngineOptions {
     EngineOptions {
         wal_segment_bytes: 2 << 10,
+        // Compactions run only when the test asks, so file counts are the test's own.
+        compaction: speedlayer_storage::compaction::CompactionOptions {
+            auto: false,
+            ..Default::default()
+        },
         fs: fs.clone(),
         ..EngineOptions::default()
     }
@@ -125,7 +130,8 @@ fn a_full_disk_refuses_the_write_keeps_reads_and_writes_resume_when_space_return
         "no partial HFile left behind"
     );
     let s = region_stats(&db);
-    assert_eq!(s.flush_failures, 1);
+    // The background flusher may have met the full disk too: each attempt is counted.
+    assert!(s.flush_failures >= 1, "{s:?}");
     assert_eq!(s.poisoned, None);
     put(&db, "during", "flush-failure").unwrap();
     model.insert("during".into(), "flush-failure".into());
