@@ -187,6 +187,8 @@ struct State {
     /// A cut scheduled before the n-th next mutating operation.
     scheduled: Option<(u64, CutMode)>,
     last_report: Option<CutReport>,
+    /// Why a scheduled cut could not rewrite the directory, if it could not.
+    model_error: Option<String>,
 }
 
 /// The fault-injecting file system (see the module docs). Share it as an `Arc`.
@@ -219,7 +221,12 @@ impl State {
         match self.scheduled {
             Some((0, mode)) => {
                 self.scheduled = None;
-                self.cut(mode)?;
+                if let Err(e) = self.cut(mode) {
+                    // A fault of the model, not of the code under test: kept for
+                    // `power_on` to report loudly (this thread may be a background one
+                    // that only logs I/O errors).
+                    self.model_error = Some(e.to_string());
+                }
                 Err(eio("the power failed"))
             }
             Some((n, mode)) => {
@@ -350,6 +357,31 @@ impl State {
         }
     }
 
+    /// Drops the pending operations made moot by the removal of the whole of `dir`.
+    fn forget_pending_under(&mut self, dir: &Path) {
+        let pending = std::mem::take(&mut self.pending);
+        for mut p in pending {
+            p.dirs.retain(|d| !d.starts_with(dir));
+            let op = match p.op {
+                DirOp::Create { path } | DirOp::CreateDir { path } if path.starts_with(dir) => {
+                    continue;
+                }
+                DirOp::Remove { path, .. } if path.starts_with(dir) => continue,
+                // Moved into the removed directory: gone whichever way the cut goes.
+                DirOp::Rename { to, .. } if to.starts_with(dir) => continue,
+                // Moved out of it: undoing it can only take the file away from `to`
+                // (and bring back what it replaced there).
+                DirOp::Rename { from, to, replaced } if from.starts_with(dir) => match replaced {
+                    Some(content) => DirOp::Remove { path: to, content },
+                    None => DirOp::Create { path: to },
+                },
+                op => op,
+            };
+            p.op = op;
+            self.pending.push(p);
+        }
+    }
+
     fn undo(&mut self, op: DirOp) -> io::Result<()> {
         match op {
             DirOp::Create { path } => {
@@ -449,6 +481,7 @@ impl FaultFs {
                 cuts: 0,
                 scheduled: None,
                 last_report: None,
+                model_error: None,
             })),
             process: None,
         })
@@ -533,8 +566,16 @@ impl FaultFs {
     }
 
     /// Turns the power back on: new operations succeed; handles from before stay dead.
+    ///
+    /// # Panics
+    /// If a scheduled cut failed to rewrite the directory (a fault of the model or of the
+    /// real disk under it): the disk no longer matches any power cut, so the test cannot
+    /// go on.
     pub fn power_on(&self) {
         let mut s = self.state.lock();
+        if let Some(e) = s.model_error.take() {
+            panic!("FaultFs: a scheduled power cut failed half-way: {e}");
+        }
         s.down = false;
         s.generation += 1;
     }
@@ -699,9 +740,13 @@ impl Fs for FaultFs {
             return Err(e);
         }
         // Modelled as durable at once: the engine only removes whole directories that no
-        // recovery needs any more (a dropped table's, after its catalog edit is durable).
+        // recovery needs any more (a dropped table's after its catalog edit is durable, a
+        // split parent's or an unlisted one's, which the next open removes again if they
+        // came back). Unsynced operations inside it are moot now; one that moved a file
+        // out of it can still be undone, as the loss of the file it left at its target.
         std::fs::remove_dir_all(dir)?;
         s.forget_under(dir);
+        s.forget_pending_under(dir);
         Ok(())
     }
 
