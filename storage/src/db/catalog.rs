@@ -4,18 +4,7 @@
 //! `catalog.tmp`, fsync, rename, fsync the directory), so after a crash it is either the
 //! old or the new catalog. It does not hold any cell data.
 //!
-//! ```text
-//! catalog  := magic:8 ("SLCATLG1") len:u32 crc32(payload):u32 payload
-//! payload  := version:u8 (=2; 1 is read too) next_region_id:u64 varint(n) table*n
-//! table    := bytes(name) varint(f) family*f varint(r) region*r
-//! family   := bytes(name) varint(max_versions) ttl_flag:u8 ttl_ms:u64
-//!             compression:u8 (0 none, 1 lz4) bloom:u8 (0 none, 1 row, 2 rowcol) block_size:u32
-//!             compaction  (version 2 only; version 1 means exploring)
-//! compaction := 0 (exploring) | 1 base_window_ms:u64 windows_per_tier:u64 max_tier_age_ms:u64
-//! region   := id:u64 bytes(start) bytes(end)
-//! bytes(x) := varint(len) x
-//! ```
-//! Integers are little-endian (the `coding` module).
+//! Grammar, invariants and a worked example: `docs/catalog_format.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -208,10 +197,59 @@ impl Catalog {
         if !r.is_empty() {
             return Err(r.err("trailing bytes in the catalog payload").into());
         }
-        Ok(Catalog {
+        let catalog = Catalog {
             next_region_id,
             tables,
-        })
+        };
+        catalog
+            .check()
+            .map_err(|reason| DecodeError::new(0, reason))?;
+        Ok(catalog)
+    }
+
+    /// The invariants of `catalog_format.md` §3 that the grammar cannot express: valid
+    /// schemas (their names become directory names), unique table names, regions that tile
+    /// each table's key space, unique region ids below `next_region_id`.
+    fn check(&self) -> std::result::Result<(), String> {
+        let mut ids = std::collections::HashSet::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            let name = &t.schema.name;
+            t.schema.validate().map_err(|e| e.to_string())?;
+            if self.tables[..i].iter().any(|u| &u.schema.name == name) {
+                return Err(format!("table '{name}' appears twice"));
+            }
+            let (Some(first), Some(last)) = (t.regions.first(), t.regions.last()) else {
+                return Err(format!("table '{name}' has no region"));
+            };
+            if !first.start.is_empty() || !last.end.is_empty() {
+                return Err(format!(
+                    "the regions of table '{name}' do not cover every row"
+                ));
+            }
+            for (j, r) in t.regions.iter().enumerate() {
+                if !r.end.is_empty() && r.start >= r.end {
+                    return Err(format!(
+                        "region {} of table '{name}' is empty or inverted",
+                        r.id
+                    ));
+                }
+                if let Some(next) = t.regions.get(j + 1)
+                    && (r.end.is_empty() || next.start != r.end)
+                {
+                    return Err(format!(
+                        "regions {} and {} of table '{name}' leave a gap or overlap",
+                        r.id, next.id
+                    ));
+                }
+                if r.id >= self.next_region_id || !ids.insert(r.id) {
+                    return Err(format!(
+                        "region id {} of table '{name}' is repeated or not below the next id {}",
+                        r.id, self.next_region_id
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -300,6 +338,40 @@ mod tests {
         }
     }
 
+    /// Pins the worked example of `docs/catalog_format.md` §4.
+    #[test]
+    fn doc_example_bytes() {
+        let c = Catalog {
+            next_region_id: 3,
+            tables: vec![TableEntry {
+                schema: TableSchema::new("t", vec![FamilyOptions::new("f")]),
+                regions: vec![
+                    RegionEntry {
+                        id: 1,
+                        start: Bytes::new(),
+                        end: Bytes::from("m"),
+                    },
+                    RegionEntry {
+                        id: 2,
+                        start: Bytes::from("m"),
+                        end: Bytes::new(),
+                    },
+                ],
+            }],
+        };
+        let doc = "53 4c 43 41 54 4c 47 31 37 00 00 00 2d e6 44 d2 \
+                   02 03 00 00 00 00 00 00 00 01 01 74 01 01 66 01 \
+                   00 00 00 00 00 00 00 00 00 01 01 00 00 01 00 00 \
+                   02 01 00 00 00 00 00 00 00 00 01 6d 02 00 00 00 \
+                   00 00 00 00 01 6d 00";
+        let want: Vec<u8> = doc
+            .split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).unwrap())
+            .collect();
+        assert_eq!(c.encode(), want);
+        assert_eq!(Catalog::decode_raw(&want).ok(), Some(c));
+    }
+
     #[test]
     fn round_trips() {
         let c = sample();
@@ -319,6 +391,48 @@ mod tests {
         }
         for cut in 0..raw.len() {
             assert!(Catalog::decode_raw(&raw[..cut]).is_err());
+        }
+    }
+
+    /// A payload with a valid checksum that breaks an invariant is refused, naming it.
+    #[test]
+    fn a_well_framed_catalog_that_breaks_an_invariant_is_refused() {
+        type Damage = Box<dyn Fn(&mut Catalog)>;
+        let cases: Vec<(&str, Damage)> = vec![
+            (
+                "gap",
+                Box::new(|c| c.tables[0].regions[1].start = Bytes::from("n")),
+            ),
+            (
+                "cover",
+                Box::new(|c| c.tables[0].regions[0].start = Bytes::from("a")),
+            ),
+            (
+                "cover",
+                Box::new(|c| {
+                    c.tables[0].regions.pop();
+                }),
+            ),
+            ("no region", Box::new(|c| c.tables[0].regions.clear())),
+            ("repeated", Box::new(|c| c.tables[0].regions[1].id = 1)),
+            ("repeated", Box::new(|c| c.next_region_id = 2)),
+            ("name", Box::new(|c| c.tables[0].schema.name = "..".into())),
+            (
+                "twice",
+                Box::new(|c| {
+                    let t = c.tables[0].clone();
+                    c.tables.push(t);
+                }),
+            ),
+        ];
+        for (want, damage) in cases {
+            let mut c = sample();
+            damage(&mut c);
+            let err = Catalog::decode(&c.encode(), Path::new("cat")).unwrap_err();
+            assert!(
+                matches!(err, Error::Corruption { .. }) && err.to_string().contains(want),
+                "{want}: {err}"
+            );
         }
     }
 

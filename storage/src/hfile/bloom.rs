@@ -183,6 +183,23 @@ impl Bloom {
 mod tests {
     use super::*;
 
+    /// Pins the worked example of `hfile_format.md` §5: another reader implementing the
+    /// documented hash and probe sequence gets these exact values.
+    #[test]
+    fn doc_example_hashes_and_probes() {
+        assert_eq!(row_hash(b"r1"), 0xa5ca_3f4a_a107_25f5);
+        assert_eq!(rowcol_hash(b"r1", b"q"), 0xedf7_b902_add0_c2f6);
+        assert_eq!(family_delete_hash(b"r1"), 0xa822_e6d2_a493_6a27);
+        let b = Bloom::build(BloomKind::Row, &[row_hash(b"r1")], 10);
+        assert_eq!((b.num_bits, b.k), (512, 7));
+        let probes: Vec<u64> = b.probes(row_hash(b"r1")).collect();
+        assert_eq!(probes, [501, 120, 251, 382, 1, 132, 263]);
+        let set: Vec<u64> = (0..512)
+            .filter(|i| b.bits[(i / 8) as usize] & (1 << (i % 8)) != 0)
+            .collect();
+        assert_eq!(set, [1, 120, 132, 251, 263, 382, 501]);
+    }
+
     #[test]
     fn no_false_negatives_and_about_one_percent_false_positives() {
         let keys: Vec<u64> = (0..10_000)

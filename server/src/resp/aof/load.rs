@@ -415,6 +415,41 @@ mod tests {
         Ok((state(&ks), std::fs::metadata(&p).unwrap().len()))
     }
 
+    /// Pins the worked example of `docs/resp_persistence.md`: its bytes are what the
+    /// writer produces for `SADD 20261122 V0042` then `EXPIRE 20261122 604800` at
+    /// 2026-11-22T00:00:00Z, and they load back to that state.
+    #[test]
+    fn doc_example_bytes() {
+        let doc = include_str!("../../../docs/resp_persistence.md");
+        let block = doc
+            .split("Worked example")
+            .nth(1)
+            .and_then(|rest| rest.split("```").nth(1))
+            .expect("the doc has a worked example block");
+        let doc_bytes: Vec<u8> = block
+            .lines()
+            .filter(|l| !l.is_empty())
+            .flat_map(|l| l.replace("\\r\\n", "\r\n").into_bytes())
+            .collect();
+        let start_ms: i64 = 1_795_305_600_000; // 2026-11-22T00:00:00Z
+        let expire_at = start_ms + 604_800 * 1000;
+        let mut want = header(0x9f3c_0a1b_2c3d_4e5f, false);
+        encode_command(&mut want, &[b"SADD", b"20261122", b"V0042"]);
+        encode_command(
+            &mut want,
+            &[b"PEXPIREAT", b"20261122", expire_at.to_string().as_bytes()],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&doc_bytes),
+            String::from_utf8_lossy(&want)
+        );
+        let (got, _) = load(&doc_bytes).unwrap();
+        assert_eq!(
+            got.get(&b"20261122"[..]),
+            Some(&(vec![b"V0042".to_vec()], Some(expire_at)))
+        );
+    }
+
     #[test]
     fn an_empty_command_array_is_corruption_not_a_panic() {
         // Found by the `resp_aof` fuzz target (kept in server/fuzz/regressions/resp_aof/).
