@@ -60,6 +60,11 @@ pub enum Error {
     #[error("store is poisoned and refuses writes: {0}")]
     Poisoned(String),
 
+    /// A fault a test asked for (a compaction fail point) stopped the operation. Never
+    /// raised unless a test installed the fail point.
+    #[error("stopped at an injected fault: {0}")]
+    Injected(String),
+
     /// Another open file holds the directory's lock (`<dir>/LOCK`, see `db::lock`): the
     /// directory belongs to another process, which wrote its PID there if `pid` is set.
     /// Nothing in the directory was changed.

@@ -33,6 +33,8 @@ pub fn to_status(e: Error) -> Status {
         )),
         // Only opening a directory fails this way; a serving database never does.
         Error::DirInUse { .. } => Status::failed_precondition(msg),
+        // Only tests install fail points; the operation was not applied.
+        Error::Injected(_) => Status::aborted(msg),
     }
 }
 

@@ -114,8 +114,8 @@ pub async fn start_on_own_runtime(
             owner.stop.take();
             Err(e)
         }
-        Err(_) => Err(ServerError::Config {
-            what: "RESP runtime".into(),
+        Err(_) => Err(ServerError::Task {
+            what: "RESP runtime",
             reason: "its thread ended before the service started".into(),
         }),
     }

@@ -94,6 +94,8 @@ pub struct Shared {
     /// The bound address.
     pub local_addr: SocketAddr,
     next_id: AtomicU64,
+    /// Woken when the last connection leaves (shutdown waits on it).
+    clients_gone: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -118,7 +120,11 @@ impl Shared {
 
     /// Forgets a closed connection.
     pub fn unregister_client(&self, id: u64) {
-        self.clients.lock().remove(&id);
+        let mut clients = self.clients.lock();
+        clients.remove(&id);
+        if clients.is_empty() {
+            self.clients_gone.notify_waiters();
+        }
     }
 
     /// Number of connected clients.
@@ -200,6 +206,7 @@ impl RespServer {
             run_id: format!("{:040x}", rand::random::<u128>()),
             local_addr,
             next_id: AtomicU64::new(1),
+            clients_gone: tokio::sync::Notify::new(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, shutdown_rx.clone()));
@@ -237,9 +244,15 @@ impl RespHandle {
             let _ = h.await;
         }
         // Connections see the signal and leave; give them a bounded moment to flush.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while self.shared.client_count() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            // Registered before the count is read, so a last leave in between still wakes it.
+            let gone = self.shared.clients_gone.notified();
+            if self.shared.client_count() == 0
+                || tokio::time::timeout_at(deadline, gone).await.is_err()
+            {
+                break;
+            }
         }
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || match &shared.aof {
@@ -247,8 +260,8 @@ impl RespHandle {
             None => Ok(()),
         })
         .await
-        .map_err(|e| ServerError::Config {
-            what: "shutdown".into(),
+        .map_err(|e| ServerError::Task {
+            what: "final snapshot at shutdown",
             reason: e.to_string(),
         })?
     }

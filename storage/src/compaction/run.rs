@@ -60,9 +60,7 @@ impl StoreCompaction {
         let mut fp = self.fail_point.lock();
         if *fp == Some(here) {
             *fp = None;
-            return Err(Error::InvalidArgument(format!(
-                "compaction stopped at injected fail point {here:?}"
-            )));
+            return Err(Error::Injected(format!("compaction fail point {here:?}")));
         }
         Ok(())
     }
