@@ -21,7 +21,7 @@ use super::cmd;
 use super::config::AppendFsync;
 use super::frame::{FrameError, parse_request};
 use super::reply::Out;
-use super::server::Shared;
+use super::state::Shared;
 
 /// Per-connection state visible to commands.
 #[derive(Debug)]

@@ -2,8 +2,9 @@
 //! lazy and active expiry, and an append-only file with rewrite and a shutdown snapshot.
 //!
 //! Layout follows the data path: `frame` (bytes → requests), `connection` (one client),
-//! `cmd` (the command table and handlers), `keyspace` (sets and expiry), `expire` (the
-//! active expiry loop), `aof` and `snapshot` (persistence), `server` (listener, limits,
+//! `cmd` (the command table and handlers), `keyspace` (sets and expiry), `aof` and
+//! `snapshot` (persistence, on the keyspace alone), `state` (what connections and tasks
+//! share), `tasks` (active expiry and the AOF writer), `server` (listener, limits,
 //! shutdown). It is not a general Redis: only sets exist, and there is one database.
 
 pub mod aof;
@@ -11,7 +12,6 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod connection;
-pub mod expire;
 pub mod frame;
 pub mod glob;
 pub mod keyspace;
@@ -22,6 +22,8 @@ pub mod runtime;
 pub mod server;
 pub mod set;
 pub mod snapshot;
+pub mod state;
+pub mod tasks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AppendFsync, Limits, RespConfig};

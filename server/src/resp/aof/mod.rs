@@ -21,20 +21,17 @@ mod load;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use speedlayer_vfs::{File, OpenMode, SharedFs, durable};
-use tokio::sync::watch;
 
 use self::load::header;
 pub use self::load::{Loaded, load_aof, replay};
 use super::config::AppendFsync;
 use super::keyspace::{Keyspace, encode_command};
 use super::member::Member;
-use super::server::Shared;
 use super::snapshot;
 use crate::error::ServerError;
 
@@ -618,43 +615,6 @@ pub fn dump_commands(ks: &Keyspace, out: &mut Vec<u8>) {
         }
         if let Some(t) = e.expire_at {
             encode_command(out, &[b"PEXPIREAT", key, t.to_string().as_bytes()]);
-        }
-    }
-}
-
-/// Background task: writes recorded commands every 10 ms (fsync per policy), retries a
-/// failing AOF, and starts a rewrite when the file outgrew its threshold. Errors are logged
-/// where they happen (in [`Aof`]).
-pub async fn writer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let stop = tokio::select! {
-            _ = tick.tick() => false,
-            _ = shutdown.changed() => true,
-        };
-        let s = shared.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let Some(aof) = &s.aof else { return };
-            let _ = aof.retry(&s.ks);
-            let _ = s.flush_aof(if stop {
-                FlushMode::Sync
-            } else {
-                FlushMode::Periodic
-            });
-            if aof.needs_rewrite(
-                s.config.auto_aof_rewrite_percentage,
-                s.config.auto_aof_rewrite_min_size,
-            ) {
-                let _ = aof.rewrite(&s.ks);
-            }
-        })
-        .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "AOF writer task failed");
-        }
-        if stop {
-            return;
         }
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, is};
 use crate::resp::connection::Client;
-use crate::resp::server::Shared;
+use crate::resp::state::Shared;
 
 /// The version we report in HELLO and INFO: the Redis release whose behaviour we follow.
 pub const REDIS_VERSION: &str = "7.2.0";
@@ -241,7 +241,7 @@ pub fn client_setinfo(s: &Shared, c: &mut Client, args: &[Bytes]) {
     c.out.ok();
 }
 
-fn client_line(id: u64, m: &crate::resp::server::ClientMeta) -> String {
+fn client_line(id: u64, m: &crate::resp::state::ClientMeta) -> String {
     format!(
         "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         m.addr,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::{ERR_NOT_INT, arg_i64, is};
 use crate::resp::connection::Client;
-use crate::resp::server::Shared;
+use crate::resp::state::Shared;
 
 const NX: u8 = 1;
 const XX: u8 = 2;

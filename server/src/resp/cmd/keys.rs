@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::scan_opts;
 use crate::resp::connection::Client;
 use crate::resp::glob;
-use crate::resp::server::Shared;
+use crate::resp::state::Shared;
 
 /// DEL key [key ...] (also UNLINK)
 pub fn del(s: &Shared, c: &mut Client, args: &[Bytes]) {

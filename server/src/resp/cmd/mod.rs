@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::connection::Client;
 use super::frame::parse_i64;
-use super::server::Shared;
+use super::state::Shared;
 
 pub mod conn;
 pub mod expire;

@@ -12,7 +12,7 @@ use super::{ERR_SYNTAX, arg_i64, is};
 use crate::resp::connection::Client;
 use crate::resp::keyspace::{Keyspace, Set};
 use crate::resp::member::Member;
-use crate::resp::server::Shared;
+use crate::resp::state::Shared;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Op {

@@ -11,7 +11,7 @@ use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, scan_opts};
 use crate::resp::connection::Client;
 use crate::resp::glob;
 use crate::resp::member::Member;
-use crate::resp::server::Shared;
+use crate::resp::state::Shared;
 
 /// SADD key member [member ...]
 pub fn sadd(s: &Shared, c: &mut Client, args: &[Bytes]) {

@@ -14,7 +14,7 @@ use crate::resp::connection::Client;
 use crate::resp::glob;
 use crate::resp::memory;
 use crate::resp::reply::Out;
-use crate::resp::server::Shared;
+use crate::resp::state::Shared;
 
 fn spec_info(o: &mut Out, s: &Spec, prefix: Option<&str>) {
     o.array_len(10);

@@ -1,0 +1,165 @@
+//! The state one RESP server shares between its connections and background tasks: the
+//! keyspace, the AOF, the settings, INFO counters and the connected clients.
+//!
+//! It knows nothing of sockets or tasks: `server` accepts connections, `tasks` runs the
+//! background loops, `connection` and `cmd` serve clients; all of them depend on this
+//! module, and it depends only on the keyspace and the persistence modules.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::aof::{Aof, FlushMode};
+use super::config::RespConfig;
+use super::keyspace::Keyspace;
+use crate::error::ServerError;
+
+/// Server-wide counters for INFO.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub total_connections_received: AtomicU64,
+    /// Commands executed.
+    pub total_commands_processed: AtomicU64,
+    /// Connections refused (maxclients, protected mode).
+    pub rejected_connections: AtomicU64,
+    /// Bytes read from clients.
+    pub total_net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub total_net_output_bytes: AtomicU64,
+}
+
+impl Stats {
+    /// Counts bytes read.
+    pub fn add_input(&self, n: usize) {
+        self.total_net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+    /// Counts bytes written.
+    pub fn add_output(&self, n: usize) {
+        self.total_net_output_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// What CLIENT LIST shows about a connection.
+#[derive(Debug, Clone)]
+pub struct ClientMeta {
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// CLIENT SETNAME.
+    pub name: String,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: String,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: String,
+    /// Accepted at.
+    pub created: Instant,
+    /// Protocol version.
+    pub resp: i64,
+    /// Last command name.
+    pub last_cmd: String,
+}
+
+/// State shared by all connections of one RESP server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The data.
+    pub ks: Mutex<Keyspace>,
+    /// The settings.
+    pub config: RespConfig,
+    /// Counters.
+    pub stats: Stats,
+    /// Connected clients by id.
+    pub clients: Mutex<BTreeMap<u64, ClientMeta>>,
+    /// The append-only file, once loaded.
+    pub aof: Option<Aof>,
+    /// Start time (uptime).
+    pub started: Instant,
+    /// Random run id (INFO server).
+    pub run_id: String,
+    /// The bound address.
+    pub local_addr: SocketAddr,
+    next_id: AtomicU64,
+    /// Woken when the last connection leaves (shutdown waits on it).
+    pub(super) clients_gone: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// The state of a server about to serve `ks` on `local_addr`.
+    pub fn new(
+        ks: Keyspace,
+        config: RespConfig,
+        aof: Option<Aof>,
+        local_addr: SocketAddr,
+    ) -> Shared {
+        Shared {
+            ks: Mutex::new(ks),
+            config,
+            stats: Stats::default(),
+            clients: Mutex::new(BTreeMap::new()),
+            aof,
+            started: Instant::now(),
+            run_id: format!("{:040x}", rand::random::<u128>()),
+            local_addr,
+            next_id: AtomicU64::new(1),
+            clients_gone: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Assigns an id to a new connection and registers it for CLIENT LIST.
+    pub fn register_client(&self, addr: SocketAddr, laddr: SocketAddr) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.clients.lock().insert(
+            id,
+            ClientMeta {
+                addr,
+                laddr,
+                name: String::new(),
+                lib_name: String::new(),
+                lib_ver: String::new(),
+                created: Instant::now(),
+                resp: 2,
+                last_cmd: "NULL".to_owned(),
+            },
+        );
+        id
+    }
+
+    /// Forgets a closed connection.
+    pub fn unregister_client(&self, id: u64) {
+        let mut clients = self.clients.lock();
+        clients.remove(&id);
+        if clients.is_empty() {
+            self.clients_gone.notify_waiters();
+        }
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// The errno of the AOF write or fsync that is failing: while there is one, write
+    /// commands are refused with `-MISCONF` (until the writer task's retry succeeds).
+    pub fn aof_write_error(&self) -> Option<i32> {
+        self.aof.as_ref().and_then(|a| a.write_error())
+    }
+
+    /// Writes the commands recorded in the keyspace to the AOF, fsyncing as `mode` says.
+    ///
+    /// # Errors
+    /// The I/O error; the server then refuses write commands (`-MISCONF`) until a retry
+    /// succeeds.
+    pub fn flush_aof(&self, mode: FlushMode) -> Result<(), ServerError> {
+        match &self.aof {
+            Some(aof) => aof.flush(&self.ks, mode),
+            None => Ok(()),
+        }
+    }
+}
