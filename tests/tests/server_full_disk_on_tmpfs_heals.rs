@@ -108,6 +108,14 @@ fn resp(addr: std::net::SocketAddr, args: &[&str]) -> redis::RedisResult<redis::
     cmd.query(&mut con)
 }
 
+/// `len` random bytes: nothing lz4 can shrink.
+fn incompressible(len: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut v = vec![0u8; len];
+    rand::rng().fill_bytes(&mut v);
+    v
+}
+
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .filter(|l| l.starts_with(name))
@@ -137,13 +145,16 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
     .await
     .unwrap();
 
-    // Fill the disk through the server.
-    let value = vec![b'v'; 32 << 10];
+    // Fill the disk through the server. The values are random: the family's blocks are
+    // lz4-compressed, and a compressible value (32 KiB of one byte) shrinks to a few
+    // hundred bytes in an HFile, so the disk filled only if the WAL happened to outrun its
+    // flushes (it did not, once, on CI). Each row gets its own bytes: lz4 would also find
+    // a value repeated in the next cell of the same block.
     let mut acked = Vec::new();
     let mut refusal = None;
     for i in 0..2000u32 {
         let key = format!("row{i:05}");
-        let put = put_row(key.as_bytes(), &[("f", "q", &value)]);
+        let put = put_row(key.as_bytes(), &[("f", "q", &incompressible(32 << 10))]);
         match c.mutate("t", vec![put], Durability::Sync).await {
             Ok(_) => acked.push(key),
             Err(e) => {
@@ -214,7 +225,7 @@ async fn a_full_disk_gives_resource_exhausted_keeps_reads_and_heals_when_space_r
     let mut i = 0u32;
     while acked.len() < 50 || i < 20 {
         let key = format!("after{i:05}");
-        let put = put_row(key.as_bytes(), &[("f", "q", &value)]);
+        let put = put_row(key.as_bytes(), &[("f", "q", &incompressible(32 << 10))]);
         match c.mutate("t", vec![put], Durability::Sync).await {
             Ok(_) => {
                 acked.push(key);
