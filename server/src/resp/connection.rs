@@ -21,33 +21,7 @@ use super::cmd;
 use super::config::AppendFsync;
 use super::frame::{FrameError, parse_request};
 use super::reply::Out;
-use super::state::Shared;
-
-/// Per-connection state visible to commands.
-#[derive(Debug)]
-pub struct Client {
-    /// Unique id (CLIENT ID).
-    pub id: u64,
-    /// Peer address.
-    pub addr: SocketAddr,
-    /// Local address.
-    pub laddr: SocketAddr,
-    /// True when no password is needed or AUTH succeeded.
-    pub authed: bool,
-    /// Reply buffer and protocol version.
-    pub out: Out,
-    /// Set by QUIT or a fatal error: close after flushing.
-    pub close: bool,
-    /// When the connection was accepted.
-    pub created: Instant,
-}
-
-impl Client {
-    /// Protocol version in use (2 or 3).
-    pub fn proto(&self) -> i64 {
-        if self.out.resp3 { 3 } else { 2 }
-    }
-}
+use super::state::{Client, Shared};
 
 /// Serves one accepted connection until it closes or the server shuts down.
 pub async fn serve(

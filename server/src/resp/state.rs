@@ -1,5 +1,6 @@
 //! The state one RESP server shares between its connections and background tasks: the
-//! keyspace, the AOF, the settings, INFO counters and the connected clients.
+//! keyspace, the AOF, the settings, INFO counters, the connected clients, and the
+//! per-connection state commands see ([`Client`]).
 //!
 //! It knows nothing of sockets or tasks: `server` accepts connections, `tasks` runs the
 //! background loops, `connection` and `cmd` serve clients; all of them depend on this
@@ -15,6 +16,7 @@ use parking_lot::Mutex;
 use super::aof::{Aof, FlushMode};
 use super::config::RespConfig;
 use super::keyspace::Keyspace;
+use super::reply::Out;
 use crate::error::ServerError;
 
 /// Server-wide counters for INFO.
@@ -161,5 +163,31 @@ impl Shared {
             Some(aof) => aof.flush(&self.ks, mode),
             None => Ok(()),
         }
+    }
+}
+
+/// Per-connection state visible to commands.
+#[derive(Debug)]
+pub struct Client {
+    /// Unique id (CLIENT ID).
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// True when no password is needed or AUTH succeeded.
+    pub authed: bool,
+    /// Reply buffer and protocol version.
+    pub out: Out,
+    /// Set by QUIT or a fatal error: close after flushing.
+    pub close: bool,
+    /// When the connection was accepted.
+    pub created: Instant,
+}
+
+impl Client {
+    /// Protocol version in use (2 or 3).
+    pub fn proto(&self) -> i64 {
+        if self.out.resp3 { 3 } else { 2 }
     }
 }

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, is};
-use crate::resp::connection::Client;
+use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
 /// The version we report in HELLO and INFO: the Redis release whose behaviour we follow.

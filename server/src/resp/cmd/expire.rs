@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::{ERR_NOT_INT, arg_i64, is};
-use crate::resp::connection::Client;
+use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
 const NX: u8 = 1;

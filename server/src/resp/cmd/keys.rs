@@ -6,8 +6,8 @@
 use bytes::Bytes;
 
 use super::scan_opts;
-use crate::resp::connection::Client;
 use crate::resp::glob;
+use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
 /// DEL key [key ...] (also UNLINK)

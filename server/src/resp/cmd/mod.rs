@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 
-use super::connection::Client;
 use super::frame::parse_i64;
+use super::state::Client;
 use super::state::Shared;
 
 pub mod conn;

@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use super::{ERR_SYNTAX, arg_i64, is};
-use crate::resp::connection::Client;
 use crate::resp::keyspace::{Keyspace, Set};
 use crate::resp::member::Member;
+use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
 #[derive(Clone, Copy, PartialEq)]

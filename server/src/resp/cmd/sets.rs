@@ -8,9 +8,9 @@
 use bytes::Bytes;
 
 use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, scan_opts};
-use crate::resp::connection::Client;
 use crate::resp::glob;
 use crate::resp::member::Member;
+use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
 /// SADD key member [member ...]

@@ -10,10 +10,10 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::{COMMANDS, ERR_SYNTAX, Spec, is, lookup};
-use crate::resp::connection::Client;
 use crate::resp::glob;
 use crate::resp::memory;
 use crate::resp::reply::Out;
+use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
 fn spec_info(o: &mut Out, s: &Spec, prefix: Option<&str>) {

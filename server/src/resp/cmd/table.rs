@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::{Spec, conn, expire, keys, setops, sets, system};
-use crate::resp::connection::Client;
+use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
 pub(super) fn nop(_: &Shared, _: &mut Client, _: &[Bytes]) {}
