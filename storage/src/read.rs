@@ -46,16 +46,56 @@ impl TimeRange {
     }
 }
 
+/// What a read returns of each row it visits: the same for a get and a scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Selected columns; empty = every family.
+    pub columns: Vec<Column>,
+    /// Only cells with a timestamp in this range.
+    pub time_range: Option<TimeRange>,
+    /// Versions per column (default 1), also capped by the family's `max_versions`.
+    pub max_versions: Option<u32>,
+    /// Applied to each row's cells after the rest.
+    pub filter: Option<Filter>,
+}
+
+/// The builder methods of [`ReadOptions`], on every read that has one (`Get`, `Scan`).
+macro_rules! read_options_builders {
+    ($t:ty) => {
+        impl $t {
+            /// Adds a selected column (builder style).
+            pub fn column(mut self, c: Column) -> Self {
+                self.read.columns.push(c);
+                self
+            }
+
+            /// Sets the time range `[min, max)` (builder style).
+            pub fn time_range(mut self, min: u64, max: u64) -> Self {
+                self.read.time_range = Some(TimeRange { min, max });
+                self
+            }
+
+            /// Sets the versions per column (builder style).
+            pub fn max_versions(mut self, n: u32) -> Self {
+                self.read.max_versions = Some(n);
+                self
+            }
+
+            /// Sets the filter (builder style).
+            pub fn filter(mut self, f: Filter) -> Self {
+                self.read.filter = Some(f);
+                self
+            }
+        }
+    };
+}
+
 /// Reads one row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Get {
     pub row: Bytes,
-    /// Selected columns; empty = every family.
-    pub columns: Vec<Column>,
-    pub time_range: Option<TimeRange>,
-    /// Versions per column (default 1), also capped by the family's `max_versions`.
-    pub max_versions: Option<u32>,
-    pub filter: Option<Filter>,
+    /// Columns, time range, versions, filter.
+    pub read: ReadOptions,
 }
 
 impl Get {
@@ -66,31 +106,9 @@ impl Get {
             ..Get::default()
         }
     }
-
-    /// Adds a selected column (builder style).
-    pub fn column(mut self, c: Column) -> Self {
-        self.columns.push(c);
-        self
-    }
-
-    /// Sets the time range (builder style).
-    pub fn time_range(mut self, min: u64, max: u64) -> Self {
-        self.time_range = Some(TimeRange { min, max });
-        self
-    }
-
-    /// Sets the versions per column (builder style).
-    pub fn max_versions(mut self, n: u32) -> Self {
-        self.max_versions = Some(n);
-        self
-    }
-
-    /// Sets the filter (builder style).
-    pub fn filter(mut self, f: Filter) -> Self {
-        self.filter = Some(f);
-        self
-    }
 }
+
+read_options_builders!(Get);
 
 /// Reads rows in key order (or reverse key order).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,13 +121,13 @@ pub struct Scan {
     pub prefix: Option<Bytes>,
     /// Descending row order. `start`/`stop` keep their meaning as a key range.
     pub reversed: bool,
-    pub columns: Vec<Column>,
-    pub time_range: Option<TimeRange>,
-    pub max_versions: Option<u32>,
     /// Maximum number of rows returned.
     pub limit: Option<usize>,
-    pub filter: Option<Filter>,
+    /// Columns, time range, versions, filter.
+    pub read: ReadOptions,
 }
+
+read_options_builders!(Scan);
 
 impl Scan {
     /// A scan of the whole table.
@@ -144,30 +162,6 @@ impl Scan {
     /// Sets the row limit (builder style).
     pub fn limit(mut self, n: usize) -> Self {
         self.limit = Some(n);
-        self
-    }
-
-    /// Adds a selected column (builder style).
-    pub fn column(mut self, c: Column) -> Self {
-        self.columns.push(c);
-        self
-    }
-
-    /// Sets the time range (builder style).
-    pub fn time_range(mut self, min: u64, max: u64) -> Self {
-        self.time_range = Some(TimeRange { min, max });
-        self
-    }
-
-    /// Sets the versions per column (builder style).
-    pub fn max_versions(mut self, n: u32) -> Self {
-        self.max_versions = Some(n);
-        self
-    }
-
-    /// Sets the filter (builder style).
-    pub fn filter(mut self, f: Filter) -> Self {
-        self.filter = Some(f);
         self
     }
 

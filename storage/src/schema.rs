@@ -4,13 +4,31 @@
 //! This module only describes tables; it does not store them (the catalog in `db/` does)
 //! and does not enforce anything itself beyond [`Limits::check_cell`].
 
-use crate::compaction::CompactionStyle;
 use crate::error::{Error, Result};
 
 pub use crate::hfile::{BloomType, Compression};
 
 /// Default data block size of a family's files: 64 KiB.
 pub const DEFAULT_BLOCK_SIZE: u32 = 64 * 1024;
+
+/// How a family picks minor compactions. Part of the family's options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CompactionStyle {
+    /// HBase's exploring (ratio-based) selection over adjacent files. The default.
+    #[default]
+    Exploring,
+    /// Time windows by each file's newest timestamp; only files of one window merge.
+    /// Meant for time-series families written roughly in time order.
+    DateTiered {
+        /// Size of the newest windows in ms (e.g. 1 hour). Values below 1 are treated as 1.
+        base_window_ms: u64,
+        /// How many windows of one size before the next tier's windows are this many times
+        /// larger (the growth factor). Values below 2 are treated as 2.
+        windows_per_tier: u64,
+        /// Files whose newest cell is older than this (relative to now) are left alone.
+        max_tier_age_ms: u64,
+    },
+}
 
 /// Options of one column family. Every store of the family (one per region) uses them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -108,7 +108,7 @@ fn crash_at_every_step_leaves_old_or_new_set() {
 
                 let region = db.regions("t").unwrap()[0].id;
                 let store = Arc::clone(&db.region("t", region).unwrap().stores()[0]);
-                store.compaction.set_fail_point(Some(point));
+                store.lifecycle.set_fail_point(Some(point));
                 let err = db.compact("t", major).unwrap_err();
                 assert!(err.to_string().contains("fail point"), "{case}: {err}");
                 (model, old_ids)

@@ -245,7 +245,7 @@ fn readers_keep_the_files_they_started_with() {
     let store = Arc::clone(&db.region("t", region).unwrap().stores()[0]);
     assert_eq!(store.current().files.len(), 1);
     assert_eq!(
-        store.compaction.graveyard_len(),
+        store.lifecycle.graveyard_len(),
         3,
         "inputs wait for the reader"
     );
@@ -260,7 +260,7 @@ fn readers_keep_the_files_they_started_with() {
     );
     drop(scan);
     assert_eq!(
-        store.compaction.reap(),
+        store.lifecycle.reap(),
         3,
         "last reader gone: inputs deleted"
     );

@@ -19,7 +19,7 @@
 //!
 //! This test found a read-path bug that majors under load made frequent (a scan that
 //! started inside a flush's window returned another row's newest cell in the row before
-//! it, so that row showed an older or deleted version): fixed in `scan::merge`, with the
+//! it, so that row showed an older or deleted version): fixed in `merge`, with the
 //! deterministic regression test `scan_duplicates_stay_in_their_row`. On a scan-vs-get
 //! mismatch the failure message dumps every file's cells of the row.
 

@@ -20,8 +20,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use speedlayer_storage::{
     BloomType, Cell, CellKind, Clock, Column, CompareOp, Compression, Db, Durability,
-    EngineOptions, FamilyOptions, Filter, Get, Mutation, MutationOp, Row, Scan, TableSchema,
-    TimeRange,
+    EngineOptions, FamilyOptions, Filter, Get, Mutation, MutationOp, ReadOptions, Row, Scan,
+    TableSchema, TimeRange,
 };
 
 const TABLE: &str = "t";
@@ -478,10 +478,12 @@ impl Harness {
         let filter = self.random_filter();
         let get = Get {
             row: row.clone(),
-            columns: columns.clone(),
-            time_range,
-            max_versions,
-            filter: filter.clone(),
+            read: ReadOptions {
+                columns: columns.clone(),
+                time_range,
+                max_versions,
+                filter: filter.clone(),
+            },
         };
         let got = strip(self.db().get(TABLE, &get).unwrap());
         let want = self.model.row(
@@ -513,9 +515,9 @@ impl Harness {
                 _ => {}
             }
             scan.reversed = self.rng.random_bool(0.4);
-            scan.columns = self.random_columns();
-            scan.time_range = self.random_time_range();
-            scan.max_versions = self
+            scan.read.columns = self.random_columns();
+            scan.read.time_range = self.random_time_range();
+            scan.read.max_versions = self
                 .rng
                 .random_bool(0.4)
                 .then(|| self.rng.random_range(1..5));
@@ -523,9 +525,9 @@ impl Harness {
                 .rng
                 .random_bool(0.3)
                 .then(|| self.rng.random_range(0..6));
-            scan.filter = self.random_filter();
+            scan.read.filter = self.random_filter();
         } else {
-            scan.max_versions = Some(5);
+            scan.read.max_versions = Some(5);
         }
         let got: Vec<Row> = self
             .db()
@@ -535,10 +537,10 @@ impl Harness {
             .collect();
         let (lo, hi) = scan.key_range();
         let q = ReadQ {
-            columns: &scan.columns,
-            time_range: scan.time_range,
-            max_versions: scan.max_versions,
-            filter: scan.filter.as_ref(),
+            columns: &scan.read.columns,
+            time_range: scan.read.time_range,
+            max_versions: scan.read.max_versions,
+            filter: scan.read.filter.as_ref(),
             now: self.now(),
         };
         let mut want: Vec<Row> = self

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use speedlayer_storage::hfile::{FileOptions, HFileWriter};
 use speedlayer_storage::memstore::Memstore;
-use speedlayer_storage::read::Row;
+use speedlayer_storage::read::{ReadOptions, Row};
 use speedlayer_storage::scan::rows::{FamilyView, ReadSpec, ReadView, RegionScan, get_row};
 use speedlayer_storage::store::{FileCache, Store, StoreFile, Version};
 use speedlayer_storage::{CellKey, CellKind, FamilyOptions};
@@ -157,7 +157,10 @@ fn forward_scan_in_a_flush_window_returns_the_newest_versions() {
 #[test]
 fn multi_version_scans_and_gets_never_mix_rows() {
     let spec = ReadSpec {
-        max_versions: Some(3),
+        read: ReadOptions {
+            max_versions: Some(3),
+            ..ReadOptions::default()
+        },
         ..ReadSpec::default()
     };
     for reversed in [false, true] {

@@ -223,13 +223,25 @@ fn time_range_from_pb(t: Option<pb::TimeRange>) -> Result<Option<st::TimeRange>,
     }
 }
 
+/// The read options a Get and a Scan request share.
+fn read_from_pb(
+    columns: Vec<pb::Column>,
+    time_range: Option<pb::TimeRange>,
+    max_versions: Option<u32>,
+    filter: Option<pb::Filter>,
+) -> Result<st::ReadOptions, Status> {
+    Ok(st::ReadOptions {
+        columns: columns_from_pb(columns),
+        time_range: time_range_from_pb(time_range)?,
+        max_versions,
+        filter: filter.map(filter_from_pb).transpose()?,
+    })
+}
+
 /// A Get request to the storage read.
 pub fn get_from_pb(g: pb::GetRequest) -> Result<st::Get, Status> {
     let mut get = st::Get::new(g.row);
-    get.columns = columns_from_pb(g.columns);
-    get.time_range = time_range_from_pb(g.time_range)?;
-    get.max_versions = g.max_versions;
-    get.filter = g.filter.map(filter_from_pb).transpose()?;
+    get.read = read_from_pb(g.columns, g.time_range, g.max_versions, g.filter)?;
     Ok(get)
 }
 
@@ -240,11 +252,8 @@ pub fn scan_from_pb(s: pb::ScanRequest) -> Result<st::Scan, Status> {
     scan.stop = s.stop;
     scan.prefix = s.prefix;
     scan.reversed = s.reversed;
-    scan.columns = columns_from_pb(s.columns);
-    scan.time_range = time_range_from_pb(s.time_range)?;
-    scan.max_versions = s.max_versions;
     scan.limit = s.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
-    scan.filter = s.filter.map(filter_from_pb).transpose()?;
+    scan.read = read_from_pb(s.columns, s.time_range, s.max_versions, s.filter)?;
     Ok(scan)
 }
 

@@ -9,7 +9,6 @@
 //! This module is not the file format (`hfile`), nor the authoritative file list
 //! (`manifest`); it decides and (in the executor) applies plans recorded there.
 
-pub mod compactor;
 pub mod executor;
 pub mod policy;
 pub mod retain;
@@ -17,8 +16,7 @@ pub mod run;
 pub mod throttle;
 pub mod worker;
 
-pub use compactor::Compactor;
-pub use executor::{CompactionStats, FailPoint};
+pub use crate::store::{CompactionStats, FailPoint};
 pub use policy::{
     CandidateFile, CompactionOptions, CompactionPlan, CompactionStyle, FamilyPolicy, PlanKind,
     select, select_major,

@@ -7,6 +7,9 @@
 //! 5. Install the new version (readers switch atomically; old readers keep theirs).
 //! 6. Inputs go to the store's graveyard and are deleted once no version holds them.
 //!
+//! It needs of the region only its files ([`RegionFiles`]: manifest, file ids, block
+//! cache, file system) and a read point, so it runs, and is tested, with no `Region`.
+//!
 //! A crash before 4 leaves an output file the manifest does not list and a pending
 //! compaction: on open the region deletes the unlisted file and [`abort_pending`] closes the
 //! pending entry, so the old file set stands. A crash after 4 leaves input files the
@@ -15,14 +18,11 @@
 //!
 //! This module is the protocol; what to compact is `policy`, how to merge is `executor`.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use parking_lot::Mutex;
-
-use super::executor::{CompactionCounters, FailPoint, OutputSink, merge_into};
+use super::executor::{OutputSink, merge_into};
 use super::policy::{
     self, CandidateFile, CompactionOptions, CompactionPlan, FamilyPolicy, PlanKind,
 };
@@ -30,80 +30,10 @@ use super::retain::RetainRules;
 use super::throttle::SharedThrottle;
 use crate::cell::{CellKey, SeqNo};
 use crate::error::{Error, Result};
+use crate::files::RegionFiles;
 use crate::hfile::{FileOptions, HFileWriter, file_name};
 use crate::manifest::{FileMeta, Manifest, VersionEdit};
-use crate::region::Region;
-use crate::store::{Store, StoreFile};
-
-/// Compaction state of one store: files owned by running compactions, counters, files
-/// waiting for their last reader, and the test fail point.
-#[derive(Debug, Default)]
-pub struct StoreCompaction {
-    busy: Mutex<BTreeSet<u64>>,
-    /// Counters for `Db::stats`.
-    pub counters: CompactionCounters,
-    graveyard: Mutex<Vec<(Weak<StoreFile>, PathBuf, crate::fs::SharedFs)>>,
-    fail_point: Mutex<Option<FailPoint>>,
-    /// Serialises major compactions of this store (on demand vs. periodic).
-    major: Mutex<()>,
-}
-
-impl StoreCompaction {
-    /// Makes the next compaction of this store stop at `point` with an error, leaving
-    /// disk and manifest as a crash there would (test hook).
-    #[doc(hidden)]
-    pub fn set_fail_point(&self, point: Option<FailPoint>) {
-        *self.fail_point.lock() = point;
-    }
-
-    fn check(&self, here: FailPoint) -> Result<()> {
-        let mut fp = self.fail_point.lock();
-        if *fp == Some(here) {
-            *fp = None;
-            return Err(Error::Injected(format!("compaction fail point {here:?}")));
-        }
-        Ok(())
-    }
-
-    /// Files replaced by compactions whose last reader has not let go yet.
-    pub fn graveyard_len(&self) -> usize {
-        self.graveyard.lock().len()
-    }
-
-    /// Deletes replaced files that no version references any more; returns how many.
-    pub fn reap(&self) -> usize {
-        let mut g = self.graveyard.lock();
-        let mut deleted = 0;
-        g.retain(|(weak, path, fs)| {
-            if weak.strong_count() > 0 {
-                return true;
-            }
-            match fs.remove_file(path) {
-                Ok(()) => deleted += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                // Left for the next open's orphan sweep; nothing reads it any more.
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot delete compacted file"),
-            }
-            false
-        });
-        deleted
-    }
-}
-
-/// Releases the busy marks of a plan's inputs when the compaction ends, however it ends.
-struct BusyGuard<'a> {
-    state: &'a StoreCompaction,
-    ids: Vec<u64>,
-}
-
-impl Drop for BusyGuard<'_> {
-    fn drop(&mut self) {
-        let mut busy = self.state.busy.lock();
-        for id in &self.ids {
-            busy.remove(id);
-        }
-    }
-}
+use crate::store::{FailPoint, Store, StoreFile};
 
 /// What a compaction needs besides the store: options, throttle, clock reading.
 #[derive(Clone, Debug)]
@@ -144,7 +74,7 @@ pub fn abort_pending(manifest: &mut Manifest) -> Result<usize> {
 /// The store's files as the policy sees them, oldest → newest.
 pub fn candidates(store: &Store) -> Vec<CandidateFile> {
     let version = store.current();
-    let busy = store.compaction.busy.lock().clone();
+    let busy = store.lifecycle.busy();
     let mut files: Vec<CandidateFile> = version
         .files
         .iter()
@@ -174,62 +104,49 @@ fn created_ms(f: &StoreFile) -> u64 {
         .map_or(u64::MAX, |d| d.as_millis() as u64)
 }
 
-/// Runs at most one compaction of `store` (a store of `region`): the policy's choice, or a
-/// major compaction of every file when `force_major`. Returns `Ok(true)` if it did one.
+/// Runs at most one compaction of `store` (a store of the region whose files are
+/// `files`): the policy's choice, or a major compaction of every file when `force_major`.
+/// `read_point` is the region's read point when called: cells above it are kept as they
+/// are (an older read point only keeps more). Returns `Ok(true)` if it did one.
 ///
 /// # Errors
 /// Manifest, I/O and checksum errors; the store keeps its old files. An error after the
 /// begin edit leaves a pending compaction that the next open aborts.
 pub fn compact_store(
-    region: &Region,
+    files: &RegionFiles,
+    read_point: SeqNo,
     store: &Arc<Store>,
     ctx: &RunContext,
     force_major: bool,
 ) -> Result<bool> {
-    let state = &store.compaction;
+    let state = &store.lifecycle;
     state.reap();
-    let _major_lock = force_major.then(|| state.major.lock());
+    let _major_lock = force_major.then(|| state.lock_major());
     let family = FamilyPolicy {
         ttl_ms: store.opts.ttl_ms,
         style: store.opts.compaction,
     };
     let plan = {
-        let files = candidates(store);
-        let seed = region
-            .info
-            .id
+        let cands = candidates(store);
+        let seed = files
+            .region_id
             .wrapping_mul(31)
             .wrapping_add(store.name.len() as u64);
         let plan = if force_major {
-            policy::select_major(&files, "on demand")
+            policy::select_major(&cands, "on demand")
         } else {
-            policy::select(&files, &ctx.opts, &family, ctx.now_ms, seed)
+            policy::select(&cands, &ctx.opts, &family, ctx.now_ms, seed)
         };
         let Some(plan) = plan else {
             return Ok(false);
         };
         plan
     };
-    // Claim the inputs; a concurrent compaction may have taken one since we looked, or
-    // even finished and removed it (its busy mark is then gone too): check both under the
-    // busy lock. Once claimed, only this compaction can remove them.
-    let guard = {
-        let mut busy = state.busy.lock();
-        let live = store.current();
-        if plan
-            .inputs
-            .iter()
-            .any(|id| busy.contains(id) || !live.files.iter().any(|f| f.id == *id))
-        {
-            return Ok(false);
-        }
-        busy.extend(plan.inputs.iter().copied());
-        BusyGuard {
-            state,
-            ids: plan.inputs.clone(),
-        }
+    // Claim the inputs; a concurrent compaction may have taken one since we looked.
+    let Some(guard) = state.claim(&plan.inputs, || store.current()) else {
+        return Ok(false);
     };
-    let res = execute(region, store, ctx, &plan);
+    let res = execute(files, read_point, store, ctx, &plan);
     drop(guard);
     match res {
         Ok(()) => {
@@ -244,12 +161,13 @@ pub fn compact_store(
 }
 
 fn execute(
-    region: &Region,
+    region: &RegionFiles,
+    read_point: SeqNo,
     store: &Arc<Store>,
     ctx: &RunContext,
     plan: &CompactionPlan,
 ) -> Result<()> {
-    let state = &store.compaction;
+    let state = &store.lifecycle;
     let family = store.opts.name.clone();
     let version = store.current();
     let inputs: Vec<Arc<StoreFile>> = version
@@ -266,8 +184,8 @@ fn execute(
     }
     let removes: Vec<(String, u64)> = plan.inputs.iter().map(|id| (family.clone(), *id)).collect();
     tracing::info!(
-        table = %region.info.table,
-        region = region.info.id,
+        table = %region.table,
+        region = region.region_id,
         family = %family,
         kind = %plan.kind,
         inputs = ?plan.inputs,
@@ -283,14 +201,12 @@ fn execute(
         })?;
         store.apply(Vec::new(), &plan.inputs);
         drop(m);
-        bury(region, state, &inputs);
+        state.bury(&inputs, &region.fs_shared());
         state.counters.record_drop(inputs.len() as u64);
         return Ok(());
     }
 
     let major = plan.kind == PlanKind::Major;
-    // Readers that will see the output start after it is installed: at this point or later.
-    let read_point = region.read_point();
     let id = region.allocate_file_id();
     region.manifest().lock().apply(&VersionEdit {
         compaction_begin: Some((id, plan.inputs.clone())),
@@ -358,9 +274,9 @@ fn execute(
         dropped,
     );
     state.check(FailPoint::BeforeDeleteInputs)?;
-    bury(region, state, &inputs);
+    state.bury(&inputs, &region.fs_shared());
     tracing::info!(
-        region = region.info.id,
+        region = region.region_id,
         family = %family,
         kind = %plan.kind,
         output = id,
@@ -375,7 +291,7 @@ fn execute(
 type Output = Option<(FileMeta, u64)>;
 
 fn write_output(
-    region: &Region,
+    region: &RegionFiles,
     store: &Store,
     ctx: &RunContext,
     inputs: &[Arc<StoreFile>],
@@ -439,7 +355,7 @@ impl OutputSink for LazyWriter {
 
 /// Best-effort cleanup after a real (not injected) failure: remove the partial output and
 /// end the pending compaction. Whatever fails here, the next open repeats.
-fn abort(region: &Region, id: u64, path: &std::path::Path) {
+fn abort(region: &RegionFiles, id: u64, path: &std::path::Path) {
     if let Err(e) = region.fs().remove_file(path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
@@ -450,12 +366,5 @@ fn abort(region: &Region, id: u64, path: &std::path::Path) {
         ..VersionEdit::default()
     }) {
         tracing::warn!(compaction = id, error = %e, "cannot record compaction abort");
-    }
-}
-
-fn bury(region: &Region, state: &StoreCompaction, files: &[Arc<StoreFile>]) {
-    let mut g = state.graveyard.lock();
-    for f in files {
-        g.push((Arc::downgrade(f), f.path.clone(), region.fs_shared()));
     }
 }

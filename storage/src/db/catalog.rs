@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::coding::{DecodeError, Reader, put_bytes, put_u32, put_u64, put_varint};
-use crate::compaction::CompactionStyle;
 use crate::error::{Error, Result};
+use crate::schema::CompactionStyle;
 use crate::schema::{BloomType, Compression, FamilyOptions, TableSchema};
 
 const MAGIC: &[u8; 8] = b"SLCATLG1";

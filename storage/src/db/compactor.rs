@@ -7,7 +7,8 @@
 //! region whose store has reached `blocking_files`, so flushes wait (bounded) and writes
 //! slow down and then fail with `TooBusy` through the memstore limit.
 //!
-//! This module does not decide (`policy`) nor execute (`run`) compactions.
+//! This module does not decide (`compaction::policy`) nor execute (`compaction::run`)
+//! compactions; it lives with the `Db` because it is the one part that knows regions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -15,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::policy::CompactionOptions;
-use super::run::{RunContext, candidates, compact_store};
-use super::throttle::SharedThrottle;
-use super::worker::{CompactionTarget, Worker, WorkerStats};
+use crate::compaction::policy::CompactionOptions;
+use crate::compaction::run::{RunContext, candidates, compact_store};
+use crate::compaction::throttle::SharedThrottle;
+use crate::compaction::worker::{CompactionTarget, Worker, WorkerStats};
 use crate::error::Result;
 use crate::options::Clock;
 use crate::region::Region;
@@ -76,7 +77,7 @@ impl CompactionTarget for StoreTarget {
             throttle: self.throttle.clone(),
             now_ms: self.clock.now_ms(),
         };
-        let res = compact_store(&region, &store, &ctx, false);
+        let res = compact_store(region.files(), region.read_point(), &store, &ctx, false);
         self.done.notify();
         res
     }
@@ -171,12 +172,12 @@ impl Compactor {
                             .wait_until(Instant::now() + Duration::from_millis(100));
                         continue;
                     }
-                    if compact_store(region, store, &ctx, true)? {
+                    if compact_store(region.files(), region.read_point(), store, &ctx, true)? {
                         break;
                     }
                 }
             } else {
-                while compact_store(region, store, &ctx, false)? {}
+                while compact_store(region.files(), region.read_point(), store, &ctx, false)? {}
             }
             self.done.notify();
         }

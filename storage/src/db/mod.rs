@@ -9,6 +9,7 @@
 //! `<dir>/<table>/<region id>/…` (see `region`).
 
 pub mod catalog;
+pub mod compactor;
 pub mod lock;
 mod scanner;
 mod split;
@@ -25,11 +26,11 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
+use crate::files::Shared;
 use crate::filter::{CompareOp, compare_values};
 use crate::mutation::Mutation;
 use crate::options::{Durability, EngineOptions};
-use crate::read::{Column, Get, Row, Scan};
-use crate::region::flush::Shared;
+use crate::read::{Column, Get, ReadOptions, Row, Scan};
 use crate::region::{Region, RegionInfo};
 use crate::scan::rows::{ReadSpec, get_row};
 use crate::schema::TableSchema;
@@ -76,7 +77,7 @@ struct Inner {
     wake: crossbeam_channel::Sender<()>,
     stop: AtomicBool,
     /// Background compaction, on-demand compaction and flush backpressure.
-    compactor: Arc<crate::compaction::Compactor>,
+    compactor: Arc<compactor::Compactor>,
 }
 
 /// A data directory of tables. `Send + Sync`; share it in an `Arc`.
@@ -107,7 +108,7 @@ impl Db {
         let catalog = Catalog::load(&*fs, dir)?;
         remove_unlisted(&*fs, dir, &catalog)?;
         let opts = Arc::new(opts);
-        let shared = Shared::new(&opts);
+        let shared = Shared::new(opts.block_cache_bytes, opts.fs.clone(), opts.recovery);
         let (wake, rx) = crossbeam_channel::bounded::<()>(1);
         let mut tables = BTreeMap::new();
         for t in &catalog.tables {
@@ -121,7 +122,7 @@ impl Db {
             tables.insert(t.schema.name.clone(), Arc::new(Table { schema, regions }));
         }
         tracing::info!(dir = %dir.display(), tables = tables.len(), "opened database");
-        let compactor = Arc::new(crate::compaction::Compactor::start(
+        let compactor = Arc::new(compactor::Compactor::start(
             &opts.compaction,
             opts.clock.clone(),
         )?);
@@ -285,18 +286,9 @@ impl Db {
         Ok(())
     }
 
-    fn spec(&self, columns: &[Column], g: Option<&Get>, s: Option<&Scan>) -> ReadSpec {
+    fn spec(&self, read: &ReadOptions) -> ReadSpec {
         ReadSpec {
-            columns: columns.to_vec(),
-            time_range: g
-                .and_then(|g| g.time_range)
-                .or(s.and_then(|s| s.time_range)),
-            max_versions: g
-                .and_then(|g| g.max_versions)
-                .or(s.and_then(|s| s.max_versions)),
-            filter: g
-                .and_then(|g| g.filter.clone())
-                .or(s.and_then(|s| s.filter.clone())),
+            read: read.clone(),
             now: self.inner.opts.clock.now_ms(),
         }
     }
@@ -308,7 +300,7 @@ impl Db {
     pub fn get(&self, table: &str, get: &Get) -> Result<Option<Row>> {
         let t = self.table(table)?;
         self.inner.opts.limits.check_row(&get.row)?;
-        let spec = self.spec(&get.columns, Some(get), None);
+        let spec = self.spec(&get.read);
         get_row(&t.locate(&get.row)?.view(), &get.row, &spec)
     }
 
@@ -319,7 +311,7 @@ impl Db {
     /// `UnknownTable`, `UnknownFamily`. Read errors come out of the iterator.
     pub fn scan(&self, table: &str, scan: &Scan) -> Result<DbScan> {
         let t = self.table(table)?;
-        for c in &scan.columns {
+        for c in &scan.read.columns {
             if t.schema.family(&c.family).is_none() {
                 return Err(Error::UnknownFamily(format!(
                     "{} (table '{}')",
@@ -328,7 +320,7 @@ impl Db {
                 )));
             }
         }
-        let spec = self.spec(&scan.columns, None, Some(scan));
+        let spec = self.spec(&scan.read);
         Ok(DbScan::new(t.regions.clone(), scan, spec))
     }
 
@@ -364,7 +356,7 @@ impl Db {
             Bytes::copy_from_slice(family),
             Bytes::copy_from_slice(qualifier),
         ));
-        let spec = self.spec(&get.columns, Some(&get), None);
+        let spec = self.spec(&get.read);
         let current = get_row(&region.view(), row, &spec)?
             .and_then(|r| r.cells.into_iter().next().map(|c| c.value));
         let pass = match (&current, &expected) {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::region::flush::Shared;
+use crate::files::Shared;
 use crate::region::{Region, RegionStats};
 
 /// Stats of one table.

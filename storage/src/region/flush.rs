@@ -1,5 +1,5 @@
 //! Flushing a region: frozen memstores become HFiles recorded in the manifest, then the
-//! WAL is trimmed. Also the region's on-disk file state at open (live files, orphans).
+//! WAL is trimmed. The files themselves (manifest, ids, cache) are `crate::files`.
 //!
 //! Order (the crash-safety argument, `docs/api.md`):
 //! 1. write each family's file and fsync it (`HFileWriter::finish`), fsync the directory;
@@ -11,57 +11,18 @@
 //! the data comes back from the WAL. A crash after 2 replays only newer WAL entries.
 //! Any failure poisons the region (writes refused) rather than guessing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::cell::SeqNo;
 use crate::error::{Error, Result};
+use crate::files::{RegionFiles, remove_failed_output};
 use crate::hfile::{FileInfo, FileOptions, HFileWriter, file_name};
 use crate::manifest::FileMeta;
-use crate::schema::FamilyOptions;
 use crate::store::{FileCache, StoreFile};
 
 use super::{MemGen, MemState, Region};
-
-/// What every region of a Db shares for its files (the block cache).
-#[derive(Debug)]
-pub struct Shared {
-    pub cache: FileCache,
-    /// The file system of every region's files.
-    pub fs: crate::fs::SharedFs,
-    /// Recovery mode of every region's manifest.
-    pub recovery: crate::log::RecoveryMode,
-}
-
-impl Shared {
-    /// The shared state for a database with these options.
-    pub fn new(opts: &crate::options::EngineOptions) -> Shared {
-        Shared {
-            cache: FileCache::new(opts.block_cache_bytes),
-            fs: opts.fs.clone(),
-            recovery: opts.recovery,
-        }
-    }
-
-    /// Block cache (hits, misses, bytes).
-    pub fn cache_counters(&self) -> (u64, u64, u64) {
-        let s = self.cache.cache.stats();
-        (s.hits, s.misses, s.bytes)
-    }
-}
-
-/// What [`FileState::open`] finds: the state, live files per family, the flushed sequence.
-pub(crate) type Opened = (FileState, Vec<Vec<Arc<StoreFile>>>, SeqNo);
-
-/// The region's manifest and file-id allocator.
-#[derive(Debug)]
-pub(crate) struct FileState {
-    next_file_id: AtomicU64,
-    cache: FileCache,
-    fs: crate::fs::SharedFs,
-    pub(crate) log: manifest_log::ManifestLog,
-}
 
 /// A file written by a flush, not yet recorded.
 struct NewFile {
@@ -71,84 +32,40 @@ struct NewFile {
     meta: FileMeta,
 }
 
-impl FileState {
-    /// Opens the file state of a region: live files per family (in `fams` order) and the
-    /// flushed sequence; deletes files in family directories that the manifest does not
-    /// list (half-written flush or compaction output).
-    pub(crate) fn open(dir: &Path, fams: &[FamilyOptions], shared: &Shared) -> Result<Opened> {
-        let fs = &*shared.fs;
-        let (log, live, flushed_seq, next_id) =
-            manifest_log::ManifestLog::open(dir, shared.fs.clone(), shared.recovery)?;
-        // Compaction hook: close compactions a crash interrupted (their unlisted output
-        // is removed with the other orphans below).
-        crate::compaction::run::abort_pending(&mut log.manifest().lock())?;
-        let mut per_family = Vec::with_capacity(fams.len());
-        let mut max_id = next_id;
-        for f in fams {
-            let fdir = dir.join(&f.name);
-            crate::fs::create_dir_synced(fs, &fdir)?;
-            let ids: Vec<u64> = live
-                .iter()
-                .filter(|(fam, _)| *fam == f.name)
-                .map(|(_, id)| *id)
-                .collect();
-            let removed =
-                crate::manifest::remove_orphans(fs, &fdir, &ids.iter().copied().collect())?;
-            for p in removed {
-                tracing::warn!(file = %p.display(), "removed file not listed in the manifest");
-            }
-            let mut files = Vec::with_capacity(ids.len());
-            for id in ids {
-                max_id = max_id.max(id + 1);
-                files.push(Arc::new(StoreFile::open(
-                    fs,
-                    &fdir.join(file_name(id)),
-                    id,
-                    &shared.cache,
-                )?));
-            }
-            per_family.push(files);
-        }
-        Ok((
-            FileState {
-                next_file_id: AtomicU64::new(max_id.max(1)),
-                cache: shared.cache.clone(),
-                fs: shared.fs.clone(),
-                log,
-            },
-            per_family,
-            flushed_seq,
-        ))
-    }
-}
-
 impl Region {
     /// The region's manifest; compaction records its edits here (holding the lock across
     /// its `apply`, then calling [`Store::apply`](crate::store::Store::apply)).
     pub fn manifest(&self) -> &parking_lot::Mutex<crate::manifest::Manifest> {
-        self.files.log.manifest()
+        self.files.manifest()
     }
 
     /// Allocates an id for a new file of this region (never reused).
     pub fn allocate_file_id(&self) -> u64 {
-        self.files.next_file_id.fetch_add(1, Ordering::Relaxed)
+        self.files.allocate_file_id()
     }
 
     /// The block cache shared by every region (readers of new files use it).
     pub fn block_cache(&self) -> &FileCache {
-        &self.files.cache
+        self.files.block_cache()
     }
 
     /// The file system the region's files live on.
     pub fn fs(&self) -> &dyn crate::fs::Fs {
-        &*self.files.fs
+        self.files.fs()
     }
 
     /// The file system the region's files live on, shared.
     pub fn fs_shared(&self) -> crate::fs::SharedFs {
-        self.files.fs.clone()
+        self.files.fs_shared()
     }
 
+    /// The region's files: what compaction works on.
+    pub fn files(&self) -> &RegionFiles {
+        &self.files
+    }
+}
+
+impl Region {
     /// Freezes the active memstore (if non-empty) and flushes every frozen one; returns
     /// when they are in files recorded by the manifest.
     ///
@@ -204,10 +121,8 @@ impl Region {
                     frozen,
                 }));
             }
-            if self.files.log.durable() {
-                // IMPORTANT: only after the manifest records the files.
-                self.wal.mark_flushed(sealed)?;
-            }
+            // IMPORTANT: only after the manifest records the files.
+            self.wal.mark_flushed(sealed)?;
             self.counters.flushes.fetch_add(1, Ordering::Relaxed);
             let (lock, cv) = &self.flushed;
             *lock.lock() += 1;
@@ -226,10 +141,10 @@ impl Region {
             if mem.is_empty() {
                 continue;
             }
-            let id = self.files.next_file_id.fetch_add(1, Ordering::Relaxed);
+            let id = self.files.allocate_file_id();
             let path = store.dir.join(file_name(id));
             let o = &store.opts;
-            let fs = &*self.files.fs;
+            let fs = self.files.fs();
             let write = || -> Result<(FileInfo, u64, u64)> {
                 let mut w = HFileWriter::create(
                     fs,
@@ -260,7 +175,7 @@ impl Region {
                 }
             };
             // Compaction hook: write amplification counts flushed bytes.
-            store.compaction.counters.record_flush(user_bytes, size);
+            store.lifecycle.counters.record_flush(user_bytes, size);
             written.push(NewFile {
                 store: i,
                 id,
@@ -273,23 +188,19 @@ impl Region {
             .map(|f| (self.stores[f.store].opts.name.clone(), f.meta.clone()))
             .collect();
         let nfiles = adds.len();
-        if let Err(e) = self.files.log.record_flush(
-            adds,
-            sealed,
-            self.files.next_file_id.load(Ordering::Relaxed),
-        ) {
+        if let Err(e) = self.files.record_flush(adds, sealed) {
             // Only a full disk proves the edit is not in the manifest (its partial frame was
             // cut back). After any other failure the frame may still reach the disk, so
             // the files stay; if unlisted, the next open sweeps them.
             if e.is_no_space() {
                 for f in &written {
-                    remove_failed_output(&*self.files.fs, &f.path);
+                    remove_failed_output(self.files.fs(), &f.path);
                 }
             }
             return Err(e);
         }
         for f in written {
-            let sf = StoreFile::open(&*self.files.fs, &f.path, f.id, &self.files.cache)?;
+            let sf = StoreFile::open(self.files.fs(), &f.path, f.id, self.files.block_cache())?;
             self.stores[f.store].apply(vec![Arc::new(sf)], &[]);
         }
         tracing::debug!(
@@ -300,87 +211,5 @@ impl Region {
             "flushed memstore"
         );
         Ok(())
-    }
-}
-
-/// Removes the output of a failed flush or compaction, best effort (the orphan sweep at
-/// the next open removes whatever this cannot).
-pub(crate) fn remove_failed_output(fs: &dyn crate::fs::Fs, path: &Path) {
-    match fs.remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "could not remove a failed output file")
-        }
-    }
-}
-
-/// The manifest as the region uses it: one `Manifest` per region directory.
-mod manifest_log {
-    use std::path::Path;
-
-    use parking_lot::Mutex;
-
-    use crate::cell::SeqNo;
-    use crate::error::Result;
-    use crate::manifest::{FileMeta, Manifest, VersionEdit};
-
-    /// Live files as (family, id).
-    pub(super) type Live = Vec<(String, u64)>;
-
-    #[derive(Debug)]
-    pub(crate) struct ManifestLog {
-        m: Mutex<Manifest>,
-    }
-
-    impl ManifestLog {
-        pub(super) fn open(
-            dir: &Path,
-            fs: crate::fs::SharedFs,
-            recovery: crate::log::RecoveryMode,
-        ) -> Result<(ManifestLog, Live, SeqNo, u64)> {
-            let opts = crate::manifest::ManifestOptions {
-                fs,
-                recovery,
-                ..Default::default()
-            };
-            let (m, state) = Manifest::open_with(dir, opts)?;
-            let live = state
-                .files
-                .iter()
-                .flat_map(|(fam, files)| files.keys().map(move |id| (fam.clone(), *id)))
-                .collect();
-            Ok((
-                ManifestLog { m: Mutex::new(m) },
-                live,
-                state.flushed_seq,
-                state.next_file_id,
-            ))
-        }
-
-        /// True if recorded flushes survive a restart (so the WAL may be trimmed).
-        pub(super) fn durable(&self) -> bool {
-            true
-        }
-
-        /// Records flushed files and the flushed sequence; durable when it returns.
-        pub(super) fn record_flush(
-            &self,
-            adds: Vec<(String, FileMeta)>,
-            flushed_seq: SeqNo,
-            next_file_id: u64,
-        ) -> Result<()> {
-            self.m.lock().apply(&VersionEdit {
-                add_files: adds,
-                flushed_seq: Some(flushed_seq),
-                next_file_id: Some(next_file_id),
-                ..VersionEdit::default()
-            })
-        }
-
-        /// The manifest, for compaction (which records its own edits).
-        pub(crate) fn manifest(&self) -> &Mutex<Manifest> {
-            &self.m
-        }
     }
 }

@@ -22,6 +22,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::cell::SeqNo;
 use crate::error::{Error, Result};
+use crate::files::{RegionFiles, Shared};
 use crate::memstore::Memstore;
 use crate::options::EngineOptions;
 use crate::scan::rows::{FamilyView, ReadView};
@@ -157,7 +158,7 @@ pub struct Region {
     /// Test hook: writes wait between logging and inserting while set.
     insert_paused: AtomicBool,
     wal: Wal,
-    files: flush::FileState,
+    files: RegionFiles,
     counters: Counters,
     flush_wake: Option<crossbeam_channel::Sender<()>>,
 }
@@ -182,13 +183,16 @@ impl Region {
         info: RegionInfo,
         schema: Arc<TableSchema>,
         opts: Arc<EngineOptions>,
-        shared: &flush::Shared,
+        shared: &Shared,
         flush_wake: Option<crossbeam_channel::Sender<()>>,
     ) -> Result<Region> {
         crate::fs::create_dir_synced(&*opts.fs, dir)?;
         let mut fams = schema.families.clone();
         fams.sort_by(|a, b| a.name.cmp(&b.name));
-        let (files, per_family, flushed_seq) = flush::FileState::open(dir, &fams, shared)?;
+        let (files, per_family, flushed_seq) =
+            RegionFiles::open(dir, &fams, shared, info.id, &info.table)?;
+        // Close compactions a crash interrupted (their unlisted outputs were swept above).
+        crate::compaction::run::abort_pending(&mut files.manifest().lock())?;
         let stores: Vec<Arc<Store>> = fams
             .into_iter()
             .zip(per_family)
@@ -392,26 +396,26 @@ impl Region {
     }
 
     /// Test hook: while `paused`, frozen memstores are not flushed (to make flushes lag).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn pause_flushes(&self, paused: bool) {
         self.flush_paused.store(paused, Ordering::Release);
     }
 
     /// Test hook: while `paused`, writes stop after logging and before inserting (they
     /// hold their sequence numbers), to open the window a close or split must cover.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn pause_inserts(&self, paused: bool) {
         self.insert_paused.store(paused, Ordering::Release);
     }
 
     /// Writes that hold sequence numbers of the active memstore and have not inserted yet.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn writes_in_flight(&self) -> usize {
         self.mem.load().active.writers.load(Ordering::Acquire)
     }
 
     /// The WAL, for tests that inject failures.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn wal(&self) -> &Wal {
         &self.wal
     }
@@ -436,7 +440,7 @@ impl Region {
                     files: v.files.len() as u64,
                     file_bytes: v.bytes(),
                     bloom_skipped_files: s.bloom_skipped.load(Ordering::Relaxed),
-                    compaction: s.compaction.counters.snapshot(),
+                    compaction: s.lifecycle.counters.snapshot(),
                 }
             })
             .collect::<Vec<_>>();

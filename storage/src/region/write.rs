@@ -15,7 +15,7 @@ use crate::cell::{Cell, CellKind};
 use crate::error::{Error, Result};
 use crate::mutation::{Mutation, MutationOp};
 use crate::options::Durability;
-use crate::read::Column;
+use crate::read::{Column, ReadOptions};
 use crate::scan::rows::{ReadSpec, get_row};
 use crate::wal::WalEntry;
 
@@ -35,9 +35,11 @@ impl Region {
     /// Timestamp of the newest visible version of a column, for `Delete` without one.
     fn latest_ts(&self, row: &Bytes, family: &Bytes, qualifier: &Bytes, now: u64) -> Result<u64> {
         let spec = ReadSpec {
-            columns: vec![Column::qualified(family.clone(), qualifier.clone())],
+            read: ReadOptions {
+                columns: vec![Column::qualified(family.clone(), qualifier.clone())],
+                ..ReadOptions::default()
+            },
             now,
-            ..ReadSpec::default()
         };
         let got = get_row(&self.view(), row, &spec)?;
         Ok(got

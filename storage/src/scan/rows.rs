@@ -16,8 +16,8 @@ use crate::cell::{Cell, KeyRef, SeqNo};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::memstore::Memstore;
-use crate::read::{Column, Row, TimeRange};
-use crate::scan::merge::{MergeIter, Source};
+use crate::merge::{MergeIter, Source};
+use crate::read::{Column, ReadOptions, Row};
 use crate::scan::visibility::{FamilyQuery, RowVisibility};
 use crate::store::{Store, Version};
 
@@ -36,13 +36,11 @@ pub struct ReadView {
     pub families: Vec<FamilyView>,
 }
 
-/// The parts of a get or scan that decide which cells of a row come back.
+/// The parts of a get or scan that decide which cells of a row come back, at a time.
 #[derive(Clone, Debug, Default)]
 pub struct ReadSpec {
-    pub columns: Vec<Column>,
-    pub time_range: Option<TimeRange>,
-    pub max_versions: Option<u32>,
-    pub filter: Option<Filter>,
+    /// Columns, time range, versions, filter.
+    pub read: ReadOptions,
     /// "Now" for TTL, in ms.
     pub now: u64,
 }
@@ -52,7 +50,7 @@ pub struct ReadSpec {
 /// # Errors
 /// `UnknownFamily` if a selected column names a family the table lacks.
 pub fn family_queries(view: &ReadView, spec: &ReadSpec) -> Result<Vec<(usize, FamilyQuery)>> {
-    for c in &spec.columns {
+    for c in &spec.read.columns {
         if !view.families.iter().any(|f| f.store.name == c.family) {
             return Err(Error::UnknownFamily(
                 String::from_utf8_lossy(&c.family).into_owned(),
@@ -61,10 +59,11 @@ pub fn family_queries(view: &ReadView, spec: &ReadSpec) -> Result<Vec<(usize, Fa
     }
     let mut out = Vec::new();
     for (i, f) in view.families.iter().enumerate() {
-        let qualifiers = if spec.columns.is_empty() {
+        let qualifiers = if spec.read.columns.is_empty() {
             None
         } else {
             let sel: Vec<&Column> = spec
+                .read
                 .columns
                 .iter()
                 .filter(|c| c.family == f.store.name)
@@ -87,8 +86,12 @@ pub fn family_queries(view: &ReadView, spec: &ReadSpec) -> Result<Vec<(usize, Fa
             FamilyQuery {
                 family: f.store.name.clone(),
                 qualifiers,
-                time_range: spec.time_range,
-                max_versions: spec.max_versions.unwrap_or(1).clamp(1, opts.max_versions),
+                time_range: spec.read.time_range,
+                max_versions: spec
+                    .read
+                    .max_versions
+                    .unwrap_or(1)
+                    .clamp(1, opts.max_versions),
                 oldest_ts: opts.ttl_ms.map_or(0, |ttl| spec.now.saturating_sub(ttl)),
             },
         ));
@@ -178,7 +181,7 @@ fn finish_row(row: Bytes, cells: Vec<Cell>, filter: Option<&Filter>) -> Option<R
 /// `UnknownFamily`, or I/O and checksum errors of the files read.
 pub fn get_row(view: &ReadView, row: &[u8], spec: &ReadSpec) -> Result<Option<Row>> {
     let queries = family_queries(view, spec)?;
-    get_row_with(view, row, &queries, spec.filter.as_ref())
+    get_row_with(view, row, &queries, spec.read.filter.as_ref())
 }
 
 fn get_row_with(
@@ -225,7 +228,7 @@ impl RegionScan {
                 queries,
                 lo,
                 cursor: hi,
-                filter: spec.filter.clone(),
+                filter: spec.read.filter.clone(),
                 done: false,
             }));
         }
@@ -244,7 +247,7 @@ impl RegionScan {
         Ok(RegionScan::Forward(ForwardScan {
             fams,
             hi,
-            filter: spec.filter.clone(),
+            filter: spec.read.filter.clone(),
             _pinned: view,
         }))
     }

@@ -13,7 +13,7 @@ use crate::cache::BlockCache;
 use crate::cell::{KeyRef, SeqNo};
 use crate::error::Result;
 use crate::hfile::HFileReader;
-use crate::scan::merge::Source;
+use crate::merge::Source;
 
 /// The block cache shared by every file of a database, with the allocator of the
 /// process-unique ids its blocks are keyed by.

@@ -6,7 +6,9 @@
 //! without blocking it. The store's memstores belong to the region (frozen together so
 //! one flushed sequence number covers the whole region); this module does not write.
 
+pub mod counters;
 pub mod file;
+pub mod lifecycle;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +19,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::schema::FamilyOptions;
+pub use counters::{CompactionCounters, CompactionStats, write_amplification};
 pub use file::{FileCache, StoreFile};
+pub use lifecycle::{Claim, FailPoint, FileLifecycle};
 
 /// The live files of a store, newest first (by the highest sequence they hold).
 #[derive(Debug, Default)]
@@ -53,8 +57,8 @@ pub struct Store {
     pub bloom_skipped: AtomicU64,
     /// Serialises version changes (flush adds, compaction replaces).
     edit: Mutex<()>,
-    /// Compaction state: busy files, counters, files awaiting their last reader.
-    pub compaction: crate::compaction::run::StoreCompaction,
+    /// Claimed files, files awaiting their last reader, counters.
+    pub lifecycle: FileLifecycle,
 }
 
 impl Store {
@@ -67,7 +71,7 @@ impl Store {
             version: ArcSwap::from_pointee(Version::new(files)),
             bloom_skipped: AtomicU64::new(0),
             edit: Mutex::new(()),
-            compaction: crate::compaction::run::StoreCompaction::default(),
+            lifecycle: FileLifecycle::default(),
         }
     }
 

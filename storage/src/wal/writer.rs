@@ -339,13 +339,13 @@ impl Wal {
     }
 
     /// Fault injection for tests: the next `fdatasync` fails as if the disk had failed.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn inject_sync_failure(&self) {
         self.inner.fail_next_sync.store(true, Ordering::SeqCst);
     }
 
     /// Fault injection for tests: the next group `write` fails as if the disk were full.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn inject_write_failure(&self) {
         self.inner.fail_next_write.store(true, Ordering::SeqCst);
     }

@@ -23,6 +23,7 @@ pub mod date_tiered;
 pub mod exploring;
 pub mod major;
 
+pub use crate::schema::CompactionStyle;
 use std::fmt;
 
 use crate::cell::{SeqNo, Timestamp};
@@ -82,25 +83,6 @@ pub struct CompactionPlan {
     pub kind: PlanKind,
     /// Human-readable reason, e.g. "exploring: 4 files in ratio 1.2, 10 MiB".
     pub reason: String,
-}
-
-/// How a family picks minor compactions. Part of the family's options.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum CompactionStyle {
-    /// HBase's exploring (ratio-based) selection over adjacent files. The default.
-    #[default]
-    Exploring,
-    /// Time windows by each file's newest timestamp; only files of one window merge.
-    /// Meant for time-series families written roughly in time order.
-    DateTiered {
-        /// Size of the newest windows in ms (e.g. 1 hour). Values below 1 are treated as 1.
-        base_window_ms: u64,
-        /// How many windows of one size before the next tier's windows are this many times
-        /// larger (the growth factor). Values below 2 are treated as 2.
-        windows_per_tier: u64,
-        /// Files whose newest cell is older than this (relative to now) are left alone.
-        max_tier_age_ms: u64,
-    },
 }
 
 /// What the policy needs to know about the store's family.
