@@ -3,13 +3,17 @@
 //!
 //! - [`config`]: flags, TOML and defaults.
 //! - [`consumer`]: group membership, rebalance hooks.
-//! - [`run`]: the consume loop and its commit protocol.
+//! - [`run`]: the consume loop: gather, classify, store, fire, commit.
+//! - [`classify`]: a batch into rows, dead letters and acks (pure).
+//! - [`commit`]: the commit protocol (checkpoint, then offsets), without Kafka.
 //! - [`offsets`]: what may be committed (pure).
 //! - [`rows`]: row keys and cells of `driving` and `overspeed`.
 //! - [`store`]: the region-server operations as a trait; [`grpc_store`]: over gRPC.
 //! - [`sets`]: `SADD`/`EXPIRE` on the TTL set service.
 //! - [`stats`]: Prometheus metrics.
 
+pub mod classify;
+pub mod commit;
 pub mod config;
 pub mod consumer;
 pub mod grpc_store;

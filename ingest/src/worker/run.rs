@@ -24,67 +24,26 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
+use super::classify::{Classified, classify};
+use super::commit::{self, OffsetSink, Outcome};
 use super::config::WorkerConfig;
 use super::consumer::{ClosingConsumer, OwnershipChange, Shared, WorkerContext};
 use super::offsets::CommitTracker;
 use super::rows::{
-    CHECKPOINT_TABLE, DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, checkpoint_row,
-    driving_row, overspeed_row, wall_clock_ms,
+    CHECKPOINT_TABLE, DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, overspeed_row,
+    wall_clock_ms,
 };
 use super::sets::SetSink;
 use super::stats::WorkerStats;
 use super::store::Store;
 use crate::error::{Error, Result};
-use crate::event::{DrivingEvent, TurnSignal, line_str, parse_driving};
 use crate::kafka::{BatchProducer, OutRecord, consumer_config, producer_config};
 use crate::metrics::Registry;
 use crate::rules::reload::{Reload, RuleWatcher};
-use crate::rules::{Admission, Engine, EngineOptions, Firing, Sample};
+use crate::rules::{Engine, EngineOptions, Firing};
 
 /// How long one dead-letter batch may wait for delivery reports before it is retried.
 const DLQ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A record bound for the dead-letter topic.
-#[derive(Debug, Clone)]
-struct DeadLetter {
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
-    headers: Vec<(String, String)>,
-}
-
-fn dead_letter(m: &OwnedMessage, reason: &str) -> DeadLetter {
-    DeadLetter {
-        key: m.key().map(<[u8]>::to_vec),
-        payload: m.payload().unwrap_or_default().to_vec(),
-        headers: vec![
-            ("reason".into(), reason.into()),
-            ("source-topic".into(), m.topic().into()),
-            ("source-partition".into(), m.partition().to_string()),
-            ("source-offset".into(), m.offset().to_string()),
-        ],
-    }
-}
-
-fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
-    Sample {
-        partition,
-        offset,
-        time_ms: ev.event_time_ms,
-        car_number: &ev.car_number,
-        area_code: &ev.area,
-        turn_signal: match ev.turn_signal {
-            TurnSignal::Left => "L",
-            TurnSignal::Right => "R",
-            TurnSignal::None => "N",
-        },
-        numbers: [
-            f64::from(ev.speed),
-            f64::from(ev.accelerator),
-            f64::from(ev.brake),
-            f64::from(ev.steering_angle),
-        ],
-    }
-}
 
 /// A cycle at least this long is logged at debug level with the time of each stage.
 const SLOW_CYCLE: Duration = Duration::from_millis(100);
@@ -387,37 +346,16 @@ impl<S: Store> Worker<S> {
         self.apply_ownership().await; // reads checkpoints and commits: off the clock
         self.busy += started.elapsed();
         let engine_now = self.engine_now();
-        let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
-        let mut dead: Vec<DeadLetter> = Vec::new();
-        let mut next: Vec<(i32, i64)> = Vec::new();
-        let (mut parse_bad, mut late) = (0u64, 0u64);
-        for m in &batch {
-            self.stats.consumed.inc();
-            let (p, off) = (m.partition(), m.offset());
-            if !self.tracker.owns(p) {
-                continue; // revoked while in flight: the next owner replays it
-            }
-            next.push((p, off + 1));
-            let payload = m.payload().unwrap_or_default();
-            match line_str(payload).and_then(parse_driving) {
-                Ok(ev) => {
-                    rows.push(driving_row(
-                        &ev,
-                        payload.strip_suffix(b"\n").unwrap_or(payload),
-                    ));
-                    if let Admission::Late { .. } =
-                        self.engine.observe(&sample(&ev, p, off), engine_now)
-                    {
-                        late += 1;
-                        dead.push(dead_letter(m, "late"));
-                    }
-                }
-                Err(reason) => {
-                    parse_bad += 1;
-                    dead.push(dead_letter(m, &reason.to_string()));
-                }
-            }
-        }
+        let tracker = &self.tracker;
+        let Classified {
+            rows,
+            dead,
+            next,
+            consumed,
+            parse_bad,
+            late,
+        } = classify(&batch, |p| tracker.owns(p), &mut self.engine, engine_now);
+        self.stats.consumed.add(consumed);
         let (store, consumer, stats, max) = (
             self.store.clone(),
             self.consumer.clone(),
@@ -568,41 +506,39 @@ impl<S: Store> Worker<S> {
     }
 
     async fn commit(&mut self, mode: CommitMode) {
-        let due = self.tracker.due(|p| self.engine.held_offset(p));
-        if due.is_empty() {
-            return;
-        }
-        let checkpoint = self.engine.checkpoint();
-        // IMPORTANT: the checkpoint is durable before the offsets that rely on it are
-        // committed (a newer checkpoint with an older commit is safe; not the reverse).
-        let rows: Vec<Row> = due
-            .iter()
-            .map(|&(p, off)| checkpoint_row(&self.cfg.group, &self.cfg.topic, p, off, &checkpoint))
-            .collect();
-        if let Err(e) = self.store.put(CHECKPOINT_TABLE, &rows).await {
-            tracing::warn!(error = %e, "checkpoint not stored; commit retried next cycle");
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for &(p, off) in &due {
-            if tpl
-                .add_partition_offset(&self.cfg.topic, p, Offset::Offset(off))
-                .is_ok()
-                && let Some(mut e) = tpl.find_partition(&self.cfg.topic, p)
-            {
-                e.set_metadata(checkpoint.as_str());
+        let sink = KafkaOffsets {
+            consumer: &self.consumer,
+            mode,
+        };
+        let engine = &self.engine;
+        let out = commit::commit(
+            &*self.store,
+            &sink,
+            &mut self.tracker,
+            |p| engine.held_offset(p),
+            || engine.checkpoint(),
+            &self.cfg.group,
+            &self.cfg.topic,
+        )
+        .await;
+        match out {
+            Outcome::NothingDue => {}
+            Outcome::CheckpointNotStored(e) => {
+                tracing::warn!(error = %e, "checkpoint not stored; commit retried next cycle");
             }
-        }
-        match self.consumer.commit(&tpl, mode) {
-            Ok(()) => {
+            Outcome::NotCommitted(e) => {
+                tracing::warn!(error = %e, "commit failed; retried next cycle");
+            }
+            Outcome::Committed {
+                offsets,
+                checkpoint,
+            } => {
                 let mut committable = self.shared.committable.lock();
-                for &(p, off) in &due {
-                    self.tracker.committed(p, off);
+                for (p, off) in offsets {
                     self.stats.committed(p).set(off);
                     committable.insert(p, (off, checkpoint.clone()));
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "commit failed; retried next cycle"),
         }
     }
 
@@ -624,6 +560,28 @@ impl<S: Store> Worker<S> {
 
 /// Creates the dead-letter topic if it is missing (brokers such as tansu do not
 /// auto-create topics). Failure is only logged: dead letters then retry until it exists.
+/// The consumer group as the commit protocol's offset sink.
+struct KafkaOffsets<'a> {
+    consumer: &'a ClosingConsumer,
+    mode: CommitMode,
+}
+
+impl OffsetSink for KafkaOffsets<'_> {
+    fn commit_offsets(&self, topic: &str, offsets: &[(i32, i64)], metadata: &str) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for &(p, off) in offsets {
+            tpl.add_partition_offset(topic, p, Offset::Offset(off))
+                .map_err(|e| Error::kafka("building the commit", e))?;
+            if let Some(mut e) = tpl.find_partition(topic, p) {
+                e.set_metadata(metadata);
+            }
+        }
+        self.consumer
+            .commit(&tpl, self.mode)
+            .map_err(|e| Error::kafka("committing offsets", e))
+    }
+}
+
 async fn ensure_topic(brokers: &str, topic: &str) {
     let admin: AdminClient<DefaultClientContext> = match ClientConfig::new()
         .set("bootstrap.servers", brokers)
