@@ -153,7 +153,7 @@ fn build_sink(name: &str, c: &SinkConfig, fs: &SharedFs) -> Result<Box<dyn Sink>
                     .collect(),
             },
         )?),
-        SinkConfig::Logger => Box::new(LoggerSink::new(name)),
+        SinkConfig::Logger {} => Box::new(LoggerSink::new(name)),
         SinkConfig::FileRoll {
             dir,
             roll_size_mb,
@@ -292,7 +292,7 @@ pub fn start_with_fs(cfg: &AgentConfig, reg: &Arc<Registry>, fs: SharedFs) -> Re
             .map(build_interceptor)
             .collect::<Result<Vec<_>>>()?;
         let selector = match &p.selector {
-            None | Some(SelectorConfig::Replicating) => Selector::Replicating {
+            None | Some(SelectorConfig::Replicating {}) => Selector::Replicating {
                 branches: branches.len(),
             },
             Some(SelectorConfig::Multiplexing {
