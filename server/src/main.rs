@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    tracing::info!(data_dir = %settings.data_dir.display(), "data directory locked");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
