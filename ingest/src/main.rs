@@ -82,7 +82,7 @@ enum Cmd {
     Worker(WorkerArgs),
     /// Run the collector agent described by a TOML file.
     Collect {
-        /// Agent configuration.
+        /// Agent configuration (every key, commented: `config/agent.toml`).
         #[arg(long)]
         config: PathBuf,
         /// Serve /metrics here (overrides `[agent] http_addr`).

@@ -33,7 +33,8 @@ pub struct ServerArgs {
     #[arg(long)]
     pub only_resp: bool,
 
-    /// TOML configuration file; flags given on the command line win over its values.
+    /// TOML configuration file; flags given on the command line win over its values. Every
+    /// key, commented: `config/server.toml`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -4,6 +4,7 @@
 //! `speedlayer-ingest worker --brokers HOST:PORT --topic T --group G --server URL
 //! --resp HOST:PORT --rules FILE --http-addr ADDR`. `--config FILE` reads the same keys
 //! from TOML (`brokers = "..."`, `http_addr = "..."`...); a flag overrides the file.
+//! `config/worker.toml` documents every key and its default.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,7 +45,8 @@ pub struct WorkerArgs {
     /// Processing time after which a silent partition is idle, e.g. `10s`.
     #[arg(long)]
     pub idle_flush: Option<String>,
-    /// TOML file with the same keys as the flags.
+    /// TOML file with the same keys as the flags, plus tuning keys (every key, commented:
+    /// `config/worker.toml`).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
