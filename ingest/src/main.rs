@@ -15,6 +15,7 @@ use speedlayer_ingest::collect::{agent, config::AgentConfig};
 use speedlayer_ingest::metrics::{self, Registry};
 use speedlayer_ingest::simulate::{self, SimOptions};
 use speedlayer_ingest::worker::{GrpcStore, MemoryStore, Worker, WorkerArgs, WorkerConfig};
+use speedlayer_logging::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -23,9 +24,26 @@ use speedlayer_ingest::worker::{GrpcStore, MemoryStore, Worker, WorkerArgs, Work
     about = "Speedlayer ingest: simulator, collector agent, worker"
 )]
 struct Cli {
+    /// Log lines on stderr: `text` (coloured only when stderr is a terminal) or `json` (one
+    /// object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_name = "text|json",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "SPEEDLAYER_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
 }
+
+/// `worker --help` epilogue: a region server on its default ports (`speedlayer-server`
+/// with no flags) and a local Kafka.
+const WORKER_EXAMPLE: &str = "Example, against `speedlayer-server` on its default ports:
+  speedlayer-ingest worker --brokers 127.0.0.1:9092 --topic SmartCar-Topic \\
+    --server http://127.0.0.1:16020 --resp 127.0.0.1:6380 --rules config/rules.toml";
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -60,10 +78,11 @@ enum Cmd {
         rotate_size_mb: Option<u64>,
     },
     /// Consume the driving topic: store every event, run the rules, flag the sets.
+    #[command(after_help = WORKER_EXAMPLE)]
     Worker(WorkerArgs),
     /// Run the collector agent described by a TOML file.
     Collect {
-        /// Agent configuration.
+        /// Agent configuration (every key, commented: `config/agent.toml`).
         #[arg(long)]
         config: PathBuf,
         /// Serve /metrics here (overrides `[agent] http_addr`).
@@ -73,14 +92,12 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().cmd {
+    let cli = Cli::parse();
+    if let Err(e) = speedlayer_logging::init(cli.log_format, "info") {
+        eprintln!("speedlayer-ingest: cannot set up logging: {e}");
+        return ExitCode::FAILURE;
+    }
+    match cli.cmd {
         Cmd::Simulate {
             cars,
             duration,
@@ -178,7 +195,17 @@ fn collect(config: &std::path::Path, http_addr: Option<String>) -> speedlayer_in
         Some(a) => Some(rt.block_on(metrics::serve(registry.clone(), &a))?),
         None => None,
     };
+    // Handlers before READY: a SIGTERM sent right after it must still stop cleanly
+    // (without them the default action kills the process mid-delivery).
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _rt = rt.enter();
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+    };
+    let (mut term, mut int) =
+        signals.map_err(|e| speedlayer_ingest::Error::io("listen for", "SIGTERM/SIGINT", e))?;
     let handle = agent::start(&cfg, &registry)?;
+    tracing::info!(pipelines = cfg.pipeline.len(), "collector agent started");
     // The READY line is what scripts and tests wait on.
     match bound {
         Some(a) => println!("speedlayer-ingest collect: ready, metrics on http://{a}/metrics"),
@@ -187,16 +214,8 @@ fn collect(config: &std::path::Path, http_addr: Option<String>) -> speedlayer_in
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s2 = stop.clone();
     rt.spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    return;
-                }
-            };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         s2.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -209,6 +228,7 @@ fn collect(config: &std::path::Path, http_addr: Option<String>) -> speedlayer_in
         std::thread::sleep(Duration::from_millis(50)); // signal/failure poll
     }
     let r = handle.stop();
+    tracing::info!(clean = r.is_ok(), "collector agent stopped");
     println!("speedlayer-ingest collect: stopped");
     r
 }
@@ -218,8 +238,18 @@ async fn worker(args: WorkerArgs) -> speedlayer_ingest::Result<()> {
     let registry = Registry::new();
     let addr = metrics::serve(registry.clone(), &cfg.http_addr).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // Handlers now, before READY: a SIGTERM sent right after it must still stop cleanly.
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::terminate())
+            .and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+            .map_err(|e| speedlayer_ingest::Error::io("listen for", "SIGTERM/SIGINT", e))?
+    };
     tokio::spawn(async move {
-        shutdown_signal().await;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
         let _ = tx.send(true);
     });
     if let Some(rest) = cfg.server.strip_prefix("mem://") {
@@ -255,19 +285,4 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
             return;
         }
     }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser};
 use serde::Deserialize;
+use speedlayer_logging::LogFormat;
 
 use crate::data_dir::{REGIONS_DIR, RESP_DIR};
 use crate::error::ServerError;
@@ -32,9 +33,22 @@ pub struct ServerArgs {
     #[arg(long)]
     pub only_resp: bool,
 
-    /// TOML configuration file; flags given on the command line win over its values.
+    /// TOML configuration file; flags given on the command line win over its values. Every
+    /// key, commented: `config/server.toml`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Log lines on stderr: `text` (coloured only when stderr is a terminal) or `json` (one
+    /// object per line, for log shippers). Set before the configuration file is read, so it
+    /// is a flag (or `SPEEDLAYER_LOG_FORMAT`) only.
+    #[arg(
+        long,
+        value_name = "text|json",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "SPEEDLAYER_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
 
     /// Options of the Redis-protocol TTL set service.
     #[command(flatten)]

@@ -19,13 +19,10 @@ static ALLOC: CountingAlloc = CountingAlloc;
 fn main() -> ExitCode {
     CountingAlloc::activate();
     let args = ServerArgs::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    if let Err(e) = speedlayer_logging::init(args.log_format, "info") {
+        eprintln!("speedlayer-server: cannot set up logging: {e}");
+        return ExitCode::from(1);
+    }
     let settings = match args.resolve() {
         Ok(s) => s,
         Err(e) => {
@@ -44,6 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    tracing::info!(data_dir = %settings.data_dir.display(), "data directory locked");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -176,13 +176,9 @@ fn metric(registry: &Registry, name: &str) -> f64 {
 async fn main() {
     let args = Args::parse();
     // `RUST_LOG=speedlayer_ingest=debug` shows the worker's slow cycles with their stages.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    if let Err(e) = speedlayer_logging::init(speedlayer_logging::LogFormat::Text, "warn") {
+        eprintln!("ingest_bench: cannot set up logging: {e}");
+    }
     let tansu = Tansu::start();
     tansu.create_topic(TOPIC, args.partitions);
     let dir = tempfile::tempdir().expect("tempdir");

@@ -160,8 +160,9 @@ pub enum InterceptorConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SelectorConfig {
-    /// Every event to every branch.
-    Replicating,
+    /// Every event to every branch. (A struct variant, not a unit one: serde lets a unit
+    /// variant of a tagged enum ignore unknown keys, and this parser refuses them.)
+    Replicating {},
     /// By header value.
     Multiplexing {
         /// Header consulted.
@@ -212,8 +213,8 @@ pub enum SinkConfig {
         #[serde(default)]
         properties: BTreeMap<String, String>,
     },
-    /// stdout.
-    Logger,
+    /// stdout. (A struct variant so that unknown keys are refused, as for every type.)
+    Logger {},
     /// Rolled files.
     FileRoll {
         /// Directory.
@@ -543,5 +544,22 @@ sink = { type = "logger" }
         );
         let e = AgentConfig::parse(&t.replace("[\"b\"]", "[\"zz\"]")).unwrap_err();
         assert!(e.to_string().contains("unknown branch \"zz\""));
+    }
+
+    #[test]
+    fn types_without_keys_still_refuse_unknown_keys() {
+        let base = "[[pipeline]]\nname = \"p\"\nsource = { type = \"spooldir\", dir = \"s\" }\n";
+        let ok = format!(
+            "{base}selector = {{ type = \"replicating\" }}\n[[pipeline.branch]]\nname = \"a\"\n\
+             channel = {{ type = \"memory\", capacity = 10 }}\nsink = {{ type = \"logger\" }}\n"
+        );
+        AgentConfig::parse(&ok).unwrap();
+        for typo in [
+            ok.replace("\"replicating\"", "\"replicating\", mode = \"all\""),
+            ok.replace("\"logger\"", "\"logger\", path = \"x\""),
+        ] {
+            let e = AgentConfig::parse(&typo).unwrap_err().to_string();
+            assert!(e.contains("unknown field"), "{e}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! `speedlayer-ingest worker --brokers HOST:PORT --topic T --group G --server URL
 //! --resp HOST:PORT --rules FILE --http-addr ADDR`. `--config FILE` reads the same keys
 //! from TOML (`brokers = "..."`, `http_addr = "..."`...); a flag overrides the file.
+//! `config/worker.toml` documents every key and its default.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 /// The `worker` subcommand's flags; every one may instead come from `--config`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WorkerArgs {
-    /// Kafka bootstrap servers, `HOST:PORT[,HOST:PORT]`.
+    /// Kafka bootstrap servers, `HOST:PORT[,HOST:PORT]`, e.g. `127.0.0.1:9092`.
     #[arg(long)]
     pub brokers: Option<String>,
     /// Driving topic (default `SmartCar-Topic`).
@@ -24,10 +25,12 @@ pub struct WorkerArgs {
     /// Consumer group (default `speedlayer-ingest`).
     #[arg(long)]
     pub group: Option<String>,
-    /// Region server URL, e.g. `http://127.0.0.1:50051`.
+    /// Region server URL, e.g. `http://127.0.0.1:16020` (the server's default gRPC port);
+    /// `mem://NAME` keeps rows in memory (demos only, nothing durable).
     #[arg(long)]
     pub server: Option<String>,
-    /// TTL set service (RESP) address, `HOST:PORT`.
+    /// TTL set service (RESP) address, `HOST:PORT`, e.g. `127.0.0.1:6380` (the server's
+    /// default RESP port).
     #[arg(long)]
     pub resp: Option<String>,
     /// Rule file (watched and reloaded; default `config/rules.toml`).
@@ -42,7 +45,8 @@ pub struct WorkerArgs {
     /// Processing time after which a silent partition is idle, e.g. `10s`.
     #[arg(long)]
     pub idle_flush: Option<String>,
-    /// TOML file with the same keys as the flags.
+    /// TOML file with the same keys as the flags, plus tuning keys (every key, commented:
+    /// `config/worker.toml`).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

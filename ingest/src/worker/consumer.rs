@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 /// Bound of the rebalance event queue; past it the loop resynchronises from the
@@ -63,7 +64,25 @@ pub struct WorkerContext {
     pub shared: Arc<Shared>,
 }
 
-impl ClientContext for WorkerContext {}
+impl ClientContext for WorkerContext {
+    /// librdkafka reports every partition end (`enable.partition.eof`, which the loop relies
+    /// on to know it has caught up) as an error event too, and rdkafka's default logs each
+    /// one at ERROR: a healthy worker on a slow stream would log one per quiet moment. A
+    /// partition end is normal, so it is traced; real errors keep their level.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_partition_eof(&error) {
+            tracing::trace!(reason, "partition end reached");
+        } else {
+            tracing::error!(error = %error, reason, "librdkafka error");
+        }
+    }
+}
+
+/// Whether `error` is the end-of-partition event, however rdkafka wrapped it.
+fn is_partition_eof(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::PartitionEOF(_))
+        || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF)
+}
 
 fn partitions(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
     tpl.elements_for_topic(topic)
@@ -180,6 +199,17 @@ impl Drop for ClosingConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_end_is_recognised_however_it_is_wrapped() {
+        assert!(is_partition_eof(&KafkaError::PartitionEOF(3)));
+        assert!(is_partition_eof(&KafkaError::Global(
+            RDKafkaErrorCode::PartitionEOF
+        )));
+        assert!(!is_partition_eof(&KafkaError::Global(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
+    }
 
     #[test]
     fn the_change_queue_is_bounded_and_degrades_to_a_resync() {

@@ -20,6 +20,17 @@ pub trait Sink: Send {
     /// Any delivery failure ([`Error::Sink`](crate::Error::Sink), I/O, Kafka).
     fn deliver(&mut self, events: &[&Event]) -> Result<()>;
 
+    /// Time-based work between batches (file_roll's roll interval). The sink runner calls
+    /// it whenever a take comes back empty, so at least every 100 ms while the channel is
+    /// idle: time passing alone must be enough to publish what was delivered.
+    ///
+    /// # Errors
+    /// As [`deliver`](Self::deliver); the runner logs it and carries on, as every event
+    /// taken so far is already delivered.
+    fn tick(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Called on shutdown after the last delivery.
     ///
     /// # Errors
