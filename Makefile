@@ -33,9 +33,16 @@ RUN_DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/speedlayer/data
 RUN_PROFILE ?= release
 RUN_DEFAULT_DIR := $(if $(findstring --data-dir,$(ARGS))$(findstring --config,$(ARGS)),,--data-dir $(RUN_DATA_DIR))
 
+# One build for every documented step: `make run`, the README tour and scripts/demo.sh all
+# build the whole workspace's binaries with the same command, so whichever runs first
+# compiles and the others compile nothing (building one package alone would change
+# feature unification and rebuild shared crates).
+RUN_BIN_DIR := $(or $(CARGO_TARGET_DIR),target)/$(if $(filter dev,$(RUN_PROFILE)),debug,$(RUN_PROFILE))
+
 run:
 	@$(if $(RUN_DEFAULT_DIR),echo "make run: data directory $(RUN_DATA_DIR) (ARGS=\"--data-dir DIR\" to change it)")
-	cargo run --profile $(RUN_PROFILE) -p speedlayer-server --bin speedlayer-server -- $(RUN_DEFAULT_DIR) $(ARGS)
+	cargo build --profile $(RUN_PROFILE) --workspace --bins
+	$(RUN_BIN_DIR)/speedlayer-server $(RUN_DEFAULT_DIR) $(ARGS)
 
 clean:
 	cargo clean

@@ -89,7 +89,8 @@ trap cleanup EXIT
 
 if [ "$PROFILE" = release ]; then
   step "building release binaries (first time: several minutes)"
-  cargo build --release -p speedlayer-server -p speedlayer-client -p speedlayer-ingest --bins
+  # The same command as `make run` and the README: one build serves every step.
+  cargo build --release --workspace --bins
 fi
 
 wait_ready() { # WHAT FILE PATTERN
