@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser};
 use serde::Deserialize;
@@ -59,86 +60,256 @@ pub struct ServerArgs {
     pub grpc: GrpcArgs,
 }
 
-/// Flags of the region server: its gRPC and HTTP listeners and engine sizing.
-#[derive(Debug, Clone, Default, Args)]
-pub struct GrpcArgs {
-    /// gRPC listen address of the region server (default `127.0.0.1:16020`).
-    #[arg(long, value_name = "ADDR")]
-    pub grpc_addr: Option<SocketAddr>,
+/// Declares one group of settings once: from each entry follow its flag (an `Option` field
+/// of the clap group `$Args`), its key in the file's table (`$File`, unknown keys refused),
+/// its default (read from the service's own default configuration, so it is stated in one
+/// place and shown in `--help`), and how its value reaches the service configuration.
+/// `apply` merges with the precedence flag > file > default.
+macro_rules! settings {
+    (
+        $(#[$args_doc:meta])* args $Args:ident;
+        $(#[$file_doc:meta])* file $File:ident;
+        config $Cfg:ty = $defaults:expr;
+        $(
+            $field:ident : $ty:ty {
+                flag: $flag:literal,
+                key: $key:literal,
+                value: $vname:literal,
+                help: $help:literal,
+                default: |$g:ident| $get:expr,
+                apply: |$c:ident, $v:ident| $set:expr,
+                samples: file $file_sample:literal, flag $flag_sample:literal $(,)?
+            }
+        )*
+    ) => {
+        $(#[$args_doc])*
+        #[derive(Debug, Clone, Default, Args)]
+        pub struct $Args {
+            $(
+                #[arg(
+                    long = $flag,
+                    value_name = $vname,
+                    help = format!("{} (default {})", $help, {
+                        let defaults: $Cfg = $defaults;
+                        let $g = &defaults;
+                        ($get).to_string()
+                    })
+                )]
+                pub $field: Option<$ty>,
+            )*
+        }
 
-    /// HTTP listen address for `/metrics`, `/health` and the status page (default
-    /// `127.0.0.1:16030`).
-    #[arg(long, value_name = "ADDR")]
-    pub http_addr: Option<SocketAddr>,
+        $(#[$file_doc])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $File {
+            $(
+                #[doc = concat!("See `--", $flag, "`.")]
+                #[serde(rename = $key)]
+                pub $field: Option<$ty>,
+            )*
+        }
 
-    /// Largest gRPC request in bytes (default 64 MiB); larger ones are refused with
-    /// OUT_OF_RANGE before decoding.
-    #[arg(long, value_name = "BYTES")]
-    pub grpc_max_message_bytes: Option<usize>,
+        impl $Args {
+            /// The file keys of this group, in declaration order.
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
 
-    /// A region's memstore is flushed at this size (default 64 MiB).
-    #[arg(long, value_name = "BYTES")]
-    pub memstore_flush_bytes: Option<usize>,
+            /// Sets every value given by a flag, else by `file`, into `cfg` (which holds
+            /// the defaults).
+            ///
+            /// # Errors
+            /// [`ServerError::Config`] for a value out of its range.
+            #[allow(unused_variables)]
+            pub fn apply(&self, file: &$File, cfg: &mut $Cfg) -> Result<(), ServerError> {
+                $(
+                    if let Some($v) = self.$field.clone().or_else(|| file.$field.clone()) {
+                        let $c = &mut *cfg;
+                        $set;
+                    }
+                )*
+                Ok(())
+            }
 
-    /// A region splits at this size (default 1 GiB).
-    #[arg(long, value_name = "BYTES")]
-    pub region_split_bytes: Option<u64>,
+            /// Each key with the value `cfg` holds for it, as `--help` shows defaults.
+            #[allow(unused_variables)]
+            pub fn describe(cfg: &$Cfg) -> Vec<(&'static str, String)> {
+                vec![$(($key, {
+                    let $g: &$Cfg = cfg;
+                    format!("{}", $get)
+                })),*]
+            }
 
-    /// How often regions are checked against the split size, in milliseconds (default 1000).
-    #[arg(long, value_name = "MILLIS")]
-    pub split_check_millis: Option<u64>,
-
-    /// Shared block cache capacity (default 256 MiB).
-    #[arg(long, value_name = "BYTES")]
-    pub block_cache_bytes: Option<usize>,
+            /// For each key: (key, flag, a TOML value for the file, a different flag value),
+            /// both unlike the default: what the precedence test feeds in.
+            #[cfg(test)]
+            fn samples() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+                vec![$(($key, $flag, $file_sample, $flag_sample)),*]
+            }
+        }
+    };
 }
 
-/// Flags of the Redis-protocol TTL set service.
-#[derive(Debug, Clone, Default, Args)]
-pub struct RespArgs {
-    /// Listen address of the RESP service (default `127.0.0.1:6380`); `off` disables it.
-    #[arg(long, value_name = "ADDR|off")]
-    pub resp_addr: Option<String>,
+const DEFAULT_RESP_ADDR: &str = "127.0.0.1:6380";
 
-    /// Password required from clients (AUTH / HELLO AUTH). Unset: no password, and
-    /// protected mode refuses non-loopback clients.
-    #[arg(long, value_name = "PASSWORD")]
-    pub requirepass: Option<String>,
+fn default_region() -> RegionConfig {
+    RegionConfig::new(PathBuf::new())
+}
 
-    /// When the append-only file is fsynced: `always` (before each reply, slowest, loses
-    /// nothing acknowledged), `everysec` (default, loses at most ~1 s on power loss) or `no`.
-    #[arg(long, value_name = "always|everysec|no")]
-    pub appendfsync: Option<AppendFsync>,
+fn default_resp() -> RespConfig {
+    RespConfig::new(SocketAddr::from(([127, 0, 0, 1], 6380)), PathBuf::new())
+}
 
-    /// Maximum simultaneous clients (default 10000); one more gets
-    /// `-ERR max number of clients reached`.
-    #[arg(long, value_name = "N")]
-    pub maxclients: Option<usize>,
+fn out_of_range(what: &str, reason: String) -> ServerError {
+    ServerError::Config {
+        what: what.into(),
+        reason,
+    }
+}
 
-    /// Protected mode (default `yes`): with no password and a non-loopback bind address,
-    /// refuse clients that do not come from loopback.
-    #[arg(long, value_name = "yes|no")]
-    pub protected_mode: Option<YesNo>,
+settings! {
+    /// Flags of the region server: its gRPC and HTTP listeners and engine sizing.
+    args GrpcArgs;
+    /// The `[grpc]` table of the configuration file (the region server).
+    file FileGrpc;
+    config RegionConfig = default_region();
 
-    /// Rewrite the append-only file when it grows by this percentage over its size after the
-    /// last rewrite (default 100; 0 disables automatic rewrites).
-    #[arg(long, value_name = "PERCENT")]
-    pub auto_aof_rewrite_percentage: Option<u64>,
+    grpc_addr: SocketAddr {
+        flag: "grpc-addr", key: "addr", value: "ADDR",
+        help: "gRPC listen address of the region server",
+        default: |c| c.grpc_addr,
+        apply: |c, v| c.grpc_addr = v,
+        samples: file "\"127.0.0.1:7001\"", flag "127.0.0.1:7002",
+    }
+    http_addr: SocketAddr {
+        flag: "http-addr", key: "http_addr", value: "ADDR",
+        help: "HTTP listen address for /metrics, /health and the status page",
+        default: |c| c.http_addr,
+        apply: |c, v| c.http_addr = v,
+        samples: file "\"127.0.0.1:7003\"", flag "127.0.0.1:7004",
+    }
+    grpc_max_message_bytes: usize {
+        flag: "grpc-max-message-bytes", key: "max_message_bytes", value: "BYTES",
+        help: "Largest gRPC request in bytes; larger ones are refused with OUT_OF_RANGE before decoding",
+        default: |c| c.max_message_bytes,
+        apply: |c, v| c.max_message_bytes = v,
+        samples: file "1000", flag "2000",
+    }
+    memstore_flush_bytes: usize {
+        flag: "memstore-flush-bytes", key: "memstore_flush_bytes", value: "BYTES",
+        help: "A region's memstore is flushed at this size",
+        default: |c| c.engine.memstore_flush_bytes,
+        apply: |c, v| c.engine.memstore_flush_bytes = v,
+        samples: file "1000", flag "2000",
+    }
+    region_split_bytes: u64 {
+        flag: "region-split-bytes", key: "region_split_bytes", value: "BYTES",
+        help: "A region splits at this size",
+        default: |c| c.engine.region_split_bytes,
+        apply: |c, v| c.engine.region_split_bytes = v,
+        samples: file "1000", flag "2000",
+    }
+    split_check_millis: u64 {
+        flag: "split-check-millis", key: "split_check_millis", value: "MILLIS",
+        help: "How often regions are checked against the split size, in milliseconds",
+        default: |c| c.split_check_interval.as_millis(),
+        apply: |c, v| c.split_check_interval = Duration::from_millis(v.max(1)),
+        samples: file "7", flag "9",
+    }
+    block_cache_bytes: usize {
+        flag: "block-cache-bytes", key: "block_cache_bytes", value: "BYTES",
+        help: "Shared block cache capacity",
+        default: |c| c.engine.block_cache_bytes,
+        apply: |c, v| c.engine.block_cache_bytes = v,
+        samples: file "1000", flag "2000",
+    }
+}
 
-    /// Do not rewrite automatically below this AOF size in bytes (default 64 MiB).
-    #[arg(long, value_name = "BYTES")]
-    pub auto_aof_rewrite_min_size: Option<u64>,
+settings! {
+    /// Flags of the Redis-protocol TTL set service.
+    args RespArgs;
+    /// The `[resp]` table of the configuration file.
+    file FileResp;
+    config RespConfig = default_resp();
 
-    /// Threads of the RESP service's own runtime (default 1: a single event loop, like
-    /// Redis; more helps only with `--appendfsync always`).
-    #[arg(long, value_name = "N")]
-    pub resp_threads: Option<usize>,
-
-    /// Microseconds the RESP event loop spins before it sleeps when idle (default 10; 0
-    /// disables). A client's next command arriving within the spin finds the loop awake,
-    /// so neither side pays a wake-up; the cost is at most this much CPU per idle moment.
-    #[arg(long, value_name = "MICROS")]
-    pub resp_busy_poll_us: Option<u64>,
+    resp_addr: String {
+        flag: "resp-addr", key: "addr", value: "ADDR|off",
+        help: "Listen address of the RESP service; `off` disables it",
+        default: |c| DEFAULT_RESP_ADDR,
+        // The address decides whether the service exists at all: `ServerArgs::resolve`.
+        apply: |c, v| {
+            let _ = (c, v);
+        },
+        samples: file "\"127.0.0.1:7005\"", flag "127.0.0.1:7006",
+    }
+    requirepass: String {
+        flag: "requirepass", key: "requirepass", value: "PASSWORD",
+        help: "Password required from clients (AUTH / HELLO AUTH); without one, protected mode refuses non-loopback clients",
+        default: |c| c.requirepass.as_deref().unwrap_or("none"),
+        apply: |c, v| c.requirepass = Some(v).filter(|p| !p.is_empty()),
+        samples: file "\"from-file\"", flag "from-flag",
+    }
+    appendfsync: AppendFsync {
+        flag: "appendfsync", key: "appendfsync", value: "always|everysec|no",
+        help: "When the append-only file is fsynced: `always` (before each reply, loses nothing acknowledged), `everysec` (loses at most ~1 s on power loss) or `no`",
+        default: |c| c.appendfsync.as_str(),
+        apply: |c, v| c.appendfsync = v,
+        samples: file "\"always\"", flag "no",
+    }
+    maxclients: usize {
+        flag: "maxclients", key: "maxclients", value: "N",
+        help: "Maximum simultaneous clients; one more gets `-ERR max number of clients reached`",
+        default: |c| c.maxclients,
+        apply: |c, v| c.maxclients = v,
+        samples: file "5", flag "9",
+    }
+    protected_mode: YesNo {
+        flag: "protected-mode", key: "protected_mode", value: "yes|no",
+        help: "Protected mode: with no password and a non-loopback bind address, refuse clients that do not come from loopback",
+        default: |c| if c.protected_mode { "yes" } else { "no" },
+        apply: |c, v| c.protected_mode = v == YesNo::Yes,
+        samples: file "\"no\"", flag "yes",
+    }
+    auto_aof_rewrite_percentage: u64 {
+        flag: "auto-aof-rewrite-percentage", key: "auto_aof_rewrite_percentage", value: "PERCENT",
+        help: "Rewrite the append-only file when it grows by this percentage over its size after the last rewrite (0 disables automatic rewrites)",
+        default: |c| c.auto_aof_rewrite_percentage,
+        apply: |c, v| c.auto_aof_rewrite_percentage = v,
+        samples: file "50", flag "70",
+    }
+    auto_aof_rewrite_min_size: u64 {
+        flag: "auto-aof-rewrite-min-size", key: "auto_aof_rewrite_min_size", value: "BYTES",
+        help: "Do not rewrite automatically below this AOF size in bytes",
+        default: |c| c.auto_aof_rewrite_min_size,
+        apply: |c, v| c.auto_aof_rewrite_min_size = v,
+        samples: file "1000", flag "2000",
+    }
+    resp_threads: usize {
+        flag: "resp-threads", key: "threads", value: "N",
+        help: "Threads of the RESP service's own runtime (1: a single event loop, like Redis; more helps only with `--appendfsync always`)",
+        default: |c| c.threads,
+        apply: |c, v| {
+            if v == 0 {
+                return Err(out_of_range("resp threads", "must be at least 1".into()));
+            }
+            c.threads = v
+        },
+        samples: file "2", flag "3",
+    }
+    resp_busy_poll_us: u64 {
+        flag: "resp-busy-poll-us", key: "busy_poll_us", value: "MICROS",
+        help: "Microseconds the RESP event loop spins before it sleeps when idle (0 disables): a command arriving within the spin finds the loop awake, at the cost of at most this much CPU per idle moment",
+        default: |c| c.busy_poll.as_micros(),
+        apply: |c, v| {
+            if v > MAX_BUSY_POLL_US {
+                return Err(out_of_range(
+                    "resp busy poll",
+                    format!("{v} µs is more than the limit of {MAX_BUSY_POLL_US} µs"),
+                ));
+            }
+            c.busy_poll = Duration::from_micros(v)
+        },
+        samples: file "25", flag "3",
+    }
 }
 
 /// Upper bound of `--resp-busy-poll-us`: spinning longer than a millisecond only burns CPU.
@@ -154,7 +325,8 @@ pub enum YesNo {
     No,
 }
 
-/// The TOML configuration file: the same names as the flags, with `_` instead of `-`.
+/// The TOML configuration file: top-level keys, then one table per service whose keys are
+/// declared with their flags (above).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
@@ -168,50 +340,6 @@ pub struct FileConfig {
     /// The `[grpc]` table.
     #[serde(default)]
     pub grpc: FileGrpc,
-}
-
-/// The `[grpc]` table of the configuration file (the region server).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileGrpc {
-    /// See `--grpc-addr`.
-    pub addr: Option<SocketAddr>,
-    /// See `--http-addr`.
-    pub http_addr: Option<SocketAddr>,
-    /// See `--grpc-max-message-bytes`.
-    pub max_message_bytes: Option<usize>,
-    /// See `--memstore-flush-bytes`.
-    pub memstore_flush_bytes: Option<usize>,
-    /// See `--region-split-bytes`.
-    pub region_split_bytes: Option<u64>,
-    /// See `--split-check-millis`.
-    pub split_check_millis: Option<u64>,
-    /// See `--block-cache-bytes`.
-    pub block_cache_bytes: Option<usize>,
-}
-
-/// The `[resp]` table of the configuration file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileResp {
-    /// See `--resp-addr`.
-    pub addr: Option<String>,
-    /// See `--requirepass`.
-    pub requirepass: Option<String>,
-    /// See `--appendfsync`.
-    pub appendfsync: Option<AppendFsync>,
-    /// See `--maxclients`.
-    pub maxclients: Option<usize>,
-    /// See `--protected-mode`.
-    pub protected_mode: Option<YesNo>,
-    /// See `--auto-aof-rewrite-percentage`.
-    pub auto_aof_rewrite_percentage: Option<u64>,
-    /// See `--auto-aof-rewrite-min-size`.
-    pub auto_aof_rewrite_min_size: Option<u64>,
-    /// See `--resp-threads`.
-    pub threads: Option<usize>,
-    /// See `--resp-busy-poll-us`.
-    pub busy_poll_us: Option<u64>,
 }
 
 /// The merged settings of the whole binary.
@@ -246,38 +374,16 @@ impl ServerArgs {
         let region = if only_resp {
             None
         } else {
-            let (a, f) = (&self.grpc, &file.grpc);
             let mut cfg = RegionConfig::new(data_dir.join(REGIONS_DIR));
-            if let Some(v) = a.grpc_addr.or(f.addr) {
-                cfg.grpc_addr = v;
-            }
-            if let Some(v) = a.http_addr.or(f.http_addr) {
-                cfg.http_addr = v;
-            }
-            if let Some(v) = a.grpc_max_message_bytes.or(f.max_message_bytes) {
-                cfg.max_message_bytes = v;
-            }
-            if let Some(v) = a.memstore_flush_bytes.or(f.memstore_flush_bytes) {
-                cfg.engine.memstore_flush_bytes = v;
-            }
-            if let Some(v) = a.region_split_bytes.or(f.region_split_bytes) {
-                cfg.engine.region_split_bytes = v;
-            }
-            if let Some(v) = a.split_check_millis.or(f.split_check_millis) {
-                cfg.split_check_interval = std::time::Duration::from_millis(v.max(1));
-            }
-            if let Some(v) = a.block_cache_bytes.or(f.block_cache_bytes) {
-                cfg.engine.block_cache_bytes = v;
-            }
+            self.grpc.apply(&file.grpc, &mut cfg)?;
             Some(cfg)
         };
-        let f = file.resp;
-        let a = &self.resp;
-        let addr_text = a
+        let addr_text = self
+            .resp
             .resp_addr
             .clone()
-            .or(f.addr)
-            .unwrap_or_else(|| "127.0.0.1:6380".to_owned());
+            .or_else(|| file.resp.resp_addr.clone())
+            .unwrap_or_else(|| DEFAULT_RESP_ADDR.to_owned());
         let resp = if addr_text.eq_ignore_ascii_case("off") {
             None
         } else {
@@ -286,47 +392,7 @@ impl ServerArgs {
                 reason: format!("{e}"),
             })?;
             let mut cfg = RespConfig::new(addr, data_dir.join(RESP_DIR));
-            cfg.requirepass = a
-                .requirepass
-                .clone()
-                .or(f.requirepass)
-                .filter(|p| !p.is_empty());
-            if let Some(v) = a.appendfsync.or(f.appendfsync) {
-                cfg.appendfsync = v;
-            }
-            if let Some(v) = a.maxclients.or(f.maxclients) {
-                cfg.maxclients = v;
-            }
-            if let Some(v) = a.protected_mode.or(f.protected_mode) {
-                cfg.protected_mode = v == YesNo::Yes;
-            }
-            if let Some(v) = a
-                .auto_aof_rewrite_percentage
-                .or(f.auto_aof_rewrite_percentage)
-            {
-                cfg.auto_aof_rewrite_percentage = v;
-            }
-            if let Some(v) = a.auto_aof_rewrite_min_size.or(f.auto_aof_rewrite_min_size) {
-                cfg.auto_aof_rewrite_min_size = v;
-            }
-            if let Some(v) = a.resp_threads.or(f.threads) {
-                if v == 0 {
-                    return Err(ServerError::Config {
-                        what: "resp threads".into(),
-                        reason: "must be at least 1".into(),
-                    });
-                }
-                cfg.threads = v;
-            }
-            if let Some(v) = a.resp_busy_poll_us.or(f.busy_poll_us) {
-                if v > MAX_BUSY_POLL_US {
-                    return Err(ServerError::Config {
-                        what: "resp busy poll".into(),
-                        reason: format!("{v} µs is more than the limit of {MAX_BUSY_POLL_US} µs"),
-                    });
-                }
-                cfg.busy_poll = std::time::Duration::from_micros(v);
-            }
+            self.resp.apply(&file.resp, &mut cfg)?;
             Some(cfg)
         };
         Ok(Settings {
@@ -352,6 +418,73 @@ fn load_file(path: &Path) -> Result<FileConfig, ServerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every declared setting, through the real parser and loader: the default when
+    /// neither is given, the file's value over the default, the flag's over the file's.
+    #[test]
+    fn every_setting_takes_flag_over_file_over_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |args: &[String]| {
+            let mut all = vec!["speedlayer-server".to_string()];
+            all.extend_from_slice(args);
+            ServerArgs::try_parse_from(all).unwrap().resolve().unwrap()
+        };
+        let groups: [(&str, Vec<_>); 2] =
+            [("grpc", GrpcArgs::samples()), ("resp", RespArgs::samples())];
+        let mut checked = 0;
+        for (table, samples) in groups {
+            for (key, flag, file_value, flag_value) in samples {
+                let path = dir.path().join(format!("{table}-{key}.toml"));
+                std::fs::write(&path, format!("[{table}]\n{key} = {file_value}\n")).unwrap();
+                let config = ["--config".to_string(), path.display().to_string()];
+                let flag = [format!("--{flag}"), flag_value.to_string()];
+                let value = |s: &Settings| -> String {
+                    let described = match table {
+                        "grpc" => GrpcArgs::describe(s.region.as_ref().unwrap()),
+                        _ => match &s.resp {
+                            Some(r) => RespArgs::describe(r),
+                            None => return "off".into(),
+                        },
+                    };
+                    let (_, v) = described.into_iter().find(|(k, _)| *k == key).unwrap();
+                    if key == "addr" && table == "resp" {
+                        return s.resp.as_ref().unwrap().addr.to_string();
+                    }
+                    v
+                };
+                let default = value(&resolve(&[]));
+                let from_file = value(&resolve(&config));
+                let from_flag = value(&resolve(&flag));
+                let both = value(&resolve(&[config.clone(), flag.clone()].concat()));
+                assert_ne!(
+                    from_file, default,
+                    "[{table}] {key}: the file's value is not used"
+                );
+                assert_ne!(from_flag, from_file, "[{table}] {key}: samples must differ");
+                assert_eq!(
+                    both, from_flag,
+                    "[{table}] {key}: the flag does not win over the file"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, GrpcArgs::KEYS.len() + RespArgs::KEYS.len());
+    }
+
+    /// `--help` states each default, read from the service's own default configuration.
+    #[test]
+    fn help_states_the_defaults_of_the_services() {
+        use clap::CommandFactory;
+        let help = ServerArgs::command().render_long_help().to_string();
+        for line in [
+            "(default 127.0.0.1:16020)",
+            "(default 127.0.0.1:6380)",
+            "(default everysec)",
+            "(default 10000)",
+        ] {
+            assert!(help.contains(line), "{line} missing from:\n{help}");
+        }
+    }
 
     #[test]
     fn grpc_flags_win_over_the_grpc_table() {
