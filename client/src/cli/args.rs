@@ -124,7 +124,7 @@ pub struct ScanArgs {
     /// First row (inclusive; the highest row when --reversed).
     #[arg(long)]
     pub start: Option<String>,
-    /// Stop row (exclusive).
+    /// Stop row (exclusive; the lowest row, still exclusive, when --reversed).
     #[arg(long)]
     pub stop: Option<String>,
     /// Descending key order.
