@@ -8,7 +8,8 @@ use speedlayer_proto::Durability;
 #[derive(Debug, Parser)]
 #[command(name = "speedlayer", version, about)]
 pub struct Cli {
-    /// gRPC address of the region server.
+    /// gRPC address of the region server: HOST:PORT, as its READY line prints it, or
+    /// http://HOST:PORT.
     #[arg(
         long,
         global = true,
