@@ -46,7 +46,8 @@ pub enum Command {
         /// Table name.
         table: String,
     },
-    /// Put one cell.
+    /// Put one cell. Keys, qualifiers and values may use the escapes the output prints:
+    /// \xNN for a byte, \\ for a backslash.
     Put {
         /// Table name.
         table: String,
@@ -54,8 +55,12 @@ pub enum Command {
         row: String,
         /// FAMILY:QUALIFIER.
         column: String,
-        /// Value.
-        value: String,
+        /// Value (or give --value-file).
+        #[arg(required_unless_present = "value_file", conflicts_with = "value_file")]
+        value: Option<String>,
+        /// Read the value's bytes, unchanged, from this file; "-" reads standard input.
+        #[arg(long, value_name = "PATH")]
+        value_file: Option<std::path::PathBuf>,
         /// Timestamp in milliseconds (default: the server's clock).
         #[arg(long)]
         ts: Option<u64>,

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod output;
+pub mod selection;
 pub mod spec;
 
 use std::io::Write;
@@ -18,7 +19,7 @@ use speedlayer_proto::{
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::filter_expr::parse_filter;
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, ScanArgs};
 
 /// Runs one parsed command, writing its output to `out`.
 ///
@@ -58,19 +59,29 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             row,
             column,
             value,
+            value_file,
             ts,
             durability,
         } => {
             let (family, qualifier) = spec::parse_column(&column)?;
             let qualifier = qualifier.ok_or_else(|| ClientError::BadColumn(column.clone()))?;
+            let value = match (value, value_file) {
+                (_, Some(path)) => read_value_file(&path)?,
+                (Some(text), None) => spec::unescape("value", &text)?,
+                (None, None) => {
+                    return Err(ClientError::BadArgument(
+                        "put needs a VALUE or --value-file PATH".into(),
+                    ));
+                }
+            };
             let m = RowMutation {
-                row: Bytes::from(row),
+                row: spec::unescape("row key", &row)?,
                 ops: vec![MutationOp {
                     op: Some(Op::Put(Put {
                         family,
                         qualifier,
                         timestamp: ts,
-                        value: Bytes::from(value),
+                        value,
                     })),
                 }],
             };
@@ -86,7 +97,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
         } => {
             let request = GetRequest {
                 table,
-                row: Bytes::from(row),
+                row: spec::unescape("row key", &row)?,
                 columns: spec::parse_columns(&columns)?,
                 time_range: None,
                 max_versions: versions,
@@ -95,38 +106,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             let rows: Vec<_> = client.get(request).await?.into_iter().collect();
             output::rows(out, &rows, json).map_err(io)?;
         }
-        Command::Scan(scan) => {
-            let (start, stop) = (scan.start, scan.stop);
-            let request = ScanRequest {
-                table: scan.table,
-                start: start.map(Bytes::from),
-                stop: stop.map(Bytes::from),
-                prefix: scan.prefix.map(Bytes::from),
-                reversed: scan.reversed,
-                columns: spec::parse_columns(&scan.columns)?,
-                time_range: scan
-                    .time_range
-                    .as_deref()
-                    .map(spec::parse_time_range)
-                    .transpose()?,
-                max_versions: scan.versions,
-                limit: scan.limit,
-                filter: scan.filter.as_deref().map(parse_filter).transpose()?,
-                batch_rows: 0,
-            };
-            let mut stream = client.scan(request).await?;
-            if scan.json {
-                while let Some(row) = stream.next().await? {
-                    output::json_row(out, &row).map_err(io)?;
-                }
-            } else {
-                let mut rows = Vec::new();
-                while let Some(row) = stream.next().await? {
-                    rows.push(row);
-                }
-                output::rows(out, &rows, false).map_err(io)?;
-            }
-        }
+        Command::Scan(scan) => scan_command(&client, scan, out).await?,
         Command::Delete { table, row, column } => {
             let op = match column {
                 Some(c) => {
@@ -146,7 +126,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
                 None => Op::DeleteRow(speedlayer_proto::DeleteRow { timestamp: None }),
             };
             let m = RowMutation {
-                row: Bytes::from(row),
+                row: spec::unescape("row key", &row)?,
                 ops: vec![MutationOp { op: Some(op) }],
             };
             client.mutate(&table, vec![m], Durability::Sync).await?;
@@ -167,4 +147,74 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// `scan`: streams rows to `out` (JSON lines as they arrive, or one aligned table).
+async fn scan_command(
+    client: &Client,
+    scan: ScanArgs,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::BadArgument(format!("writing output: {e}"));
+    let filter = scan.filter.as_deref().map(parse_filter).transpose()?;
+    let selection = selection::plan(spec::parse_columns(&scan.columns)?, filter.as_ref());
+    // When the selection was widened for the filter, rows the server counts may be trimmed
+    // away here, so the limit is applied here instead.
+    let widened = selection.trim_to.is_some();
+    let request = ScanRequest {
+        table: scan.table,
+        start: key_arg("--start", scan.start)?,
+        stop: key_arg("--stop", scan.stop)?,
+        prefix: key_arg("--prefix", scan.prefix)?,
+        reversed: scan.reversed,
+        columns: selection.request.clone(),
+        time_range: scan
+            .time_range
+            .as_deref()
+            .map(spec::parse_time_range)
+            .transpose()?,
+        max_versions: scan.versions,
+        limit: if widened { None } else { scan.limit },
+        filter,
+        batch_rows: 0,
+    };
+    let mut stream = client.scan(request).await?;
+    let mut rows = Vec::new();
+    let mut shown: u64 = 0;
+    while scan.limit.is_none_or(|l| shown < l) {
+        let Some(row) = stream.next().await? else {
+            break;
+        };
+        let Some(row) = selection.trim(row) else {
+            continue;
+        };
+        shown += 1;
+        if scan.json {
+            output::json_row(out, &row).map_err(io)?;
+        } else {
+            rows.push(row);
+        }
+    }
+    if !scan.json {
+        output::rows(out, &rows, false).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// An optional key argument, unescaped.
+fn key_arg(what: &str, text: Option<String>) -> Result<Option<Bytes>, ClientError> {
+    text.map(|t| spec::unescape(what, &t)).transpose()
+}
+
+/// The bytes of `--value-file`: the file, or standard input for `-`.
+fn read_value_file(path: &std::path::Path) -> Result<Bytes, ClientError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().lock().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
+    };
+    read.map_err(|e| ClientError::BadArgument(format!("--value-file '{}': {e}", path.display())))?;
+    Ok(Bytes::from(bytes))
 }

@@ -1,5 +1,7 @@
 //! How the CLI prints: aligned tables for people, one JSON object per row per line for
-//! scripts. Bytes that are not UTF-8 are shown with `\xNN` escapes (as the HBase shell does).
+//! scripts. Bytes that are not UTF-8 are shown with `\xNN` escapes (as the HBase shell does)
+//! and a backslash as `\\`, so every shown text maps back to one byte string
+//! ([`spec::unescape`](super::spec::unescape) is the inverse, and the CLI accepts it).
 
 use std::io::{self, Write};
 
@@ -8,13 +10,20 @@ use speedlayer_proto::{
     BloomType, Compression, DescribeTableResponse, RegionStatsResponse, Row, TableSchema,
 };
 
-/// Renders bytes as text: UTF-8 as is, other bytes and control characters as `\xNN`.
+/// Renders bytes as text: UTF-8 as is, other bytes and control characters as `\xNN`, a
+/// backslash as `\\`.
 pub fn show(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c.is_control() {
-                out.push_str(&format!("\\x{:02X}", c as u32));
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else if c.is_control() {
+                // Byte by byte: U+0085 is shown as its UTF-8 bytes `\xC2\x85`.
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02X}"));
+                }
             } else {
                 out.push(c);
             }
@@ -326,6 +335,8 @@ mod tests {
     #[test]
     fn binary_bytes_are_escaped() {
         assert_eq!(show(b"a\x00\xffb"), "a\\x00\\xFFb");
+        // A literal backslash cannot be mistaken for an escape.
+        assert_eq!(show(b"\\x00"), "\\\\x00");
         assert_eq!(show("차".as_bytes()), "차");
     }
 }
