@@ -48,6 +48,11 @@ pub enum ClientError {
     #[error("bad argument: {0}")]
     BadArgument(String),
 
+    /// A CLI step that did not happen (a drop not confirmed, output that could not be
+    /// written); the message is complete as it stands.
+    #[error("{0}")]
+    NotDone(String),
+
     /// The server answered with something the contract does not allow.
     #[error("protocol error: {0}")]
     Protocol(String),

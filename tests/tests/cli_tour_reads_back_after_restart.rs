@@ -299,7 +299,7 @@ fn cli_tour_reads_back_after_restart() {
     assert_eq!(keys(&after).len(), 3);
 
     // drop.
-    server.cli(&["drop-table", "driving"]).ok();
+    server.cli(&["drop-table", "driving", "--yes"]).ok();
     let err = server.cli(&["scan", "driving"]).err();
     assert_eq!(err.trim(), "error: table 'driving' does not exist");
     assert!(server.cli(&["tables"]).ok().contains("0 table(s)"));

@@ -19,15 +19,26 @@ use speedlayer_proto::{
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::filter_expr::parse_filter;
-pub use args::{Cli, Command, ScanArgs};
+pub use args::{Cli, Command, ScanArgs, TimeFormat};
 
 /// Runs one parsed command, writing its output to `out`.
 ///
 /// # Errors
 /// Bad arguments, connection failures and server errors.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::NotDone(format!("writing output: {e}"));
+    // Commands that need no server, and the question drop-table asks before connecting.
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "speedlayer", out);
+            return Ok(());
+        }
+        Command::DropTable { table, yes } => confirm_drop(table, *yes)?,
+        _ => {}
+    }
     let client = Client::connect(&cli.addr).await?;
-    let io = |e: std::io::Error| ClientError::BadArgument(format!("writing output: {e}"));
+    let times = cli.time_format;
     match cli.command {
         Command::CreateTable { table, families } => {
             let families = families
@@ -42,15 +53,15 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
                 .await?;
             writeln!(out, "created table {table}").map_err(io)?;
         }
-        Command::Tables => {
+        Command::Tables { json } => {
             let tables = client.list_tables().await?;
-            output::tables(out, &tables).map_err(io)?;
+            output::tables(out, &tables, json).map_err(io)?;
         }
-        Command::Describe { table } => {
+        Command::Describe { table, json } => {
             let desc = client.describe_table(&table).await?;
-            output::describe(out, &desc).map_err(io)?;
+            output::describe(out, &desc, json).map_err(io)?;
         }
-        Command::DropTable { table } => {
+        Command::DropTable { table, .. } => {
             client.drop_table(&table).await?;
             writeln!(out, "dropped table {table}").map_err(io)?;
         }
@@ -104,9 +115,29 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
                 filter: None,
             };
             let rows: Vec<_> = client.get(request).await?.into_iter().collect();
-            output::rows(out, &rows, json).map_err(io)?;
+            output::rows(out, &rows, json, times).map_err(io)?;
         }
-        Command::Scan(scan) => scan_command(&client, scan, out).await?,
+        Command::Scan(scan) => scan_command(&client, scan, times, out).await?,
+        Command::Count {
+            table,
+            prefix,
+            start,
+            stop,
+        } => {
+            let request = ScanRequest {
+                table,
+                start: key_arg("--start", start)?,
+                stop: key_arg("--stop", stop)?,
+                prefix: key_arg("--prefix", prefix)?,
+                ..Default::default()
+            };
+            let mut stream = client.scan(request).await?;
+            let mut rows: u64 = 0;
+            while stream.next().await?.is_some() {
+                rows += 1;
+            }
+            writeln!(out, "{rows}").map_err(io)?;
+        }
         Command::Delete { table, row, column } => {
             let op = match column {
                 Some(c) => {
@@ -145,17 +176,49 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             let stats = client.region_stats(table.as_deref()).await?;
             output::stats(out, &stats, json).map_err(io)?;
         }
+        // Answered before connecting.
+        Command::Completions { .. } => {}
     }
     Ok(())
+}
+
+/// Asks on the terminal before a drop; refuses without `--yes` when no one can answer.
+fn confirm_drop(table: &str, yes: bool) -> Result<(), ClientError> {
+    use std::io::{BufRead, IsTerminal};
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(ClientError::NotDone(format!(
+            "drop-table '{table}' deletes all its data and standard input is not a terminal \
+             to ask; pass --yes to drop it"
+        )));
+    }
+    eprint!("Drop table '{table}' and all its data? Type the table name to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| ClientError::NotDone(format!("reading the confirmation: {e}")))?;
+    if answer.trim() == table {
+        Ok(())
+    } else {
+        Err(ClientError::NotDone(format!(
+            "table '{table}' not dropped: the answer was not its name"
+        )))
+    }
 }
 
 /// `scan`: streams rows to `out` (JSON lines as they arrive, or one aligned table).
 async fn scan_command(
     client: &Client,
     scan: ScanArgs,
+    times: TimeFormat,
     out: &mut dyn Write,
 ) -> Result<(), ClientError> {
-    let io = |e: std::io::Error| ClientError::BadArgument(format!("writing output: {e}"));
+    let io = |e: std::io::Error| ClientError::NotDone(format!("writing output: {e}"));
     let filter = scan.filter.as_deref().map(parse_filter).transpose()?;
     let selection = selection::plan(spec::parse_columns(&scan.columns)?, filter.as_ref());
     // When the selection was widened for the filter, rows the server counts may be trimmed
@@ -190,13 +253,13 @@ async fn scan_command(
         };
         shown += 1;
         if scan.json {
-            output::json_row(out, &row).map_err(io)?;
+            output::json_row(out, &row, times).map_err(io)?;
         } else {
             rows.push(row);
         }
     }
     if !scan.json {
-        output::rows(out, &rows, false).map_err(io)?;
+        output::rows(out, &rows, false, times).map_err(io)?;
     }
     Ok(())
 }
