@@ -326,8 +326,12 @@ impl Client {
                 async move { c.locate_region(req).await }
             })
             .await?;
-        resp.location
-            .ok_or_else(|| ClientError::Protocol("LocateRegion reply without a location".into()))
+        resp.location.ok_or_else(|| {
+            ClientError::Protocol(format!(
+                "the server named no region holding row '{}' of table '{table}'",
+                String::from_utf8_lossy(row)
+            ))
+        })
     }
 
     /// Runs a data call against the server holding `row`; on `NOT_FOUND` the table's
