@@ -66,7 +66,8 @@ struct Inner {
 }
 
 impl Client {
-    /// Connects to `addr` (e.g. `http://127.0.0.1:16020`) with default options.
+    /// Connects to `addr` (`http://127.0.0.1:16020` or `127.0.0.1:16020`) with default
+    /// options.
     ///
     /// # Errors
     /// [`ClientError::BadAddress`] or [`ClientError::Connect`].
@@ -80,17 +81,22 @@ impl Client {
     /// # Errors
     /// [`ClientError::BadAddress`] or [`ClientError::Connect`].
     pub async fn connect_with(addr: &str, opts: ClientOptions) -> Result<Client, ClientError> {
-        let endpoint = endpoint(addr, &opts)?;
+        let addr = normalize_addr(addr);
+        let endpoint = endpoint(&addr, &opts)?;
         let channel = endpoint
             .connect()
             .await
             .map_err(|source| ClientError::Connect {
-                addr: addr.to_string(),
+                addr: addr
+                    .split_once("://")
+                    .map_or(addr.as_str(), |(_, rest)| rest)
+                    .trim_end_matches('/')
+                    .to_string(),
                 source,
             })?;
         Ok(Client {
             inner: Arc::new(Inner {
-                addr: addr.to_string(),
+                addr,
                 opts,
                 default_channel: channel,
                 channels: Mutex::new(HashMap::new()),
@@ -99,7 +105,7 @@ impl Client {
         })
     }
 
-    /// The address this client was connected to.
+    /// The address this client was connected to, as a URL (`http://host:port`).
     pub fn addr(&self) -> &str {
         &self.inner.addr
     }
@@ -132,7 +138,7 @@ impl Client {
         if let Some(c) = channels.get(server_addr) {
             return Ok(c.clone());
         }
-        let channel = endpoint(server_addr, &self.inner.opts)?.connect_lazy();
+        let channel = endpoint(&normalize_addr(server_addr), &self.inner.opts)?.connect_lazy();
         channels.insert(server_addr.to_string(), channel.clone());
         Ok(channel)
     }
@@ -320,8 +326,12 @@ impl Client {
                 async move { c.locate_region(req).await }
             })
             .await?;
-        resp.location
-            .ok_or_else(|| ClientError::Protocol("LocateRegion reply without a location".into()))
+        resp.location.ok_or_else(|| {
+            ClientError::Protocol(format!(
+                "the server named no region holding row '{}' of table '{table}'",
+                String::from_utf8_lossy(row)
+            ))
+        })
     }
 
     /// Runs a data call against the server holding `row`; on `NOT_FOUND` the table's
@@ -461,6 +471,17 @@ impl Client {
             })
             .await?;
         Ok(resp.applied)
+    }
+}
+
+/// A server address as a URL: `host:port` (as the server's `READY` line prints it) gets
+/// `http://` in front; anything with a scheme is kept as is.
+pub fn normalize_addr(addr: &str) -> String {
+    let addr = addr.trim();
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
     }
 }
 

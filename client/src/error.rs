@@ -11,15 +11,18 @@ pub enum ClientError {
     BadAddress { addr: String, reason: String },
 
     /// Could not connect to the server.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("{}", connect_message(addr, source))]
     Connect {
+        /// `host:port` that was tried.
         addr: String,
         #[source]
         source: tonic::transport::Error,
     },
 
-    /// The server answered with an error status.
-    #[error("{op} failed: {code}: {message}", code = code_name(*.code))]
+    /// The server answered with an error status. It displays as the server's message
+    /// (written for people, e.g. "table 'driving' already exists"); the RPC name and the
+    /// code are for programs, not for the message.
+    #[error("{}", status_message(*.code, message))]
     Status {
         /// The RPC that failed, e.g. "Mutate".
         op: &'static str,
@@ -44,6 +47,11 @@ pub enum ClientError {
     /// Any other bad command-line argument.
     #[error("bad argument: {0}")]
     BadArgument(String),
+
+    /// A CLI step that did not happen (a drop not confirmed, output that could not be
+    /// written); the message is complete as it stands.
+    #[error("{0}")]
+    NotDone(String),
 
     /// The server answered with something the contract does not allow.
     #[error("protocol error: {0}")]
@@ -77,7 +85,16 @@ impl ClientError {
     }
 }
 
-fn code_name(code: Code) -> &'static str {
+fn status_message(code: Code, message: &str) -> String {
+    if message.is_empty() {
+        format!("the server refused the request ({})", code_name(code))
+    } else {
+        message.to_string()
+    }
+}
+
+/// The gRPC name of a status code, e.g. `NOT_FOUND`.
+pub fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",
@@ -97,4 +114,36 @@ fn code_name(code: Code) -> &'static str {
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
     }
+}
+
+/// What went wrong connecting, in the words of the operating system's error rather than
+/// the transport's ("transport error" says nothing).
+fn connect_message(addr: &str, err: &tonic::transport::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut innermost = err.to_string();
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let what = match io.kind() {
+                K::ConnectionRefused => "connection refused",
+                K::TimedOut => "connection timed out",
+                K::ConnectionReset => "connection reset",
+                K::AddrNotAvailable => "address not available",
+                K::HostUnreachable => "host unreachable",
+                K::NetworkUnreachable => "network unreachable",
+                _ => {
+                    innermost = io.to_string();
+                    source = e.source();
+                    continue;
+                }
+            };
+            return format!("{what} at {addr}: is speedlayer-server running?");
+        }
+        innermost = e.to_string();
+        source = e.source();
+    }
+    if innermost.contains("timed out") {
+        return format!("connection timed out at {addr}: is speedlayer-server running?");
+    }
+    format!("cannot connect to {addr}: {innermost}")
 }

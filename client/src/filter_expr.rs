@@ -13,7 +13,10 @@
 //! ```
 //!
 //! Example: `cf1:speed > 80 AND (cf1:area_number = 'A07' OR cf1:turn_signal = 'L')`.
-//! This module only parses; the server evaluates (numerically when both sides are numbers).
+//! This module only parses; the server evaluates: numerically when both the stored value
+//! and the literal are numbers, else bytewise. After `<`, `<=`, `>` and `>=` a bare word
+//! must be a number (`speed > fast` is refused); quote it to compare bytes on purpose
+//! (`area >= 'A05'`).
 
 use bytes::Bytes;
 use speedlayer_proto::{CompareOp, Filter, FilterList, ValueFilter, filter::Kind};
@@ -30,7 +33,8 @@ enum Token {
     LParen,
     RParen,
     Colon,
-    Op(CompareOp),
+    /// An operator and its text as typed (`<>`, `!=`, ...), for messages.
+    Op(CompareOp, &'static str),
     /// A bare word: identifier, number or keyword.
     Word(String),
     /// A quoted string.
@@ -70,7 +74,7 @@ fn describe(tok: &Token) -> String {
         Token::LParen => "'('".into(),
         Token::RParen => "')'".into(),
         Token::Colon => "':'".into(),
-        Token::Op(op) => format!("operator {}", op.as_str_name()),
+        Token::Op(_, text) => format!("operator '{text}'"),
         Token::Word(w) => format!("'{w}'"),
         Token::Quoted(q) => format!("string '{q}'"),
     }
@@ -99,19 +103,19 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, ClientError> {
             }
             b'=' | b'!' | b'<' | b'>' => {
                 let next = bytes.get(i + 1).copied();
-                let (op, len) = match (c, next) {
-                    (b'=', Some(b'=')) => (CompareOp::Eq, 2),
-                    (b'=', _) => (CompareOp::Eq, 1),
-                    (b'!', Some(b'=')) => (CompareOp::Ne, 2),
-                    (b'<', Some(b'>')) => (CompareOp::Ne, 2),
-                    (b'<', Some(b'=')) => (CompareOp::Le, 2),
-                    (b'<', _) => (CompareOp::Lt, 1),
-                    (b'>', Some(b'=')) => (CompareOp::Ge, 2),
-                    (b'>', _) => (CompareOp::Gt, 1),
+                let (op, text) = match (c, next) {
+                    (b'=', Some(b'=')) => (CompareOp::Eq, "=="),
+                    (b'=', _) => (CompareOp::Eq, "="),
+                    (b'!', Some(b'=')) => (CompareOp::Ne, "!="),
+                    (b'<', Some(b'>')) => (CompareOp::Ne, "<>"),
+                    (b'<', Some(b'=')) => (CompareOp::Le, "<="),
+                    (b'<', _) => (CompareOp::Lt, "<"),
+                    (b'>', Some(b'=')) => (CompareOp::Ge, ">="),
+                    (b'>', _) => (CompareOp::Gt, ">"),
                     _ => return Err(bad(start, "'!' must be followed by '='".into())),
                 };
-                out.push((start, Token::Op(op)));
-                i += len;
+                out.push((start, Token::Op(op, text)));
+                i += text.len();
             }
             b'\'' | b'"' => {
                 let quote = c;
@@ -273,8 +277,8 @@ impl Parser {
                         ));
                     }
                 };
-                let op = match self.next("a comparison operator")? {
-                    (_, Token::Op(op)) => op,
+                let (op, op_text) = match self.next("a comparison operator")? {
+                    (_, Token::Op(op, text)) => (op, text),
                     (o, t) => {
                         return Err(bad(
                             o,
@@ -282,7 +286,24 @@ impl Parser {
                         ));
                     }
                 };
+                let value_offset = self.offset();
                 let value = self.literal()?;
+                // An unquoted word after an ordering operator is almost always a mistake
+                // (`speed > fast`, `speed > 8O`): it would compare as bytes and quietly
+                // match nothing useful. Bytewise ordering is asked for with quotes.
+                let ordering = !matches!(op, CompareOp::Eq | CompareOp::Ne);
+                let bare = matches!(self.tokens.get(self.pos - 1), Some((_, Token::Word(_))));
+                if ordering && bare && !is_number(&value) {
+                    return Err(bad(
+                        value_offset,
+                        format!(
+                            "'{family}:{qualifier} {op_text} {word}' compares with a word that \
+                             is not a number; write a number, or quote it ('{word}') to \
+                             compare bytes",
+                            word = String::from_utf8_lossy(&value),
+                        ),
+                    ));
+                }
                 Ok(Filter {
                     kind: Some(Kind::Value(ValueFilter {
                         family: Bytes::from(family),
@@ -305,6 +326,11 @@ impl Parser {
             (o, t) => Err(bad(o, format!("expected a value, found {}", describe(&t)))),
         }
     }
+}
+
+/// True if the literal parses as a decimal number, as the server's comparison does.
+fn is_number(value: &[u8]) -> bool {
+    std::str::from_utf8(value).is_ok_and(|s| s.trim().parse::<f64>().is_ok())
 }
 
 fn combine(mut operands: Vec<Filter>, kind: fn(FilterList) -> Kind) -> Filter {
@@ -440,6 +466,25 @@ mod tests {
                 other => panic!("input {input:?} gave {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn messages_name_operators_as_typed() {
+        for (input, op) in [("cf1:speed >> 80", "'>'"), ("cf1:speed = <> 80", "'<>'")] {
+            let err = parse_filter(input).unwrap_err().to_string();
+            assert!(err.contains(&format!("operator {op}")), "{input}: {err}");
+            assert!(!err.contains("COMPARE_OP"), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn ordering_against_a_bare_word_is_refused_and_quotes_allow_it() {
+        let err = parse_filter("cf1:speed > fast").unwrap_err().to_string();
+        assert!(err.contains("'cf1:speed > fast'"), "{err}");
+        assert!(err.contains("not a number"), "{err}");
+        assert!(parse_filter("cf1:speed > 'fast'").is_ok());
+        assert!(parse_filter("cf1:speed >= -1.5e3").is_ok());
+        assert!(parse_filter("cf1:turn = L").is_ok());
     }
 
     #[test]

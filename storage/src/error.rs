@@ -49,8 +49,13 @@ pub enum Error {
     TableExists(String),
 
     /// A family that the table does not have.
-    #[error("unknown column family '{0}'")]
-    UnknownFamily(String),
+    #[error("unknown column family '{family}' in table '{table}'")]
+    UnknownFamily {
+        /// The family as asked for (lossy UTF-8).
+        family: String,
+        /// The table asked (empty only where the reader does not know it).
+        table: String,
+    },
 
     /// Writes are refused because flushes or compactions are behind; retry later.
     #[error("too busy: {0}")]

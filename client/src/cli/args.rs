@@ -4,11 +4,24 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use speedlayer_proto::Durability;
 
-/// speedlayer: talk to a Speedlayer region server.
+/// The Speedlayer command line: create and inspect tables, put, get, scan, count and delete
+/// cells, flush and compact, read region statistics, on a running speedlayer-server.
 #[derive(Debug, Parser)]
-#[command(name = "speedlayer", version, about)]
+#[command(
+    name = "speedlayer",
+    version,
+    after_help = "Keys, qualifiers and values are printed with \\xNN for bytes that are not \
+printable UTF-8 and \\\\ for a backslash; the same escapes are accepted as input.\n\n\
+Examples:\n  \
+speedlayer --addr 127.0.0.1:16020 tables\n  \
+speedlayer create-table driving --family cf1:versions=3:ttl=604800\n  \
+speedlayer put driving V0042-20261122143015 cf1:speed 87\n  \
+speedlayer scan driving --prefix V0042 --filter \"cf1:speed > 80\" --json\n  \
+speedlayer count driving --prefix V0042"
+)]
 pub struct Cli {
-    /// gRPC address of the region server.
+    /// gRPC address of the region server: HOST:PORT, as its READY line prints it, or
+    /// http://HOST:PORT.
     #[arg(
         long,
         global = true,
@@ -16,6 +29,10 @@ pub struct Cli {
         default_value = "http://127.0.0.1:16020"
     )]
     pub addr: String,
+
+    /// How cell timestamps are printed: milliseconds since the epoch, or ISO 8601 (UTC).
+    #[arg(long, global = true, value_enum, default_value_t = TimeFormat::Ms)]
+    pub time_format: TimeFormat,
 
     /// The command to run.
     #[command(subcommand)]
@@ -25,27 +42,40 @@ pub struct Cli {
 /// One CLI command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a table: --family NAME[:versions=N][:ttl=SECONDS][:compression=lz4|none][:bloom=row|rowcol|none]
+    /// Create a table with one or more column families.
+    #[command(after_help = FAMILY_OPTIONS)]
     CreateTable {
         /// Table name.
         table: String,
-        /// A column family and its options; repeat for several.
-        #[arg(long = "family", required = true)]
+        /// A column family and its options, NAME[:OPTION=VALUE]... (see below); repeat
+        /// for several.
+        #[arg(long = "family", required = true, value_name = "SPEC")]
         families: Vec<String>,
     },
     /// List tables.
-    Tables,
+    Tables {
+        /// One JSON object per table, one per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a table's families and regions.
     Describe {
         /// Table name.
         table: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
-    /// Drop a table and its data.
+    /// Drop a table and all its data. On a terminal it asks first; elsewhere it needs --yes.
     DropTable {
         /// Table name.
         table: String,
+        /// Drop without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
-    /// Put one cell.
+    /// Put one cell. Keys, qualifiers and values may use the escapes the output prints:
+    /// \xNN for a byte, \\ for a backslash.
     Put {
         /// Table name.
         table: String,
@@ -53,8 +83,12 @@ pub enum Command {
         row: String,
         /// FAMILY:QUALIFIER.
         column: String,
-        /// Value.
-        value: String,
+        /// Value (or give --value-file).
+        #[arg(required_unless_present = "value_file", conflicts_with = "value_file")]
+        value: Option<String>,
+        /// Read the value's bytes, unchanged, from this file; "-" reads standard input.
+        #[arg(long, value_name = "PATH")]
+        value_file: Option<std::path::PathBuf>,
         /// Timestamp in milliseconds (default: the server's clock).
         #[arg(long)]
         ts: Option<u64>,
@@ -80,6 +114,20 @@ pub enum Command {
     },
     /// Read rows in key order.
     Scan(ScanArgs),
+    /// Count the rows of a table, or of a key range.
+    Count {
+        /// Table name.
+        table: String,
+        /// Only rows starting with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// First row (inclusive).
+        #[arg(long)]
+        start: Option<String>,
+        /// Stop row (exclusive).
+        #[arg(long)]
+        stop: Option<String>,
+    },
     /// Delete a row, or one column's versions with --column.
     Delete {
         /// Table name.
@@ -111,6 +159,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script, e.g. `speedlayer completions bash > /etc/bash_completion.d/speedlayer`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The `--family` options, listed under `create-table --help`.
+const FAMILY_OPTIONS: &str = "Family options (--family NAME[:OPTION=VALUE]...):
+  versions=N          versions kept per column (default 1)
+  ttl=SECONDS         cells older than this are dropped (default: kept forever)
+  compression=C       block compression: lz4 or none (default lz4)
+  bloom=B             bloom filter: row, rowcol or none (default row)
+  blocksize=BYTES     target uncompressed block size (default 65536)
+
+Example: speedlayer create-table driving --family cf1:versions=3:ttl=604800 --family cf2";
+
+/// `--time-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TimeFormat {
+    /// Milliseconds since the Unix epoch.
+    #[default]
+    Ms,
+    /// ISO 8601 in UTC with milliseconds, e.g. 2026-11-22T14:30:15.000Z.
+    Iso,
 }
 
 /// Options of `scan`.
@@ -124,7 +197,7 @@ pub struct ScanArgs {
     /// First row (inclusive; the highest row when --reversed).
     #[arg(long)]
     pub start: Option<String>,
-    /// Stop row (exclusive).
+    /// Stop row (exclusive; the lowest row, still exclusive, when --reversed).
     #[arg(long)]
     pub stop: Option<String>,
     /// Descending key order.

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod output;
+pub mod selection;
 pub mod spec;
 
 use std::io::Write;
@@ -18,15 +19,26 @@ use speedlayer_proto::{
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::filter_expr::parse_filter;
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, ScanArgs, TimeFormat};
 
 /// Runs one parsed command, writing its output to `out`.
 ///
 /// # Errors
 /// Bad arguments, connection failures and server errors.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::NotDone(format!("writing output: {e}"));
+    // Commands that need no server, and the question drop-table asks before connecting.
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "speedlayer", out);
+            return Ok(());
+        }
+        Command::DropTable { table, yes } => confirm_drop(table, *yes)?,
+        _ => {}
+    }
     let client = Client::connect(&cli.addr).await?;
-    let io = |e: std::io::Error| ClientError::BadArgument(format!("writing output: {e}"));
+    let times = cli.time_format;
     match cli.command {
         Command::CreateTable { table, families } => {
             let families = families
@@ -41,15 +53,15 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
                 .await?;
             writeln!(out, "created table {table}").map_err(io)?;
         }
-        Command::Tables => {
+        Command::Tables { json } => {
             let tables = client.list_tables().await?;
-            output::tables(out, &tables).map_err(io)?;
+            output::tables(out, &tables, json).map_err(io)?;
         }
-        Command::Describe { table } => {
+        Command::Describe { table, json } => {
             let desc = client.describe_table(&table).await?;
-            output::describe(out, &desc).map_err(io)?;
+            output::describe(out, &desc, json).map_err(io)?;
         }
-        Command::DropTable { table } => {
+        Command::DropTable { table, .. } => {
             client.drop_table(&table).await?;
             writeln!(out, "dropped table {table}").map_err(io)?;
         }
@@ -58,19 +70,29 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             row,
             column,
             value,
+            value_file,
             ts,
             durability,
         } => {
             let (family, qualifier) = spec::parse_column(&column)?;
             let qualifier = qualifier.ok_or_else(|| ClientError::BadColumn(column.clone()))?;
+            let value = match (value, value_file) {
+                (_, Some(path)) => read_value_file(&path)?,
+                (Some(text), None) => spec::unescape("value", &text)?,
+                (None, None) => {
+                    return Err(ClientError::BadArgument(
+                        "put needs a VALUE or --value-file PATH".into(),
+                    ));
+                }
+            };
             let m = RowMutation {
-                row: Bytes::from(row),
+                row: spec::unescape("row key", &row)?,
                 ops: vec![MutationOp {
                     op: Some(Op::Put(Put {
                         family,
                         qualifier,
                         timestamp: ts,
-                        value: Bytes::from(value),
+                        value,
                     })),
                 }],
             };
@@ -86,46 +108,35 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
         } => {
             let request = GetRequest {
                 table,
-                row: Bytes::from(row),
+                row: spec::unescape("row key", &row)?,
                 columns: spec::parse_columns(&columns)?,
                 time_range: None,
                 max_versions: versions,
                 filter: None,
             };
             let rows: Vec<_> = client.get(request).await?.into_iter().collect();
-            output::rows(out, &rows, json).map_err(io)?;
+            output::rows(out, &rows, json, times).map_err(io)?;
         }
-        Command::Scan(scan) => {
-            let (start, stop) = (scan.start, scan.stop);
+        Command::Scan(scan) => scan_command(&client, scan, times, out).await?,
+        Command::Count {
+            table,
+            prefix,
+            start,
+            stop,
+        } => {
             let request = ScanRequest {
-                table: scan.table,
-                start: start.map(Bytes::from),
-                stop: stop.map(Bytes::from),
-                prefix: scan.prefix.map(Bytes::from),
-                reversed: scan.reversed,
-                columns: spec::parse_columns(&scan.columns)?,
-                time_range: scan
-                    .time_range
-                    .as_deref()
-                    .map(spec::parse_time_range)
-                    .transpose()?,
-                max_versions: scan.versions,
-                limit: scan.limit,
-                filter: scan.filter.as_deref().map(parse_filter).transpose()?,
-                batch_rows: 0,
+                table,
+                start: key_arg("--start", start)?,
+                stop: key_arg("--stop", stop)?,
+                prefix: key_arg("--prefix", prefix)?,
+                ..Default::default()
             };
             let mut stream = client.scan(request).await?;
-            if scan.json {
-                while let Some(row) = stream.next().await? {
-                    output::json_row(out, &row).map_err(io)?;
-                }
-            } else {
-                let mut rows = Vec::new();
-                while let Some(row) = stream.next().await? {
-                    rows.push(row);
-                }
-                output::rows(out, &rows, false).map_err(io)?;
+            let mut rows: u64 = 0;
+            while stream.next().await?.is_some() {
+                rows += 1;
             }
+            writeln!(out, "{rows}").map_err(io)?;
         }
         Command::Delete { table, row, column } => {
             let op = match column {
@@ -146,7 +157,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
                 None => Op::DeleteRow(speedlayer_proto::DeleteRow { timestamp: None }),
             };
             let m = RowMutation {
-                row: Bytes::from(row),
+                row: spec::unescape("row key", &row)?,
                 ops: vec![MutationOp { op: Some(op) }],
             };
             client.mutate(&table, vec![m], Durability::Sync).await?;
@@ -165,6 +176,108 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             let stats = client.region_stats(table.as_deref()).await?;
             output::stats(out, &stats, json).map_err(io)?;
         }
+        // Answered before connecting.
+        Command::Completions { .. } => {}
     }
     Ok(())
+}
+
+/// Asks on the terminal before a drop; refuses without `--yes` when no one can answer.
+fn confirm_drop(table: &str, yes: bool) -> Result<(), ClientError> {
+    use std::io::{BufRead, IsTerminal};
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(ClientError::NotDone(format!(
+            "drop-table '{table}' deletes all its data and standard input is not a terminal \
+             to ask; pass --yes to drop it"
+        )));
+    }
+    eprint!("Drop table '{table}' and all its data? Type the table name to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| ClientError::NotDone(format!("reading the confirmation: {e}")))?;
+    if answer.trim() == table {
+        Ok(())
+    } else {
+        Err(ClientError::NotDone(format!(
+            "table '{table}' not dropped: the answer was not its name"
+        )))
+    }
+}
+
+/// `scan`: streams rows to `out` (JSON lines as they arrive, or one aligned table).
+async fn scan_command(
+    client: &Client,
+    scan: ScanArgs,
+    times: TimeFormat,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::NotDone(format!("writing output: {e}"));
+    let filter = scan.filter.as_deref().map(parse_filter).transpose()?;
+    let selection = selection::plan(spec::parse_columns(&scan.columns)?, filter.as_ref());
+    // When the selection was widened for the filter, rows the server counts may be trimmed
+    // away here, so the limit is applied here instead.
+    let widened = selection.trim_to.is_some();
+    let request = ScanRequest {
+        table: scan.table,
+        start: key_arg("--start", scan.start)?,
+        stop: key_arg("--stop", scan.stop)?,
+        prefix: key_arg("--prefix", scan.prefix)?,
+        reversed: scan.reversed,
+        columns: selection.request.clone(),
+        time_range: scan
+            .time_range
+            .as_deref()
+            .map(spec::parse_time_range)
+            .transpose()?,
+        max_versions: scan.versions,
+        limit: if widened { None } else { scan.limit },
+        filter,
+        batch_rows: 0,
+    };
+    let mut stream = client.scan(request).await?;
+    let mut rows = Vec::new();
+    let mut shown: u64 = 0;
+    while scan.limit.is_none_or(|l| shown < l) {
+        let Some(row) = stream.next().await? else {
+            break;
+        };
+        let Some(row) = selection.trim(row) else {
+            continue;
+        };
+        shown += 1;
+        if scan.json {
+            output::json_row(out, &row, times).map_err(io)?;
+        } else {
+            rows.push(row);
+        }
+    }
+    if !scan.json {
+        output::rows(out, &rows, false, times).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// An optional key argument, unescaped.
+fn key_arg(what: &str, text: Option<String>) -> Result<Option<Bytes>, ClientError> {
+    text.map(|t| spec::unescape(what, &t)).transpose()
+}
+
+/// The bytes of `--value-file`: the file, or standard input for `-`.
+fn read_value_file(path: &std::path::Path) -> Result<Bytes, ClientError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().lock().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
+    };
+    read.map_err(|e| ClientError::BadArgument(format!("--value-file '{}': {e}", path.display())))?;
+    Ok(Bytes::from(bytes))
 }

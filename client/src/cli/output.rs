@@ -1,20 +1,59 @@
 //! How the CLI prints: aligned tables for people, one JSON object per row per line for
-//! scripts. Bytes that are not UTF-8 are shown with `\xNN` escapes (as the HBase shell does).
+//! scripts. Bytes that are not UTF-8 are shown with `\xNN` escapes (as the HBase shell does)
+//! and a backslash as `\\`, so every shown text maps back to one byte string
+//! ([`spec::unescape`](super::spec::unescape) is the inverse, and the CLI accepts it).
 
 use std::io::{self, Write};
 
 use serde_json::json;
 use speedlayer_proto::{
-    BloomType, Compression, DescribeTableResponse, RegionStatsResponse, Row, TableSchema,
+    BloomType, Compression, DescribeTableResponse, FamilySchema, RegionStatsResponse, Row,
+    TableSchema,
 };
+use unicode_width::UnicodeWidthStr;
 
-/// Renders bytes as text: UTF-8 as is, other bytes and control characters as `\xNN`.
+use super::args::TimeFormat;
+
+/// A cell timestamp as `--time-format` asks.
+pub fn timestamp(ms: u64, format: TimeFormat) -> String {
+    match format {
+        TimeFormat::Ms => ms.to_string(),
+        TimeFormat::Iso => iso8601(ms),
+    }
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
+pub fn iso8601(ms: u64) -> String {
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Days to a civil date (H. Hinnant's `civil_from_days`); fits i64 for every u64 ms.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+/// Renders bytes as text: UTF-8 as is, other bytes and control characters as `\xNN`, a
+/// backslash as `\\`.
 pub fn show(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c.is_control() {
-                out.push_str(&format!("\\x{:02X}", c as u32));
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else if c.is_control() {
+                // Byte by byte: U+0085 is shown as its UTF-8 bytes `\xC2\x85`.
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02X}"));
+                }
             } else {
                 out.push(c);
             }
@@ -66,12 +105,25 @@ impl From<&Row> for JsonRow {
     }
 }
 
-/// Writes one row as a JSON line.
+/// Writes one row as a JSON line; with [`TimeFormat::Iso`] each cell's `timestamp` is an
+/// ISO 8601 string instead of a number.
 ///
 /// # Errors
 /// Failure to write `out`.
-pub fn json_row(out: &mut dyn Write, row: &Row) -> io::Result<()> {
-    let line = serde_json::to_string(&JsonRow::from(row)).map_err(io::Error::other)?;
+pub fn json_row(out: &mut dyn Write, row: &Row, times: TimeFormat) -> io::Result<()> {
+    let line = match times {
+        TimeFormat::Ms => serde_json::to_string(&JsonRow::from(row)),
+        TimeFormat::Iso => {
+            let mut doc = serde_json::to_value(JsonRow::from(row)).map_err(io::Error::other)?;
+            if let Some(cells) = doc.get_mut("cells").and_then(|c| c.as_array_mut()) {
+                for (cell, source) in cells.iter_mut().zip(&row.cells) {
+                    cell["timestamp"] = json!(iso8601(source.timestamp));
+                }
+            }
+            serde_json::to_string(&doc)
+        }
+    }
+    .map_err(io::Error::other)?;
     writeln!(out, "{line}")
 }
 
@@ -79,10 +131,10 @@ pub fn json_row(out: &mut dyn Write, row: &Row) -> io::Result<()> {
 ///
 /// # Errors
 /// Failure to write `out`.
-pub fn rows(out: &mut dyn Write, rows: &[Row], json: bool) -> io::Result<()> {
+pub fn rows(out: &mut dyn Write, rows: &[Row], json: bool, times: TimeFormat) -> io::Result<()> {
     if json {
         for row in rows {
-            json_row(out, row)?;
+            json_row(out, row, times)?;
         }
         return Ok(());
     }
@@ -97,7 +149,7 @@ pub fn rows(out: &mut dyn Write, rows: &[Row], json: bool) -> io::Result<()> {
             lines.push(vec![
                 show(&row.row),
                 format!("{}:{}", show(&cell.family), show(&cell.qualifier)),
-                cell.timestamp.to_string(),
+                timestamp(cell.timestamp, times),
                 show(&cell.value),
             ]);
         }
@@ -106,7 +158,8 @@ pub fn rows(out: &mut dyn Write, rows: &[Row], json: bool) -> io::Result<()> {
     writeln!(out, "{} row(s)", rows.len())
 }
 
-/// Writes a table of strings with columns padded to their widest cell.
+/// Writes a table of strings with columns padded to their widest cell, measured in
+/// terminal columns (a Hangul syllable takes two).
 ///
 /// # Errors
 /// Failure to write `out`.
@@ -117,7 +170,7 @@ pub fn aligned(out: &mut dyn Write, lines: &[Vec<String>]) -> io::Result<()> {
             lines
                 .iter()
                 .filter_map(|l| l.get(i))
-                .map(|s| s.chars().count())
+                .map(|s| s.width())
                 .max()
                 .unwrap_or(0)
         })
@@ -128,7 +181,7 @@ pub fn aligned(out: &mut dyn Write, lines: &[Vec<String>]) -> io::Result<()> {
             if i + 1 == line.len() {
                 text.push_str(cell);
             } else {
-                let pad = widths[i].saturating_sub(cell.chars().count());
+                let pad = widths[i].saturating_sub(cell.width());
                 text.push_str(cell);
                 text.push_str(&" ".repeat(pad + 2));
             }
@@ -136,6 +189,35 @@ pub fn aligned(out: &mut dyn Write, lines: &[Vec<String>]) -> io::Result<()> {
         writeln!(out, "{}", text.trim_end())?;
     }
     Ok(())
+}
+
+fn compression_name(f: &FamilySchema) -> &'static str {
+    match Compression::try_from(f.compression) {
+        Ok(Compression::None) => "none",
+        Ok(Compression::Lz4) => "lz4",
+        _ => "default",
+    }
+}
+
+fn bloom_name(f: &FamilySchema) -> &'static str {
+    match BloomType::try_from(f.bloom) {
+        Ok(BloomType::None) => "none",
+        Ok(BloomType::Row) => "row",
+        Ok(BloomType::RowCol) => "rowcol",
+        _ => "default",
+    }
+}
+
+/// A family as JSON; `ttl_seconds` is null for "forever".
+fn family_json(f: &FamilySchema) -> serde_json::Value {
+    json!({
+        "name": f.name,
+        "versions": f.max_versions,
+        "ttl_seconds": f.ttl_ms.map(|ms| ms / 1000),
+        "compression": compression_name(f),
+        "bloom": bloom_name(f),
+        "block_size": f.block_size,
+    })
 }
 
 fn family_lines(schema: &TableSchema) -> Vec<Vec<String>> {
@@ -148,17 +230,7 @@ fn family_lines(schema: &TableSchema) -> Vec<Vec<String>> {
         "BLOCK_SIZE".to_string(),
     ]];
     for f in &schema.families {
-        let compression = match Compression::try_from(f.compression) {
-            Ok(Compression::None) => "none",
-            Ok(Compression::Lz4) => "lz4",
-            _ => "default",
-        };
-        let bloom = match BloomType::try_from(f.bloom) {
-            Ok(BloomType::None) => "none",
-            Ok(BloomType::Row) => "row",
-            Ok(BloomType::RowCol) => "rowcol",
-            _ => "default",
-        };
+        let (compression, bloom) = (compression_name(f), bloom_name(f));
         lines.push(vec![
             f.name.clone(),
             f.max_versions.to_string(),
@@ -172,11 +244,19 @@ fn family_lines(schema: &TableSchema) -> Vec<Vec<String>> {
     lines
 }
 
-/// Writes the table list.
+/// Writes the table list, or one JSON object per table per line
+/// (`{"table": NAME, "families": [FAMILY...]}`).
 ///
 /// # Errors
 /// Failure to write `out`.
-pub fn tables(out: &mut dyn Write, tables: &[TableSchema]) -> io::Result<()> {
+pub fn tables(out: &mut dyn Write, tables: &[TableSchema], json: bool) -> io::Result<()> {
+    if json {
+        for t in tables {
+            let families: Vec<_> = t.families.iter().map(family_json).collect();
+            writeln!(out, "{}", json!({ "table": t.name, "families": families }))?;
+        }
+        return Ok(());
+    }
     let mut lines = vec![vec!["TABLE".to_string(), "FAMILIES".to_string()]];
     for t in tables {
         let families: Vec<&str> = t.families.iter().map(|f| f.name.as_str()).collect();
@@ -186,12 +266,29 @@ pub fn tables(out: &mut dyn Write, tables: &[TableSchema]) -> io::Result<()> {
     writeln!(out, "{} table(s)", tables.len())
 }
 
-/// Writes a table's families and regions.
+/// Writes a table's families and regions, as tables or as one JSON object.
 ///
 /// # Errors
 /// Failure to write `out`.
-pub fn describe(out: &mut dyn Write, desc: &DescribeTableResponse) -> io::Result<()> {
+pub fn describe(out: &mut dyn Write, desc: &DescribeTableResponse, json: bool) -> io::Result<()> {
     let schema = desc.schema.clone().unwrap_or_default();
+    if json {
+        let families: Vec<_> = schema.families.iter().map(family_json).collect();
+        let regions: Vec<_> = desc
+            .regions
+            .iter()
+            .map(|r| {
+                json!({
+                    "region": r.region_id,
+                    "start": show(&r.start_key),
+                    "end": show(&r.end_key),
+                    "server": r.server_addr,
+                })
+            })
+            .collect();
+        let doc = json!({ "table": schema.name, "families": families, "regions": regions });
+        return writeln!(out, "{doc}");
+    }
     writeln!(out, "table {}", schema.name)?;
     aligned(out, &family_lines(&schema))?;
     let mut lines = vec![vec![
@@ -303,7 +400,7 @@ mod tests {
     #[test]
     fn json_line_has_the_contract_shape() {
         let mut out = Vec::new();
-        rows(&mut out, &[sample()], true).unwrap();
+        rows(&mut out, &[sample()], true, TimeFormat::Ms).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
@@ -314,7 +411,7 @@ mod tests {
     #[test]
     fn table_is_aligned() {
         let mut out = Vec::new();
-        rows(&mut out, &[sample()], false).unwrap();
+        rows(&mut out, &[sample()], false, TimeFormat::Ms).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
@@ -324,8 +421,33 @@ mod tests {
     }
 
     #[test]
+    fn iso_timestamps() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_763_800_000_000), "2025-11-22T08:26:40.000Z");
+        assert_eq!(iso8601(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        // The largest timestamp still renders (no overflow).
+        assert!(iso8601(u64::MAX).ends_with(".615Z"));
+    }
+
+    #[test]
+    fn wide_characters_align() {
+        let lines = vec![
+            vec!["ROW".to_string(), "VALUE".to_string()],
+            vec!["차량-0042".to_string(), "87".to_string()],
+        ];
+        let mut out = Vec::new();
+        aligned(&mut out, &lines).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = text.lines().collect();
+        let col = |line: &str, needle: &str| line[..line.find(needle).unwrap()].width();
+        assert_eq!(col(rows[0], "VALUE"), col(rows[1], "87"), "{text}");
+    }
+
+    #[test]
     fn binary_bytes_are_escaped() {
         assert_eq!(show(b"a\x00\xffb"), "a\\x00\\xFFb");
+        // A literal backslash cannot be mistaken for an escape.
+        assert_eq!(show(b"\\x00"), "\\\\x00");
         assert_eq!(show("차".as_bytes()), "차");
     }
 }

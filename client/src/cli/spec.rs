@@ -1,6 +1,7 @@
 //! Parsing of the CLI's compact specs: `--family NAME[:versions=N][:ttl=SECONDS]
 //! [:compression=lz4|none][:bloom=row|rowcol|none][:blocksize=BYTES]`, `FAMILY:QUALIFIER`
-//! columns and `FROM,TO` time ranges. Pure functions; no network.
+//! columns, `FROM,TO` time ranges, and keys and values typed with the `\xNN` escapes the
+//! output prints. Pure functions; no network.
 
 use bytes::Bytes;
 use speedlayer_proto::{BloomType, Column, Compression, FamilySchema, TimeRange};
@@ -91,19 +92,70 @@ pub fn parse_family(spec: &str) -> Result<FamilySchema, ClientError> {
     Ok(family)
 }
 
-/// Parses `FAMILY:QUALIFIER` (qualifier `Some`) or `FAMILY` (qualifier `None`).
+/// Parses typed text into bytes, the inverse of [`output::show`](super::output::show):
+/// `\xNN` is the byte with hex value NN (either case), `\\` one backslash, and everything
+/// else is taken as typed (UTF-8). `what` names the text in errors ("row key").
 ///
 /// # Errors
-/// [`ClientError::BadColumn`] on an empty family.
+/// [`ClientError::BadArgument`] on any other backslash sequence, so that a typo is not
+/// stored silently.
+pub fn unescape(what: &str, text: &str) -> Result<Bytes, ClientError> {
+    if !text.contains('\\') {
+        return Ok(Bytes::from(text.to_string()));
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        match bytes.get(i + 1) {
+            Some(b'\\') => {
+                out.push(b'\\');
+                i += 2;
+            }
+            Some(b'x') => {
+                let byte = bytes
+                    .get(i + 2..i + 4)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match byte {
+                    Some(b) => out.push(b),
+                    None => return Err(bad_escape(what, text, i)),
+                }
+                i += 4;
+            }
+            _ => return Err(bad_escape(what, text, i)),
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+fn bad_escape(what: &str, text: &str, at: usize) -> ClientError {
+    let seq: String = text[at..].chars().take(4).collect();
+    ClientError::BadArgument(format!(
+        "{what} '{text}': bad escape '{seq}' (write \\xNN for a byte, \\\\ for a backslash)"
+    ))
+}
+
+/// Parses `FAMILY:QUALIFIER` (qualifier `Some`) or `FAMILY` (qualifier `None`); both may
+/// use the escapes of [`unescape`].
+///
+/// # Errors
+/// [`ClientError::BadColumn`] on an empty family, [`ClientError::BadArgument`] on a bad
+/// escape.
 pub fn parse_column(column: &str) -> Result<(Bytes, Option<Bytes>), ClientError> {
     let (family, qualifier) = match column.split_once(':') {
-        Some((f, q)) => (f, Some(Bytes::from(q.to_string()))),
+        Some((f, q)) => (f, Some(unescape("qualifier", q)?)),
         None => (column, None),
     };
     if family.is_empty() {
         return Err(ClientError::BadColumn(column.to_string()));
     }
-    Ok((Bytes::from(family.to_string()), qualifier))
+    Ok((unescape("family", family)?, qualifier))
 }
 
 /// Parses repeated `--column` values.
@@ -174,6 +226,25 @@ mod tests {
         ] {
             let err = parse_family(spec).unwrap_err().to_string();
             assert!(err.contains(needle), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn escapes_are_the_inverse_of_show() {
+        let all: Vec<u8> = (0..=255u8)
+            .chain(*b"\\x41\\\\ \xea\xb0\x80 \xc2\x85")
+            .collect();
+        let shown = crate::cli::output::show(&all);
+        assert_eq!(unescape("value", &shown).unwrap(), all);
+        assert_eq!(
+            unescape("row key", "a\\x00\\xffb").unwrap(),
+            &b"a\x00\xffb"[..]
+        );
+        assert_eq!(unescape("row key", "c:\\\\dir").unwrap(), &b"c:\\dir"[..]);
+        assert_eq!(unescape("row key", "차").unwrap(), "차".as_bytes());
+        for bad in ["a\\q", "a\\x4", "a\\xzz", "a\\"] {
+            let err = unescape("row key", bad).unwrap_err().to_string();
+            assert!(err.contains("bad escape"), "{bad}: {err}");
         }
     }
 

@@ -246,15 +246,34 @@ pub fn get_from_pb(g: pb::GetRequest) -> Result<st::Get, Status> {
 }
 
 /// A Scan request to the storage scan.
+///
+/// The wire and the engine name the bounds differently when reversed: on the wire (HBase
+/// style) `start` is then the highest row, inclusive, and `stop` the lowest, exclusive;
+/// the engine always takes a key range `[start, stop)`. Rows `stop < key <= start` are
+/// exactly the rows `successor(stop) <= key < successor(start)`, where the successor of a
+/// key is the key followed by a zero byte (the smallest key greater than it).
 pub fn scan_from_pb(s: pb::ScanRequest) -> Result<st::Scan, Status> {
     let mut scan = st::Scan::new();
-    scan.start = s.start;
-    scan.stop = s.stop;
+    if s.reversed {
+        scan.start = s.stop.map(|k| key_successor(&k));
+        scan.stop = s.start.map(|k| key_successor(&k));
+    } else {
+        scan.start = s.start;
+        scan.stop = s.stop;
+    }
     scan.prefix = s.prefix;
     scan.reversed = s.reversed;
     scan.limit = s.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
     scan.read = read_from_pb(s.columns, s.time_range, s.max_versions, s.filter)?;
     Ok(scan)
+}
+
+/// The smallest row key greater than `key`: `key` followed by a zero byte.
+fn key_successor(key: &[u8]) -> bytes::Bytes {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    bytes::Bytes::from(next)
 }
 
 /// A storage row to the wire row (delete markers never leave the engine).
@@ -289,6 +308,36 @@ pub fn location_to_pb(r: &st::RegionInfo, server_addr: &str) -> pb::RegionLocati
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn reversed_scan_bounds_become_the_engine_key_range() {
+        let req = |start: Option<&'static [u8]>, stop: Option<&'static [u8]>, reversed| {
+            scan_from_pb(pb::ScanRequest {
+                table: "t".into(),
+                start: start.map(Bytes::from_static),
+                stop: stop.map(Bytes::from_static),
+                reversed,
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        // Forward: [start, stop) as is.
+        let s = req(Some(b"r1"), Some(b"r3"), false);
+        assert_eq!(
+            (s.start.as_deref(), s.stop.as_deref()),
+            (Some(&b"r1"[..]), Some(&b"r3"[..]))
+        );
+        // Reversed: stop < key <= start, i.e. [stop\0, start\0).
+        let s = req(Some(b"r3"), Some(b"r1"), true);
+        assert_eq!(
+            (s.start.as_deref(), s.stop.as_deref()),
+            (Some(&b"r1\0"[..]), Some(&b"r3\0"[..]))
+        );
+        let s = req(Some(b"r3"), None, true);
+        assert_eq!((s.start, s.stop.as_deref()), (None, Some(&b"r3\0"[..])));
+        let s = req(None, Some(b"r1"), true);
+        assert_eq!((s.start.as_deref(), s.stop), (Some(&b"r1\0"[..]), None));
+    }
 
     #[test]
     fn zeros_take_storage_defaults() {

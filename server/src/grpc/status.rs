@@ -13,7 +13,7 @@ pub fn to_status(e: Error) -> Status {
     let e_is_no_space = e.is_no_space();
     match e {
         Error::UnknownTable(name) => Status::not_found(format!("table '{name}' does not exist")),
-        Error::UnknownFamily(_) => Status::not_found(msg),
+        Error::UnknownFamily { .. } => Status::not_found(msg),
         Error::TableExists(name) => {
             Status::already_exists(format!("table '{name}' already exists"))
         }
@@ -52,7 +52,13 @@ mod tests {
     fn codes_follow_the_contract() {
         let cases = [
             (Error::UnknownTable("t".into()), Code::NotFound),
-            (Error::UnknownFamily("f".into()), Code::NotFound),
+            (
+                Error::UnknownFamily {
+                    family: "f".into(),
+                    table: "t".into(),
+                },
+                Code::NotFound,
+            ),
             (Error::TableExists("t".into()), Code::AlreadyExists),
             (Error::InvalidArgument("x".into()), Code::InvalidArgument),
             (Error::TooBusy("x".into()), Code::ResourceExhausted),

@@ -300,6 +300,7 @@ impl Db {
     pub fn get(&self, table: &str, get: &Get) -> Result<Option<Row>> {
         let t = self.table(table)?;
         self.inner.opts.limits.check_row(&get.row)?;
+        check_families(&t.schema, table, &get.read.columns)?;
         let spec = self.spec(&get.read);
         get_row(&t.locate(&get.row)?.view(), &get.row, &spec)
     }
@@ -311,15 +312,7 @@ impl Db {
     /// `UnknownTable`, `UnknownFamily`. Read errors come out of the iterator.
     pub fn scan(&self, table: &str, scan: &Scan) -> Result<DbScan> {
         let t = self.table(table)?;
-        for c in &scan.read.columns {
-            if t.schema.family(&c.family).is_none() {
-                return Err(Error::UnknownFamily(format!(
-                    "{} (table '{}')",
-                    String::from_utf8_lossy(&c.family),
-                    table
-                )));
-            }
-        }
+        check_families(&t.schema, table, &scan.read.columns)?;
         let spec = self.spec(&scan.read);
         Ok(DbScan::new(t.regions.clone(), scan, spec))
     }
@@ -472,6 +465,17 @@ impl Db {
 impl Drop for Db {
     fn drop(&mut self) {
         self.stop_flusher();
+    }
+}
+
+/// `UnknownFamily` naming the table if a selected column's family is not in `schema`.
+fn check_families(schema: &TableSchema, table: &str, columns: &[Column]) -> Result<()> {
+    match columns.iter().find(|c| schema.family(&c.family).is_none()) {
+        Some(c) => Err(Error::UnknownFamily {
+            family: String::from_utf8_lossy(&c.family).into_owned(),
+            table: table.to_string(),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -23,12 +23,9 @@ impl Region {
     fn family_index(&self, family: &[u8]) -> Result<usize> {
         self.stores
             .binary_search_by(|s| s.name[..].cmp(family))
-            .map_err(|_| {
-                Error::UnknownFamily(format!(
-                    "{} (table '{}')",
-                    String::from_utf8_lossy(family),
-                    self.info.table
-                ))
+            .map_err(|_| Error::UnknownFamily {
+                family: String::from_utf8_lossy(family).into_owned(),
+                table: self.info.table.clone(),
             })
     }
 

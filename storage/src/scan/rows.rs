@@ -52,9 +52,11 @@ pub struct ReadSpec {
 pub fn family_queries(view: &ReadView, spec: &ReadSpec) -> Result<Vec<(usize, FamilyQuery)>> {
     for c in &spec.read.columns {
         if !view.families.iter().any(|f| f.store.name == c.family) {
-            return Err(Error::UnknownFamily(
-                String::from_utf8_lossy(&c.family).into_owned(),
-            ));
+            // `Db` checks first and names the table; this is the engine's own guard.
+            return Err(Error::UnknownFamily {
+                family: String::from_utf8_lossy(&c.family).into_owned(),
+                table: String::new(),
+            });
         }
     }
     let mut out = Vec::new();
