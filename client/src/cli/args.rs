@@ -164,6 +164,11 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// An interactive shell: each line is a command as above, without `speedlayer`
+    /// (`exit`, `quit` or Ctrl-D to leave). Tab completes commands, flags, table names and
+    /// family names; history is kept in $SPEEDLAYER_HISTORY (default ~/.speedlayer_history,
+    /// the last 1000 lines).
+    Shell,
 }
 
 /// The `--family` options, listed under `create-table --help`.

@@ -7,6 +7,7 @@
 pub mod args;
 pub mod output;
 pub mod selection;
+pub mod shell;
 pub mod spec;
 
 use std::io::Write;
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             return Ok(());
         }
         Command::DropTable { table, yes } => confirm_drop(table, *yes)?,
+        Command::Shell => return shell::run(&cli.addr, cli.time_format, out).await,
         _ => {}
     }
     let client = Client::connect(&cli.addr).await?;
@@ -177,7 +179,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             output::stats(out, &stats, json).map_err(io)?;
         }
         // Answered before connecting.
-        Command::Completions { .. } => {}
+        Command::Completions { .. } | Command::Shell => {}
     }
     Ok(())
 }
