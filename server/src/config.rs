@@ -89,7 +89,7 @@ macro_rules! settings {
                 #[arg(
                     long = $flag,
                     value_name = $vname,
-                    help = format!("{} (default {})", $help, {
+                    help = format!("{} (default `{}`)", $help, {
                         let defaults: $Cfg = $defaults;
                         let $g = &defaults;
                         ($get).to_string()
@@ -477,10 +477,10 @@ mod tests {
         use clap::CommandFactory;
         let help = ServerArgs::command().render_long_help().to_string();
         for line in [
-            "(default 127.0.0.1:16020)",
-            "(default 127.0.0.1:6380)",
-            "(default everysec)",
-            "(default 10000)",
+            "(default `127.0.0.1:16020`)",
+            "(default `127.0.0.1:6380`)",
+            "(default `everysec`)",
+            "(default `10000`)",
         ] {
             assert!(help.contains(line), "{line} missing from:\n{help}");
         }
