@@ -380,11 +380,9 @@ impl RuleSet {
     }
 }
 
+/// The SPEC's overspeed rule as a rule file, for tests here and in the worker.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
+pub(crate) const OVERSPEED_RULE: &str = r#"
 [[rule]]
 name = "overspeed"
 window = "30s"
@@ -395,6 +393,12 @@ set_key = "{window_date}"
 member = "{car_number}"
 ttl = "7d"
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = OVERSPEED_RULE;
 
     #[test]
     fn the_issue_example_parses() {

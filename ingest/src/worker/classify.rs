@@ -123,22 +123,11 @@ mod tests {
     use rdkafka::Timestamp;
 
     use super::*;
+    use crate::rules::config::OVERSPEED_RULE;
     use crate::rules::{EngineOptions, RuleSet};
 
-    const RULES: &str = r#"
-[[rule]]
-name = "overspeed"
-window = "30s"
-group_by = "car_number"
-having = "avg(speed) > 80"
-allowed_lateness = "5s"
-set_key = "{window_date}"
-member = "{car_number}"
-ttl = "7d"
-"#;
-
     fn engine() -> Engine {
-        let rules = RuleSet::parse(RULES, "rules.toml").unwrap();
+        let rules = RuleSet::parse(OVERSPEED_RULE, "rules.toml").unwrap();
         Engine::new(&rules, EngineOptions::default())
     }
 
