@@ -1,0 +1,79 @@
+//! The etcd key layout of one cluster (`server/docs/cluster_design.md` §2). Every key is
+//! under `/speedlayer/<cluster>/`; nothing else in the crate spells a key.
+
+/// The keys of one cluster.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// The keys of cluster `name`.
+    pub fn new(name: &str) -> Keys {
+        Keys {
+            prefix: format!("/speedlayer/{name}/"),
+        }
+    }
+
+    /// `/speedlayer/<cluster>/`: everything of the cluster.
+    pub fn root(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Prefix of the members' keys.
+    pub fn servers(&self) -> String {
+        format!("{}servers/", self.prefix)
+    }
+
+    /// A member's key, bound to its lease.
+    pub fn server(&self, id: &str) -> String {
+        format!("{}servers/{id}", self.prefix)
+    }
+
+    /// The master election's name (etcd's election API keys candidates under it).
+    pub fn election(&self) -> String {
+        format!("{}master", self.prefix)
+    }
+}
+
+/// A cluster name: what `--cluster` accepts, so that it is one path segment of a key.
+pub fn check_cluster_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("cluster name {name:?} must be 1 to 64 characters"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(format!(
+            "cluster name {name:?} may hold only letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout of the design document's example.
+    #[test]
+    fn keys_match_the_design_doc() {
+        let k = Keys::new("fleet");
+        assert_eq!(k.root(), "/speedlayer/fleet/");
+        assert_eq!(
+            k.server("a:16020:1795910400000"),
+            "/speedlayer/fleet/servers/a:16020:1795910400000"
+        );
+        assert_eq!(k.servers(), "/speedlayer/fleet/servers/");
+        assert_eq!(k.election(), "/speedlayer/fleet/master");
+    }
+
+    #[test]
+    fn cluster_names_are_one_segment() {
+        assert!(check_cluster_name("fleet-1.eu_west").is_ok());
+        for bad in ["", "a/b", "a b", "ü", &"x".repeat(65)] {
+            assert!(check_cluster_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
