@@ -32,6 +32,10 @@ pub enum ClientError {
         message: String,
     },
 
+    /// Reading the cluster from etcd failed.
+    #[error("{0}")]
+    Cluster(#[from] speedlayer_cluster::Error),
+
     /// A filter expression did not parse.
     #[error("bad filter expression at byte {offset}: {reason}")]
     BadFilter { offset: usize, reason: String },

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 use serde::Deserialize;
+use speedlayer_cluster::ClusterConfig;
 use speedlayer_logging::LogFormat;
 
 use crate::data_dir::{REGIONS_DIR, RESP_DIR};
@@ -58,6 +59,10 @@ pub struct ServerArgs {
     /// Options of the region server (gRPC + HTTP).
     #[command(flatten)]
     pub grpc: GrpcArgs,
+
+    /// Options of cluster mode (etcd).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Declares one group of settings once: from each entry follow its flag (an `Option` field
@@ -312,6 +317,51 @@ settings! {
     }
 }
 
+settings! {
+    /// Flags of cluster mode: with `--etcd`, the server joins the cluster that etcd
+    /// coordinates (`server/docs/cluster_design.md`); without it, it runs alone.
+    args ClusterArgs;
+    /// The `[cluster]` table of the configuration file.
+    file FileCluster;
+    config ClusterConfig = ClusterConfig::new(Vec::new());
+
+    etcd: String {
+        flag: "etcd", key: "etcd", value: "URL[,URL...]",
+        help: "etcd client URLs (http:// or https://): join the cluster they coordinate; `none` runs alone",
+        default: |c| if c.endpoints.is_empty() { "none".to_owned() } else { c.endpoints.join(",") },
+        apply: |c, v| {
+            c.endpoints = if v == "none" { Vec::new() } else { ClusterConfig::parse_endpoints(&v) }
+        },
+        samples: file "\"http://127.0.0.1:1\"", flag "http://127.0.0.1:2",
+    }
+    cluster: String {
+        flag: "cluster", key: "name", value: "NAME",
+        help: "Cluster name: the etcd key prefix `/speedlayer/NAME/`, so clusters can share an etcd",
+        default: |c| c.name,
+        apply: |c, v| c.name = v,
+        samples: file "\"east\"", flag "west",
+    }
+    advertise_host: String {
+        flag: "advertise-host", key: "advertise_host", value: "HOST",
+        help: "Host name or address that other members and clients reach this server at, published in etcd with the listeners' ports",
+        default: |c| c.advertise_host,
+        apply: |c, v| c.advertise_host = v,
+        samples: file "\"10.0.0.1\"", flag "10.0.0.2",
+    }
+    lease_ttl_secs: u64 {
+        flag: "lease-ttl-secs", key: "lease_ttl_secs", value: "SECS",
+        help: "TTL of this member's etcd lease, 2 to 3600: a dead server's regions move after at most this long, and a server cut off from etcd stops serving after two thirds of it",
+        default: |c| c.lease_ttl.as_secs(),
+        apply: |c, v| {
+            if !(2..=3600).contains(&v) {
+                return Err(out_of_range("lease TTL", format!("{v} s is not between 2 and 3600")));
+            }
+            c.lease_ttl = Duration::from_secs(v)
+        },
+        samples: file "3", flag "4",
+    }
+}
+
 /// Upper bound of `--resp-busy-poll-us`: spinning longer than a millisecond only burns CPU.
 const MAX_BUSY_POLL_US: u64 = 1000;
 
@@ -340,6 +390,9 @@ pub struct FileConfig {
     /// The `[grpc]` table.
     #[serde(default)]
     pub grpc: FileGrpc,
+    /// The `[cluster]` table.
+    #[serde(default)]
+    pub cluster: FileCluster,
 }
 
 /// The merged settings of the whole binary.
@@ -353,6 +406,15 @@ pub struct Settings {
     pub resp: Option<RespConfig>,
     /// The region server, `None` with `--only-resp`.
     pub region: Option<RegionConfig>,
+    /// Cluster mode's settings; the server runs alone when they name no etcd endpoint.
+    pub cluster: ClusterConfig,
+}
+
+impl Settings {
+    /// The cluster to join, if any.
+    pub fn cluster_mode(&self) -> Option<&ClusterConfig> {
+        (!self.cluster.endpoints.is_empty()).then_some(&self.cluster)
+    }
 }
 
 impl ServerArgs {
@@ -395,11 +457,25 @@ impl ServerArgs {
             self.resp.apply(&file.resp, &mut cfg)?;
             Some(cfg)
         };
+        let mut cluster = ClusterConfig::new(Vec::new());
+        self.cluster.apply(&file.cluster, &mut cluster)?;
+        if !cluster.endpoints.is_empty() {
+            if only_resp {
+                return Err(out_of_range(
+                    "cluster mode",
+                    "--etcd needs the region server; it cannot be combined with --only-resp".into(),
+                ));
+            }
+            cluster
+                .validate()
+                .map_err(|e| out_of_range("cluster settings", e.to_string()))?;
+        }
         Ok(Settings {
             data_dir,
             only_resp,
             resp,
             region,
+            cluster,
         })
     }
 }
@@ -429,8 +505,11 @@ mod tests {
             all.extend_from_slice(args);
             ServerArgs::try_parse_from(all).unwrap().resolve().unwrap()
         };
-        let groups: [(&str, Vec<_>); 2] =
-            [("grpc", GrpcArgs::samples()), ("resp", RespArgs::samples())];
+        let groups: [(&str, Vec<_>); 3] = [
+            ("grpc", GrpcArgs::samples()),
+            ("resp", RespArgs::samples()),
+            ("cluster", ClusterArgs::samples()),
+        ];
         let mut checked = 0;
         for (table, samples) in groups {
             for (key, flag, file_value, flag_value) in samples {
@@ -441,6 +520,7 @@ mod tests {
                 let value = |s: &Settings| -> String {
                     let described = match table {
                         "grpc" => GrpcArgs::describe(s.region.as_ref().unwrap()),
+                        "cluster" => ClusterArgs::describe(&s.cluster),
                         _ => match &s.resp {
                             Some(r) => RespArgs::describe(r),
                             None => return "off".into(),
@@ -468,7 +548,10 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, GrpcArgs::KEYS.len() + RespArgs::KEYS.len());
+        assert_eq!(
+            checked,
+            GrpcArgs::KEYS.len() + RespArgs::KEYS.len() + ClusterArgs::KEYS.len()
+        );
     }
 
     /// `--help` states each default, read from the service's own default configuration.
@@ -481,6 +564,8 @@ mod tests {
             "(default `127.0.0.1:6380`)",
             "(default `everysec`)",
             "(default `10000`)",
+            "(default `none`)",
+            "(default `6`)",
         ] {
             assert!(help.contains(line), "{line} missing from:\n{help}");
         }

@@ -76,6 +76,9 @@ pub enum ServerError {
         /// Why it failed.
         reason: String,
     },
+    /// Cluster mode: etcd could not be joined, or a cluster setting is unusable.
+    #[error("cluster: {0}")]
+    Cluster(#[from] speedlayer_cluster::Error),
     /// A background task of the server panicked or was cancelled.
     #[error("server task {what} failed: {reason}")]
     Task {

@@ -4,8 +4,10 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
+use speedlayer_cluster::{Addresses, Fence, Member};
 use speedlayer_server::RegionServer;
 use speedlayer_server::config::ServerArgs;
 use speedlayer_server::data_dir;
@@ -71,7 +73,14 @@ fn main() -> ExitCode {
             },
             None => None,
         };
-        let region = match settings.region.clone() {
+        // Cluster mode: the fence exists before the listeners, so nothing is served until
+        // etcd has granted this member its lease.
+        let fence = settings.cluster_mode().map(|_| Arc::new(Fence::new()));
+        let region_cfg = settings.region.clone().map(|mut cfg| {
+            cfg.fence = fence.clone();
+            cfg
+        });
+        let region = match region_cfg {
             Some(cfg) => match RegionServer::start(cfg).await {
                 Ok(h) => Some(h),
                 Err(e) => {
@@ -85,12 +94,43 @@ fn main() -> ExitCode {
             },
             None => None,
         };
+        let member = match (settings.cluster_mode(), &region, fence) {
+            (Some(cluster), Some(h), Some(fence)) => {
+                let addrs = Addresses {
+                    grpc: h.grpc_addr(),
+                    http: h.http_addr(),
+                    resp: resp.as_ref().map(|(r, _)| r.local_addr()),
+                };
+                match Member::join(cluster.clone(), addrs, env!("CARGO_PKG_VERSION"), fence).await {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::error!(
+                            "cannot join cluster {:?} at {}: {e}",
+                            cluster.name,
+                            cluster.endpoints.join(",")
+                        );
+                        if let Some(h) = region {
+                            let _ = h.shutdown().await;
+                        }
+                        if let Some((h, thread)) = resp {
+                            let _ = h.shutdown().await;
+                            thread.stop().await;
+                        }
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            _ => None,
+        };
         let mut ready = String::from("READY");
         if let Some((h, _)) = &resp {
             ready.push_str(&format!(" resp={}", h.local_addr()));
         }
         if let Some(h) = &region {
             ready.push_str(&format!(" grpc={} http={}", h.grpc_addr(), h.http_addr()));
+        }
+        if let Some(m) = &member {
+            ready.push_str(&format!(" member={}", m.id()));
         }
         {
             let mut out = std::io::stdout().lock();
@@ -102,6 +142,11 @@ fn main() -> ExitCode {
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
         let mut code = ExitCode::SUCCESS;
+        // Leave the cluster first: serving stops and the lease is revoked, so another
+        // member becomes master at once instead of after a TTL.
+        if let Some(m) = member {
+            m.leave().await;
+        }
         if let Some(h) = region
             && let Err(e) = h.shutdown().await
         {

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use speedlayer_cluster::Fence;
 use speedlayer_proto::admin_server::AdminServer;
 use speedlayer_proto::data_server::DataServer;
 use speedlayer_storage::{Db, EngineOptions};
@@ -50,6 +51,8 @@ pub struct RegionConfig {
     pub split_check_interval: Duration,
     /// Storage engine options (memstore size, region split size, limits...).
     pub engine: EngineOptions,
+    /// Cluster mode: the lease self-fence every request checks (`None` alone).
+    pub fence: Option<Arc<Fence>>,
 }
 
 impl RegionConfig {
@@ -63,6 +66,7 @@ impl RegionConfig {
             max_concurrent_streams: 256,
             split_check_interval: Duration::from_secs(1),
             engine: EngineOptions::default(),
+            fence: None,
         }
     }
 }
@@ -137,6 +141,7 @@ impl RegionServer {
             db,
             metrics: Arc::new(Metrics::default()),
             advertise_addr: Arc::from(format!("http://{grpc_addr}")),
+            fence: config.fence.clone(),
         };
         let (stop, stop_rx) = watch::channel(false);
 

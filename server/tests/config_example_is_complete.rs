@@ -56,7 +56,7 @@ fn the_example_names_every_key_the_loader_knows() {
     let top = &text[..text.find("\n[").unwrap_or(text.len())];
     let has_key = |body: &str, key: &str| body.lines().any(|l| l.starts_with(&format!("{key} = ")));
     for key in known_keys(None) {
-        if key == "grpc" || key == "resp" {
+        if key == "grpc" || key == "resp" || key == "cluster" {
             assert!(text.contains(&format!("\n[{key}]\n")), "no [{key}] table");
         } else {
             assert!(
@@ -65,7 +65,7 @@ fn the_example_names_every_key_the_loader_knows() {
             );
         }
     }
-    for table in ["grpc", "resp"] {
+    for table in ["grpc", "resp", "cluster"] {
         let body = section(table);
         for key in known_keys(Some(table)) {
             assert!(
@@ -105,4 +105,13 @@ fn the_example_loads_and_states_the_defaults() {
     assert_eq!(f.auto_aof_rewrite_min_size, d.auto_aof_rewrite_min_size);
     assert_eq!(f.threads, d.threads);
     assert_eq!(f.busy_poll, d.busy_poll);
+}
+
+#[test]
+fn the_example_runs_alone_with_the_default_cluster_settings() {
+    let path = example();
+    let from_file = resolve(&["--config", path.to_str().unwrap()]).unwrap();
+    let defaults = resolve(&[]).unwrap();
+    assert_eq!(from_file.cluster, defaults.cluster);
+    assert!(from_file.cluster_mode().is_none(), "the example runs alone");
 }

@@ -169,6 +169,29 @@ pub enum Command {
     /// family names; history is kept in $SPEEDLAYER_HISTORY (default ~/.speedlayer_history,
     /// the last 1000 lines).
     Shell,
+    /// Cluster mode: the cluster's state as etcd holds it (needs no running server).
+    Cluster {
+        /// What to show.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+/// `speedlayer cluster …`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Members (with their gRPC, HTTP and RESP addresses) and the master.
+    Status {
+        /// etcd client URLs, comma-separated, as given to the servers' --etcd.
+        #[arg(long, env = "SPEEDLAYER_ETCD", value_name = "URL[,URL...]")]
+        etcd: String,
+        /// Cluster name, as given to the servers' --cluster.
+        #[arg(long, default_value = speedlayer_cluster::DEFAULT_CLUSTER)]
+        cluster: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The `--family` options, listed under `create-table --help`.

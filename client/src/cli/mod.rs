@@ -20,7 +20,26 @@ use speedlayer_proto::{
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::filter_expr::parse_filter;
-pub use args::{Cli, Command, ScanArgs, TimeFormat};
+pub use args::{Cli, ClusterCommand, Command, ScanArgs, TimeFormat};
+
+/// `speedlayer cluster …`: read from etcd, not from a server.
+async fn cluster(command: &ClusterCommand, out: &mut dyn Write) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::NotDone(format!("writing output: {e}"));
+    match command {
+        ClusterCommand::Status {
+            etcd,
+            cluster,
+            json,
+        } => {
+            let mut cfg = speedlayer_cluster::ClusterConfig::new(
+                speedlayer_cluster::ClusterConfig::parse_endpoints(etcd),
+            );
+            cfg.name = cluster.clone();
+            let status = speedlayer_cluster::ClusterStatus::read(&cfg).await?;
+            output::cluster_status(out, &status, *json).map_err(io)
+        }
+    }
+}
 
 /// Runs one parsed command, writing its output to `out`.
 ///
@@ -37,6 +56,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
         }
         Command::DropTable { table, yes } => confirm_drop(table, *yes)?,
         Command::Shell => return shell::run(&cli.addr, cli.time_format, out).await,
+        Command::Cluster { command } => return cluster(command, out).await,
         _ => {}
     }
     let client = Client::connect(&cli.addr).await?;
@@ -179,7 +199,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             output::stats(out, &stats, json).map_err(io)?;
         }
         // Answered before connecting.
-        Command::Completions { .. } | Command::Shell => {}
+        Command::Completions { .. } | Command::Shell | Command::Cluster { .. } => {}
     }
     Ok(())
 }

@@ -379,6 +379,52 @@ pub fn stats(out: &mut dyn Write, stats: &RegionStatsResponse, json: bool) -> io
     )
 }
 
+/// `speedlayer cluster status`: a summary line, then one line per member (`*` marks the
+/// master), or one JSON object.
+///
+/// # Errors
+/// Failure to write `out`.
+pub fn cluster_status(
+    out: &mut dyn Write,
+    status: &speedlayer_cluster::ClusterStatus,
+    json: bool,
+) -> io::Result<()> {
+    if json {
+        let text = serde_json::to_string(status).map_err(io::Error::other)?;
+        return writeln!(out, "{text}");
+    }
+    writeln!(
+        out,
+        "cluster {}: {} server{}, master {} (etcd revision {})",
+        status.cluster,
+        status.servers.len(),
+        if status.servers.len() == 1 { "" } else { "s" },
+        status.master.as_deref().unwrap_or("none"),
+        status.revision
+    )?;
+    if status.servers.is_empty() {
+        return Ok(());
+    }
+    let mut lines = vec![
+        ["", "SERVER", "GRPC", "HTTP", "RESP", "STARTED", "VERSION"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for s in &status.servers {
+        let master = status.master.as_deref() == Some(s.id.as_str());
+        lines.push(vec![
+            if master { "*" } else { "" }.to_owned(),
+            s.id.clone(),
+            s.grpc.clone(),
+            s.http.clone(),
+            s.resp.clone().unwrap_or_else(|| "-".into()),
+            iso8601(s.started_ms),
+            s.version.clone(),
+        ]);
+    }
+    aligned(out, &lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

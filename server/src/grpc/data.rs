@@ -106,6 +106,7 @@ impl Data for DataService {
         };
         let scan = scan_from_pb(req)?;
         let started = Instant::now();
+        self.backend.fenced()?;
         // Open the scan before answering, so a bad table or family is the call's status.
         let iter = {
             let db = self.backend.db.clone();
@@ -126,6 +127,7 @@ impl Data for DataService {
         };
         let (tx, rx) = tokio::sync::mpsc::channel(SCAN_CHANNEL_CHUNKS);
         let metrics = self.backend.metrics.clone();
+        let backend = self.backend.clone();
         tokio::task::spawn_blocking(move || {
             let mut chunk = pb::ScanResponse::default();
             let mut chunk_bytes = 0;
@@ -140,6 +142,12 @@ impl Data for DataService {
                         rows += 1;
                         if chunk.rows.len() >= batch_rows || chunk_bytes >= SCAN_CHUNK_BYTES {
                             chunk_bytes = 0;
+                            // Every chunk, like every request, only while the lease holds.
+                            if let Err(status) = backend.fenced() {
+                                ok = false;
+                                let _ = tx.blocking_send(Err(status));
+                                break;
+                            }
                             if tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
                                 // The client went away: stop scanning.
                                 ok = false;
@@ -157,7 +165,13 @@ impl Data for DataService {
                 }
             }
             if ok && !chunk.rows.is_empty() {
-                ok = tx.blocking_send(Ok(chunk)).is_ok();
+                ok = match backend.fenced() {
+                    Ok(()) => tx.blocking_send(Ok(chunk)).is_ok(),
+                    Err(status) => {
+                        let _ = tx.blocking_send(Err(status));
+                        false
+                    }
+                };
             }
             metrics.add_rows_out(rows);
             metrics.observe(Rpc::Scan, started.elapsed(), ok);

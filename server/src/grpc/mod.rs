@@ -14,6 +14,7 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Instant;
 
+use speedlayer_cluster::Fence;
 use speedlayer_storage::Db;
 use tonic::Status;
 
@@ -28,6 +29,10 @@ pub struct Backend {
     pub metrics: Arc<Metrics>,
     /// The address clients reach this server at, reported in region locations.
     pub advertise_addr: Arc<str>,
+    /// Cluster mode's lease self-fence (`server/docs/cluster_design.md` §5a): while etcd has
+    /// not confirmed this member's lease recently enough, nothing is served or
+    /// acknowledged. `None` alone (single-node mode).
+    pub fence: Option<Arc<Fence>>,
 }
 
 impl Backend {
@@ -39,14 +44,35 @@ impl Backend {
     {
         let started = Instant::now();
         let db = self.db.clone();
-        let result = tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(status::join_status)
-            .and_then(|r| r);
+        let result = match self.fenced() {
+            Err(s) => Err(s),
+            Ok(()) => tokio::task::spawn_blocking(move || f(&db))
+                .await
+                .map_err(status::join_status)
+                .and_then(|r| r),
+        };
+        // Checked again after the call: a write that finished after the lease stopped
+        // being confirmed is not acknowledged (its outcome is unknown to the client, which
+        // retries; puts are idempotent by key and timestamp).
+        let result = result.and_then(|r| self.fenced().map(|()| r));
         self.metrics.observe(rpc, started.elapsed(), result.is_ok());
         if let Err(s) = &result {
             tracing::debug!(rpc = rpc.name(), code = ?s.code(), message = s.message(), "request failed");
         }
         result
+    }
+
+    /// `UNAVAILABLE` while the cluster lease is not confirmed; always `Ok` alone.
+    ///
+    /// # Errors
+    /// The status to answer with.
+    pub fn fenced(&self) -> Result<(), Status> {
+        match &self.fence {
+            Some(f) if !f.serving() => Err(Status::unavailable(
+                "this server's cluster lease is not confirmed by etcd, so it serves nothing \
+                 until it is; retry (another server may hold the data now)",
+            )),
+            _ => Ok(()),
+        }
     }
 }
