@@ -28,6 +28,21 @@ pub enum Error {
         /// What is wrong with its value.
         reason: String,
     },
+    /// A table of that name exists.
+    #[error("table {0:?} already exists")]
+    TableExists(String),
+    /// No table of that name exists.
+    #[error("no table {0:?}")]
+    NoSuchTable(String),
+    /// No region of that table and id exists.
+    #[error("no region {1} of table {0:?}")]
+    NoSuchRegion(String, u64),
+    /// The region state machine refuses a transition.
+    #[error("illegal region transition: {0}")]
+    Illegal(String),
+    /// An optimistic transaction met a concurrent change on every attempt.
+    #[error("{0}: meta kept changing under {MAX} attempts", MAX = 32)]
+    Contended(&'static str),
     /// A setting is unusable.
     #[error("cluster configuration: {0}")]
     Config(String),

@@ -63,7 +63,8 @@ impl Fence {
         if self.lease() != lease {
             return;
         }
-        let until = self.nanos(sent) + ttl.saturating_sub(margin).as_nanos() as u64;
+        // An instant before `base` counts as 0: never serving.
+        let until = self.nanos(sent + ttl.saturating_sub(margin));
         self.until.fetch_max(until, Ordering::AcqRel);
     }
 

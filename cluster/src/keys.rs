@@ -34,6 +34,41 @@ impl Keys {
     pub fn election(&self) -> String {
         format!("{}master", self.prefix)
     }
+
+    /// Prefix of everything in meta: read at one revision, it is one consistent view.
+    pub fn meta(&self) -> String {
+        format!("{}meta/", self.prefix)
+    }
+
+    /// The next region id to hand out (decimal).
+    pub fn next_region_id(&self) -> String {
+        format!("{}meta/next_region_id", self.prefix)
+    }
+
+    /// Prefix of the tables.
+    pub fn tables(&self) -> String {
+        format!("{}meta/tables/", self.prefix)
+    }
+
+    /// A table's schema and state.
+    pub fn table(&self, name: &str) -> String {
+        format!("{}meta/tables/{name}", self.prefix)
+    }
+
+    /// Prefix of every table's regions.
+    pub fn regions(&self) -> String {
+        format!("{}meta/regions/", self.prefix)
+    }
+
+    /// Prefix of one table's regions.
+    pub fn regions_of(&self, table: &str) -> String {
+        format!("{}meta/regions/{table}/", self.prefix)
+    }
+
+    /// One region's entry.
+    pub fn region(&self, table: &str, id: u64) -> String {
+        format!("{}meta/regions/{table}/{id}", self.prefix)
+    }
 }
 
 /// A cluster name: what `--cluster` accepts, so that it is one path segment of a key.
@@ -67,6 +102,15 @@ mod tests {
         );
         assert_eq!(k.servers(), "/speedlayer/fleet/servers/");
         assert_eq!(k.election(), "/speedlayer/fleet/master");
+        assert_eq!(k.next_region_id(), "/speedlayer/fleet/meta/next_region_id");
+        assert_eq!(k.table("driving"), "/speedlayer/fleet/meta/tables/driving");
+        assert_eq!(
+            k.region("driving", 2),
+            "/speedlayer/fleet/meta/regions/driving/2"
+        );
+        assert!(k.region("driving", 2).starts_with(&k.regions_of("driving")));
+        assert!(k.regions_of("driving").starts_with(&k.regions()));
+        assert!(k.regions().starts_with(&k.meta()) && k.tables().starts_with(&k.meta()));
     }
 
     #[test]

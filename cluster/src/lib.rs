@@ -11,19 +11,33 @@
 
 #![deny(clippy::unwrap_used)]
 
+mod agent;
+mod assign;
+mod changes;
 mod client;
 mod config;
 mod error;
 mod fence;
 mod info;
 mod keys;
+mod master;
 mod member;
+mod meta;
+mod region_state;
 mod status;
 
+pub use agent::{RegionHost, run_agent};
+pub use assign::{Step, plan};
 pub use config::{ClusterConfig, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL};
 pub use error::{Error, Result};
 pub use fence::Fence;
 pub use info::ServerInfo;
 pub use keys::{Keys, check_cluster_name};
+pub use master::{MasterStats, live_members, run_master};
 pub use member::{Addresses, Member, MemberStats};
+pub use meta::{MasterGuard, MetaStore, MetaView, TableMeta, TableState, Versioned, Writer, check};
+pub use region_state::{Event, Illegal, RegionMeta, RegionState, hex, unhex};
 pub use status::ClusterStatus;
+
+/// Connects to etcd with the configuration's timeouts.
+pub use client::connect;

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::fence::Fence;
 use crate::info::ServerInfo;
 use crate::keys::Keys;
+use crate::meta::MasterGuard;
 
 /// The addresses a member publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,7 @@ pub struct MemberStats {
 #[derive(Debug, Default)]
 struct Shared {
     id: Mutex<String>,
+    guard: Mutex<Option<MasterGuard>>,
     lease: AtomicU64,
     master: AtomicBool,
     sessions: AtomicU64,
@@ -77,12 +79,12 @@ pub struct Member {
     shared: Arc<Shared>,
     fence: Arc<Fence>,
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
+        if let Some(t) = lock(&self.task).take() {
             t.abort();
         }
     }
@@ -134,7 +136,7 @@ impl Member {
             shared,
             fence,
             stop,
-            task: Some(task),
+            task: Mutex::new(Some(task)),
         })
     }
 
@@ -146,6 +148,19 @@ impl Member {
     /// Whether this member is master now: elected, and its lease still confirmed.
     pub fn is_master(&self) -> bool {
         self.shared.master.load(Ordering::Acquire) && self.fence.serving()
+    }
+
+    /// The master's write guard while this member is master (see [`MasterGuard`]).
+    pub fn master_guard(&self) -> Option<MasterGuard> {
+        if !self.is_master() {
+            return None;
+        }
+        lock(&self.shared.guard).clone()
+    }
+
+    /// The fence this member extends.
+    pub fn fence(&self) -> &Arc<Fence> {
+        &self.fence
     }
 
     /// State and counters.
@@ -165,9 +180,10 @@ impl Member {
 
     /// Leaves the cluster: stops serving, then revokes the lease, which deletes the
     /// member's key and candidacy at once.
-    pub async fn leave(mut self) {
+    pub async fn leave(&self) {
         let _ = self.stop.send(true);
-        if let Some(t) = self.task.take() {
+        let task = lock(&self.task).take();
+        if let Some(t) = task {
             let _ = t.await;
         }
     }
@@ -271,6 +287,7 @@ async fn run(
             SessionEnd::Stopped => {
                 ctx.fence.revoke();
                 ctx.shared.master.store(false, Ordering::Release);
+                *lock(&ctx.shared.guard) = None;
                 match bounded(
                     "lease revoke",
                     ctx.cfg.call_timeout,
@@ -288,6 +305,7 @@ async fn run(
             SessionEnd::LeaseLost => {
                 ctx.fence.revoke();
                 ctx.shared.master.store(false, Ordering::Release);
+                *lock(&ctx.shared.guard) = None;
                 ctx.shared.leases_lost.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(member = %session.id, "etcd ended this member's lease: it serves nothing until it joins again as a new member");
             }
@@ -438,7 +456,16 @@ async fn campaign(
 ) {
     loop {
         match client.campaign(election.clone(), id.clone(), lease).await {
-            Ok(_) => {
+            Ok(resp) => {
+                let Some(leader) = resp.leader() else {
+                    tracing::warn!(member = %id, "campaign answered without a leader key; retrying");
+                    tokio::time::sleep(retry).await;
+                    continue;
+                };
+                *lock(&shared.guard) = Some(MasterGuard {
+                    key: leader.key().to_vec(),
+                    create_revision: leader.rev(),
+                });
                 shared.master.store(true, Ordering::Release);
                 shared.master_terms.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(member = %id, "elected master");
