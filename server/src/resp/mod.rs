@@ -15,6 +15,7 @@ pub mod connection;
 pub mod frame;
 pub mod glob;
 pub mod keyspace;
+pub mod keyspace_lock;
 pub mod member;
 pub mod memory;
 pub mod reply;
@@ -24,6 +25,7 @@ pub mod set;
 pub mod snapshot;
 pub mod state;
 pub mod tasks;
+pub mod watch;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AppendFsync, Limits, RespConfig};

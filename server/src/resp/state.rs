@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use super::aof::{Aof, FlushMode};
 use super::config::RespConfig;
 use super::keyspace::Keyspace;
+use super::keyspace_lock::KeyspaceLock;
 use super::reply::Out;
 use crate::error::ServerError;
 
@@ -72,7 +73,7 @@ pub struct ClientMeta {
 #[derive(Debug)]
 pub struct Shared {
     /// The data.
-    pub ks: Mutex<Keyspace>,
+    pub ks: KeyspaceLock,
     /// The settings.
     pub config: RespConfig,
     /// Counters.
@@ -101,7 +102,7 @@ impl Shared {
         local_addr: SocketAddr,
     ) -> Shared {
         Shared {
-            ks: Mutex::new(ks),
+            ks: KeyspaceLock::new(ks),
             config,
             stats: Stats::default(),
             clients: Mutex::new(BTreeMap::new()),
