@@ -413,6 +413,21 @@ impl Keyspace {
         Ok(true)
     }
 
+    /// A live key chosen at random, or None when there is none. Expired picks are
+    /// reclaimed (recorded as `DEL`) and another is drawn, as Redis's `dbRandomKey` does.
+    pub fn random_key(&mut self) -> Option<Bytes> {
+        let mut rng = rand::rng();
+        loop {
+            if self.keys.is_empty() {
+                return None;
+            }
+            let key = self.keys[rng.random_range(0..self.keys.len())].clone();
+            if !self.expire_if_needed(&key) {
+                return Some(key);
+            }
+        }
+    }
+
     /// Deletes everything.
     pub fn clear(&mut self) {
         if !self.watches.is_empty() {

@@ -127,7 +127,10 @@ mod tests {
             })
         };
         std::thread::sleep(Duration::from_millis(50));
-        assert!(!entered.load(Ordering::SeqCst), "entered during the transaction");
+        assert!(
+            !entered.load(Ordering::SeqCst),
+            "entered during the transaction"
+        );
         lock.lock().add_members(b"k2", [&b"b"[..]]).unwrap();
         drop(x);
         assert_eq!(t.join().unwrap(), 2, "saw both writes of the transaction");
