@@ -578,6 +578,53 @@ mod tests {
         assert_eq!(ks.map.len(), 100 - ks.stats.expired_keys as usize);
     }
 
+    fn commands(bytes: &[u8]) -> Vec<String> {
+        let mut buf = bytes::BytesMut::from(bytes);
+        let mut args = Vec::new();
+        let mut out = Vec::new();
+        let limits = crate::resp::config::Limits::default();
+        while let Ok(true) = crate::resp::frame::parse_request(&mut buf, &limits, true, &mut args) {
+            let words: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            out.push(words.join(" "));
+        }
+        assert!(buf.is_empty(), "a whole number of commands");
+        out
+    }
+
+    /// Nested blocks are written once, around everything the outermost one recorded; a
+    /// block of one command is written bare; a flush in the middle of a block takes only
+    /// what came before it.
+    #[test]
+    fn atomic_blocks_nest_and_are_taken_whole() {
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(1_000)));
+        ks.set_propagate(true);
+        ks.begin_atomic();
+        ks.propagate(&[b"SADD", b"k", b"a"]);
+        ks.end_atomic();
+        assert_eq!(commands(&ks.take_propagated()), ["SADD k a"]);
+
+        ks.propagate(&[b"SADD", b"before", b"x"]);
+        ks.begin_atomic();
+        ks.propagate(&[b"DEL", b"k"]);
+        ks.begin_atomic();
+        ks.propagate(&[b"DEL", b"d"]);
+        ks.propagate(&[b"SADD", b"d", b"m"]);
+        ks.end_atomic();
+        assert_eq!(commands(&ks.take_propagated()), ["SADD before x"]);
+        ks.propagate(&[b"SREM", b"k", b"a"]);
+        ks.end_atomic();
+        assert_eq!(
+            commands(&ks.take_propagated()),
+            ["MULTI", "DEL k", "DEL d", "SADD d m", "SREM k a", "EXEC"]
+        );
+        ks.begin_atomic();
+        ks.end_atomic();
+        assert!(ks.take_propagated().is_empty(), "an empty block writes nothing");
+    }
+
     /// SCAN pages hold at most COUNT keys, and a key present for the whole scan is
     /// returned even while other keys are deleted, renamed and created between pages.
     #[test]
