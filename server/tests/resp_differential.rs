@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::Raw;
-use common::differential::{Cmp, Pair, norm, run};
+use common::differential::{Cmp, Pair, run};
 use speedlayer_server::resp::frame::Frame;
 
 use Cmp::*;

@@ -47,10 +47,7 @@ fn before_and_transaction(data: &Path) -> u64 {
     // One write in a transaction: written bare.
     ok(c.cmd(&[b"MULTI"]));
     queued(c.cmd(&[b"SADD", b"single", b"s"]));
-    assert_eq!(
-        c.cmd(&[b"EXEC"]),
-        Frame::Array(vec![Frame::Integer(1)])
-    );
+    assert_eq!(c.cmd(&[b"EXEC"]), Frame::Array(vec![Frame::Integer(1)]));
     let block_at = std::fs::metadata(aof_path(data)).unwrap().len();
     ok(c.cmd(&[b"MULTI"]));
     queued(c.cmd(&[b"SADD", b"tx", b"a", b"b"]));

@@ -65,7 +65,11 @@ fn no_other_client_sees_the_middle_of_an_exec() {
             panic!("EXEC reply")
         };
         assert_eq!(replies.len(), 54);
-        assert_eq!(replies[2], Frame::Integer(1), "SCARD k inside the transaction");
+        assert_eq!(
+            replies[2],
+            Frame::Integer(1),
+            "SCARD k inside the transaction"
+        );
     }
     done.store(true, Ordering::SeqCst);
     let reads = reader.join().unwrap();
@@ -124,16 +128,16 @@ fn a_queue_past_the_query_buffer_limit_dooms_the_transaction_not_the_connection(
         Frame::Error("EXECABORT Transaction discarded because of previous errors.".into())
     );
     assert_eq!(c.cmd(&[b"SCARD", b"q"]), Frame::Integer(0));
-    assert!(used_memory(&mut m) < holding, "the queue's bytes are released");
+    assert!(
+        used_memory(&mut m) < holding,
+        "the queue's bytes are released"
+    );
     // The connection goes on, and a transaction within the bound runs.
     assert_eq!(c.cmd(&[b"MULTI"]), Frame::Simple("OK".into()));
     assert_eq!(
         c.cmd(&[b"SADD", b"q", &member]),
         Frame::Simple("QUEUED".into())
     );
-    assert_eq!(
-        c.cmd(&[b"EXEC"]),
-        Frame::Array(vec![Frame::Integer(1)])
-    );
+    assert_eq!(c.cmd(&[b"EXEC"]), Frame::Array(vec![Frame::Integer(1)]));
     rt.block_on(h.shutdown()).unwrap();
 }

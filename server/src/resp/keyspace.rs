@@ -622,7 +622,10 @@ mod tests {
         );
         ks.begin_atomic();
         ks.end_atomic();
-        assert!(ks.take_propagated().is_empty(), "an empty block writes nothing");
+        assert!(
+            ks.take_propagated().is_empty(),
+            "an empty block writes nothing"
+        );
     }
 
     /// SCAN pages hold at most COUNT keys, and a key present for the whole scan is

@@ -5,7 +5,8 @@
 //! `SLAOF 1 <id:16 hex> <base|incr>\r\n`, then RESP arrays of bulk strings. Only the
 //! commands [`replay`] knows are ever written: `SADD SREM DEL PEXPIREAT PERSIST RENAME SMOVE
 //! FLUSHALL` — expiries are absolute times, expired keys are `DEL`eted, SPOP is `SREM`,
-//! *STORE is `DEL` + `SADD` (in a `MULTI`/`EXEC` block when both change the state). A `base` file holds a whole state (after a rewrite); an AOF
+//! *STORE is `DEL` + `SADD`, and what one command or one transaction writes in two or more
+//! commands is a `MULTI`/`EXEC` block. A `base` file holds a whole state (after a rewrite); an AOF
 //! whose id is the snapshot's `supersedes` is already in the snapshot. Reading back and
 //! repairing a torn tail is in `load`; the snapshot encoding is in `snapshot`.
 //!

@@ -1,8 +1,9 @@
 //! The command table and dispatch: lookup, arity, authentication, then the handler.
 //!
 //! Checks run in Redis's order (unknown command, unknown subcommand, arity, NOAUTH,
-//! MISCONF) with Redis's exact error text. Handlers live one group per file; each takes
-//! the keyspace lock itself, never across an `.await`. The same table answers COMMAND.
+//! MISCONF) with Redis's exact error text; inside MULTI a request that passes them is
+//! queued instead (`multi`). Handlers live one group per file; each takes the keyspace
+//! lock itself, never across an `.await`. The same table answers COMMAND.
 
 use bytes::Bytes;
 
