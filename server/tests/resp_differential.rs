@@ -6,120 +6,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Raw, RealRedis, config, start};
+use common::Raw;
+use common::differential::{Cmp, Pair, run};
 use speedlayer_server::resp::frame::Frame;
-
-/// How to compare a reply.
-#[derive(Clone, Copy)]
-enum Cmp {
-    /// Byte-for-byte the same frame.
-    Exact,
-    /// Aggregate reply compared as a sorted multiset.
-    Sorted,
-    /// Same frame type and length only (random picks).
-    Shape,
-}
-
-/// Our service (in process) and Debian's `redis-server`, side by side, optionally both
-/// with a password.
-struct Pair {
-    rt: tokio::runtime::Runtime,
-    ours: speedlayer_server::resp::RespHandle,
-    redis: RealRedis,
-    _dir: tempfile::TempDir,
-}
-
-impl Pair {
-    fn start(requirepass: Option<&str>) -> Pair {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = config(dir.path());
-        cfg.requirepass = requirepass.map(str::to_owned);
-        let ours = rt.block_on(start(cfg));
-        let redis = RealRedis::start(&[]);
-        if let Some(pw) = requirepass {
-            // Set after start: RealRedis waits for an unauthenticated PONG.
-            let mut c = Raw::connect(redis.addr);
-            let reply = c.cmd(&[b"CONFIG", b"SET", b"requirepass", pw.as_bytes()]);
-            assert_eq!(reply, Frame::Simple("OK".into()));
-        }
-        Pair {
-            rt,
-            ours,
-            redis,
-            _dir: dir,
-        }
-    }
-
-    /// Shuts ours down cleanly (its final snapshot must succeed).
-    fn stop(self) {
-        self.rt.block_on(self.ours.shutdown()).unwrap();
-    }
-}
-
-fn norm(f: Frame, how: Cmp) -> Frame {
-    match (how, f) {
-        (Cmp::Sorted, Frame::Array(mut v)) => {
-            v.sort_by_key(|x| format!("{x:?}"));
-            Frame::Array(v)
-        }
-        (Cmp::Sorted, Frame::Set(mut v)) => {
-            v.sort_by_key(|x| format!("{x:?}"));
-            Frame::Set(v)
-        }
-        (Cmp::Shape, Frame::Array(v)) => Frame::Array(vec![Frame::Null; v.len()]),
-        (Cmp::Shape, Frame::Set(v)) => Frame::Set(vec![Frame::Null; v.len()]),
-        (Cmp::Shape, Frame::Bulk(_)) => Frame::Bulk("x".into()),
-        (_, f) => f,
-    }
-}
-
-fn run(script: &[(Cmp, &str)], resp3: bool) {
-    let pair = Pair::start(None);
-    let (ours, redis) = (&pair.ours, &pair.redis);
-    let mut a = Raw::connect(ours.local_addr());
-    let mut b = Raw::connect(redis.addr);
-    if resp3 {
-        let _ = a.cmd(&[b"HELLO", b"3"]);
-        let _ = b.cmd(&[b"HELLO", b"3"]);
-    }
-    for (how, line) in script {
-        let args: Vec<&[u8]> = line
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::as_bytes)
-            .collect();
-        let got = norm(a.cmd(&args), *how);
-        let want = norm(b.cmd(&args), *how);
-        assert_eq!(
-            got, want,
-            "reply to {line:?} (resp3={resp3}) differs: ours vs redis"
-        );
-    }
-    // Final state must match too.
-    for c in [&mut a, &mut b] {
-        let _ = c.cmd(&[b"HELLO", b"2"]);
-    }
-    let keys_a = norm(a.cmd(&[b"KEYS", b"*"]), Cmp::Sorted);
-    assert_eq!(keys_a, norm(b.cmd(&[b"KEYS", b"*"]), Cmp::Sorted));
-    if let Frame::Array(keys) = keys_a {
-        for k in keys {
-            let Frame::Bulk(k) = k else { panic!() };
-            let ga = norm(a.cmd(&[b"SMEMBERS", &k]), Cmp::Sorted);
-            assert_eq!(
-                ga,
-                norm(b.cmd(&[b"SMEMBERS", &k]), Cmp::Sorted),
-                "members of {k:?}"
-            );
-            assert_eq!(a.cmd(&[b"TTL", &k]), b.cmd(&[b"TTL", &k]), "TTL of {k:?}");
-        }
-    }
-    pair.stop();
-}
 
 use Cmp::*;
 
@@ -354,6 +243,295 @@ const CONNECTION: &[(Cmp, &str)] = &[
     (Exact, "RESET"),
     (Exact, "CLIENT GETNAME"),
 ];
+
+/// MULTI/EXEC/DISCARD on one connection: queueing, queue-time errors (EXECABORT),
+/// run-time errors (kept in the array, nothing undone), nesting, and the errors of
+/// EXEC/DISCARD/WATCH out of place.
+const TRANSACTIONS: &[(Cmp, &str)] = &[
+    (Exact, "EXEC"),
+    (Exact, "DISCARD"),
+    (Exact, "MULTI"),
+    (Exact, "SADD t a b"),
+    (Exact, "SCARD t"),
+    (Exact, "EXPIRE t 100"),
+    (Exact, "TTL t"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "MULTI"),
+    (Exact, "WATCH t"),
+    (Exact, "SADD t c"),
+    (Exact, "SREM t x y z"),
+    (Exact, "EXPIRE t notanumber"),
+    (Exact, "SELECT 1"),
+    (Exact, "SMOVE t t2 c"),
+    (Exact, "SINTERSTORE t3 t t2"),
+    (Exact, "EXEC"),
+    (Sorted, "SMEMBERS t"),
+    (Sorted, "SMEMBERS t3"),
+    (Exact, "MULTI"),
+    (Exact, "SADD t never"),
+    (Exact, "NOPE 1 2"),
+    (Exact, "SADD t never2"),
+    (Exact, "EXEC"),
+    (Exact, "SISMEMBER t never"),
+    (Exact, "MULTI"),
+    (Exact, "SADD t"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "CLIENT NOSUCH"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "SADD t discarded"),
+    (Exact, "DISCARD"),
+    (Exact, "SISMEMBER t discarded"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "PING"),
+    (Exact, "ECHO hi"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH"),
+    (Exact, "UNWATCH"),
+    (Exact, "UNWATCH x"),
+    (Exact, "MULTI x"),
+    (Exact, "WATCH t"),
+    (Exact, "EXEC x"),
+    (Exact, "#1 SADD t after-unwatch"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC x"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "SADD t ok"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "DISCARD x"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "RESET"),
+    (Exact, "EXEC"),
+];
+
+/// WATCH across connections (`#1` is another client): every kind of change of a watched
+/// key aborts EXEC with a null reply, and nothing else does.
+const WATCHES: &[(Cmp, &str)] = &[
+    // Another client's write.
+    (Exact, "SADD w a"),
+    (Exact, "WATCH w"),
+    (Exact, "#1 SADD w b"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 1"),
+    (Exact, "EXEC"),
+    // A write that changes nothing is no change.
+    (Exact, "WATCH w"),
+    (Exact, "#1 SADD w b"),
+    (Exact, "#1 SREM w nothere"),
+    (Exact, "#1 DEL nokey"),
+    (Exact, "#1 RENAME w w"),
+    (Exact, "#1 EXPIRE w 100 XX"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 2"),
+    (Exact, "EXEC"),
+    // DEL.
+    (Exact, "WATCH w"),
+    (Exact, "#1 DEL w"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 3"),
+    (Exact, "EXEC"),
+    // Creating a missing key.
+    (Exact, "WATCH w"),
+    (Exact, "#1 SADD w back"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 4"),
+    (Exact, "EXEC"),
+    // FLUSHALL changes the keys it removes, not the missing ones.
+    (Exact, "WATCH w"),
+    (Exact, "#1 FLUSHALL"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 5"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH w"),
+    (Exact, "#1 FLUSHDB"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 6"),
+    (Exact, "EXEC"),
+    // RENAME changes both keys; SPOP, SMOVE, EXPIRE, PERSIST, *STORE and COPY the ones
+    // they write.
+    (Exact, "SADD r a b c"),
+    (Exact, "WATCH r2"),
+    (Exact, "#1 RENAME r r2"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 7"),
+    (Exact, "EXEC"),
+    (Exact, "#1 SADD p a b"),
+    (Exact, "WATCH p"),
+    (Sorted, "#1 SPOP p 5"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH r2"),
+    (Exact, "#1 EXPIRE r2 1000"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH r2"),
+    (Exact, "#1 PERSIST r2"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "SADD r3 z"),
+    (Exact, "WATCH r3"),
+    (Exact, "#1 SMOVE r3 r4 z"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH d"),
+    (Exact, "#1 SUNIONSTORE d r4"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH c"),
+    (Exact, "#1 COPY d c"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH c"),
+    (Exact, "#1 RENAMENX d c"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    // The watcher's own write counts too; UNWATCH forgets; EXEC and DISCARD unwatch.
+    (Exact, "WATCH c"),
+    (Exact, "SADD c mine"),
+    (Exact, "MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH c"),
+    (Exact, "UNWATCH"),
+    (Exact, "#1 SADD c other"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 8"),
+    (Exact, "EXEC"),
+    (Exact, "WATCH c"),
+    (Exact, "MULTI"),
+    (Exact, "DISCARD"),
+    (Exact, "#1 SADD c again"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 9"),
+    (Exact, "EXEC"),
+    // A queue-time error wins over a changed key.
+    (Exact, "WATCH c"),
+    (Exact, "#1 SREM c again"),
+    (Exact, "MULTI"),
+    (Exact, "SADD"),
+    (Exact, "EXEC"),
+    // Expiry: a watched key that expires is changed (reclaimed or not)...
+    (Exact, "SADD e a"),
+    (Exact, "PEXPIRE e 50"),
+    (Exact, "WATCH e"),
+    (Exact, "SLEEP 150"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 10"),
+    (Exact, "EXEC"),
+    // ...but one that had already expired when watched is not changed by being
+    // reclaimed, only by being written again.
+    (Exact, "SADD e2 a"),
+    (Exact, "PEXPIRE e2 20"),
+    (Exact, "SLEEP 100"),
+    (Exact, "WATCH e2"),
+    (Exact, "#1 EXISTS e2"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 11"),
+    (Exact, "EXEC"),
+    (Exact, "SADD e3 a"),
+    (Exact, "PEXPIRE e3 20"),
+    (Exact, "SLEEP 100"),
+    (Exact, "WATCH e3"),
+    (Exact, "#1 SADD e3 new"),
+    (Exact, "MULTI"),
+    (Exact, "SADD out 12"),
+    (Exact, "EXEC"),
+    // Two watchers, one change: both abort.
+    (Exact, "WATCH both"),
+    (Exact, "#2 WATCH both"),
+    (Exact, "#1 SADD both x"),
+    (Exact, "MULTI"),
+    (Exact, "#2 MULTI"),
+    (Exact, "EXEC"),
+    (Exact, "#2 EXEC"),
+    (Sorted, "SMEMBERS out"),
+];
+
+/// The generic commands added for clients: COPY, RENAMENX, MOVE, RANDOMKEY, TOUCH, TIME.
+const GENERIC: &[(Cmp, &str)] = &[
+    (Exact, "RANDOMKEY"),
+    (Exact, "SADD a x y"),
+    (Exact, "RANDOMKEY"),
+    (Exact, "EXPIRE a 1000"),
+    (Exact, "COPY a a"),
+    (Exact, "COPY a b DB 1"),
+    (Exact, "COPY a b DB -1"),
+    (Exact, "COPY a b DB x"),
+    (Exact, "COPY a b DB 99999999999"),
+    (Exact, "COPY a b DB"),
+    (Exact, "COPY a b FOO"),
+    (Exact, "COPY a b DB 1 FOO"),
+    (Exact, "COPY a b FOO DB 1"),
+    (Exact, "COPY a a DB 0 REPLACE"),
+    (Exact, "COPY nokey b"),
+    (Exact, "COPY a b DB 0"),
+    (Sorted, "SMEMBERS b"),
+    (Exact, "TTL b"),
+    (Exact, "SADD a z"),
+    (Exact, "COPY a b"),
+    (Exact, "PERSIST a"),
+    (Exact, "COPY a b replace"),
+    (Exact, "TTL b"),
+    (Sorted, "SMEMBERS b"),
+    (Exact, "COPY"),
+    (Exact, "COPY a"),
+    (Exact, "RENAMENX a b"),
+    (Exact, "RENAMENX a c"),
+    (Exact, "RENAMENX a c"),
+    (Exact, "RENAMENX c c"),
+    (Exact, "RENAMENX nokey c"),
+    (Exact, "RENAMENX nokey nokey"),
+    (Exact, "RENAMENX c"),
+    (Exact, "TTL c"),
+    (Exact, "MOVE c 0"),
+    (Exact, "MOVE c 1"),
+    (Exact, "MOVE c x"),
+    (Exact, "MOVE nokey 0"),
+    (Exact, "MOVE c"),
+    (Exact, "TOUCH b c nokey b"),
+    (Exact, "TOUCH"),
+    (Shape, "TIME"),
+    (Exact, "TIME x"),
+    (Exact, "MULTI"),
+    (Exact, "TIME"),
+    (Exact, "RANDOMKEY"),
+    (Shape, "EXEC"),
+    (Exact, "DEL b"),
+    (Exact, "RANDOMKEY"),
+    (Exact, "RANDOMKEY x"),
+];
+
+#[test]
+fn transactions_match_redis_resp2() {
+    run(TRANSACTIONS, false);
+}
+
+#[test]
+fn transactions_match_redis_resp3() {
+    run(TRANSACTIONS, true);
+}
+
+#[test]
+fn watch_aborts_exec_like_redis_resp2() {
+    run(WATCHES, false);
+}
+
+#[test]
+fn watch_aborts_exec_like_redis_resp3() {
+    run(WATCHES, true);
+}
+
+#[test]
+fn generic_commands_match_redis() {
+    run(GENERIC, false);
+}
 
 #[test]
 fn sets_match_redis_resp2() {

@@ -40,6 +40,8 @@ pub async fn serve(
         out: Out::default(),
         close: false,
         created: Instant::now(),
+        tx: None,
+        watched: Vec::new(),
     };
     let _ = stream.set_nodelay(true);
     let limits = shared.config.limits.clone();
@@ -134,5 +136,6 @@ pub async fn serve(
         }
     }
     let _ = stream.shutdown().await;
+    cmd::multi::forget(&shared, &mut client);
     shared.unregister_client(id);
 }

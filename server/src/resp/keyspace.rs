@@ -5,7 +5,9 @@
 //! Keys with a TTL are also kept in a dense vector so that the active expiry loop
 //! ([`Keyspace::expire_sample`]) can sample them at random in O(1), as Redis samples its
 //! `expires` dictionary. This module knows nothing about the protocol or files: writes are
-//! recorded into [`Keyspace::take_propagated`] as RESP commands for the AOF layer.
+//! recorded into [`Keyspace::take_propagated`] as RESP commands for the AOF layer, and
+//! reported to the WATCH bookkeeping ([`Watches`]). Writes that must be applied whole are
+//! bracketed by [`Keyspace::begin_atomic`] / [`Keyspace::end_atomic`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use rand::Rng;
 
 use super::clock::Clock;
 pub use super::set::{Set, SetFull};
+use super::watch::Watches;
 
 /// One key: its set and its expiry.
 #[derive(Debug)]
@@ -58,6 +61,16 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     /// Number of commands that changed data since the last snapshot/rewrite.
     pub dirty: u64,
+    /// Who watches which keys (WATCH), told of every change.
+    pub watches: Watches,
+    /// Nesting depth of atomic blocks, where the outermost one starts in `propagated`, and
+    /// how many commands it has recorded.
+    atomic_depth: u32,
+    atomic_start: usize,
+    atomic_cmds: usize,
+    /// The time a transaction sees from start to end (Redis 7.0 caches the time for the
+    /// whole EXEC, so a key cannot expire between two of its commands).
+    frozen_now: Option<i64>,
 }
 
 impl Keyspace {
@@ -73,6 +86,11 @@ impl Keyspace {
             loading: false,
             stats: KeyspaceStats::default(),
             dirty: 0,
+            watches: Watches::default(),
+            atomic_depth: 0,
+            atomic_start: 0,
+            atomic_cmds: 0,
+            frozen_now: None,
         }
     }
 
@@ -81,9 +99,19 @@ impl Keyspace {
         self.propagate = on;
     }
 
-    /// Now, in Unix ms.
+    /// Now, in Unix ms (the transaction's time while one runs).
     pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+        self.frozen_now.unwrap_or_else(|| self.clock.now_ms())
+    }
+
+    /// Fixes the time until [`Keyspace::unfreeze_time`] (EXEC).
+    pub fn freeze_time(&mut self) {
+        self.frozen_now = Some(self.clock.now_ms());
+    }
+
+    /// Lets the time run again.
+    pub fn unfreeze_time(&mut self) {
+        self.frozen_now = None;
     }
 
     /// Number of keys (including expired ones not yet reclaimed, like Redis's DBSIZE).
@@ -101,17 +129,72 @@ impl Keyspace {
         self.volatile.len()
     }
 
-    /// Records a command for the AOF.
+    /// Records a write, after it changed the state: for the AOF, and as a change of the
+    /// keys it names for WATCH. Every change of a key goes through here as one of the AOF's
+    /// commands (see `aof::replay`), so the keys are read off the command.
     pub fn propagate(&mut self, args: &[&[u8]]) {
         self.dirty += 1;
+        if !self.watches.is_empty() {
+            self.touch_keys_of(args);
+        }
         if !self.propagate {
             return;
+        }
+        if self.atomic_depth > 0 {
+            self.atomic_cmds += 1;
         }
         encode_command(&mut self.propagated, args);
     }
 
-    /// Takes the recorded commands (RESP encoded).
+    fn touch_keys_of(&mut self, args: &[&[u8]]) {
+        let Some(name) = args.first() else { return };
+        let keys = match name.to_ascii_uppercase().as_slice() {
+            b"SADD" | b"SREM" | b"PEXPIREAT" | b"PERSIST" => args.get(1..2),
+            b"DEL" => args.get(1..),
+            b"RENAME" | b"SMOVE" => args.get(1..3),
+            _ => None,
+        };
+        for k in keys.unwrap_or_default() {
+            let exists = self.map.contains_key(*k);
+            self.watches.touched(k, exists);
+        }
+    }
+
+    /// Opens a block of writes the AOF must apply whole (one command that records several
+    /// AOF commands, or a transaction). Blocks nest; the outermost one is written as
+    /// `MULTI` ... `EXEC` around its commands when it recorded more than one, as Redis 7.0
+    /// wraps what one call propagates (a single command needs no wrapper).
+    pub fn begin_atomic(&mut self) {
+        if self.atomic_depth == 0 {
+            self.atomic_start = self.propagated.len();
+            self.atomic_cmds = 0;
+        }
+        self.atomic_depth += 1;
+    }
+
+    /// Closes the block [`Keyspace::begin_atomic`] opened.
+    pub fn end_atomic(&mut self) {
+        self.atomic_depth = self.atomic_depth.saturating_sub(1);
+        if self.atomic_depth > 0 || self.atomic_cmds < 2 {
+            return;
+        }
+        let mut multi = Vec::with_capacity(16);
+        encode_command(&mut multi, &[b"MULTI"]);
+        let at = self.atomic_start.min(self.propagated.len());
+        self.propagated.splice(at..at, multi);
+        encode_command(&mut self.propagated, &[b"EXEC"]);
+        self.atomic_cmds = 0;
+    }
+
+    /// Takes the recorded commands (RESP encoded), leaving an open atomic block behind:
+    /// it is taken whole once closed, so the AOF never holds half of one.
     pub fn take_propagated(&mut self) -> Vec<u8> {
+        if self.atomic_depth > 0 {
+            let at = self.atomic_start.min(self.propagated.len());
+            let open = self.propagated.split_off(at);
+            self.atomic_start = 0;
+            return std::mem::replace(&mut self.propagated, open);
+        }
         std::mem::take(&mut self.propagated)
     }
 
@@ -130,7 +213,7 @@ impl Keyspace {
         let Some(at) = self.map.get(key).and_then(|e| e.expire_at) else {
             return false;
         };
-        let expired = !self.loading && at <= self.clock.now_ms();
+        let expired = !self.loading && at <= self.now_ms();
         if expired {
             self.remove(key);
             self.stats.expired_keys += 1;
@@ -330,11 +413,56 @@ impl Keyspace {
         Ok(true)
     }
 
+    /// A live key chosen at random, or None when there is none. Expired picks are
+    /// reclaimed (recorded as `DEL`) and another is drawn, as Redis's `dbRandomKey` does.
+    pub fn random_key(&mut self) -> Option<Bytes> {
+        let mut rng = rand::rng();
+        loop {
+            if self.keys.is_empty() {
+                return None;
+            }
+            let key = self.keys[rng.random_range(0..self.keys.len())].clone();
+            if !self.expire_if_needed(&key) {
+                return Some(key);
+            }
+        }
+    }
+
     /// Deletes everything.
     pub fn clear(&mut self) {
+        if !self.watches.is_empty() {
+            let map = &self.map;
+            self.watches.flushed(|k| map.contains_key(k));
+        }
         self.map.clear();
         self.keys.clear();
         self.volatile.clear();
+    }
+
+    /// `client` watches `key` (WATCH); false if it already did.
+    pub fn watch(&mut self, client: u64, key: &[u8]) -> bool {
+        let now = self.now_ms();
+        let expired = self
+            .map
+            .get(key)
+            .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now));
+        self.watches.watch(client, key, expired)
+    }
+
+    /// Whether `client`'s transaction must abort: one of its watched `keys` changed, or
+    /// one that was live when watched has expired since (even if not yet reclaimed).
+    pub fn watch_broken(&self, client: u64, keys: &[Bytes]) -> bool {
+        if self.watches.is_dirty(client) {
+            return true;
+        }
+        let now = self.now_ms();
+        keys.iter().any(|k| {
+            self.watches.watched_live(client, k)
+                && self
+                    .map
+                    .get(&k[..])
+                    .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now))
+        })
     }
 
     /// One round of active expiry: samples up to `n` keys with a TTL at random and deletes
@@ -343,7 +471,7 @@ impl Keyspace {
         if self.loading || self.volatile.is_empty() {
             return (0, 0);
         }
-        let now = self.clock.now_ms();
+        let now = self.now_ms();
         let mut rng = rand::rng();
         let sampled = n.min(self.volatile.len());
         let mut expired = 0;
@@ -448,6 +576,56 @@ mod tests {
         }
         ks.set_expire(b"k98", None);
         assert_eq!(ks.map.len(), 100 - ks.stats.expired_keys as usize);
+    }
+
+    fn commands(bytes: &[u8]) -> Vec<String> {
+        let mut buf = bytes::BytesMut::from(bytes);
+        let mut args = Vec::new();
+        let mut out = Vec::new();
+        let limits = crate::resp::config::Limits::default();
+        while let Ok(true) = crate::resp::frame::parse_request(&mut buf, &limits, true, &mut args) {
+            let words: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            out.push(words.join(" "));
+        }
+        assert!(buf.is_empty(), "a whole number of commands");
+        out
+    }
+
+    /// Nested blocks are written once, around everything the outermost one recorded; a
+    /// block of one command is written bare; a flush in the middle of a block takes only
+    /// what came before it.
+    #[test]
+    fn atomic_blocks_nest_and_are_taken_whole() {
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(1_000)));
+        ks.set_propagate(true);
+        ks.begin_atomic();
+        ks.propagate(&[b"SADD", b"k", b"a"]);
+        ks.end_atomic();
+        assert_eq!(commands(&ks.take_propagated()), ["SADD k a"]);
+
+        ks.propagate(&[b"SADD", b"before", b"x"]);
+        ks.begin_atomic();
+        ks.propagate(&[b"DEL", b"k"]);
+        ks.begin_atomic();
+        ks.propagate(&[b"DEL", b"d"]);
+        ks.propagate(&[b"SADD", b"d", b"m"]);
+        ks.end_atomic();
+        assert_eq!(commands(&ks.take_propagated()), ["SADD before x"]);
+        ks.propagate(&[b"SREM", b"k", b"a"]);
+        ks.end_atomic();
+        assert_eq!(
+            commands(&ks.take_propagated()),
+            ["MULTI", "DEL k", "DEL d", "SADD d m", "SREM k a", "EXEC"]
+        );
+        ks.begin_atomic();
+        ks.end_atomic();
+        assert!(
+            ks.take_propagated().is_empty(),
+            "an empty block writes nothing"
+        );
     }
 
     /// SCAN pages hold at most COUNT keys, and a key present for the whole scan is

@@ -2,7 +2,9 @@
 //! lazy and active expiry, and an append-only file with rewrite and a shutdown snapshot.
 //!
 //! Layout follows the data path: `frame` (bytes → requests), `connection` (one client),
-//! `cmd` (the command table and handlers), `keyspace` (sets and expiry), `aof` and
+//! `cmd` (the command table and handlers, transactions in `cmd::multi`), `keyspace` (sets
+//! and expiry) behind `keyspace_lock` (which EXEC holds across its queue), `watch` (who
+//! WATCHes what), `aof` and
 //! `snapshot` (persistence, on the keyspace alone), `state` (what connections and tasks
 //! share), `tasks` (active expiry and the AOF writer), `server` (listener, limits,
 //! shutdown). It is not a general Redis: only sets exist, and there is one database.
@@ -15,6 +17,7 @@ pub mod connection;
 pub mod frame;
 pub mod glob;
 pub mod keyspace;
+pub mod keyspace_lock;
 pub mod member;
 pub mod memory;
 pub mod reply;
@@ -24,6 +27,7 @@ pub mod set;
 pub mod snapshot;
 pub mod state;
 pub mod tasks;
+pub mod watch;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AppendFsync, Limits, RespConfig};

@@ -11,11 +11,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::aof::{Aof, FlushMode};
 use super::config::RespConfig;
 use super::keyspace::Keyspace;
+use super::keyspace_lock::KeyspaceLock;
 use super::reply::Out;
 use crate::error::ServerError;
 
@@ -32,6 +34,8 @@ pub struct Stats {
     pub total_net_input_bytes: AtomicU64,
     /// Bytes written to clients.
     pub total_net_output_bytes: AtomicU64,
+    /// Bytes held by all clients' transaction queues (MULTI), counted in INFO memory.
+    pub multi_queued_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -72,7 +76,7 @@ pub struct ClientMeta {
 #[derive(Debug)]
 pub struct Shared {
     /// The data.
-    pub ks: Mutex<Keyspace>,
+    pub ks: KeyspaceLock,
     /// The settings.
     pub config: RespConfig,
     /// Counters.
@@ -101,7 +105,7 @@ impl Shared {
         local_addr: SocketAddr,
     ) -> Shared {
         Shared {
-            ks: Mutex::new(ks),
+            ks: KeyspaceLock::new(ks),
             config,
             stats: Stats::default(),
             clients: Mutex::new(BTreeMap::new()),
@@ -183,6 +187,28 @@ pub struct Client {
     pub close: bool,
     /// When the connection was accepted.
     pub created: Instant,
+    /// The transaction being queued, between MULTI and EXEC/DISCARD.
+    pub tx: Option<Transaction>,
+    /// The keys this client WATCHes (the keyspace's `watches` holds the other direction).
+    pub watched: Vec<Bytes>,
+}
+
+/// A transaction being queued (between MULTI and EXEC or DISCARD).
+#[derive(Debug, Default)]
+pub struct Transaction {
+    /// The queued requests, each already checked (name, arity, authentication).
+    pub queued: Vec<Vec<Bytes>>,
+    /// What the queue holds: argument bytes plus [`Transaction::ARG_OVERHEAD`] per argument.
+    pub bytes: usize,
+    /// A request failed to queue: EXEC replies `-EXECABORT` and runs nothing.
+    pub failed: bool,
+    /// Some queued command is a write (EXEC then flushes the AOF before replying).
+    pub writes: bool,
+}
+
+impl Transaction {
+    /// Bytes counted per queued argument besides its contents (the `Bytes` handle).
+    pub const ARG_OVERHEAD: usize = std::mem::size_of::<Bytes>();
 }
 
 impl Client {

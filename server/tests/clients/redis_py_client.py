@@ -46,6 +46,80 @@ def check(host, port, password):
     out = p.execute()
     assert out[:1000] == [1] * 1000 and out[1000] == 1000
 
+    # pipeline() is transactional by default: MULTI ... EXEC, replies from EXEC's array.
+    p = r2.pipeline()
+    p.sadd("tx", "a", "b").scard("tx").expire("tx", 1000).ttl("tx")
+    assert p.execute() == [2, 2, True, 1000]
+    # A run-time error comes back in place (raise_on_error=False) and undoes nothing.
+    p = r2.pipeline()
+    p.sadd("tx", "c").expire("tx", "notanumber").scard("tx")
+    out = p.execute(raise_on_error=False)
+    assert out[0] == 1 and isinstance(out[1], redis.exceptions.ResponseError) and out[2] == 3, out
+    # A command that fails to queue aborts the whole transaction (EXECABORT).
+    p = r2.pipeline()
+    p.sadd("tx", "never").execute_command("NOSUCH")
+    try:
+        p.execute()
+        raise AssertionError("EXECABORT expected")
+    except redis.exceptions.ResponseError as e:
+        assert "unknown command" in str(e), e
+    assert r2.sismember("tx", "never") == 0
+
+    # transaction(func, *watches): WATCH, read, MULTI ... EXEC, retried when a watched key
+    # changed. The first attempt is spoiled by another client's write.
+    other = redis.Redis(host=host, port=port, password=password, decode_responses=True)
+    r2.sadd("counter", "0")
+    attempts = []
+
+    def move_up(pipe):
+        current = pipe.smembers("counter")
+        attempts.append(current)
+        if len(attempts) == 1:
+            other.sadd("counter", "spoiler")
+        pipe.multi()
+        pipe.sadd("counter", str(len(current)))
+
+    assert r2.transaction(move_up, "counter") == [1]
+    assert len(attempts) == 2, attempts
+    assert r2.smembers("counter") == {"0", "spoiler", "2"}
+    # WatchError is what a spoiled EXEC raises without the retry loop.
+    with r2.pipeline() as pipe:
+        pipe.watch("counter")
+        other.sadd("counter", "again")
+        pipe.multi()
+        pipe.scard("counter")
+        try:
+            pipe.execute()
+            raise AssertionError("WatchError expected")
+        except redis.exceptions.WatchError:
+            pass
+    # The same in RESP3 (EXEC's null is `_`).
+    with r3.pipeline() as pipe:
+        pipe.watch("counter")
+        other.srem("counter", "again")
+        pipe.multi()
+        pipe.scard("counter")
+        try:
+            pipe.execute()
+            raise AssertionError("WatchError expected (RESP3)")
+        except redis.exceptions.WatchError:
+            pass
+    p = r3.pipeline()
+    p.sadd("tx3", "x").smembers("tx3")
+    assert p.execute() == [1, {"x"}]
+
+    # Generic commands a sets-only server serves exactly.
+    assert r2.copy("tx", "tx-copy") is True
+    assert r2.copy("tx", "tx-copy") is False
+    assert r2.copy("tx", "tx-copy", replace=True) is True
+    assert r2.smembers("tx-copy") == {"a", "b", "c"} and r2.ttl("tx-copy") > 0
+    assert r2.renamenx("tx-copy", "tx") is False
+    assert r2.renamenx("tx-copy", "tx-renamed") is True
+    assert r2.touch("tx", "tx-renamed", "missing") == 2
+    assert r2.randomkey() is not None
+    secs, micros = r2.time()
+    assert abs(secs - time.time()) < 60 and 0 <= micros < 1_000_000
+
     # Cursor iteration helpers.
     assert set(r2.sscan_iter("big", count=100)) == {f"m{i}" for i in range(1000)}
     assert "big" in set(r2.scan_iter(match="b*", _type="set"))

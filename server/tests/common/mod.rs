@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod differential;
+
 use speedlayer_server::resp::frame::{Frame, FrameError};
 use speedlayer_server::resp::{Clock, RespConfig, RespHandle, RespServer, SystemClock};
 

@@ -450,6 +450,71 @@ mod tests {
         );
     }
 
+    /// The transaction example of `docs/resp_persistence.md` loads to the transaction's
+    /// state, and cut anywhere inside its block, to the state before it, with the block
+    /// removed from the file.
+    #[test]
+    fn doc_transaction_example_cut_anywhere_loads_without_it() {
+        let doc = include_str!("../../../docs/resp_persistence.md");
+        let block = doc
+            .split("Transaction example")
+            .nth(1)
+            .and_then(|rest| rest.split("```").nth(1))
+            .expect("the doc has a transaction example block");
+        let bytes: Vec<u8> = block
+            .lines()
+            .filter(|l| !l.is_empty())
+            .flat_map(|l| l.replace("\\r\\n", "\r\n").into_bytes())
+            .collect();
+        let mut want = header(0x9f3c_0a1b_2c3d_4e5f, false);
+        encode_command(&mut want, &[b"SADD", b"20261121", b"V0042"]);
+        let before = want.len();
+        encode_command(&mut want, &[b"MULTI"]);
+        encode_command(&mut want, &[b"SADD", b"20261122", b"V0042"]);
+        encode_command(&mut want, &[b"SREM", b"20261121", b"V0042"]);
+        encode_command(&mut want, &[b"EXEC"]);
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(&want)
+        );
+        let day = |s: &State, k: &[u8]| s.get(k).map(|e| e.0.clone());
+        let (after, _) = load(&bytes).unwrap();
+        assert_eq!(day(&after, b"20261122"), Some(vec![b"V0042".to_vec()]));
+        assert_eq!(day(&after, b"20261121"), None);
+        for cut in before + 1..bytes.len() {
+            let (got, len) = load(&bytes[..cut]).unwrap();
+            assert_eq!(
+                day(&got, b"20261121"),
+                Some(vec![b"V0042".to_vec()]),
+                "cut at {cut}"
+            );
+            assert_eq!(day(&got, b"20261122"), None, "cut at {cut}");
+            assert_eq!(
+                len, before as u64,
+                "cut at {cut}: the open block is removed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_block_out_of_order_is_corruption() {
+        let mut nested = header(7, false);
+        encode_command(&mut nested, &[b"MULTI"]);
+        encode_command(&mut nested, &[b"SADD", b"k", b"a"]);
+        encode_command(&mut nested, &[b"MULTI"]);
+        let mut stray = header(7, false);
+        encode_command(&mut stray, &[b"SADD", b"k", b"a"]);
+        encode_command(&mut stray, &[b"EXEC"]);
+        for file in [nested, stray] {
+            match load(&file).unwrap_err() {
+                ServerError::AofCorrupted { reason, .. } => {
+                    assert_eq!(reason, "MULTI/EXEC out of order");
+                }
+                other => panic!("expected AofCorrupted, got {other}"),
+            }
+        }
+    }
+
     #[test]
     fn an_empty_command_array_is_corruption_not_a_panic() {
         // Found by the `resp_aof` fuzz target (kept in server/fuzz/regressions/resp_aof/).

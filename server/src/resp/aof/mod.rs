@@ -5,7 +5,8 @@
 //! `SLAOF 1 <id:16 hex> <base|incr>\r\n`, then RESP arrays of bulk strings. Only the
 //! commands [`replay`] knows are ever written: `SADD SREM DEL PEXPIREAT PERSIST RENAME SMOVE
 //! FLUSHALL` — expiries are absolute times, expired keys are `DEL`eted, SPOP is `SREM`,
-//! *STORE is `DEL` + `SADD` (in a `MULTI`/`EXEC` block when both change the state). A `base` file holds a whole state (after a rewrite); an AOF
+//! *STORE is `DEL` + `SADD`, and what one command or one transaction writes in two or more
+//! commands is a `MULTI`/`EXEC` block. A `base` file holds a whole state (after a rewrite); an AOF
 //! whose id is the snapshot's `supersedes` is already in the snapshot. Reading back and
 //! repairing a torn tail is in `load`; the snapshot encoding is in `snapshot`.
 //!
@@ -31,6 +32,7 @@ use self::load::header;
 pub use self::load::{Loaded, load_aof, replay};
 use super::config::AppendFsync;
 use super::keyspace::{Keyspace, encode_command};
+use super::keyspace_lock::KeyspaceLock;
 use super::member::Member;
 use super::snapshot;
 use crate::error::ServerError;
@@ -155,6 +157,11 @@ pub struct Aof {
     rewrite_failures: AtomicU64,
     durable_points: AtomicU64,
     last_error_log: Mutex<Option<Instant>>,
+    /// `size` and `base_size` of the file, for INFO without the file lock: the thread
+    /// running a transaction's `EXEC` holds the keyspace gate, which a flush holding the
+    /// file lock may be waiting for (see `keyspace_lock`).
+    size_seen: AtomicU64,
+    base_size_seen: AtomicU64,
 }
 
 impl Aof {
@@ -247,15 +254,16 @@ impl Aof {
             rewrite_failures: AtomicU64::new(0),
             durable_points: AtomicU64::new(0),
             last_error_log: Mutex::new(None),
+            size_seen: AtomicU64::new(size),
+            base_size_seen: AtomicU64::new(size),
         })
     }
 
-    /// Numbers for INFO.
+    /// Numbers for INFO. Takes no lock, so a transaction may run INFO.
     pub fn info(&self) -> AofInfo {
-        let g = self.inner.lock();
         AofInfo {
-            size: g.size,
-            base_size: g.base_size,
+            size: self.size_seen.load(Ordering::Relaxed),
+            base_size: self.base_size_seen.load(Ordering::Relaxed),
             rewrites: self.rewrites.load(Ordering::Relaxed),
             last_rewrite_failed: self.rewrite_failed.load(Ordering::Relaxed),
             rewrite_failures: self.rewrite_failures.load(Ordering::Relaxed),
@@ -290,6 +298,11 @@ impl Aof {
         }
     }
 
+    fn publish_sizes(&self, g: &AofFile) {
+        self.size_seen.store(g.size, Ordering::Relaxed);
+        self.base_size_seen.store(g.base_size, Ordering::Relaxed);
+    }
+
     fn recovered(&self) {
         if self.write_errno.swap(0, Ordering::Relaxed) != 0 {
             tracing::info!(path = %self.path.display(),
@@ -315,6 +328,7 @@ impl Aof {
             return Err(self.fail("write", &e));
         }
         g.size += g.pending.len() as u64;
+        self.publish_sizes(g);
         g.pending.clear();
         g.unsynced = true;
         Ok(())
@@ -338,7 +352,7 @@ impl Aof {
     /// # Errors
     /// The write or fsync error, or the error the AOF is already failing with (the commands
     /// then stay pending for [`Aof::retry`]).
-    pub fn flush(&self, ks: &Mutex<Keyspace>, mode: FlushMode) -> Result<(), ServerError> {
+    pub fn flush(&self, ks: &KeyspaceLock, mode: FlushMode) -> Result<(), ServerError> {
         let mut g = self.inner.lock();
         // Taken under the file lock, so buffers reach the file in the order they were made.
         g.take(&mut ks.lock());
@@ -372,7 +386,7 @@ impl Aof {
     ///
     /// # Errors
     /// The I/O error of the retry; the AOF stays failing.
-    pub fn retry(&self, ks: &Mutex<Keyspace>) -> Result<(), ServerError> {
+    pub fn retry(&self, ks: &KeyspaceLock) -> Result<(), ServerError> {
         {
             let mut g = self.inner.lock();
             if self.write_error().is_none() || g.last_retry.elapsed() < RETRY_EVERY {
@@ -417,7 +431,7 @@ impl Aof {
     /// # Errors
     /// I/O errors: the old file then stays in place and in use, the new one is removed,
     /// and INFO says `aof_last_bgrewrite_status:err`.
-    pub fn rewrite(&self, ks: &Mutex<Keyspace>) -> Result<(), ServerError> {
+    pub fn rewrite(&self, ks: &KeyspaceLock) -> Result<(), ServerError> {
         let tmp = self.dir.join(REWRITE_FILE);
         match self.rewrite_into(ks, &tmp) {
             Ok(()) => {
@@ -457,7 +471,7 @@ impl Aof {
         }
     }
 
-    fn rewrite_into(&self, ks: &Mutex<Keyspace>, tmp: &Path) -> Result<(), ServerError> {
+    fn rewrite_into(&self, ks: &KeyspaceLock, tmp: &Path) -> Result<(), ServerError> {
         let id: u64 = rand::random();
         let mut bytes = header(id, true);
         // Everything recorded up to `encoded_at` is in the encoded state.
@@ -526,6 +540,7 @@ impl Aof {
         g.id = id;
         g.size = bytes.len() as u64 + tail;
         g.base_size = g.size;
+        self.publish_sizes(&g);
         g.unsynced = false;
         g.file = self.fs.open(&self.path, OpenMode::Append).map_err(|e| {
             g.broken = true;
@@ -549,7 +564,7 @@ impl Aof {
     /// # Errors
     /// I/O errors; the AOF is then left as it was, still complete (as far as the disk let
     /// it be written), and any temporary file is removed.
-    pub fn snapshot(&self, ks: &Mutex<Keyspace>) -> Result<(), ServerError> {
+    pub fn snapshot(&self, ks: &KeyspaceLock) -> Result<(), ServerError> {
         let mut g = self.inner.lock();
         let bytes;
         {
@@ -571,6 +586,7 @@ impl Aof {
         g.id = id;
         g.size = head.len() as u64;
         g.base_size = g.size;
+        self.publish_sizes(&g);
         g.unsynced = false;
         g.broken = false;
         self.durable_points.fetch_add(1, Ordering::Relaxed);

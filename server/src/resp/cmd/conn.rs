@@ -34,8 +34,10 @@ pub fn quit(_: &Shared, c: &mut Client, _: &[Bytes]) {
     c.close = true;
 }
 
-/// RESET: back to RESP2, unnamed, unauthenticated when a password is set.
+/// RESET: back to RESP2, unnamed, unauthenticated when a password is set, out of any
+/// transaction and watching nothing.
 pub fn reset(s: &Shared, c: &mut Client, _: &[Bytes]) {
+    super::multi::forget(s, c);
     c.out.resp3 = false;
     c.authed = s.config.requirepass.is_none();
     if let Some(m) = s.clients.lock().get_mut(&c.id) {

@@ -1,8 +1,9 @@
 //! The command table and dispatch: lookup, arity, authentication, then the handler.
 //!
 //! Checks run in Redis's order (unknown command, unknown subcommand, arity, NOAUTH,
-//! MISCONF) with Redis's exact error text. Handlers live one group per file; each takes
-//! the keyspace lock itself, never across an `.await`. The same table answers COMMAND.
+//! MISCONF) with Redis's exact error text; inside MULTI a request that passes them is
+//! queued instead (`multi`). Handlers live one group per file; each takes the keyspace
+//! lock itself, never across an `.await`. The same table answers COMMAND.
 
 use bytes::Bytes;
 
@@ -13,6 +14,7 @@ use super::state::Shared;
 pub mod conn;
 pub mod expire;
 pub mod keys;
+pub mod multi;
 pub mod setops;
 pub mod sets;
 pub mod system;
@@ -47,7 +49,7 @@ pub struct Spec {
 }
 
 impl Spec {
-    fn is_write(&self) -> bool {
+    pub(crate) fn is_write(&self) -> bool {
         self.flags.contains(&"write")
     }
     fn no_auth(&self) -> bool {
@@ -123,15 +125,15 @@ fn c_str(b: &[u8], max: usize) -> &[u8] {
     &b[..nul.min(max)]
 }
 
-/// Executes one request; returns true if it was a write (for `appendfsync always`).
-pub fn execute(shared: &Shared, client: &mut Client, args: &[Bytes]) -> bool {
+/// Finds the command (or subcommand) `args` names and checks its arity; the error line
+/// (without its `-`) if it is unknown or the arity is wrong.
+pub(crate) fn resolve(args: &[Bytes]) -> Result<&'static Spec, Vec<u8>> {
     let Some(mut spec) = lookup(&args[0]) else {
         let mut msg = b"ERR unknown command '".to_vec();
         msg.extend_from_slice(c_str(&args[0], 128));
         msg.extend_from_slice(b"', with args beginning with: ");
         quote_args(&mut msg, &args[1..]);
-        client.out.error_bytes(&msg);
-        return false;
+        return Err(msg);
     };
     let mut fullname = std::borrow::Cow::Borrowed(spec.name);
     if !spec.subs.is_empty() && args.len() >= 2 {
@@ -141,38 +143,70 @@ pub fn execute(shared: &Shared, client: &mut Client, args: &[Bytes]) -> bool {
                 spec = sub;
             }
             None => {
-                client.out.error(&format!(
+                return Err(format!(
                     "ERR unknown subcommand '{}'. Try {} HELP.",
                     String::from_utf8_lossy(c_str(&args[1], 128)),
                     spec.name.to_ascii_uppercase()
-                ));
-                return false;
+                )
+                .into_bytes());
             }
         }
     }
     if !arity_ok(spec.arity, args.len()) {
-        client.out.error(&format!(
-            "ERR wrong number of arguments for '{fullname}' command"
-        ));
+        return Err(format!("ERR wrong number of arguments for '{fullname}' command").into_bytes());
+    }
+    Ok(spec)
+}
+
+/// Executes one request; returns true if it wrote (the connection then flushes the AOF
+/// before replying).
+///
+/// Inside MULTI, a request that passes the checks is queued (`+QUEUED`) unless it is one
+/// of the commands that act on the transaction itself; one that fails them dooms the
+/// transaction (EXEC replies `-EXECABORT`), as in Redis.
+pub fn execute(shared: &Shared, client: &mut Client, args: &[Bytes]) -> bool {
+    let spec = match checked(shared, client, args) {
+        Ok(spec) => spec,
+        Err(msg) => {
+            if is(&args[0], "exec") {
+                // Redis answers a refused EXEC by discarding the transaction, in MULTI or not.
+                multi::abort(shared, client, &msg);
+            } else {
+                if let Some(tx) = &mut client.tx {
+                    tx.failed = true;
+                }
+                client.out.error_bytes(&msg);
+            }
+            return false;
+        }
+    };
+    if client.tx.is_some() && !multi::acts_on_transaction(spec) {
+        multi::queue(shared, client, spec, args);
         return false;
     }
-    if !client.authed && !spec.no_auth() {
-        client.out.error("NOAUTH Authentication required.");
-        return false;
-    }
-    let write = spec.is_write();
-    // Redis refuses PING too while persistence fails, so health checks see it.
-    if (write || spec.name == "ping")
-        && let Some(errno) = shared.aof_write_error()
-    {
-        client.out.error(&format!(
-            "MISCONF Errors writing to the AOF file: {}",
-            super::aof::strerror(errno)
-        ));
-        return false;
-    }
+    let write = spec.is_write() || multi::exec_writes(spec, client);
     (spec.handler)(shared, client, args);
     write
+}
+
+/// [`resolve`], then authentication and the refusal of writes while the AOF fails.
+fn checked(shared: &Shared, client: &Client, args: &[Bytes]) -> Result<&'static Spec, Vec<u8>> {
+    let spec = resolve(args)?;
+    if !client.authed && !spec.no_auth() {
+        return Err(b"NOAUTH Authentication required.".to_vec());
+    }
+    // Redis refuses PING too while persistence fails, so health checks see it; and an
+    // EXEC whose queue writes.
+    if (spec.is_write() || spec.name == "ping" || multi::exec_writes(spec, client))
+        && let Some(errno) = shared.aof_write_error()
+    {
+        return Err(format!(
+            "MISCONF Errors writing to the AOF file: {}",
+            super::aof::strerror(errno)
+        )
+        .into_bytes());
+    }
+    Ok(spec)
 }
 
 /// Parses SCAN/SSCAN options after the cursor: `MATCH`, `COUNT`, and `TYPE` (SCAN only).

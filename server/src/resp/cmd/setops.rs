@@ -111,22 +111,17 @@ fn store(s: &Shared, c: &mut Client, args: &[Bytes], op: Op) {
         cmd.extend(set.iter().map(|m| m.as_bytes().to_vec()));
     }
     ks.insert(dst, set, None);
-    // Two AOF commands for one client command: a MULTI block, so that a crash between
-    // them replays neither (as Redis wraps what one command propagates).
-    let block = n > 0 && existed;
-    if block {
-        ks.propagate(&[b"MULTI"]);
-    }
-    if existed || n > 0 {
+    // Two AOF commands for one client command: an atomic block (MULTI ... EXEC in the
+    // file), so that a crash between them replays neither.
+    ks.begin_atomic();
+    if existed {
         ks.propagate(&[b"DEL", dst]);
     }
     if n > 0 {
         let v: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
         ks.propagate(&v);
     }
-    if block {
-        ks.propagate(&[b"EXEC"]);
-    }
+    ks.end_atomic();
     drop(ks);
     c.out.int(n as i64);
 }

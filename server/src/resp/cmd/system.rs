@@ -1,5 +1,5 @@
-//! Server commands: COMMAND (COUNT, DOCS, INFO, LIST), INFO, DBSIZE, FLUSHDB/FLUSHALL and
-//! CONFIG GET.
+//! Server commands: COMMAND (COUNT, DOCS, INFO, LIST), INFO, DBSIZE, FLUSHDB/FLUSHALL,
+//! CONFIG GET and TIME.
 //!
 //! COMMAND answers from the dispatch table so clients' handshakes and redis-cli's hints see
 //! exactly the commands we serve. CONFIG is read-only: settings come from flags and file.
@@ -133,6 +133,16 @@ pub fn command_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
     c.out.help(&lines);
 }
 
+/// TIME: seconds and microseconds since the Unix epoch, as two bulk strings.
+pub fn time(_: &Shared, c: &mut Client, _: &[Bytes]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    c.out.array_len(2);
+    c.out.bulk(now.as_secs().to_string().as_bytes());
+    c.out.bulk(now.subsec_micros().to_string().as_bytes());
+}
+
 /// DBSIZE
 pub fn dbsize(s: &Shared, c: &mut Client, _: &[Bytes]) {
     let n = s.ks.lock().len();
@@ -259,7 +269,11 @@ fn section(s: &Shared, name: &str, out: &mut String) {
             // The estimate walks every member; only pay for it without the counting allocator.
             let (used, counted) = match memory::allocated() {
                 Some(n) => (n, true),
-                None => (s.ks.lock().approx_bytes(), false),
+                None => (
+                    s.ks.lock().approx_bytes()
+                        + s.stats.multi_queued_bytes.load(Ordering::Relaxed) as usize,
+                    false,
+                ),
             };
             let _ = write!(
                 out,

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{Spec, conn, expire, keys, setops, sets, system};
+use super::{Spec, conn, expire, keys, multi, setops, sets, system};
 use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
@@ -51,9 +51,12 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "client", arity: -2, flags: &[], keys: (0, 0, 0), group: "connection", summary: "A container for client connection commands.", since: "2.4.0", complexity: "Depends on subcommand.", handler: nop, subs: CLIENT_SUBS, },
     Spec { name: "command", arity: -1, flags: &["loading", "stale"], keys: (0, 0, 0), group: "server", summary: "Returns detailed information about all commands.", since: "2.8.13", complexity: "O(N)", handler: system::command, subs: COMMAND_SUBS, },
     Spec { name: "config", arity: -2, flags: &[], keys: (0, 0, 0), group: "server", summary: "A container for server configuration commands.", since: "2.0.0", complexity: "Depends on subcommand.", handler: nop, subs: CONFIG_SUBS, },
+    spec!("copy", -3, ["write", "denyoom"], (1, 2, 1), "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "Copies the value of a key to a new key.", keys::copy),
     spec!("dbsize", 1, ["readonly", "fast"], (0, 0, 0), "server", "1.0.0", "O(1)", "Returns the number of keys in the database.", system::dbsize),
     spec!("del", -2, ["write"], (1, -1, 1), "generic", "1.0.0", "O(N)", "Deletes one or more keys.", keys::del),
+    spec!("discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", "2.0.0", "O(N), when N is the number of queued commands", "Discards a transaction.", multi::discard),
     spec!("echo", 2, ["fast"], (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the given string.", conn::echo),
+    spec!("exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), "transactions", "1.2.0", "Depends on commands in the transaction", "Executes all commands in a transaction.", multi::exec),
     spec!("exists", -2, ["readonly", "fast"], (1, -1, 1), "generic", "1.0.0", "O(N)", "Determines whether one or more keys exist.", keys::exists),
     spec!("expire", -3, ["write", "fast"], (1, 1, 1), "generic", "1.0.0", "O(1)", "Sets the expiration time of a key in seconds.", expire::expire),
     spec!("expireat", -3, ["write", "fast"], (1, 1, 1), "generic", "1.2.0", "O(1)", "Sets the expiration time of a key to a Unix timestamp.", expire::expireat),
@@ -63,6 +66,8 @@ pub const COMMANDS: &[Spec] = &[
     spec!("hello", -1, [ "noscript", "loading", "stale", "fast", "no_auth", "allow_busy" ], (0, 0, 0), "connection", "6.0.0", "O(1)", "Handshakes with the Redis server.", conn::hello),
     spec!("info", -1, ["loading", "stale"], (0, 0, 0), "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", system::info),
     spec!("keys", 2, ["readonly"], (0, 0, 0), "generic", "1.0.0", "O(N)", "Returns all key names that match a pattern.", keys::keys),
+    spec!("move", 3, ["write", "fast"], (1, 1, 1), "generic", "1.0.0", "O(1)", "Moves a key to another database.", keys::move_),
+    spec!("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", "1.2.0", "O(1)", "Starts a transaction.", multi::multi),
     spec!("persist", 2, ["write", "fast"], (1, 1, 1), "generic", "2.2.0", "O(1)", "Removes the expiration time of a key.", expire::persist),
     spec!("pexpire", -3, ["write", "fast"], (1, 1, 1), "generic", "2.6.0", "O(1)", "Sets the expiration time of a key in milliseconds.", expire::pexpire),
     spec!("pexpireat", -3, ["write", "fast"], (1, 1, 1), "generic", "2.6.0", "O(1)", "Sets the expiration time of a key to a Unix milliseconds timestamp.", expire::pexpireat),
@@ -70,7 +75,9 @@ pub const COMMANDS: &[Spec] = &[
     spec!("ping", -1, ["fast"], (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the server's liveliness response.", conn::ping),
     spec!("pttl", 2, ["readonly", "fast"], (1, 1, 1), "generic", "2.6.0", "O(1)", "Returns the expiration time in milliseconds of a key.", expire::pttl),
     spec!("quit", -1, [ "noscript", "loading", "stale", "fast", "no_auth", "allow_busy" ], (0, 0, 0), "connection", "1.0.0", "O(1)", "Closes the connection.", conn::quit),
+    spec!("randomkey", 1, ["readonly"], (0, 0, 0), "generic", "1.0.0", "O(1)", "Returns a random key name from the database.", keys::randomkey),
     spec!("rename", 3, ["write"], (1, 2, 1), "generic", "1.0.0", "O(1)", "Renames a key and overwrites the destination.", keys::rename),
+    spec!("renamenx", 3, ["write", "fast"], (1, 2, 1), "generic", "1.0.0", "O(1)", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
     spec!("reset", 1, [ "noscript", "loading", "stale", "fast", "no_auth", "allow_busy" ], (0, 0, 0), "connection", "6.2.0", "O(1)", "Resets the connection.", conn::reset),
     spec!("sadd", -3, ["write", "denyoom", "fast"], (1, 1, 1), "set", "1.0.0", "O(1)", "Adds one or more members to a set. Creates the key if it doesn't exist.", sets::sadd),
     spec!("scan", -2, ["readonly"], (0, 0, 0), "generic", "2.8.0", "O(1)", "Iterates over the key names in the database.", keys::scan),
@@ -91,7 +98,11 @@ pub const COMMANDS: &[Spec] = &[
     spec!("sscan", -3, ["readonly"], (1, 1, 1), "set", "2.8.0", "O(1)", "Iterates over members of a set.", sets::sscan),
     spec!("sunion", -2, ["readonly"], (1, -1, 1), "set", "1.0.0", "O(N)", "Returns the union of multiple sets.", setops::sunion),
     spec!("sunionstore", -3, ["write", "denyoom"], (1, -1, 1), "set", "1.0.0", "O(N)", "Stores the union of multiple sets in a key.", setops::sunionstore),
+    spec!("time", 1, ["loading", "stale", "fast"], (0, 0, 0), "server", "2.6.0", "O(1)", "Returns the server time.", system::time),
+    spec!("touch", -2, ["readonly", "fast"], (1, -1, 1), "generic", "3.2.1", "O(N) where N is the number of keys that will be touched.", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", keys::touch),
     spec!("ttl", 2, ["readonly", "fast"], (1, 1, 1), "generic", "1.0.0", "O(1)", "Returns the expiration time in seconds of a key.", expire::ttl),
     spec!("type", 2, ["readonly", "fast"], (1, 1, 1), "generic", "1.0.0", "O(1)", "Determines the type of value stored at a key.", keys::type_),
     spec!("unlink", -2, ["write", "fast"], (1, -1, 1), "generic", "4.0.0", "O(1)", "Asynchronously deletes one or more keys.", keys::del),
+    spec!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", "2.2.0", "O(1)", "Forgets about watched keys of a transaction.", multi::unwatch),
+    spec!("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], (1, -1, 1), "transactions", "2.2.0", "O(1) for every key.", "Monitors changes to keys to determine the execution of a transaction.", multi::watch),
 ];
