@@ -70,6 +70,28 @@ pub enum Error {
     #[error("stopped at an injected fault: {0}")]
     Injected(String),
 
+    /// Cluster mode: this server does not hold the region of the row or table asked for
+    /// (it moved, split, or was never assigned here); the client locates it again.
+    #[error("not serving: {0}")]
+    NotServing(String),
+
+    /// Cluster mode: the region's `FENCE` names a newer epoch than the one this server
+    /// opened it for: another server owns it now, and this write is not acknowledged.
+    #[error(
+        "region {region} of table '{table}' was taken over (fence epoch {found}, ours {epoch}); \
+         the write is not acknowledged"
+    )]
+    Fenced {
+        /// Table.
+        table: String,
+        /// Region id.
+        region: u64,
+        /// The epoch this server opened the region for.
+        epoch: u64,
+        /// What `FENCE` holds now (0: unreadable).
+        found: u64,
+    },
+
     /// Another open file holds the directory's lock (`<dir>/LOCK`, see `db::lock`): the
     /// directory belongs to another process, which wrote its PID there if `pid` is set.
     /// Nothing in the directory was changed.

@@ -79,11 +79,13 @@ impl RegionFiles {
         shared: &Shared,
         region_id: u64,
         table: &str,
+        fence: Option<Arc<crate::fence::FenceFile>>,
     ) -> Result<Opened> {
         let fs = &*shared.fs;
         let opts = ManifestOptions {
             fs: shared.fs.clone(),
             recovery: shared.recovery,
+            fence,
             ..Default::default()
         };
         let (manifest, state) = Manifest::open_with(dir, opts)?;
@@ -138,6 +140,12 @@ impl RegionFiles {
     /// `apply`, then calling [`Store::apply`](crate::store::Store::apply)).
     pub fn manifest(&self) -> &Mutex<Manifest> {
         &self.manifest
+    }
+
+    /// Cluster mode: the next file id is at least `floor`, so a new owner's files never
+    /// take the names of files a deposed owner may still write.
+    pub fn raise_file_id_floor(&self, floor: u64) {
+        self.next_file_id.fetch_max(floor, Ordering::Relaxed);
     }
 
     /// Allocates an id for a new file of this region (never reused).

@@ -12,6 +12,7 @@ pub mod coding;
 pub mod compaction;
 pub mod db;
 pub mod error;
+pub mod fence;
 pub mod files;
 pub mod filter;
 pub mod fs;

@@ -37,7 +37,7 @@ fn open(dir: &Path) -> (RegionFiles, Arc<Store>) {
 
 fn open_with(dir: &Path, fam: FamilyOptions) -> (RegionFiles, Arc<Store>) {
     let (files, mut per_family, _) =
-        RegionFiles::open(dir, std::slice::from_ref(&fam), &shared(), 7, "t")
+        RegionFiles::open(dir, std::slice::from_ref(&fam), &shared(), 7, "t", None)
             .expect("open region files");
     let live = per_family.pop().expect("one family");
     let store = Arc::new(Store::new(fam, dir.join("f"), live));

@@ -35,6 +35,14 @@ pub fn to_status(e: Error) -> Status {
         Error::DirInUse { .. } => Status::failed_precondition(msg),
         // Only tests install fail points; the operation was not applied.
         Error::Injected(_) => Status::aborted(msg),
+        // Cluster mode: the client's region cache is stale; NOT_FOUND makes it locate the
+        // region again (from meta, on any server) and retry there.
+        Error::NotServing(_) => Status::not_found(format!(
+            "{msg}; this server does not hold that region now: locate it again"
+        )),
+        // Cluster mode: another server took the region over after this write was applied
+        // here; its outcome is unknown to the client, which retries on the new owner.
+        Error::Fenced { .. } => Status::unavailable(msg),
     }
 }
 
@@ -77,6 +85,16 @@ mod tests {
                     pid: Some(7),
                 },
                 Code::FailedPrecondition,
+            ),
+            (Error::NotServing("x".into()), Code::NotFound),
+            (
+                Error::Fenced {
+                    table: "t".into(),
+                    region: 1,
+                    epoch: 2,
+                    found: 3,
+                },
+                Code::Unavailable,
             ),
         ];
         for (e, code) in cases {

@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod compactor;
+mod hosted;
 pub mod lock;
 mod scanner;
 mod split;
@@ -43,6 +44,9 @@ pub use stats::{DbStats, TableStats};
 struct Table {
     schema: Arc<TableSchema>,
     regions: Vec<Arc<Region>>,
+    /// Cluster mode: the regions are the ones held here, so a row outside them is on
+    /// another server ([`Error::NotServing`]), not a hole in the table.
+    hosted: bool,
 }
 
 impl Table {
@@ -56,11 +60,16 @@ impl Table {
             .get(i)
             .filter(|r| r.info.contains(row))
             .ok_or_else(|| {
-                Error::InvalidArgument(format!(
+                let what = format!(
                     "no region of table '{}' holds row {:?}",
                     self.schema.name,
                     String::from_utf8_lossy(row)
-                ))
+                );
+                if self.hosted {
+                    Error::NotServing(format!("{what} here"))
+                } else {
+                    Error::InvalidArgument(what)
+                }
             })
     }
 }
@@ -68,7 +77,11 @@ impl Table {
 struct Inner {
     dir: PathBuf,
     /// Held while the database is open: a second `Db::open` of the directory fails.
-    _lock: DirLock,
+    /// `None` in cluster mode, where each region is guarded by its `FENCE` instead.
+    _lock: Option<DirLock>,
+    /// Cluster mode (`Db::open_hosted`): the epoch each hosted region was opened for.
+    /// `None` alone, where the catalog file lists the regions.
+    hosted: Option<Mutex<BTreeMap<(String, u64), u64>>>,
     opts: Arc<EngineOptions>,
     shared: Shared,
     /// The catalog as stored; its lock also serialises create/drop.
@@ -78,6 +91,18 @@ struct Inner {
     stop: AtomicBool,
     /// Background compaction, on-demand compaction and flush backpressure.
     compactor: Arc<compactor::Compactor>,
+}
+
+/// What `Db::assemble` starts the background work over.
+struct Parts {
+    lock: Option<DirLock>,
+    hosted: bool,
+    catalog: Catalog,
+    tables: BTreeMap<String, Arc<Table>>,
+    opts: Arc<EngineOptions>,
+    shared: Shared,
+    wake: crossbeam_channel::Sender<()>,
+    rx: crossbeam_channel::Receiver<()>,
 }
 
 /// A data directory of tables. `Send + Sync`; share it in an `Arc`.
@@ -116,28 +141,54 @@ impl Db {
             let mut regions = Vec::with_capacity(t.regions.len());
             for r in &t.regions {
                 regions.push(Arc::new(open_region(
-                    dir, &schema, r, &opts, &shared, &wake,
+                    dir, &schema, r, &opts, &shared, &wake, None,
                 )?));
             }
-            tables.insert(t.schema.name.clone(), Arc::new(Table { schema, regions }));
+            tables.insert(
+                t.schema.name.clone(),
+                Arc::new(Table {
+                    schema,
+                    regions,
+                    hosted: false,
+                }),
+            );
         }
         tracing::info!(dir = %dir.display(), tables = tables.len(), "opened database");
+        Db::assemble(
+            dir,
+            Parts {
+                lock: Some(lock),
+                hosted: false,
+                catalog,
+                tables,
+                opts,
+                shared,
+                wake,
+                rx,
+            },
+        )
+    }
+
+    /// Starts the compactor and the flusher over opened parts.
+    fn assemble(dir: &Path, p: Parts) -> Result<Db> {
         let compactor = Arc::new(compactor::Compactor::start(
-            &opts.compaction,
-            opts.clock.clone(),
+            &p.opts.compaction,
+            p.opts.clock.clone(),
         )?);
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
-            _lock: lock,
-            opts,
-            shared,
-            catalog: Mutex::new(catalog),
-            tables: RwLock::new(tables),
-            wake,
+            _lock: p.lock,
+            hosted: p.hosted.then(|| Mutex::new(BTreeMap::new())),
+            opts: p.opts,
+            shared: p.shared,
+            catalog: Mutex::new(p.catalog),
+            tables: RwLock::new(p.tables),
+            wake: p.wake,
             stop: AtomicBool::new(false),
             compactor,
         });
         let weak = Arc::downgrade(&inner);
+        let rx = p.rx;
         let flusher = std::thread::Builder::new()
             .name("memstore-flusher".into())
             .spawn(move || flusher_loop(&weak, &rx))
@@ -148,13 +199,26 @@ impl Db {
         })
     }
 
+    /// `InvalidArgument` in cluster mode, where meta (not this process) owns the catalog.
+    fn refuse_in_cluster_mode(&self, what: &str) -> Result<()> {
+        match self.inner.hosted {
+            Some(_) => Err(Error::InvalidArgument(format!(
+                "cannot {what} in a hosted database: in cluster mode, meta in etcd decides"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn table(&self, name: &str) -> Result<Arc<Table>> {
         self.inner
             .tables
             .read()
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::UnknownTable(name.to_string()))
+            .ok_or_else(|| match self.inner.hosted {
+                Some(_) => Error::NotServing(format!("no region of table '{name}' is held here")),
+                None => Error::UnknownTable(name.to_string()),
+            })
     }
 
     /// Creates a table with one region covering every row.
@@ -162,6 +226,7 @@ impl Db {
     /// # Errors
     /// `TableExists`, `InvalidArgument` for a bad schema, I/O errors.
     pub fn create_table(&self, schema: TableSchema) -> Result<()> {
+        self.refuse_in_cluster_mode("create a table")?;
         schema.validate()?;
         let mut cat = self.inner.catalog.lock();
         if cat.tables.iter().any(|t| t.schema.name == schema.name) {
@@ -180,6 +245,7 @@ impl Db {
             &self.inner.opts,
             &self.inner.shared,
             &self.inner.wake,
+            None,
         )?;
         let mut next = cat.clone();
         next.next_region_id += 1;
@@ -196,6 +262,7 @@ impl Db {
             Arc::new(Table {
                 schema,
                 regions: vec![Arc::new(region)],
+                hosted: false,
             }),
         );
         Ok(())
@@ -206,6 +273,7 @@ impl Db {
     /// # Errors
     /// `UnknownTable`, I/O errors.
     pub fn drop_table(&self, name: &str) -> Result<()> {
+        self.refuse_in_cluster_mode("drop a table")?;
         let mut cat = self.inner.catalog.lock();
         if !cat.tables.iter().any(|t| t.schema.name == name) {
             return Err(Error::UnknownTable(name.to_string()));
@@ -268,7 +336,9 @@ impl Db {
     }
 
     fn write_routed(&self, t: &Table, batch: &[Mutation], durability: Durability) -> Result<()> {
-        if let [only] = &t.regions[..] {
+        if let [only] = &t.regions[..]
+            && !t.hosted
+        {
             return only.write(batch, durability);
         }
         let mut per: BTreeMap<u64, (Arc<Region>, Vec<Mutation>)> = BTreeMap::new();
@@ -282,6 +352,7 @@ impl Db {
         }
         for (r, muts) in per.values() {
             r.write(muts, durability)?;
+            self.check_fence(r)?;
         }
         Ok(())
     }
@@ -313,6 +384,9 @@ impl Db {
     pub fn scan(&self, table: &str, scan: &Scan) -> Result<DbScan> {
         let t = self.table(table)?;
         check_families(&t.schema, table, &scan.read.columns)?;
+        if t.hosted {
+            hosted::check_scan_covered(&t.regions, scan)?;
+        }
         let spec = self.spec(&scan.read);
         Ok(DbScan::new(t.regions.clone(), scan, spec))
     }
@@ -359,6 +433,7 @@ impl Db {
         };
         if pass {
             region.write(&[mutation], durability)?;
+            self.check_fence(region)?;
         }
         Ok(pass)
     }
@@ -486,6 +561,7 @@ fn open_region(
     opts: &Arc<EngineOptions>,
     shared: &Shared,
     wake: &crossbeam_channel::Sender<()>,
+    fence: Option<Arc<crate::fence::FenceFile>>,
 ) -> Result<Region> {
     Region::open(
         &dir.join(&schema.name).join(r.id.to_string()),
@@ -499,6 +575,7 @@ fn open_region(
         Arc::clone(opts),
         shared,
         Some(wake.clone()),
+        fence,
     )
 }
 

@@ -78,6 +78,7 @@ impl Db {
         region_id: u64,
         split_key: &[u8],
     ) -> Result<(RegionInfo, RegionInfo)> {
+        self.refuse_in_cluster_mode("split a region")?;
         let mut cat = self.inner.catalog.lock();
         let t = self.table(table)?;
         let parent = t
@@ -151,6 +152,7 @@ impl Db {
                 &self.inner.opts,
                 &self.inner.shared,
                 &self.inner.wake,
+                None,
             )?));
         }
         let mut regions: Vec<Arc<Region>> = t
@@ -166,6 +168,7 @@ impl Db {
             Arc::new(Table {
                 schema: Arc::clone(&t.schema),
                 regions,
+                hosted: false,
             }),
         );
         drop(cat);

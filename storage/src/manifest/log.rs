@@ -78,6 +78,9 @@ pub struct ManifestOptions {
     pub recovery: RecoveryMode,
     /// The file system (default: the real one).
     pub fs: SharedFs,
+    /// Cluster mode: every change is refused once the region's `FENCE` names another
+    /// owner (default: none).
+    pub fence: Option<std::sync::Arc<crate::fence::FenceFile>>,
 }
 
 impl Default for ManifestOptions {
@@ -86,6 +89,7 @@ impl Default for ManifestOptions {
             max_log_bytes: 4 << 20,
             recovery: RecoveryMode::default(),
             fs: speedlayer_vfs::real(),
+            fence: None,
         }
     }
 }
@@ -206,6 +210,9 @@ impl Manifest {
         if let Some(p) = &self.poisoned {
             return Err(Error::Poisoned(p.clone()));
         }
+        if let Some(f) = &self.opts.fence {
+            f.check(&*self.opts.fs)?;
+        }
         let mut next = self.state.clone();
         next.apply(edit).map_err(Error::InvalidArgument)?;
         let payload = edit.encode();
@@ -250,9 +257,23 @@ impl Manifest {
     /// # Errors
     /// [`Error::Io`] (which poisons the manifest).
     pub fn compact(&mut self) -> Result<()> {
+        self.roll_to(self.number + 1)
+    }
+
+    /// As [`Manifest::compact`], into `MANIFEST-<number>` (at least the next number).
+    /// Cluster mode rolls to a number above `epoch << 40` when it opens a region, so a
+    /// deposed owner, appending to or rolling its own log, never writes the new owner's.
+    ///
+    /// # Errors
+    /// [`Error::Fenced`] (nothing written), [`Error::Io`] (which poisons the manifest).
+    pub fn roll_to(&mut self, number: u64) -> Result<()> {
+        if let Some(f) = &self.opts.fence {
+            f.check(&*self.opts.fs)?;
+        }
         let old = self.path.clone();
-        let res = Manifest::create_log(&self.dir, self.opts.clone(), self.number + 1, &self.state)
-            .and_then(|m| {
+        let number = number.max(self.number + 1);
+        let res =
+            Manifest::create_log(&self.dir, self.opts.clone(), number, &self.state).and_then(|m| {
                 *self = m;
                 remove_file_synced(&*self.opts.fs, &old)
             });

@@ -185,12 +185,13 @@ impl Region {
         opts: Arc<EngineOptions>,
         shared: &Shared,
         flush_wake: Option<crossbeam_channel::Sender<()>>,
+        fence: Option<Arc<crate::fence::FenceFile>>,
     ) -> Result<Region> {
         crate::fs::create_dir_synced(&*opts.fs, dir)?;
         let mut fams = schema.families.clone();
         fams.sort_by(|a, b| a.name.cmp(&b.name));
         let (files, per_family, flushed_seq) =
-            RegionFiles::open(dir, &fams, shared, info.id, &info.table)?;
+            RegionFiles::open(dir, &fams, shared, info.id, &info.table, fence)?;
         // Close compactions a crash interrupted (their unlisted outputs were swept above).
         crate::compaction::run::abort_pending(&mut files.manifest().lock())?;
         let stores: Vec<Arc<Store>> = fams
@@ -284,6 +285,21 @@ impl Region {
             counters: Counters::default(),
             flush_wake,
         })
+    }
+
+    /// Cluster mode, when a region is opened for a new epoch: file ids from `floor` up and
+    /// a manifest log of its own numbered from `floor` (see `Manifest::roll_to`).
+    ///
+    /// # Errors
+    /// The manifest roll's errors.
+    pub(crate) fn take_file_namespace(&self, floor: u64) -> Result<()> {
+        self.files.raise_file_id_floor(floor);
+        self.files.manifest().lock().roll_to(floor)
+    }
+
+    /// Raises the region's sequence floor (see `Mvcc::raise_floor`); cluster mode only.
+    pub(crate) fn raise_seq_floor(&self, floor: crate::cell::SeqNo) -> bool {
+        self.mvcc.raise_floor(floor)
     }
 
     /// The region's directory.

@@ -41,6 +41,20 @@ impl Mvcc {
         }
     }
 
+    /// Moves the next sequence number up to `floor + 1` (everything up to `floor` counts as
+    /// visible), if no write is in flight and it is below. Cluster mode calls it once when a
+    /// region is opened for a new epoch, so that the new owner's sequence numbers (and WAL
+    /// segment names) never meet a deposed owner's. Returns whether it moved.
+    pub fn raise_floor(&self, floor: SeqNo) -> bool {
+        let mut st = self.state.lock();
+        if !st.pending.is_empty() || st.next > floor {
+            return false;
+        }
+        st.next = floor + 1;
+        self.read_point.store(floor, Ordering::Release);
+        true
+    }
+
     /// Reserves `n ≥ 1` sequence numbers; returns the first. Must be `complete`d.
     pub fn begin(&self, n: u64) -> SeqNo {
         let mut st = self.state.lock();
