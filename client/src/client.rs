@@ -179,8 +179,22 @@ impl Client {
     /// # Errors
     /// `ALREADY_EXISTS` if it exists, `INVALID_ARGUMENT` on a bad schema.
     pub async fn create_table(&self, schema: TableSchema) -> Result<(), ClientError> {
+        self.create_table_split(schema, Vec::new()).await
+    }
+
+    /// Creates a table pre-split at `split_keys` (cluster mode: its regions are spread over
+    /// the servers from the start).
+    ///
+    /// # Errors
+    /// As [`Client::create_table`]; `INVALID_ARGUMENT` for split keys on a single server.
+    pub async fn create_table_split(
+        &self,
+        schema: TableSchema,
+        split_keys: Vec<Bytes>,
+    ) -> Result<(), ClientError> {
         let msg = CreateTableRequest {
             schema: Some(schema),
+            split_keys,
         };
         self.retrying("CreateTable", || {
             let mut c = self.admin();
@@ -347,14 +361,32 @@ impl Client {
         F: Fn(DataClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let mut refreshed = false;
+        let mut refreshes = 0u32;
         loop {
             let region = self.locate(table, row).await?;
             let data = self.data_at(self.channel_for(&region.server_addr)?);
             match self.retrying(op, || call(data.clone())).await {
-                Err(e) if e.code() == Some(Code::NotFound) && !refreshed => {
+                Err(e) if e.code() == Some(Code::NotFound) && refreshes < MAX_REFRESHES => {
                     self.inner.regions.invalidate(table);
-                    refreshed = true;
+                    // A cluster region between servers: give the move a moment.
+                    if is_not_serving(&e) && refreshes > 0 {
+                        tokio::time::sleep(Duration::from_millis(50 << refreshes.min(5))).await;
+                    }
+                    if !is_not_serving(&e) && refreshes > 0 {
+                        return Err(e);
+                    }
+                    refreshes += 1;
+                }
+                // Cluster mode: the region's server is gone (killed, or cut off and fenced);
+                // meta reassigns its regions, so locate again rather than give up.
+                Err(e)
+                    if e.code() == Some(Code::Unavailable)
+                        && region.server_addr != self.inner.addr
+                        && !region.server_addr.is_empty()
+                        && refreshes < MAX_REFRESHES =>
+                {
+                    self.inner.regions.invalidate(table);
+                    refreshes += 1;
                 }
                 other => return other,
             }
@@ -374,28 +406,42 @@ impl Client {
         mutations: Vec<RowMutation>,
         durability: Durability,
     ) -> Result<u64, ClientError> {
-        let mut groups: Vec<(String, Bytes, Vec<RowMutation>)> = Vec::new();
-        for m in mutations {
-            let region = self.locate(table, &m.row).await?;
-            match groups.iter_mut().find(|g| g.0 == region.server_addr) {
-                Some(g) => g.2.push(m),
-                None => groups.push((region.server_addr, m.row.clone(), vec![m])),
-            }
-        }
         let mut cells = 0;
-        for (_, first_row, rows) in groups {
-            let msg = MutateRequest {
-                table: table.to_string(),
-                mutations: rows,
-                durability: durability as i32,
-            };
-            let resp = self
-                .routed("Mutate", table, &first_row, |mut c| {
-                    let req = self.request(msg.clone());
-                    async move { c.mutate(req).await }
-                })
-                .await?;
-            cells += resp.cells;
+        let mut pending = mutations;
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            let mut groups: Vec<(String, Bytes, Vec<RowMutation>)> = Vec::new();
+            for m in std::mem::take(&mut pending) {
+                let region = self.locate(table, &m.row).await?;
+                match groups.iter_mut().find(|g| g.0 == region.server_addr) {
+                    Some(g) => g.2.push(m),
+                    None => groups.push((region.server_addr, m.row.clone(), vec![m])),
+                }
+            }
+            for (_, first_row, rows) in groups {
+                let msg = MutateRequest {
+                    table: table.to_string(),
+                    mutations: rows,
+                    durability: durability as i32,
+                };
+                let result = self
+                    .routed("Mutate", table, &first_row, |mut c| {
+                        let req = self.request(msg.clone());
+                        async move { c.mutate(req).await }
+                    })
+                    .await;
+                match result {
+                    Ok(resp) => cells += resp.cells,
+                    // Cluster mode: the group's rows now live on several servers (regions
+                    // moved); nothing of the group was applied (a server checks every
+                    // row's region before writing). Group them again.
+                    Err(e) if is_not_serving(&e) && round < MAX_REFRESHES => {
+                        pending.extend(msg.mutations);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            round += 1;
         }
         Ok(cells)
     }
@@ -422,6 +468,85 @@ impl Client {
     /// # Errors
     /// `NOT_FOUND`, `INVALID_ARGUMENT` (bad filter or range) — possibly only from `next`.
     pub async fn scan(&self, request: ScanRequest) -> Result<ScanStream, ClientError> {
+        let mut segments = self.scan_segments(&request).await?;
+        let first = segments.pop_front().unwrap_or(request);
+        let mut stream = self.scan_one(first.clone()).await?;
+        stream.rest = segments;
+        stream.limit_left = first.limit;
+        stream.client = Some(self.clone());
+        Ok(stream)
+    }
+
+    /// Cluster mode: a scan whose range spans regions on several servers becomes one scan
+    /// per run of consecutive regions on one server, in scan order, each bounded to its
+    /// run. Empty when one server holds the whole range (it scans across its regions).
+    async fn scan_segments(
+        &self,
+        request: &ScanRequest,
+    ) -> Result<VecDeque<ScanRequest>, ClientError> {
+        let table = &request.table;
+        if self.inner.regions.regions(table).is_none() {
+            self.describe_table(table).await?;
+        }
+        let regions = self.inner.regions.regions(table).unwrap_or_default();
+        let mut lo: Bytes = request.start.clone().unwrap_or_default();
+        let mut hi: Option<Bytes> = request.stop.clone().filter(|s| !s.is_empty());
+        if let Some(p) = &request.prefix {
+            if p[..] > lo[..] {
+                lo = p.clone();
+            }
+            if let Some(end) = prefix_end(p) {
+                hi = Some(match hi {
+                    Some(h) if h < end => h,
+                    _ => end,
+                });
+            }
+        }
+        // Runs of overlapping regions on one server: (server, run start, run end).
+        let mut runs: Vec<(String, Bytes, Bytes)> = Vec::new();
+        for r in &regions {
+            let before_lo = !r.end_key.is_empty() && r.end_key[..] <= lo[..];
+            let after_hi = hi.as_ref().is_some_and(|h| r.start_key[..] >= h[..]);
+            if before_lo || after_hi {
+                continue;
+            }
+            match runs.last_mut() {
+                Some(last) if last.0 == r.server_addr => last.2 = r.end_key.clone(),
+                _ => runs.push((
+                    r.server_addr.clone(),
+                    r.start_key.clone(),
+                    r.end_key.clone(),
+                )),
+            }
+        }
+        if runs.len() <= 1 {
+            return Ok(VecDeque::new());
+        }
+        let mut out: VecDeque<ScanRequest> = runs
+            .into_iter()
+            .map(|(_, start, end)| {
+                let mut seg = request.clone();
+                seg.start = Some(if start[..] > lo[..] {
+                    start
+                } else {
+                    lo.clone()
+                });
+                seg.stop = match (&hi, end.is_empty()) {
+                    (Some(h), false) => Some(if end[..] < h[..] { end } else { h.clone() }),
+                    (Some(h), true) => Some(h.clone()),
+                    (None, false) => Some(end),
+                    (None, true) => None,
+                };
+                seg
+            })
+            .collect();
+        if request.reversed {
+            out = out.into_iter().rev().collect();
+        }
+        Ok(out)
+    }
+
+    async fn scan_one(&self, request: ScanRequest) -> Result<ScanStream, ClientError> {
         let table = request.table.clone();
         let anchor = request
             .start
@@ -438,6 +563,9 @@ impl Client {
         Ok(ScanStream {
             stream,
             buffered: VecDeque::new(),
+            rest: VecDeque::new(),
+            limit_left: None,
+            client: None,
         })
     }
 
@@ -474,6 +602,17 @@ impl Client {
     }
 }
 
+/// How many times a request locates its region again after `NOT_FOUND` "not serving"
+/// (cluster mode: the region moved or is moving) before giving up.
+const MAX_REFRESHES: u32 = 6;
+
+/// Whether the server said it does not hold the region (cluster mode): the storage
+/// engine's `NotServing`, which the server sends as `NOT_FOUND` with a message starting
+/// "not serving:" (the contract in `speedlayer.proto`'s header).
+fn is_not_serving(e: &ClientError) -> bool {
+    matches!(e, ClientError::Status { code: Code::NotFound, message, .. } if message.starts_with("not serving:"))
+}
+
 /// A server address as a URL: `host:port` (as the server's `READY` line prints it) gets
 /// `http://` in front; anything with a scheme is kept as is.
 pub fn normalize_addr(addr: &str) -> String {
@@ -501,6 +640,11 @@ fn endpoint(addr: &str, opts: &ClientOptions) -> Result<Endpoint, ClientError> {
 pub struct ScanStream {
     stream: tonic::Streaming<ScanResponse>,
     buffered: VecDeque<Row>,
+    /// Cluster mode: the scans of the following servers' runs of regions.
+    rest: VecDeque<ScanRequest>,
+    /// Rows the scan may still return (its `limit`), across segments.
+    limit_left: Option<u64>,
+    client: Option<Client>,
 }
 
 impl ScanStream {
@@ -511,13 +655,44 @@ impl ScanStream {
     pub async fn next(&mut self) -> Result<Option<Row>, ClientError> {
         loop {
             if let Some(row) = self.buffered.pop_front() {
+                if let Some(n) = &mut self.limit_left {
+                    if *n == 0 {
+                        return Ok(None);
+                    }
+                    *n -= 1;
+                }
                 return Ok(Some(row));
             }
             match self.stream.message().await {
                 Ok(Some(chunk)) => self.buffered.extend(chunk.rows),
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    if self.limit_left == Some(0) {
+                        return Ok(None);
+                    }
+                    let (Some(client), Some(mut next)) =
+                        (self.client.clone(), self.rest.pop_front())
+                    else {
+                        return Ok(None);
+                    };
+                    next.limit = self.limit_left;
+                    let s = client.scan_one(next).await?;
+                    self.stream = s.stream;
+                }
                 Err(status) => return Err(ClientError::status("Scan", status)),
             }
         }
     }
+}
+
+/// The smallest key above every key starting with `prefix`; `None` if there is none
+/// (the prefix is all 0xff).
+fn prefix_end(prefix: &[u8]) -> Option<Bytes> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xff {
+            p.push(last + 1);
+            return Some(Bytes::from(p));
+        }
+    }
+    None
 }

@@ -34,6 +34,11 @@ impl RegionCache {
         self.tables.write().insert(table.to_string(), regions);
     }
 
+    /// Every cached region of the table, sorted by start key.
+    pub fn regions(&self, table: &str) -> Option<Vec<RegionLocation>> {
+        self.tables.read().get(table).cloned()
+    }
+
     /// Forgets the table's regions.
     pub fn invalidate(&self, table: &str) {
         self.tables.write().remove(table);

@@ -24,6 +24,9 @@ pub struct ClusterConfig {
     pub advertise_host: String,
     /// Limit of every single etcd call (connect, grant, put, read).
     pub call_timeout: Duration,
+    /// A region server's storage root, shared by every server of the cluster (a common
+    /// directory on one machine, a shared POSIX file system across machines).
+    pub storage_root: Option<std::path::PathBuf>,
 }
 
 impl ClusterConfig {
@@ -35,6 +38,7 @@ impl ClusterConfig {
             lease_ttl: DEFAULT_LEASE_TTL,
             advertise_host: "127.0.0.1".to_owned(),
             call_timeout: Duration::from_secs(2),
+            storage_root: None,
         }
     }
 

@@ -360,6 +360,13 @@ settings! {
         },
         samples: file "3", flag "4",
     }
+    storage_root: String {
+        flag: "storage-root", key: "storage_root", value: "DIR",
+        help: "Cluster mode: the directory every server of the cluster shares (one machine: any common directory; several: a shared POSIX file system); each region lives under DIR/<table>/<region>/",
+        default: |c| c.storage_root.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".to_owned()),
+        apply: |c, v| c.storage_root = (v != "none").then(|| PathBuf::from(v)),
+        samples: file "\"/srv/a\"", flag "/srv/b",
+    }
 }
 
 /// Upper bound of `--resp-busy-poll-us`: spinning longer than a millisecond only burns CPU.
@@ -411,6 +418,21 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Refuses settings that parse but cannot start a server: cluster mode without a
+    /// shared storage root.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`].
+    pub fn check_startable(&self) -> Result<(), ServerError> {
+        if self.cluster_mode().is_some() && self.cluster.storage_root.is_none() {
+            return Err(out_of_range(
+                "cluster mode",
+                "--etcd needs --storage-root DIR, the directory every server shares".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The cluster to join, if any.
     pub fn cluster_mode(&self) -> Option<&ClusterConfig> {
         (!self.cluster.endpoints.is_empty()).then_some(&self.cluster)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::Parser;
 use speedlayer_cluster::{Addresses, Fence, Member};
 use speedlayer_server::RegionServer;
+use speedlayer_server::cluster::ClusterNode;
 use speedlayer_server::config::ServerArgs;
 use speedlayer_server::data_dir;
 use speedlayer_server::resp::memory::CountingAlloc;
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
         eprintln!("speedlayer-server: cannot set up logging: {e}");
         return ExitCode::from(1);
     }
-    let settings = match args.resolve() {
+    let settings = match args.resolve().and_then(|s| s.check_startable().map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
@@ -78,6 +79,9 @@ fn main() -> ExitCode {
         let fence = settings.cluster_mode().map(|_| Arc::new(Fence::new()));
         let region_cfg = settings.region.clone().map(|mut cfg| {
             cfg.fence = fence.clone();
+            if settings.cluster_mode().is_some() {
+                cfg.hosted_root = settings.cluster.storage_root.clone();
+            }
             cfg
         });
         let region = match region_cfg {
@@ -101,8 +105,29 @@ fn main() -> ExitCode {
                     http: h.http_addr(),
                     resp: resp.as_ref().map(|(r, _)| r.local_addr()),
                 };
-                match Member::join(cluster.clone(), addrs, env!("CARGO_PKG_VERSION"), fence).await {
-                    Ok(m) => Some(m),
+                let joined =
+                    match Member::join(cluster.clone(), addrs, env!("CARGO_PKG_VERSION"), fence)
+                        .await
+                    {
+                        Ok(m) => {
+                            let m = Arc::new(m);
+                            ClusterNode::start(
+                                cluster.clone(),
+                                m.clone(),
+                                h.backend().db.clone(),
+                                format!("http://{}", h.grpc_addr()),
+                            )
+                            .await
+                            .map(|node| (m, node))
+                        }
+                        Err(e) => Err(e.into()),
+                    };
+                match joined {
+                    Ok((_, node)) => {
+                        let node = Arc::new(node);
+                        let _ = h.backend().cluster.set(node.clone());
+                        Some(node)
+                    }
                     Err(e) => {
                         tracing::error!(
                             "cannot join cluster {:?} at {}: {e}",
@@ -129,8 +154,8 @@ fn main() -> ExitCode {
         if let Some(h) = &region {
             ready.push_str(&format!(" grpc={} http={}", h.grpc_addr(), h.http_addr()));
         }
-        if let Some(m) = &member {
-            ready.push_str(&format!(" member={}", m.id()));
+        if let Some(n) = &member {
+            ready.push_str(&format!(" member={}", n.member().id()));
         }
         {
             let mut out = std::io::stdout().lock();
@@ -144,8 +169,12 @@ fn main() -> ExitCode {
         let mut code = ExitCode::SUCCESS;
         // Leave the cluster first: serving stops and the lease is revoked, so another
         // member becomes master at once instead of after a TTL.
-        if let Some(m) = member {
-            m.leave().await;
+        if let Some(n) = member
+            && tokio::time::timeout(speedlayer_server::cluster::LEAVE_LIMIT, n.leave())
+                .await
+                .is_err()
+        {
+            tracing::warn!("leaving the cluster took too long; the lease ends by itself");
         }
         if let Some(h) = region
             && let Err(e) = h.shutdown().await

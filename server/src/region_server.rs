@@ -53,6 +53,9 @@ pub struct RegionConfig {
     pub engine: EngineOptions,
     /// Cluster mode: the lease self-fence every request checks (`None` alone).
     pub fence: Option<Arc<Fence>>,
+    /// Cluster mode: the storage root every server shares; the database is opened hosted
+    /// there (`Db::open_hosted`) instead of over `dir`.
+    pub hosted_root: Option<PathBuf>,
 }
 
 impl RegionConfig {
@@ -67,6 +70,7 @@ impl RegionConfig {
             split_check_interval: Duration::from_secs(1),
             engine: EngineOptions::default(),
             fence: None,
+            hosted_root: None,
         }
     }
 }
@@ -123,12 +127,16 @@ impl RegionServer {
     pub async fn start(config: RegionConfig) -> Result<RegionServer, ServerError> {
         let dir = config.dir.clone();
         let engine = config.engine.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&dir, engine))
-            .await
-            .map_err(|e| ServerError::Task {
-                what: "open database",
-                reason: e.to_string(),
-            })??;
+        let hosted_root = config.hosted_root.clone();
+        let db = tokio::task::spawn_blocking(move || match hosted_root {
+            Some(root) => Db::open_hosted(&root, engine),
+            None => Db::open(&dir, engine),
+        })
+        .await
+        .map_err(|e| ServerError::Task {
+            what: "open database",
+            reason: e.to_string(),
+        })??;
         log_recovered(&db);
         let db = Arc::new(db);
 
@@ -142,6 +150,7 @@ impl RegionServer {
             metrics: Arc::new(Metrics::default()),
             advertise_addr: Arc::from(format!("http://{grpc_addr}")),
             fence: config.fence.clone(),
+            cluster: Arc::default(),
         };
         let (stop, stop_rx) = watch::channel(false);
 
@@ -185,9 +194,14 @@ impl RegionServer {
             },
         ));
 
+        // Cluster mode splits through meta (not yet): no local splits there.
+        let split_bytes = match config.hosted_root {
+            Some(_) => u64::MAX,
+            None => config.engine.region_split_bytes,
+        };
         let split_task = tokio::spawn(crate::splitter::run(
             backend.clone(),
-            config.engine.region_split_bytes,
+            split_bytes,
             config.split_check_interval,
             stop_rx.clone(),
         ));

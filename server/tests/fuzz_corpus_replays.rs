@@ -238,6 +238,7 @@ fn grpc_request_seeds() -> Vec<Vec<u8>> {
                     block_size: 65_536,
                 }],
             }),
+            split_keys: vec![b("V0050")],
         }
         .encode_to_vec(),
         pb::CompactRequest {

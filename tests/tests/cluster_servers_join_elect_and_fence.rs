@@ -59,6 +59,8 @@ async fn servers_join_elect_a_master_and_fence_themselves() {
     let dir = tempfile::tempdir().unwrap();
     let mut etcd = Etcd::start(&dir.path().join("etcd"));
     let url = etcd.url();
+    let shared = dir.path().join("shared");
+    let shared = shared.to_str().unwrap();
     let flags = [
         "--etcd",
         url.as_str(),
@@ -66,6 +68,8 @@ async fn servers_join_elect_a_master_and_fence_themselves() {
         "c",
         "--lease-ttl-secs",
         TTL,
+        "--storage-root",
+        shared,
     ];
     let mut servers: Vec<ServerProcess> = (0..3)
         .map(|i| ServerProcess::start(&dir.path().join(format!("s{i}")), &flags))

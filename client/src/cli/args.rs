@@ -51,6 +51,10 @@ pub enum Command {
         /// for several.
         #[arg(long = "family", required = true, value_name = "SPEC")]
         families: Vec<String>,
+        /// Cluster mode: start with a region boundary at this row key (repeat, in
+        /// increasing order); the regions are spread over the servers.
+        #[arg(long = "split", value_name = "ROW")]
+        splits: Vec<String>,
     },
     /// List tables.
     Tables {

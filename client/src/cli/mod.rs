@@ -62,16 +62,27 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
     let client = Client::connect(&cli.addr).await?;
     let times = cli.time_format;
     match cli.command {
-        Command::CreateTable { table, families } => {
+        Command::CreateTable {
+            table,
+            families,
+            splits,
+        } => {
             let families = families
                 .iter()
                 .map(|f| spec::parse_family(f))
                 .collect::<Result<Vec<_>, _>>()?;
+            let splits = splits
+                .iter()
+                .map(|s| spec::unescape("split key", s))
+                .collect::<Result<Vec<_>, _>>()?;
             client
-                .create_table(speedlayer_proto::TableSchema {
-                    name: table.clone(),
-                    families,
-                })
+                .create_table_split(
+                    speedlayer_proto::TableSchema {
+                        name: table.clone(),
+                        families,
+                    },
+                    splits,
+                )
                 .await?;
             writeln!(out, "created table {table}").map_err(io)?;
         }

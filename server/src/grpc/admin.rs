@@ -6,9 +6,12 @@ use speedlayer_proto as pb;
 use speedlayer_proto::admin_server::Admin;
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
 use super::Backend;
 use super::convert::{location_to_pb, schema_from_pb, schema_to_pb};
 use super::status::to_status;
+use crate::cluster::ClusterNode;
 use crate::metrics::Rpc;
 
 /// The Admin service implementation.
@@ -21,6 +24,16 @@ impl AdminService {
     /// A service over `backend`.
     pub fn new(backend: Backend) -> AdminService {
         AdminService { backend }
+    }
+
+    /// Cluster mode: the joined node, or `UNAVAILABLE` while joining; `None` alone.
+    fn cluster(&self) -> Option<Result<Arc<ClusterNode>, Status>> {
+        self.backend.fence.as_ref()?;
+        Some(
+            self.backend.cluster.get().cloned().ok_or_else(|| {
+                Status::unavailable("this server is still joining the cluster; retry")
+            }),
+        )
     }
 }
 
@@ -37,8 +50,20 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::CreateTableRequest>,
     ) -> Result<Response<pb::CreateTableResponse>, Status> {
-        let schema = schema_from_pb(request.into_inner().schema)?;
+        let req = request.into_inner();
+        let splits: Vec<Vec<u8>> = req.split_keys.iter().map(|k| k.to_vec()).collect();
+        let schema = schema_from_pb(req.schema)?;
         let name = schema.name.clone();
+        if let Some(node) = self.cluster() {
+            node?.create_table(schema, splits).await?;
+            tracing::info!(table = %name, "table created in cluster meta");
+            return Ok(Response::new(pb::CreateTableResponse {}));
+        }
+        if !splits.is_empty() {
+            return Err(Status::invalid_argument(
+                "split keys at creation need cluster mode; a single server splits regions as they grow",
+            ));
+        }
         self.backend
             .call(Rpc::CreateTable, move |db| {
                 db.create_table(schema).map_err(to_status)
@@ -55,6 +80,11 @@ impl Admin for AdminService {
         let table = request.into_inner().table;
         need_table(&table)?;
         let name = table.clone();
+        if let Some(node) = self.cluster() {
+            node?.drop_table(&table).await?;
+            tracing::info!(table = %name, "table marked dropped in cluster meta");
+            return Ok(Response::new(pb::DeleteTableResponse {}));
+        }
         self.backend
             .call(Rpc::DeleteTable, move |db| {
                 db.drop_table(&table).map_err(to_status)
@@ -68,10 +98,14 @@ impl Admin for AdminService {
         &self,
         _request: Request<pb::ListTablesRequest>,
     ) -> Result<Response<pb::ListTablesResponse>, Status> {
-        let mut tables = self
-            .backend
-            .call(Rpc::ListTables, |db| Ok(db.list_tables()))
-            .await?;
+        let mut tables = match self.cluster() {
+            Some(node) => node?.list_tables().await?,
+            None => {
+                self.backend
+                    .call(Rpc::ListTables, |db| Ok(db.list_tables()))
+                    .await?
+            }
+        };
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Response::new(pb::ListTablesResponse {
             tables: tables.iter().map(schema_to_pb).collect(),
@@ -84,6 +118,13 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::DescribeTableResponse>, Status> {
         let table = request.into_inner().table;
         need_table(&table)?;
+        if let Some(node) = self.cluster() {
+            let (schema, regions) = node?.describe(&table).await?;
+            return Ok(Response::new(pb::DescribeTableResponse {
+                schema: Some(schema_to_pb(&schema)),
+                regions,
+            }));
+        }
         let (schema, regions) = self
             .backend
             .call(Rpc::DescribeTable, move |db| {
@@ -203,6 +244,20 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::LocateRegionResponse>, Status> {
         let req = request.into_inner();
         need_table(&req.table)?;
+        if let Some(node) = self.cluster() {
+            let (_, regions) = node?.describe(&req.table).await?;
+            let location = regions
+                .into_iter()
+                .rev()
+                .find(|r| r.start_key[..] <= req.row[..])
+                .filter(|r| r.end_key.is_empty() || req.row[..] < r.end_key[..]);
+            return match location {
+                Some(l) => Ok(Response::new(pb::LocateRegionResponse {
+                    location: Some(l),
+                })),
+                None => Err(Status::not_found("no region holds that row")),
+            };
+        }
         let region = self
             .backend
             .call(Rpc::LocateRegion, move |db| {

@@ -33,6 +33,8 @@ pub struct Backend {
     /// not confirmed this member's lease recently enough, nothing is served or
     /// acknowledged. `None` alone (single-node mode).
     pub fence: Option<Arc<Fence>>,
+    /// Cluster mode: set once this server has joined (meta, assignment, region host).
+    pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::ClusterNode>>>,
 }
 
 impl Backend {
@@ -72,6 +74,12 @@ impl Backend {
                 "this server's cluster lease is not confirmed by etcd, so it serves nothing \
                  until it is; retry (another server may hold the data now)",
             )),
+            Some(f) if self.cluster.get().is_some_and(|n| n.holds_stale(f.lease())) => {
+                Err(Status::unavailable(
+                    "this server joined the cluster again and is letting go of the regions of \
+                     its earlier membership; retry",
+                ))
+            }
             _ => Ok(()),
         }
     }

@@ -1,0 +1,301 @@
+//! Cluster mode inside the region server (issue 12; `docs/cluster_design.md`): the glue
+//! between the engine's hosted database and `speedlayer-cluster` (membership, meta,
+//! master, assignment agent). Tables and regions come from meta in etcd; this server opens
+//! and closes the regions meta assigns to it, and answers table and location questions
+//! from meta, so any server's address works for a client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use prost::Message;
+use speedlayer_cluster::{
+    ClusterConfig, ClusterStatus, Keys, MasterStats, Member, MetaStore, RegionHost, RegionMeta,
+    RegionState, TableMeta, TableState, connect, hex, run_agent, run_master, unhex,
+};
+use speedlayer_proto as pb;
+use speedlayer_storage::{Db, TableSchema};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::Status;
+
+use crate::error::ServerError;
+use crate::grpc::convert::{schema_from_pb, schema_to_pb};
+
+/// The engine as a region host: regions on the shared storage root, each opened under the
+/// member's lease of the moment.
+pub struct DbHost {
+    db: Arc<Db>,
+    leases: RwLock<HashMap<(String, u64), i64>>,
+}
+
+impl std::fmt::Debug for DbHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbHost").finish_non_exhaustive()
+    }
+}
+
+/// A schema as meta stores it: the protobuf encoding, hex, in a JSON object.
+pub fn schema_to_meta(schema: &TableSchema) -> serde_json::Value {
+    serde_json::json!({ "pb": hex(&schema_to_pb(schema).encode_to_vec()) })
+}
+
+/// The schema of a table in meta.
+///
+/// # Errors
+/// A value this version did not write.
+pub fn schema_from_meta(meta: &TableMeta) -> Result<TableSchema, String> {
+    let text = meta
+        .schema
+        .get("pb")
+        .and_then(|v| v.as_str())
+        .ok_or("schema without \"pb\"")?;
+    let bytes = unhex(text).ok_or("schema \"pb\" is not hex")?;
+    let pb = pb::TableSchema::decode(&bytes[..]).map_err(|e| e.to_string())?;
+    schema_from_pb(Some(pb)).map_err(|s| s.message().to_owned())
+}
+
+impl RegionHost for DbHost {
+    fn open(
+        &self,
+        table: &str,
+        id: u64,
+        region: &RegionMeta,
+        schema: &TableMeta,
+        lease: i64,
+    ) -> Result<(), String> {
+        let schema = schema_from_meta(schema)?;
+        let (Some(start), Some(end)) = (unhex(&region.start), unhex(&region.end)) else {
+            return Err("region boundary is not hex".into());
+        };
+        self.db
+            .host_region(
+                schema,
+                id,
+                Bytes::from(start),
+                Bytes::from(end),
+                region.epoch,
+            )
+            .map_err(|e| e.to_string())?;
+        self.leases.write().insert((table.to_owned(), id), lease);
+        Ok(())
+    }
+
+    fn close(&self, table: &str, id: u64) -> Result<(), String> {
+        self.leases.write().remove(&(table.to_owned(), id));
+        self.db.unhost_region(table, id).map_err(|e| e.to_string())
+    }
+
+    fn hosted(&self) -> Vec<(String, u64, u64)> {
+        self.db.hosted_regions()
+    }
+}
+
+/// A joined server's cluster side.
+pub struct ClusterNode {
+    member: Arc<Member>,
+    store: MetaStore,
+    cfg: ClusterConfig,
+    host: Arc<DbHost>,
+    /// What the master loop did (while this member was master).
+    pub master_stats: Arc<MasterStats>,
+    stop: watch::Sender<bool>,
+    tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+    own_addr: String,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("member", &self.member.id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("cluster meta (etcd): {e}"))
+}
+
+impl ClusterNode {
+    /// Starts the master loop and the assignment agent for a joined member.
+    ///
+    /// # Errors
+    /// etcd unreachable.
+    pub async fn start(
+        cfg: ClusterConfig,
+        member: Arc<Member>,
+        db: Arc<Db>,
+        own_addr: String,
+    ) -> Result<ClusterNode, ServerError> {
+        let client = connect(&cfg).await?;
+        let store = MetaStore::new(client.clone(), &cfg.name, cfg.call_timeout);
+        let keys = Keys::new(&cfg.name);
+        let host = Arc::new(DbHost {
+            db,
+            leases: RwLock::default(),
+        });
+        let (stop, rx) = watch::channel(false);
+        let master_stats = Arc::new(MasterStats::default());
+        let master = tokio::spawn(run_master(
+            member.clone(),
+            client.clone(),
+            store.clone(),
+            keys.clone(),
+            cfg.call_timeout,
+            master_stats.clone(),
+            rx.clone(),
+        ));
+        let h: Arc<dyn RegionHost> = host.clone();
+        let agent = tokio::spawn(run_agent(
+            member.clone(),
+            client,
+            store.clone(),
+            keys,
+            cfg.call_timeout,
+            h,
+            rx,
+        ));
+        Ok(ClusterNode {
+            member,
+            store,
+            cfg,
+            host,
+            master_stats,
+            stop,
+            tasks: parking_lot::Mutex::new(vec![master, agent]),
+            own_addr,
+        })
+    }
+
+    /// The member.
+    pub fn member(&self) -> &Arc<Member> {
+        &self.member
+    }
+
+    /// Whether a region opened under an earlier lease is still held (it must not serve).
+    pub fn holds_stale(&self, lease: i64) -> bool {
+        self.host.leases.read().values().any(|l| *l != lease)
+    }
+
+    /// Creates a table in meta, one region per range between `splits`.
+    ///
+    /// # Errors
+    /// `ALREADY_EXISTS`, `INVALID_ARGUMENT`, `UNAVAILABLE` (etcd).
+    pub async fn create_table(
+        &self,
+        schema: TableSchema,
+        splits: Vec<Vec<u8>>,
+    ) -> Result<(), Status> {
+        schema
+            .validate()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        match self
+            .store
+            .create_table(&schema.name, schema_to_meta(&schema), &splits)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(speedlayer_cluster::Error::TableExists(n)) => Err(Status::already_exists(format!(
+                "table '{n}' already exists"
+            ))),
+            Err(speedlayer_cluster::Error::Config(m)) => Err(Status::invalid_argument(m)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Marks a table dropped; the master closes its regions and deletes it.
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, `UNAVAILABLE`.
+    pub async fn drop_table(&self, name: &str) -> Result<(), Status> {
+        match self.store.drop_table(name).await {
+            Ok(()) => Ok(()),
+            Err(speedlayer_cluster::Error::NoSuchTable(n)) => {
+                Err(Status::not_found(format!("table '{n}' does not exist")))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Every enabled table's schema.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE`, `DATA_LOSS` for a schema this version cannot read.
+    pub async fn list_tables(&self) -> Result<Vec<TableSchema>, Status> {
+        let view = self.store.load().await.map_err(unavailable)?;
+        view.tables
+            .values()
+            .filter(|t| t.value.state == TableState::Enabled)
+            .map(|t| schema_from_meta(&t.value).map_err(Status::data_loss))
+            .collect()
+    }
+
+    /// A table's schema and its regions' locations: the gRPC address of the server each
+    /// region is open (or opening) on; a region on no server is reported here (a request
+    /// then gets `NOT_FOUND` and the client locates again).
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, `UNAVAILABLE`.
+    pub async fn describe(
+        &self,
+        table: &str,
+    ) -> Result<(TableSchema, Vec<pb::RegionLocation>), Status> {
+        let view = self.store.load().await.map_err(unavailable)?;
+        let t = view
+            .tables
+            .get(table)
+            .filter(|t| t.value.state == TableState::Enabled)
+            .ok_or_else(|| Status::not_found(format!("table '{table}' does not exist")))?;
+        let schema = schema_from_meta(&t.value).map_err(Status::data_loss)?;
+        let status = ClusterStatus::read(&self.cfg).await.map_err(unavailable)?;
+        let addr_of = |id: &str| {
+            status
+                .servers
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| format!("http://{}", s.grpc))
+        };
+        let mut locations = Vec::new();
+        for (id, r) in view.regions.get(table).into_iter().flatten() {
+            let r = &r.value;
+            if r.state == RegionState::Split {
+                continue;
+            }
+            let server = r.server.as_deref().and_then(addr_of);
+            locations.push(pb::RegionLocation {
+                region_id: *id,
+                table: table.to_owned(),
+                start_key: Bytes::from(unhex(&r.start).unwrap_or_default()),
+                end_key: Bytes::from(unhex(&r.end).unwrap_or_default()),
+                server_addr: server.unwrap_or_else(|| self.own_addr.clone()),
+            });
+        }
+        locations.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+        Ok((schema, locations))
+    }
+
+    /// Leaves the cluster: the loops stop, every hosted region is closed (flushed), then
+    /// the lease is revoked so the regions move at once.
+    pub async fn leave(&self) {
+        let _ = self.stop.send(true);
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
+        for t in tasks {
+            let _ = t.await;
+        }
+        let host = self.host.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for (t, id, _) in host.hosted() {
+                if let Err(e) = host.close(&t, id) {
+                    tracing::warn!(table = %t, region = id, "closing on leave: {e}");
+                }
+            }
+        })
+        .await;
+        self.member.leave().await;
+    }
+}
+
+/// How long a graceful leave may take before the lease is simply revoked.
+pub const LEAVE_LIMIT: Duration = Duration::from_secs(30);
