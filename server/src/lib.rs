@@ -7,7 +7,6 @@
 
 #![deny(clippy::unwrap_used)]
 
-pub mod cluster;
 pub mod config;
 pub mod data_dir;
 pub mod error;

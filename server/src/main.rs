@@ -9,9 +9,9 @@ use std::sync::Arc;
 use clap::Parser;
 use speedlayer_cluster::{Addresses, Fence, Member};
 use speedlayer_server::RegionServer;
-use speedlayer_server::cluster::ClusterNode;
 use speedlayer_server::config::ServerArgs;
 use speedlayer_server::data_dir;
+use speedlayer_server::grpc::cluster::ClusterNode;
 use speedlayer_server::resp::memory::CountingAlloc;
 use speedlayer_server::resp::start_on_own_runtime;
 use tokio::signal::unix::{SignalKind, signal};
@@ -170,7 +170,7 @@ fn main() -> ExitCode {
         // Leave the cluster first: serving stops and the lease is revoked, so another
         // member becomes master at once instead of after a TTL.
         if let Some(n) = member
-            && tokio::time::timeout(speedlayer_server::cluster::LEAVE_LIMIT, n.leave())
+            && tokio::time::timeout(speedlayer_server::grpc::cluster::LEAVE_LIMIT, n.leave())
                 .await
                 .is_err()
         {

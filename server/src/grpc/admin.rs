@@ -9,9 +9,9 @@ use tonic::{Request, Response, Status};
 use std::sync::Arc;
 
 use super::Backend;
+use super::cluster::ClusterNode;
 use super::convert::{location_to_pb, schema_from_pb, schema_to_pb};
 use super::status::to_status;
-use crate::cluster::ClusterNode;
 use crate::metrics::Rpc;
 
 /// The Admin service implementation.

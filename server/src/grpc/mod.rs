@@ -7,6 +7,7 @@
 //! does not bind sockets: `region_server` does.
 
 pub mod admin;
+pub mod cluster;
 pub mod convert;
 pub mod data;
 pub mod status;
@@ -34,7 +35,7 @@ pub struct Backend {
     /// acknowledged. `None` alone (single-node mode).
     pub fence: Option<Arc<Fence>>,
     /// Cluster mode: set once this server has joined (meta, assignment, region host).
-    pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::ClusterNode>>>,
+    pub cluster: Arc<std::sync::OnceLock<Arc<cluster::ClusterNode>>>,
 }
 
 impl Backend {

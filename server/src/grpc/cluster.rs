@@ -1,4 +1,5 @@
-//! Cluster mode inside the region server (issue 12; `docs/cluster_design.md`): the glue
+//! Cluster mode inside the region server (issue 12; `docs/cluster_design.md`), as the gRPC
+//! services see it (it lives here because meta stores schemas in their protobuf form): the glue
 //! between the engine's hosted database and `speedlayer-cluster` (membership, meta,
 //! master, assignment agent). Tables and regions come from meta in etcd; this server opens
 //! and closes the regions meta assigns to it, and answers table and location questions
@@ -21,8 +22,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::Status;
 
+use super::convert::{schema_from_pb, schema_to_pb};
 use crate::error::ServerError;
-use crate::grpc::convert::{schema_from_pb, schema_to_pb};
 
 /// The engine as a region host: regions on the shared storage root, each opened under the
 /// member's lease of the moment.
