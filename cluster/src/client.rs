@@ -13,17 +13,7 @@ use crate::error::{Error, Result, etcd};
 /// # Errors
 /// [`Error::Etcd`] or [`Error::Timeout`] when no endpoint answers within the call timeout.
 pub async fn connect(cfg: &ClusterConfig) -> Result<Client> {
-    cfg.validate()?;
-    let opts = ConnectOptions::new()
-        .with_connect_timeout(cfg.call_timeout)
-        .with_timeout(cfg.call_timeout)
-        .with_keep_alive(Duration::from_secs(2), cfg.call_timeout);
-    bounded(
-        "connect",
-        cfg.call_timeout,
-        Client::connect(cfg.endpoints.clone(), Some(opts)),
-    )
-    .await
+    connect_with(cfg, true).await
 }
 
 /// Connects for calls that wait by design (an election campaign waits until every
@@ -32,10 +22,17 @@ pub async fn connect(cfg: &ClusterConfig) -> Result<Client> {
 /// # Errors
 /// As [`connect`].
 pub async fn connect_for_waiting(cfg: &ClusterConfig) -> Result<Client> {
+    connect_with(cfg, false).await
+}
+
+async fn connect_with(cfg: &ClusterConfig, request_timeout: bool) -> Result<Client> {
     cfg.validate()?;
-    let opts = ConnectOptions::new()
+    let mut opts = ConnectOptions::new()
         .with_connect_timeout(cfg.call_timeout)
         .with_keep_alive(Duration::from_secs(2), cfg.call_timeout);
+    if request_timeout {
+        opts = opts.with_timeout(cfg.call_timeout);
+    }
     bounded(
         "connect",
         cfg.call_timeout,

@@ -239,7 +239,7 @@ pub(super) fn check_scan_covered(regions: &[Arc<Region>], scan: &crate::read::Sc
         if p[..] > lo[..] {
             lo = p.clone();
         }
-        if let Some(succ) = prefix_successor(p) {
+        if let Some(succ) = crate::read::prefix_end(p) {
             hi = Some(match hi {
                 Some(h) if h < succ => h,
                 _ => succ,
@@ -270,18 +270,6 @@ pub(super) fn check_scan_covered(regions: &[Arc<Region>], scan: &crate::read::Sc
         "rows from {:?} of table '{table}' are in a region not held here; scan region by region",
         String::from_utf8_lossy(&at)
     )))
-}
-
-/// The smallest key above every key starting with `prefix`; `None` if there is none.
-fn prefix_successor(prefix: &[u8]) -> Option<Bytes> {
-    let mut p = prefix.to_vec();
-    while let Some(last) = p.pop() {
-        if last < 0xff {
-            p.push(last + 1);
-            return Some(Bytes::from(p));
-        }
-    }
-    None
 }
 
 fn region_dir(root: &Path, table: &str, id: u64) -> PathBuf {
