@@ -90,6 +90,24 @@ async fn servers_join_elect_a_master_and_fence_themselves() {
         .iter()
         .position(|id| *id == master)
         .expect("master is a member");
+    // /metrics agrees: exactly the master says so, and every lease serves.
+    for (i, s) in servers.iter().enumerate() {
+        let (code, body) = s.http_get("/metrics");
+        assert_eq!(code, 200);
+        let want = if i == m { 1 } else { 0 };
+        assert!(
+            body.contains(&format!("\nspeedlayer_cluster_is_master {want}\n")),
+            "{body}"
+        );
+        assert!(
+            body.contains("\nspeedlayer_cluster_lease_serving 1\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("\nspeedlayer_cluster_sessions_total 1\n"),
+            "{body}"
+        );
+    }
     let text = run_cli(
         "http://127.0.0.1:1",
         &["cluster", "status", "--etcd", &url, "--cluster", "c"],

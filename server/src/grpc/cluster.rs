@@ -298,5 +298,97 @@ impl ClusterNode {
     }
 }
 
+impl ClusterNode {
+    /// The cluster's part of `/metrics` (Prometheus text format): membership, lease,
+    /// mastership, the master's transitions and the regions held here.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = self.member.stats();
+        let fence = self.member.fence();
+        let ms = &self.master_stats;
+        let hosted = self.host.hosted().len();
+        let rows: [(&str, &str, &str, u64); 12] = [
+            (
+                "speedlayer_cluster_is_master",
+                "gauge",
+                "1 while this server is the elected master.",
+                u64::from(m.master),
+            ),
+            (
+                "speedlayer_cluster_lease_serving",
+                "gauge",
+                "1 while etcd has confirmed this server's lease recently enough to serve.",
+                u64::from(fence.serving()),
+            ),
+            (
+                "speedlayer_cluster_hosted_regions",
+                "gauge",
+                "Regions this server holds open.",
+                hosted as u64,
+            ),
+            (
+                "speedlayer_cluster_sessions_total",
+                "counter",
+                "Cluster sessions (leases) this process started; more than 1 means it lost a lease and joined again.",
+                m.sessions,
+            ),
+            (
+                "speedlayer_cluster_leases_lost_total",
+                "counter",
+                "Leases etcd ended while this process lived.",
+                m.leases_lost,
+            ),
+            (
+                "speedlayer_cluster_keepalives_total",
+                "counter",
+                "Lease keepalives etcd confirmed.",
+                m.keepalives,
+            ),
+            (
+                "speedlayer_cluster_keepalive_failures_total",
+                "counter",
+                "Lease keepalives that failed or went unanswered in time.",
+                m.keepalive_failures,
+            ),
+            (
+                "speedlayer_cluster_master_terms_total",
+                "counter",
+                "Times this server became master.",
+                m.master_terms,
+            ),
+            (
+                "speedlayer_cluster_master_assigned_total",
+                "counter",
+                "Regions this server assigned while master.",
+                ms.assigned.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_master_lost_total",
+                "counter",
+                "Regions this server took from gone servers while master (failovers).",
+                ms.lost.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_master_closes_total",
+                "counter",
+                "Regions this server asked to close while master.",
+                ms.closes.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_master_conflicts_total",
+                "counter",
+                "Master transactions refused because meta had changed (read again and retried).",
+                ms.conflicts.load(Relaxed),
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+}
+
 /// How long a graceful leave may take before the lease is simply revoked.
 pub const LEAVE_LIMIT: Duration = Duration::from_secs(30);

@@ -45,7 +45,13 @@ async fn metrics(State(s): State<HttpState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.backend.metrics.render(&stats),
+        {
+            let mut text = s.backend.metrics.render(&stats);
+            if let Some(node) = s.backend.cluster.get() {
+                node.render_metrics(&mut text);
+            }
+            text
+        },
     )
         .into_response()
 }
