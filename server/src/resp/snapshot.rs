@@ -148,6 +148,29 @@ mod tests {
         assert!(e.set.contains(&b"V0042"[..]));
     }
 
+    /// The worked example of `server/docs/resp_persistence.md` ("Snapshot"), byte for byte.
+    #[test]
+    fn doc_example_bytes() {
+        let doc = "53 4c 53 4e 41 50 30 31 03 00 00 00 00 00 00 00 \
+                   01 00 00 00 00 00 00 00 08 00 00 00 32 30 32 36 \
+                   31 31 32 32 00 f8 99 24 a2 01 00 00 01 00 00 00 \
+                   05 00 00 00 56 30 30 34 32 ce e1 37 f8";
+        let want: Vec<u8> = doc
+            .split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).unwrap())
+            .collect();
+        let mut ks = Keyspace::new(Arc::new(ManualClock::new(1_795_300_000_000)));
+        let mut s = Set::new();
+        s.insert(b"V0042").unwrap();
+        ks.insert(b"20261122", s, Some(1_795_910_400_000));
+        assert_eq!(encode(&ks, 3), want);
+        let mut back = Keyspace::new(Arc::new(ManualClock::new(1_795_300_000_000)));
+        assert_eq!(decode(&want, Path::new("x"), &mut back).unwrap(), 3);
+        let e = back.live(b"20261122").unwrap();
+        assert_eq!(e.expire_at, Some(1_795_910_400_000));
+        assert!(e.set.contains(&b"V0042"[..]));
+    }
+
     #[test]
     fn every_flipped_byte_is_detected() {
         let bytes = encode(&sample(), 1);
