@@ -41,3 +41,6 @@ pub use status::ClusterStatus;
 
 /// Connects to etcd with the configuration's timeouts.
 pub use client::connect;
+
+/// The etcd connection type `connect` returns.
+pub use etcd_client::Client as EtcdClient;

@@ -29,9 +29,22 @@ impl ClusterStatus {
     /// # Errors
     /// etcd unreachable or timing out; a member value this version cannot read.
     pub async fn read(cfg: &ClusterConfig) -> Result<ClusterStatus> {
-        let mut client = connect(cfg).await?;
-        let keys = Keys::new(&cfg.name);
-        let limit = cfg.call_timeout;
+        let client = connect(cfg).await?;
+        ClusterStatus::read_with(&client, &cfg.name, cfg.call_timeout).await
+    }
+
+    /// As [`ClusterStatus::read`], over an existing connection (a server answering
+    /// location requests reuses its own instead of connecting each time).
+    ///
+    /// # Errors
+    /// As [`ClusterStatus::read`].
+    pub async fn read_with(
+        client: &etcd_client::Client,
+        name: &str,
+        limit: std::time::Duration,
+    ) -> Result<ClusterStatus> {
+        let mut client = client.clone();
+        let keys = Keys::new(name);
         let servers = bounded(
             "read members",
             limit,
@@ -71,7 +84,7 @@ impl ClusterStatus {
         }
         list.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(ClusterStatus {
-            cluster: cfg.name.clone(),
+            cluster: name.to_owned(),
             revision,
             master,
             servers: list,

@@ -98,6 +98,7 @@ impl RegionHost for DbHost {
 pub struct ClusterNode {
     member: Arc<Member>,
     store: MetaStore,
+    client: speedlayer_cluster::EtcdClient,
     cfg: ClusterConfig,
     host: Arc<DbHost>,
     /// What the master loop did (while this member was master).
@@ -151,7 +152,7 @@ impl ClusterNode {
         let h: Arc<dyn RegionHost> = host.clone();
         let agent = tokio::spawn(run_agent(
             member.clone(),
-            client,
+            client.clone(),
             store.clone(),
             keys,
             cfg.call_timeout,
@@ -161,6 +162,7 @@ impl ClusterNode {
         Ok(ClusterNode {
             member,
             store,
+            client,
             cfg,
             host,
             master_stats,
@@ -250,7 +252,9 @@ impl ClusterNode {
             .filter(|t| t.value.state == TableState::Enabled)
             .ok_or_else(|| Status::not_found(format!("table '{table}' does not exist")))?;
         let schema = schema_from_meta(&t.value).map_err(Status::data_loss)?;
-        let status = ClusterStatus::read(&self.cfg).await.map_err(unavailable)?;
+        let status = ClusterStatus::read_with(&self.client, &self.cfg.name, self.cfg.call_timeout)
+            .await
+            .map_err(unavailable)?;
         let addr_of = |id: &str| {
             status
                 .servers
