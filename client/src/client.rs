@@ -10,9 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use speedlayer_proto::{
-    CheckAndMutateRequest, CompactRequest, CompactionKind, CreateTableRequest, DeleteTableRequest,
-    DescribeTableRequest, DescribeTableResponse, Durability, FlushRequest, GetRequest,
-    ListTablesRequest, LocateRegionRequest, MutateRequest, RegionLocation, RegionStatsRequest,
+    BalanceRequest, BalanceResponse, CheckAndMutateRequest, CompactRequest, CompactionKind,
+    CreateTableRequest, DeleteTableRequest, DescribeTableRequest, DescribeTableResponse,
+    Durability, FlushRequest, GetRequest, ListTablesRequest, LocateRegionRequest,
+    MoveRegionRequest, MoveRegionResponse, MutateRequest, RegionLocation, RegionStatsRequest,
     RegionStatsResponse, Row, RowMutation, ScanRequest, ScanResponse, TableSchema,
     admin_client::AdminClient, data_client::DataClient,
 };
@@ -312,6 +313,45 @@ impl Client {
             let mut c = self.admin();
             let req = self.request(msg.clone());
             async move { c.region_stats(req).await }
+        })
+        .await
+    }
+
+    /// Cluster mode: moves region `id` (of `table`, or of whichever table holds it when
+    /// `table` is empty) to `server` (a member id or its gRPC address) and waits until it
+    /// is open there.
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, `FAILED_PRECONDITION` (a single server; a split region),
+    /// `DEADLINE_EXCEEDED`.
+    pub async fn move_region(
+        &self,
+        table: &str,
+        id: u64,
+        server: &str,
+    ) -> Result<MoveRegionResponse, ClientError> {
+        let msg = MoveRegionRequest {
+            table: table.to_string(),
+            region_id: id,
+            server: server.to_string(),
+        };
+        self.retrying("MoveRegion", || {
+            let mut c = self.admin();
+            let req = self.request(msg.clone());
+            async move { c.move_region(req).await }
+        })
+        .await
+    }
+
+    /// Cluster mode: runs the balancer once and waits until its moves are done.
+    ///
+    /// # Errors
+    /// `FAILED_PRECONDITION` on a single server, `DEADLINE_EXCEEDED`.
+    pub async fn balance(&self) -> Result<BalanceResponse, ClientError> {
+        self.retrying("Balance", || {
+            let mut c = self.admin();
+            let req = self.request(BalanceRequest {});
+            async move { c.balance(req).await }
         })
         .await
     }

@@ -20,8 +20,9 @@ pub struct Step {
 /// What the master does next, given the members alive now:
 /// - a region on a member that is gone is `Lost` (it goes offline; its next owner fences
 ///   and replays its WAL);
-/// - an offline region of an enabled table is assigned to the member with the fewest
-///   regions (ties: the smallest id), counting what this plan assigns;
+/// - an offline region of an enabled table is assigned to the target of its move if that
+///   member is alive, else to the member with the fewest regions (ties: the smallest id),
+///   counting what this plan assigns;
 /// - an open region of a table being dropped is closed.
 pub fn plan(view: &MetaView, live: &BTreeSet<String>) -> Vec<Step> {
     let mut load: BTreeMap<&str, usize> = live.iter().map(|s| (s.as_str(), 0)).collect();
@@ -51,7 +52,15 @@ pub fn plan(view: &MetaView, live: &BTreeSet<String>) -> Vec<Step> {
                     steps.push(step(Event::Lost(s.clone())));
                 }
                 (None, RegionState::Offline) if state == Some(TableState::Enabled) => {
-                    let Some((&target, _)) = load.iter().min_by_key(|(id, n)| (**n, **id)) else {
+                    let moved_to = r
+                        .target
+                        .as_deref()
+                        .and_then(|t| load.get_key_value(t).map(|(k, _)| *k));
+                    let least = load
+                        .iter()
+                        .min_by_key(|(id, n)| (**n, **id))
+                        .map(|(k, _)| *k);
+                    let Some(target) = moved_to.or(least) else {
                         continue;
                     };
                     if let Some(n) = load.get_mut(target) {
@@ -65,6 +74,94 @@ pub fn plan(view: &MetaView, live: &BTreeSet<String>) -> Vec<Step> {
                 _ => {}
             }
         }
+    }
+    steps
+}
+
+/// Most regions the balancer moves at once; the next moves wait until these have opened.
+pub const MAX_MOVES_AT_ONCE: usize = 4;
+
+/// Whether any region is on its way somewhere (opening, closing, or offline in an enabled
+/// table): the balancer waits for these, as HBase's does for regions in transition.
+pub fn in_transition(view: &MetaView) -> bool {
+    view.regions.iter().any(|(table, regions)| {
+        let enabled = view
+            .tables
+            .get(table)
+            .is_some_and(|t| t.value.state == TableState::Enabled);
+        regions.values().any(|r| match r.value.state {
+            RegionState::Opening | RegionState::Closing => true,
+            RegionState::Offline => enabled,
+            RegionState::Open | RegionState::Split => false,
+        })
+    })
+}
+
+/// Moves that even out the open regions per live member, at most `max_moves`, and none
+/// while a region is in transition. While the most loaded member holds more than one
+/// region above the least loaded, one of its regions moves to the least loaded: a region
+/// of the table the two are most uneven in (so each table spreads too), the smallest id
+/// first. Ties between members go to the smallest id, so the plan is deterministic.
+pub fn balance(view: &MetaView, live: &BTreeSet<String>, max_moves: usize) -> Vec<Step> {
+    if live.len() < 2 || in_transition(view) {
+        return Vec::new();
+    }
+    // Open regions of enabled tables on live members: (member -> [(table, id, epoch)]).
+    let mut held: BTreeMap<&str, Vec<(&str, u64, u64)>> =
+        live.iter().map(|s| (s.as_str(), Vec::new())).collect();
+    for (table, regions) in &view.regions {
+        if view.tables.get(table).map(|t| t.value.state) != Some(TableState::Enabled) {
+            continue;
+        }
+        for (id, r) in regions {
+            if r.value.state == RegionState::Open
+                && let Some(s) = &r.value.server
+                && let Some(list) = held.get_mut(s.as_str())
+            {
+                list.push((table.as_str(), *id, r.value.epoch));
+            }
+        }
+    }
+    let mut steps = Vec::new();
+    while steps.len() < max_moves {
+        let Some((&most, _)) = held
+            .iter()
+            .max_by_key(|(id, l)| (l.len(), std::cmp::Reverse(**id)))
+        else {
+            break;
+        };
+        let Some((&least, _)) = held.iter().min_by_key(|(id, l)| (l.len(), **id)) else {
+            break;
+        };
+        let (hi, lo) = (held[most].len(), held[least].len());
+        if hi <= lo + 1 {
+            break;
+        }
+        let per_table =
+            |member: &str, table: &str| held[member].iter().filter(|(t, _, _)| *t == table).count();
+        let Some(pick) = held[most]
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, (t, id, _))| {
+                let skew = per_table(most, t) as i64 - per_table(least, t) as i64;
+                (skew, std::cmp::Reverse(*id))
+            })
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let Some(list) = held.get_mut(most) else {
+            break;
+        };
+        let (table, id, epoch) = list.remove(pick);
+        if let Some(list) = held.get_mut(least) {
+            list.push((table, id, epoch));
+        }
+        steps.push(Step {
+            table: table.to_owned(),
+            id,
+            event: Event::Move(most.to_owned(), epoch, least.to_owned()),
+        });
     }
     steps
 }
@@ -170,5 +267,72 @@ mod tests {
         let steps = plan(&v, &live(&["a"]));
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].event, Event::Close("a".into(), 3));
+    }
+
+    #[test]
+    fn balance_evens_out_counts_and_tables_and_waits_for_transitions() {
+        use RegionState::*;
+        let mut v = view(
+            &[
+                (1, Open, Some("a")),
+                (2, Open, Some("a")),
+                (3, Open, Some("a")),
+                (4, Open, Some("b")),
+                (5, Open, Some("b")),
+                (6, Open, Some("b")),
+            ],
+            TableState::Enabled,
+        );
+        // A third member joined: one region of each moves to it, no more.
+        let steps = balance(&v, &live(&["a", "b", "c"]), MAX_MOVES_AT_ONCE);
+        assert_eq!(
+            steps
+                .iter()
+                .map(|s| (s.id, s.event.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, Event::Move("a".into(), 3, "c".into())),
+                (4, Event::Move("b".into(), 3, "c".into())),
+            ]
+        );
+        assert!(
+            balance(&v, &live(&["a", "b"]), 4).is_empty(),
+            "already even"
+        );
+        assert_eq!(balance(&v, &live(&["a", "b", "c"]), 1).len(), 1, "bounded");
+        // Nothing moves while a region is in transition.
+        v.regions
+            .get_mut("t")
+            .unwrap()
+            .get_mut(&6)
+            .unwrap()
+            .value
+            .state = Opening;
+        assert!(balance(&v, &live(&["a", "b", "c"]), 4).is_empty());
+    }
+
+    #[test]
+    fn a_moved_region_opens_on_its_target_if_alive() {
+        use RegionState::*;
+        let mut v = view(
+            &[(1, Open, Some("a")), (2, Offline, None)],
+            TableState::Enabled,
+        );
+        v.regions
+            .get_mut("t")
+            .unwrap()
+            .get_mut(&2)
+            .unwrap()
+            .value
+            .target = Some("a".into());
+        let steps = plan(&v, &live(&["a", "b"]));
+        assert_eq!(
+            steps[0].event,
+            Event::Assign("a".into()),
+            "target, not least loaded"
+        );
+        let steps = plan(&v, &live(&["b"]));
+        let two = steps.iter().find(|s| s.id == 2).unwrap();
+        assert_eq!(two.event, Event::Assign("b".into()), "target gone");
     }
 }

@@ -27,6 +27,9 @@ pub struct ClusterConfig {
     /// A region server's storage root, shared by every server of the cluster (a common
     /// directory on one machine, a shared POSIX file system across machines).
     pub storage_root: Option<std::path::PathBuf>,
+    /// While master, balance whenever region counts differ by more than one (else only
+    /// when an operator asks).
+    pub auto_balance: bool,
 }
 
 impl ClusterConfig {
@@ -39,6 +42,7 @@ impl ClusterConfig {
             advertise_host: "127.0.0.1".to_owned(),
             call_timeout: Duration::from_secs(2),
             storage_root: None,
+            auto_balance: true,
         }
     }
 

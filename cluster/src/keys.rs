@@ -69,6 +69,26 @@ impl Keys {
     pub fn region(&self, table: &str, id: u64) -> String {
         format!("{}meta/regions/{table}/{id}", self.prefix)
     }
+
+    /// Prefix of operators' requests to the master (outside meta: they are not state).
+    pub fn requests(&self) -> String {
+        format!("{}requests/", self.prefix)
+    }
+
+    /// Prefix of move requests.
+    pub fn move_requests(&self) -> String {
+        format!("{}requests/move/", self.prefix)
+    }
+
+    /// A request to move region `id` of `table`; the value is the target member's id.
+    pub fn move_request(&self, table: &str, id: u64) -> String {
+        format!("{}requests/move/{table}/{id}", self.prefix)
+    }
+
+    /// A request for one balancer run (any value).
+    pub fn balance_request(&self) -> String {
+        format!("{}requests/balance", self.prefix)
+    }
 }
 
 /// A cluster name: what `--cluster` accepts, so that it is one path segment of a key.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use etcd_client::{Client, GetOptions};
 use tokio::sync::watch;
 
-use crate::assign::plan;
+use crate::assign::{MAX_MOVES_AT_ONCE, balance, in_transition, plan};
 use crate::changes::Changes;
 use crate::client::bounded;
 use crate::error::Result;
@@ -19,6 +19,7 @@ use crate::keys::Keys;
 use crate::member::Member;
 use crate::meta::{MasterGuard, MetaStore, TableState, Writer};
 use crate::region_state::{Event, RegionState};
+use crate::requests;
 
 /// What the master did, for metrics.
 #[derive(Debug, Default)]
@@ -33,6 +34,12 @@ pub struct MasterStats {
     pub purged: AtomicU64,
     /// Transactions refused because meta had changed (read again and retried).
     pub conflicts: AtomicU64,
+    /// Moves started for operators (`admin move`).
+    pub moves: AtomicU64,
+    /// Moves started by the balancer.
+    pub balanced: AtomicU64,
+    /// Operators' requests dropped because they could never apply.
+    pub requests_refused: AtomicU64,
 }
 
 /// The member ids alive now (their lease-bound keys exist).
@@ -66,7 +73,22 @@ pub async fn live_members(
         .collect())
 }
 
+/// How the master behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MasterOptions {
+    /// Balance whenever nothing is in transition and the regions per member differ by
+    /// more than one (a member joined or left); when false, only on `admin balance`.
+    pub auto_balance: bool,
+}
+
+impl Default for MasterOptions {
+    fn default() -> Self {
+        MasterOptions { auto_balance: true }
+    }
+}
+
 /// Runs until `stop`; does something only while `member` is master.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_master(
     member: Arc<Member>,
     client: Client,
@@ -74,6 +96,7 @@ pub async fn run_master(
     keys: Keys,
     limit: Duration,
     stats: Arc<MasterStats>,
+    options: MasterOptions,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut changes = Changes::new(
@@ -84,7 +107,7 @@ pub async fn run_master(
     );
     loop {
         if let Some(guard) = member.master_guard()
-            && let Err(e) = round(&client, &store, &keys, limit, &guard, &stats).await
+            && let Err(e) = round(&client, &store, &keys, limit, &guard, &stats, options).await
         {
             tracing::warn!("master: {e}; trying again");
         }
@@ -95,6 +118,8 @@ pub async fn run_master(
 }
 
 /// One pass: read, plan, write until a write is refused (then the next pass re-reads).
+/// Operators' requests and the balancer act only on a pass that had nothing else to do,
+/// so they always see regions where the plan left them.
 async fn round(
     client: &Client,
     store: &MetaStore,
@@ -102,10 +127,13 @@ async fn round(
     limit: Duration,
     guard: &MasterGuard,
     stats: &MasterStats,
+    options: MasterOptions,
 ) -> Result<()> {
     let live = live_members(client, keys, limit).await?;
     let view = store.load().await?;
-    for step in plan(&view, &live) {
+    let steps = plan(&view, &live);
+    let planned = !steps.is_empty();
+    for step in steps {
         match store
             .transition(
                 &view,
@@ -145,6 +173,115 @@ async fn round(
             stats.purged.fetch_add(1, Ordering::Relaxed);
             tracing::info!(table = %name, "master: dropped table deleted from meta");
         }
+    }
+    if planned {
+        return Ok(());
+    }
+    requests_and_balance(
+        client, store, keys, limit, guard, stats, options, &view, &live,
+    )
+    .await
+}
+
+/// Acts on operators' move requests, then balances (if automatic or asked for).
+#[allow(clippy::too_many_arguments)]
+async fn requests_and_balance(
+    client: &Client,
+    store: &MetaStore,
+    keys: &Keys,
+    limit: Duration,
+    guard: &MasterGuard,
+    stats: &MasterStats,
+    options: MasterOptions,
+    view: &crate::meta::MetaView,
+    live: &BTreeSet<String>,
+) -> Result<()> {
+    let req = requests::read(client, keys, limit).await?;
+    for key in &req.unreadable {
+        tracing::warn!(key = %key, "master: deleting a request this version cannot read");
+        stats.requests_refused.fetch_add(1, Ordering::Relaxed);
+        requests::done(client, key, limit).await?;
+    }
+    let mut moved = false;
+    for m in &req.moves {
+        let enabled = view
+            .tables
+            .get(&m.table)
+            .is_some_and(|t| t.value.state == TableState::Enabled);
+        let region = view
+            .regions
+            .get(&m.table)
+            .and_then(|r| r.get(&m.id))
+            .map(|r| &r.value);
+        let refuse = match region {
+            _ if !enabled => Some("no such enabled table"),
+            None => Some("no such region"),
+            Some(_) if !live.contains(&m.target) => Some("the target is not a live member"),
+            Some(r) if r.state == RegionState::Split => Some("the region was split"),
+            Some(_) => None,
+        };
+        if let Some(why) = refuse {
+            tracing::warn!(table = %m.table, region = m.id, target = %m.target, "master: move request dropped: {why}");
+            stats.requests_refused.fetch_add(1, Ordering::Relaxed);
+            requests::done(client, &m.key, limit).await?;
+            continue;
+        }
+        let Some(r) = region else { continue };
+        let here = r.server.as_deref() == Some(m.target.as_str());
+        let under_way = r.target.as_deref() == Some(m.target.as_str());
+        match (r.state, &r.server) {
+            (RegionState::Open | RegionState::Opening, _) if here => {
+                requests::done(client, &m.key, limit).await?;
+            }
+            _ if under_way => requests::done(client, &m.key, limit).await?,
+            (RegionState::Open, Some(s)) => {
+                let event = Event::Move(s.clone(), r.epoch, m.target.clone());
+                match store
+                    .transition(view, &m.table, m.id, &event, Writer::Master(guard))
+                    .await?
+                {
+                    Some(next) => {
+                        stats.moves.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(table = %m.table, region = m.id, from = %s, to = %m.target, epoch = next.epoch, "master: moving a region for an operator");
+                        requests::done(client, &m.key, limit).await?;
+                        moved = true;
+                    }
+                    None => {
+                        stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+            }
+            // In transition: act on it once it settles.
+            _ => {}
+        }
+    }
+    if moved || !(options.auto_balance || req.balance) || in_transition(view) {
+        return Ok(());
+    }
+    for step in balance(view, live, MAX_MOVES_AT_ONCE) {
+        match store
+            .transition(
+                view,
+                &step.table,
+                step.id,
+                &step.event,
+                Writer::Master(guard),
+            )
+            .await?
+        {
+            Some(next) => {
+                stats.balanced.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(table = %step.table, region = step.id, event = ?step.event, epoch = next.epoch, "master: balancing");
+            }
+            None => {
+                stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+    }
+    if req.balance {
+        requests::done(client, &keys.balance_request(), limit).await?;
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //!     └──────────────── offline(e+1) ◀──────────── closing(s,e+1)
 //!                              closed(s,e) / lost(s)
 //!  split(s,e): open(s,e) ─▶ split(e+1), daughters opening(s,1), in one transaction
+//!  move(s,e,t): open(s,e) ─▶ closing(s,e+1) with target t; once closed, the master
+//!               assigns it to t if t is alive (else to the least loaded member)
 //! ```
 //!
 //! Every transition but `opened` increments the epoch; a report (`opened`, `closed`,
@@ -52,6 +54,9 @@ pub struct RegionMeta {
     /// Its daughters, once split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<[u64; 2]>,
+    /// Where a move takes it: set by `move`, honoured by the next `assign`, which clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// What happens to a region.
@@ -63,8 +68,11 @@ pub enum Event {
     Opened(String, u64),
     /// The server reports that opening failed.
     Failed(String, u64),
-    /// The master asks its server to close it (move, unassign, drain, drop).
+    /// The master asks its server to close it (unassign, drain, drop).
     Close(String, u64),
+    /// The master asks its server to close it so that it opens on the target next
+    /// (operator's move, balancer): server, epoch, target.
+    Move(String, u64, String),
     /// The server reports it closed.
     Closed(String, u64),
     /// Its server's lease ended (the master saw its member key go).
@@ -96,6 +104,7 @@ impl RegionMeta {
             epoch: 0,
             parent: None,
             split: None,
+            target: None,
         }
     }
 
@@ -112,6 +121,7 @@ impl RegionMeta {
                 next.state = Opening;
                 next.server = Some(s.clone());
                 next.epoch += 1;
+                next.target = None;
             }
             (Event::Opened(s, e), Opening) if on(s) && *e == self.epoch => {
                 next.state = Open;
@@ -124,6 +134,11 @@ impl RegionMeta {
             (Event::Close(s, e), Open) if on(s) && *e == self.epoch => {
                 next.state = Closing;
                 next.epoch += 1;
+            }
+            (Event::Move(s, e, t), Open) if on(s) && *e == self.epoch && t != s => {
+                next.state = Closing;
+                next.epoch += 1;
+                next.target = Some(t.clone());
             }
             (Event::Closed(s, e), Closing) if on(s) && *e == self.epoch => {
                 next.state = Offline;
@@ -196,6 +211,32 @@ mod tests {
         assert_eq!(r.epoch, 4);
         let r = r.apply(&Event::Lost("b".into())).unwrap();
         assert_eq!((r.state, r.epoch), (Offline, 5));
+    }
+
+    #[test]
+    fn a_move_closes_with_a_target_that_the_next_assign_clears() {
+        let r = RegionMeta::new(b"", b"")
+            .apply(&Event::Assign(a()))
+            .unwrap()
+            .apply(&Event::Opened(a(), 1))
+            .unwrap();
+        assert!(
+            r.apply(&Event::Move(a(), 1, a())).is_err(),
+            "a move to where it is already is refused"
+        );
+        assert!(
+            r.apply(&Event::Move(a(), 0, "b".into())).is_err(),
+            "stale epoch"
+        );
+        let r = r.apply(&Event::Move(a(), 1, "b".into())).unwrap();
+        assert_eq!(
+            (r.state, r.epoch, r.target.as_deref()),
+            (Closing, 2, Some("b"))
+        );
+        let r = r.apply(&Event::Closed(a(), 2)).unwrap();
+        assert_eq!((r.state, r.target.as_deref()), (Offline, Some("b")));
+        let r = r.apply(&Event::Assign("b".into())).unwrap();
+        assert_eq!((r.state, r.epoch, r.target), (Opening, 4, None));
     }
 
     #[test]

@@ -367,6 +367,19 @@ settings! {
         apply: |c, v| c.storage_root = (v != "none").then(|| PathBuf::from(v)),
         samples: file "\"/srv/a\"", flag "/srv/b",
     }
+    balance: String {
+        flag: "balance", key: "balance", value: "auto|manual",
+        help: "While master: `auto` moves regions whenever the servers' region counts differ by more than one (a server joined or left); `manual` only on `speedlayer admin balance`",
+        default: |c| if c.auto_balance { "auto".to_owned() } else { "manual".to_owned() },
+        apply: |c, v| {
+            c.auto_balance = match v.as_str() {
+                "auto" => true,
+                "manual" => false,
+                other => return Err(out_of_range("balance", format!("{other:?} is neither auto nor manual"))),
+            }
+        },
+        samples: file "\"manual\"", flag "auto",
+    }
 }
 
 /// Upper bound of `--resp-busy-poll-us`: spinning longer than a millisecond only burns CPU.

@@ -173,11 +173,40 @@ pub enum Command {
     /// family names; history is kept in $SPEEDLAYER_HISTORY (default ~/.speedlayer_history,
     /// the last 1000 lines).
     Shell,
+    /// Cluster mode: operators' actions, through any server of the cluster.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Cluster mode: the cluster's state as etcd holds it (needs no running server).
     Cluster {
         /// What to show.
         #[command(subcommand)]
         command: ClusterCommand,
+    },
+}
+
+/// `speedlayer admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Move a region to another server: its server flushes and closes it, the target
+    /// opens it. Waits until it is open there and prints how long it was unavailable.
+    Move {
+        /// The region: its id (unique in the cluster, as `describe` lists it) or TABLE/ID.
+        region: String,
+        /// The target server: its member id or gRPC address (`speedlayer cluster status`).
+        server: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the balancer once (regions per server made to differ by at most one) and wait
+    /// until its moves are done; prints the regions per server.
+    Balance {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -20,7 +20,7 @@ use speedlayer_proto::{
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::filter_expr::parse_filter;
-pub use args::{Cli, ClusterCommand, Command, ScanArgs, TimeFormat};
+pub use args::{AdminCommand, Cli, ClusterCommand, Command, ScanArgs, TimeFormat};
 
 /// `speedlayer cluster …`: read from etcd, not from a server.
 async fn cluster(command: &ClusterCommand, out: &mut dyn Write) -> Result<(), ClientError> {
@@ -209,8 +209,74 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             let stats = client.region_stats(table.as_deref()).await?;
             output::stats(out, &stats, json).map_err(io)?;
         }
+        Command::Admin { command } => admin(&client, command, out).await?,
         // Answered before connecting.
         Command::Completions { .. } | Command::Shell | Command::Cluster { .. } => {}
+    }
+    Ok(())
+}
+
+/// `speedlayer admin …`.
+async fn admin(
+    client: &Client,
+    command: AdminCommand,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::NotDone(format!("writing output: {e}"));
+    match command {
+        AdminCommand::Move {
+            region,
+            server,
+            json,
+        } => {
+            let (table, id) = match region.rsplit_once('/') {
+                Some((t, id)) => (t, id),
+                None => ("", region.as_str()),
+            };
+            let id: u64 = id.parse().map_err(|_| {
+                ClientError::NotDone(format!(
+                    "region {region:?} is neither an id nor TABLE/ID (`speedlayer describe TABLE` lists the ids)"
+                ))
+            })?;
+            let r = client.move_region(table, id, &server).await?;
+            let ms = r.unavailable_micros as f64 / 1000.0;
+            if json {
+                let v = serde_json::json!({
+                    "region": id,
+                    "from": r.from_server,
+                    "to": r.to_server,
+                    "epoch": r.epoch,
+                    "unavailable_ms": ms,
+                });
+                writeln!(out, "{v}").map_err(io)?;
+            } else if r.from_server == r.to_server {
+                writeln!(out, "region {id} is already open on {}", r.to_server).map_err(io)?;
+            } else {
+                writeln!(
+                    out,
+                    "moved region {id} from {} to {} (epoch {}); unavailable {ms:.1} ms",
+                    r.from_server, r.to_server, r.epoch
+                )
+                .map_err(io)?;
+            }
+        }
+        AdminCommand::Balance { json } => {
+            let r = client.balance().await?;
+            if json {
+                let servers: serde_json::Map<String, serde_json::Value> = r
+                    .servers
+                    .iter()
+                    .map(|s| (s.server.clone(), s.regions.into()))
+                    .collect();
+                let v = serde_json::json!({ "moved": r.moved, "servers": servers });
+                writeln!(out, "{v}").map_err(io)?;
+            } else {
+                writeln!(out, "balanced: {} region(s) moved", r.moved).map_err(io)?;
+                for s in &r.servers {
+                    writeln!(out, "  {:<40} {} region(s)", s.server, s.regions).map_err(io)?;
+                }
+            }
+        }
     }
     Ok(())
 }

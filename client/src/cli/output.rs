@@ -406,9 +406,11 @@ pub fn cluster_status(
         return Ok(());
     }
     let mut lines = vec![
-        ["", "SERVER", "GRPC", "HTTP", "RESP", "STARTED", "VERSION"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "", "SERVER", "GRPC", "HTTP", "RESP", "REGIONS", "STARTED", "VERSION",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for s in &status.servers {
         let master = status.master.as_deref() == Some(s.id.as_str());
@@ -418,8 +420,42 @@ pub fn cluster_status(
             s.grpc.clone(),
             s.http.clone(),
             s.resp.clone().unwrap_or_else(|| "-".into()),
+            status.open_on(&s.id).to_string(),
             iso8601(s.started_ms),
             s.version.clone(),
+        ]);
+    }
+    aligned(out, &lines)?;
+    if status.regions.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    let mut lines = vec![
+        [
+            "TABLE", "REGION", "START", "END", "STATE", "SERVER", "EPOCH",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in &status.regions {
+        let boundary = |hex: &str| match speedlayer_cluster::unhex(hex) {
+            _ if hex.is_empty() => "-".to_owned(),
+            Some(b) => String::from_utf8_lossy(&b).escape_debug().to_string(),
+            None => hex.to_owned(),
+        };
+        let state = format!("{:?}", r.state).to_lowercase();
+        let state = match &r.target {
+            Some(t) => format!("{state} -> {t}"),
+            None => state,
+        };
+        lines.push(vec![
+            r.table.clone(),
+            r.id.to_string(),
+            boundary(&r.start),
+            boundary(&r.end),
+            state,
+            r.server.clone().unwrap_or_else(|| "-".into()),
+            r.epoch.to_string(),
         ]);
     }
     aligned(out, &lines)

@@ -268,4 +268,36 @@ impl Admin for AdminService {
             location: Some(location_to_pb(&region, &self.backend.advertise_addr)),
         }))
     }
+
+    async fn move_region(
+        &self,
+        request: Request<pb::MoveRegionRequest>,
+    ) -> Result<Response<pb::MoveRegionResponse>, Status> {
+        let req = request.into_inner();
+        let Some(node) = self.cluster() else {
+            return Err(Status::failed_precondition(
+                "moving a region needs cluster mode; a single server holds every region",
+            ));
+        };
+        let reply = node?
+            .move_region(&req.table, req.region_id, &req.server, MOVE_LIMIT)
+            .await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn balance(
+        &self,
+        _request: Request<pb::BalanceRequest>,
+    ) -> Result<Response<pb::BalanceResponse>, Status> {
+        let Some(node) = self.cluster() else {
+            return Err(Status::failed_precondition(
+                "balancing needs cluster mode; a single server holds every region",
+            ));
+        };
+        Ok(Response::new(node?.balance(MOVE_LIMIT).await?))
+    }
 }
+
+/// How long `MoveRegion` and `Balance` wait for the regions to open where they go: less
+/// than the client library's default request timeout (60 s), so the caller gets the reason.
+const MOVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(50);

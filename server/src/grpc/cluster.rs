@@ -13,8 +13,8 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use prost::Message;
 use speedlayer_cluster::{
-    ClusterConfig, ClusterStatus, Keys, MasterStats, Member, MetaStore, RegionHost, RegionMeta,
-    RegionState, TableMeta, TableState, connect, hex, run_agent, run_master, unhex,
+    ClusterConfig, ClusterStatus, Keys, MasterOptions, MasterStats, Member, MetaStore, RegionHost,
+    RegionMeta, RegionState, TableMeta, TableState, connect, hex, run_agent, run_master, unhex,
 };
 use speedlayer_proto as pb;
 use speedlayer_storage::{Db, TableSchema};
@@ -147,6 +147,9 @@ impl ClusterNode {
             keys.clone(),
             cfg.call_timeout,
             master_stats.clone(),
+            MasterOptions {
+                auto_balance: cfg.auto_balance,
+            },
             rx.clone(),
         ));
         let h: Arc<dyn RegionHost> = host.clone();
@@ -279,6 +282,203 @@ impl ClusterNode {
         }
         locations.sort_by(|a, b| a.start_key.cmp(&b.start_key));
         Ok((schema, locations))
+    }
+
+    /// The member id `server` names: a member id, or the gRPC address a member advertises.
+    async fn member_named(&self, server: &str) -> Result<String, Status> {
+        let status = ClusterStatus::read_with(&self.client, &self.cfg.name, self.cfg.call_timeout)
+            .await
+            .map_err(unavailable)?;
+        let wanted = server.trim_start_matches("http://");
+        status
+            .servers
+            .iter()
+            .find(|s| s.id == server || s.grpc == wanted)
+            .map(|s| s.id.clone())
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no live server {server:?}; `speedlayer cluster status` lists them"
+                ))
+            })
+    }
+
+    /// Moves region `id` of `table` to `server` through the master and waits until it is
+    /// open there (or `limit` passes), measuring how long it was not open.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` (table, region, server), `FAILED_PRECONDITION` (split region),
+    /// `DEADLINE_EXCEEDED`, `UNAVAILABLE` (etcd).
+    pub async fn move_region(
+        &self,
+        table: &str,
+        id: u64,
+        server: &str,
+        limit: Duration,
+    ) -> Result<pb::MoveRegionResponse, Status> {
+        let target = self.member_named(server).await?;
+        let view = self.store.load().await.map_err(unavailable)?;
+        let found;
+        let table = if table.is_empty() {
+            found = view
+                .regions
+                .iter()
+                .find(|(_, r)| r.contains_key(&id))
+                .map(|(t, _)| t.clone())
+                .ok_or_else(|| Status::not_found(format!("no table has a region {id}")))?;
+            found.as_str()
+        } else {
+            table
+        };
+        view.tables
+            .get(table)
+            .filter(|t| t.value.state == TableState::Enabled)
+            .ok_or_else(|| Status::not_found(format!("table '{table}' does not exist")))?;
+        let r = view
+            .regions
+            .get(table)
+            .and_then(|r| r.get(&id))
+            .map(|r| r.value.clone())
+            .ok_or_else(|| Status::not_found(format!("table '{table}' has no region {id}")))?;
+        if r.state == RegionState::Split {
+            return Err(Status::failed_precondition(format!(
+                "region {id} of '{table}' was split; move its daughters"
+            )));
+        }
+        let from = r.server.clone().unwrap_or_default();
+        if r.state == RegionState::Open && r.server.as_deref() == Some(target.as_str()) {
+            return Ok(pb::MoveRegionResponse {
+                from_server: from,
+                to_server: target,
+                epoch: r.epoch,
+                unavailable_micros: 0,
+            });
+        }
+        let keys = Keys::new(&self.cfg.name);
+        speedlayer_cluster::request_move(
+            &self.client,
+            &keys,
+            self.cfg.call_timeout,
+            table,
+            id,
+            &target,
+        )
+        .await
+        .map_err(unavailable)?;
+        let started = tokio::time::Instant::now();
+        let mut closed_at = None;
+        loop {
+            let view = self.store.load().await.map_err(unavailable)?;
+            let now = tokio::time::Instant::now();
+            let Some(r) = view
+                .regions
+                .get(table)
+                .and_then(|r| r.get(&id))
+                .map(|r| &r.value)
+            else {
+                return Err(Status::not_found(format!(
+                    "region {id} of '{table}' is gone"
+                )));
+            };
+            let open_here =
+                r.state == RegionState::Open && r.server.as_deref() == Some(target.as_str());
+            if r.state != RegionState::Open && closed_at.is_none() {
+                closed_at = Some(now);
+            }
+            if open_here {
+                let unavailable = closed_at.map_or(Duration::ZERO, |t| now - t);
+                return Ok(pb::MoveRegionResponse {
+                    from_server: from,
+                    to_server: target,
+                    epoch: r.epoch,
+                    unavailable_micros: unavailable.as_micros() as u64,
+                });
+            }
+            let key = keys.move_request(table, id);
+            let still_asked =
+                speedlayer_cluster::request_pending(&self.client, &key, self.cfg.call_timeout)
+                    .await
+                    .map_err(unavailable)?;
+            if !still_asked
+                && r.target.as_deref() != Some(target.as_str())
+                && r.server.as_deref() != Some(target.as_str())
+            {
+                return Err(Status::failed_precondition(format!(
+                    "the master dropped the move of region {id} of '{table}' to {target} (the target left, or the table was dropped); the region is {:?} on {:?}",
+                    r.state, r.server
+                )));
+            }
+            if now - started > limit {
+                return Err(Status::deadline_exceeded(format!(
+                    "region {id} of '{table}' is {:?} on {:?} after {limit:?}",
+                    r.state, r.server
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Asks the master for one balancer run and waits until it ran and no region is in
+    /// transition (or `limit` passes).
+    ///
+    /// # Errors
+    /// `DEADLINE_EXCEEDED`, `UNAVAILABLE` (etcd).
+    pub async fn balance(&self, limit: Duration) -> Result<pb::BalanceResponse, Status> {
+        let keys = Keys::new(&self.cfg.name);
+        let before = self.store.load().await.map_err(unavailable)?;
+        speedlayer_cluster::request_balance(&self.client, &keys, self.cfg.call_timeout)
+            .await
+            .map_err(unavailable)?;
+        let started = tokio::time::Instant::now();
+        loop {
+            let asked = speedlayer_cluster::request_pending(
+                &self.client,
+                &keys.balance_request(),
+                self.cfg.call_timeout,
+            )
+            .await
+            .map_err(unavailable)?;
+            let view = self.store.load().await.map_err(unavailable)?;
+            if !asked && !speedlayer_cluster::in_transition(&view) {
+                let live =
+                    speedlayer_cluster::live_members(&self.client, &keys, self.cfg.call_timeout)
+                        .await
+                        .map_err(unavailable)?;
+                let mut counts: std::collections::BTreeMap<String, u32> =
+                    live.into_iter().map(|s| (s, 0)).collect();
+                let mut moved = 0;
+                for (table, regions) in &view.regions {
+                    for (id, r) in regions {
+                        let r = &r.value;
+                        if r.state == RegionState::Open
+                            && let Some(s) = &r.server
+                        {
+                            *counts.entry(s.clone()).or_default() += 1;
+                            let was = before
+                                .regions
+                                .get(table)
+                                .and_then(|b| b.get(id))
+                                .and_then(|b| b.value.server.clone());
+                            if was.as_deref() != Some(s.as_str()) {
+                                moved += 1;
+                            }
+                        }
+                    }
+                }
+                return Ok(pb::BalanceResponse {
+                    servers: counts
+                        .into_iter()
+                        .map(|(server, regions)| pb::ServerRegionCount { server, regions })
+                        .collect(),
+                    moved,
+                });
+            }
+            if started.elapsed() > limit {
+                return Err(Status::deadline_exceeded(format!(
+                    "regions still in transition after {limit:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Leaves the cluster: the loops stop, every hosted region is closed (flushed), then
