@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use speedlayer_cluster::{
-    Addresses, ClusterConfig, Fence, Keys, Member, MetaStore, MetaView, RegionHost, RegionMeta,
-    RegionState, TableMeta, check, connect, run_agent, run_master,
+    Addresses, ClusterConfig, Fence, Keys, MasterOptions, Member, MetaStore, MetaView, RegionHost,
+    RegionMeta, RegionState, TableMeta, check, connect, run_agent, run_master,
 };
 use speedlayer_tests::etcd::Etcd;
 use speedlayer_tests::link::Link;
@@ -89,6 +89,7 @@ impl Node {
             keys.clone(),
             cfg.call_timeout,
             Arc::default(),
+            MasterOptions::default(),
             rx.clone(),
         ));
         let h: Arc<dyn RegionHost> = host.clone();
