@@ -38,6 +38,12 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Deadline of each unary call; default 60 s (flush and compaction can take a while).
     pub request_timeout: Duration,
+    /// The CA certificate(s), PEM, that sign the servers' TLS certificates; needed for
+    /// `https://` addresses (there is no fallback to system roots).
+    pub tls_ca_pem: Option<Vec<u8>>,
+    /// The bearer token sent with every request (`authorization: Bearer <token>`), for a
+    /// server started with `--grpc-token-file`.
+    pub token: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -47,6 +53,8 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
+            tls_ca_pem: None,
+            token: None,
         }
     }
 }
@@ -61,6 +69,8 @@ pub struct Client {
 struct Inner {
     addr: String,
     opts: ClientOptions,
+    /// `Bearer <token>`, ready to send.
+    token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     default_channel: Channel,
     channels: Mutex<HashMap<String, Channel>>,
     regions: RegionCache,
@@ -83,6 +93,20 @@ impl Client {
     /// [`ClientError::BadAddress`] or [`ClientError::Connect`].
     pub async fn connect_with(addr: &str, opts: ClientOptions) -> Result<Client, ClientError> {
         let addr = normalize_addr(addr);
+        let token = match &opts.token {
+            Some(t) => Some(
+                format!("Bearer {}", t.trim())
+                    .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+                    .ok()
+                    .filter(|_| !t.trim().is_empty())
+                    .ok_or_else(|| {
+                        ClientError::NotDone(
+                            "the bearer token is empty or not printable ASCII".into(),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
         let endpoint = endpoint(&addr, &opts)?;
         let channel = endpoint
             .connect()
@@ -99,6 +123,7 @@ impl Client {
             inner: Arc::new(Inner {
                 addr,
                 opts,
+                token,
                 default_channel: channel,
                 channels: Mutex::new(HashMap::new()),
                 regions: RegionCache::default(),
@@ -170,8 +195,17 @@ impl Client {
     }
 
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(msg);
+        let mut req = self.authorized(msg);
         req.set_timeout(self.inner.opts.request_timeout);
+        req
+    }
+
+    /// A request carrying the bearer token, if one is set (streams: no deadline).
+    fn authorized<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        if let Some(t) = &self.inner.token {
+            req.metadata_mut().insert("authorization", t.clone());
+        }
         req
     }
 
@@ -596,7 +630,7 @@ impl Client {
         let stream = self
             .routed("Scan", &table, &anchor, |mut c| {
                 // Streams are not retried mid-way; only the opening call is.
-                let req = tonic::Request::new(request.clone());
+                let req = self.authorized(request.clone());
                 async move { c.scan(req).await }
             })
             .await?;
@@ -670,9 +704,28 @@ fn endpoint(addr: &str, opts: &ClientOptions) -> Result<Endpoint, ClientError> {
             addr: addr.to_string(),
             reason: e.to_string(),
         })?;
-    Ok(endpoint
+    let endpoint = endpoint
         .connect_timeout(opts.connect_timeout)
-        .tcp_nodelay(true))
+        .tcp_nodelay(true);
+    if !addr.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    let Some(ca) = &opts.tls_ca_pem else {
+        return Err(ClientError::BadAddress {
+            addr: addr.to_string(),
+            reason:
+                "an https:// address needs the CA certificate that signed the server's (--tls-ca)"
+                    .into(),
+        });
+    };
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca));
+    endpoint
+        .tls_config(tls)
+        .map_err(|e| ClientError::BadAddress {
+            addr: addr.to_string(),
+            reason: format!("TLS: {e}"),
+        })
 }
 
 /// Rows of a running scan, in scan order.

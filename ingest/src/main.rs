@@ -259,10 +259,21 @@ async fn worker(args: WorkerArgs) -> speedlayer_ingest::Result<()> {
         println!("READY http={addr}");
         return w.run(rx).await;
     }
+    let mut opts = speedlayer_client::ClientOptions::default();
+    let read = |p: &std::path::Path, what: &'static str| {
+        std::fs::read(p).map_err(|e| speedlayer_ingest::Error::io(what, p, e))
+    };
+    if let Some(p) = &cfg.server_tls_ca {
+        opts.tls_ca_pem = Some(read(p, "read the server's CA certificate")?);
+    }
+    if let Some(p) = &cfg.server_token_file {
+        let token = read(p, "read the server's token file")?;
+        opts.token = Some(String::from_utf8_lossy(&token).trim().to_owned());
+    }
     // The region server may start after us: retry the connection with capped backoff.
     let mut delay = std::time::Duration::from_millis(100);
     let store = loop {
-        match GrpcStore::connect(&cfg.server).await {
+        match GrpcStore::connect_with(&cfg.server, opts.clone()).await {
             Ok(s) => break s,
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?delay, "region server not reachable");

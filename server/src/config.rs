@@ -227,6 +227,33 @@ settings! {
         apply: |c, v| c.engine.block_cache_bytes = v,
         samples: file "1000", flag "2000",
     }
+    grpc_tls_cert: String {
+        flag: "grpc-tls-cert", key: "tls_cert", value: "PEM|none",
+        help: "TLS on the gRPC listener: its certificate chain (PEM); needs --grpc-tls-key. Clients then connect with https:// and the CA that signed it",
+        default: |c| path_or_none(&c.tls_cert),
+        apply: |c, v| c.tls_cert = (v != "none").then(|| PathBuf::from(v)),
+        samples: file "\"/etc/a.pem\"", flag "/etc/b.pem",
+    }
+    grpc_tls_key: String {
+        flag: "grpc-tls-key", key: "tls_key", value: "PEM|none",
+        help: "The private key (PEM) of --grpc-tls-cert",
+        default: |c| path_or_none(&c.tls_key),
+        apply: |c, v| c.tls_key = (v != "none").then(|| PathBuf::from(v)),
+        samples: file "\"/etc/a.key\"", flag "/etc/b.key",
+    }
+    grpc_token_file: String {
+        flag: "grpc-token-file", key: "token_file", value: "FILE|none",
+        help: "A file holding the bearer token every Admin and Data request must carry (authorization: Bearer <token>); others get UNAUTHENTICATED. Health checks stay open",
+        default: |c| path_or_none(&c.token_file),
+        apply: |c, v| c.token_file = (v != "none").then(|| PathBuf::from(v)),
+        samples: file "\"/etc/token\"", flag "/etc/token2",
+    }
+}
+
+fn path_or_none(p: &Option<PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "none".to_owned())
 }
 
 settings! {
@@ -441,6 +468,14 @@ impl Settings {
             return Err(out_of_range(
                 "cluster mode",
                 "--etcd needs --storage-root DIR, the directory every server shares".into(),
+            ));
+        }
+        if let Some(r) = &self.region
+            && r.tls_cert.is_some() != r.tls_key.is_some()
+        {
+            return Err(out_of_range(
+                "gRPC TLS",
+                "--grpc-tls-cert and --grpc-tls-key go together".into(),
             ));
         }
         Ok(())

@@ -115,7 +115,7 @@ fn main() -> ExitCode {
                                 cluster.clone(),
                                 m.clone(),
                                 h.backend().db.clone(),
-                                format!("http://{}", h.grpc_addr()),
+                                h.backend().advertise_addr.to_string(),
                             )
                             .await
                             .map(|node| (m, node))

@@ -20,10 +20,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::error::ServerError;
 use crate::grpc::Backend;
 use crate::grpc::admin::AdminService;
+use crate::grpc::auth::{TokenCheck, tls_config};
 use crate::grpc::data::DataService;
 use crate::metrics::Metrics;
 
@@ -56,9 +58,25 @@ pub struct RegionConfig {
     /// Cluster mode: the storage root every server shares; the database is opened hosted
     /// there (`Db::open_hosted`) instead of over `dir`.
     pub hosted_root: Option<PathBuf>,
+    /// TLS on the gRPC listener: certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS on the gRPC listener: private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// The bearer token Admin, Data and reflection requests must carry.
+    pub token_file: Option<PathBuf>,
 }
 
 impl RegionConfig {
+    /// `https` with TLS on the listener, else `http`: the scheme of the addresses this
+    /// server reports to clients.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Defaults for a data directory.
     pub fn new(dir: PathBuf) -> RegionConfig {
         RegionConfig {
@@ -71,6 +89,9 @@ impl RegionConfig {
             engine: EngineOptions::default(),
             fence: None,
             hosted_root: None,
+            tls_cert: None,
+            tls_key: None,
+            token_file: None,
         }
     }
 }
@@ -148,7 +169,7 @@ impl RegionServer {
         let backend = Backend {
             db,
             metrics: Arc::new(Metrics::default()),
-            advertise_addr: Arc::from(format!("http://{grpc_addr}")),
+            advertise_addr: Arc::from(format!("{}://{grpc_addr}", config.scheme())),
             fence: config.fence.clone(),
             cluster: Arc::default(),
         };
@@ -172,20 +193,38 @@ impl RegionServer {
                 })?;
 
         let max = config.max_message_bytes;
+        let token = match &config.token_file {
+            Some(path) => TokenCheck::from_file(path)?,
+            None => TokenCheck::open(),
+        };
+        let guard = |t: &TokenCheck| {
+            let t = t.clone();
+            move |req| t.check(req)
+        };
         let admin = AdminServer::new(AdminService::new(backend.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let data = DataServer::new(DataService::new(backend.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+            builder =
+                builder
+                    .tls_config(tls_config(cert, key)?)
+                    .map_err(|e| ServerError::Grpc {
+                        what: "TLS configuration",
+                        reason: e.to_string(),
+                    })?;
+        }
+        let router = builder
             .max_concurrent_streams(config.max_concurrent_streams)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(admin)
-            .add_service(data);
+            .add_service(InterceptedService::new(reflection_v1, guard(&token)))
+            .add_service(InterceptedService::new(reflection_v1alpha, guard(&token)))
+            .add_service(InterceptedService::new(admin, guard(&token)))
+            .add_service(InterceptedService::new(data, guard(&token)));
         let mut grpc_stop = stop_rx.clone();
         let grpc_task = tokio::spawn(router.serve_with_incoming_shutdown(
             TcpListenerStream::new(grpc_listener),

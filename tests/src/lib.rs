@@ -3,6 +3,7 @@
 //! redis-server, etcd) on loopback.
 
 pub mod bins;
+pub mod certs;
 pub mod etcd;
 pub mod link;
 pub mod server;

@@ -21,7 +21,7 @@ speedlayer count driving --prefix V0042"
 )]
 pub struct Cli {
     /// gRPC address of the region server: HOST:PORT, as its READY line prints it, or
-    /// http://HOST:PORT.
+    /// http://HOST:PORT (https://HOST:PORT for a server with TLS, with --tls-ca).
     #[arg(
         long,
         global = true,
@@ -29,6 +29,20 @@ pub struct Cli {
         default_value = "http://127.0.0.1:16020"
     )]
     pub addr: String,
+
+    /// The CA certificate (PEM) that signed the server's TLS certificate, for an
+    /// https:// address (a server started with --grpc-tls-cert).
+    #[arg(long, global = true, env = "SPEEDLAYER_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// A file holding the bearer token, for a server started with --grpc-token-file.
+    #[arg(
+        long,
+        global = true,
+        env = "SPEEDLAYER_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub token_file: Option<std::path::PathBuf>,
 
     /// How cell timestamps are printed: milliseconds since the epoch, or ISO 8601 (UTC).
     #[arg(long, global = true, value_enum, default_value_t = TimeFormat::Ms)]

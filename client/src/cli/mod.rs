@@ -41,6 +41,29 @@ async fn cluster(command: &ClusterCommand, out: &mut dyn Write) -> Result<(), Cl
     }
 }
 
+/// Client options from `--tls-ca` and `--token-file`.
+///
+/// # Errors
+/// A file that cannot be read.
+pub fn options(
+    tls_ca: &Option<std::path::PathBuf>,
+    token_file: &Option<std::path::PathBuf>,
+) -> Result<crate::ClientOptions, ClientError> {
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p)
+            .map_err(|e| ClientError::NotDone(format!("reading the {what} {}: {e}", p.display())))
+    };
+    let mut opts = crate::ClientOptions::default();
+    if let Some(p) = tls_ca {
+        opts.tls_ca_pem = Some(read(p, "CA certificate")?);
+    }
+    if let Some(p) = token_file {
+        let bytes = read(p, "token file")?;
+        opts.token = Some(String::from_utf8_lossy(&bytes).trim().to_owned());
+    }
+    Ok(opts)
+}
+
 /// Runs one parsed command, writing its output to `out`.
 ///
 /// # Errors
@@ -55,11 +78,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             return Ok(());
         }
         Command::DropTable { table, yes } => confirm_drop(table, *yes)?,
-        Command::Shell => return shell::run(&cli.addr, cli.time_format, out).await,
+        Command::Shell => {
+            let target = shell::Target {
+                addr: cli.addr.clone(),
+                tls_ca: cli.tls_ca.clone(),
+                token_file: cli.token_file.clone(),
+            };
+            return shell::run(&target, cli.time_format, out).await;
+        }
         Command::Cluster { command } => return cluster(command, out).await,
         _ => {}
     }
-    let client = Client::connect(&cli.addr).await?;
+    let client = Client::connect_with(&cli.addr, options(&cli.tls_ca, &cli.token_file)?).await?;
     let times = cli.time_format;
     match cli.command {
         Command::CreateTable {

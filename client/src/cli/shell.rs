@@ -71,8 +71,11 @@ impl Names {
 
     /// Re-reads the tables and their families from the server (kept as they were if the
     /// server cannot be reached: completion is a convenience).
-    async fn refresh(&mut self, addr: &str) {
-        let Ok(client) = Client::connect(addr).await else {
+    async fn refresh(&mut self, target: &Target) {
+        let Ok(opts) = super::options(&target.tls_ca, &target.token_file) else {
+            return;
+        };
+        let Ok(client) = Client::connect_with(&target.addr, opts).await else {
             return;
         };
         if let Ok(tables) = client.list_tables().await {
@@ -156,14 +159,29 @@ fn editor_error(e: ReadlineError) -> ClientError {
     ClientError::NotDone(format!("reading the shell's input: {e}"))
 }
 
+/// The server the shell talks to, and how.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its address.
+    pub addr: String,
+    /// `--tls-ca`.
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// `--token-file`.
+    pub token_file: Option<std::path::PathBuf>,
+}
+
 /// Runs the shell against the server at `addr` until `exit`, `quit` or end of input.
 ///
 /// # Errors
 /// Only when the terminal cannot be read; a command's error is printed and the shell goes
 /// on.
-pub async fn run(addr: &str, times: TimeFormat, out: &mut dyn Write) -> Result<(), ClientError> {
+pub async fn run(
+    target: &Target,
+    times: TimeFormat,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
     let mut names = Names::from_cli();
-    names.refresh(addr).await;
+    names.refresh(target).await;
     let config = Config::builder()
         .max_history_size(HISTORY_LINES)
         .map_err(editor_error)?
@@ -214,7 +232,9 @@ pub async fn run(addr: &str, times: TimeFormat, out: &mut dyn Write) -> Result<(
             eprintln!("error: already in the shell");
             continue;
         }
-        cli.addr = addr.to_string();
+        cli.addr = target.addr.clone();
+        cli.tls_ca = cli.tls_ca.or_else(|| target.tls_ca.clone());
+        cli.token_file = cli.token_file.or_else(|| target.token_file.clone());
         if cli.time_format == TimeFormat::Ms {
             cli.time_format = times;
         }
@@ -227,7 +247,7 @@ pub async fn run(addr: &str, times: TimeFormat, out: &mut dyn Write) -> Result<(
         }
         let _ = out.flush();
         if renames && let Some(h) = rl.helper_mut() {
-            h.names.refresh(addr).await;
+            h.names.refresh(target).await;
         }
     }
     if let Some(h) = &history

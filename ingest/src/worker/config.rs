@@ -33,6 +33,12 @@ pub struct WorkerArgs {
     /// default RESP port).
     #[arg(long)]
     pub resp: Option<String>,
+    /// CA certificate (PEM) of the region server's TLS, for an `https://` `--server`.
+    #[arg(long)]
+    pub server_tls_ca: Option<PathBuf>,
+    /// File holding the region server's bearer token (`--grpc-token-file` on the server).
+    #[arg(long)]
+    pub server_token_file: Option<PathBuf>,
     /// Rule file (watched and reloaded; default `config/rules.toml`).
     #[arg(long)]
     pub rules: Option<PathBuf>,
@@ -59,6 +65,8 @@ struct FileConfig {
     group: Option<String>,
     server: Option<String>,
     resp: Option<String>,
+    server_tls_ca: Option<PathBuf>,
+    server_token_file: Option<PathBuf>,
     rules: Option<PathBuf>,
     http_addr: Option<String>,
     dlq_topic: Option<String>,
@@ -84,6 +92,10 @@ pub struct WorkerConfig {
     pub server: String,
     /// RESP address.
     pub resp: String,
+    /// CA certificate of the region server's TLS.
+    pub server_tls_ca: Option<PathBuf>,
+    /// File holding the region server's bearer token.
+    pub server_token_file: Option<PathBuf>,
     /// Rule file.
     pub rules: PathBuf,
     /// `/metrics` address.
@@ -129,6 +141,8 @@ impl WorkerConfig {
             group: "speedlayer-ingest".into(),
             server: server.into(),
             resp: resp.into(),
+            server_tls_ca: None,
+            server_token_file: None,
             rules: rules.into(),
             http_addr: "127.0.0.1:0".into(),
             dlq_topic: "SmartCar-Topic.dlq".into(),
@@ -182,6 +196,9 @@ impl WorkerConfig {
             c.dlq_topic = format!("{t}.dlq");
             c.topic = t;
         }
+        let set = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+        c.server_tls_ca = set(args.server_tls_ca.clone().or(file.server_tls_ca));
+        c.server_token_file = set(args.server_token_file.clone().or(file.server_token_file));
         if let Some(g) = args.group.clone().or(file.group) {
             c.group = g;
         }

@@ -39,7 +39,18 @@ impl GrpcStore {
     /// # Errors
     /// [`Error::Store`] if the URL is invalid or the server unreachable.
     pub async fn connect(url: &str) -> Result<GrpcStore> {
-        let client = Client::connect(url)
+        GrpcStore::connect_with(url, speedlayer_client::ClientOptions::default()).await
+    }
+
+    /// Connects with options (TLS CA, bearer token).
+    ///
+    /// # Errors
+    /// As [`GrpcStore::connect`].
+    pub async fn connect_with(
+        url: &str,
+        opts: speedlayer_client::ClientOptions,
+    ) -> Result<GrpcStore> {
+        let client = Client::connect_with(url, opts)
             .await
             .map_err(|e| store_err("connect", e))?;
         Ok(GrpcStore { client })

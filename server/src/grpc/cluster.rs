@@ -175,6 +175,12 @@ impl ClusterNode {
         })
     }
 
+    /// `https` when this server's listener has TLS (every member of a cluster is set up
+    /// alike), else `http`: the scheme of the locations it reports.
+    fn scheme(&self) -> &str {
+        self.own_addr.split("://").next().unwrap_or("http")
+    }
+
     /// The member.
     pub fn member(&self) -> &Arc<Member> {
         &self.member
@@ -263,7 +269,7 @@ impl ClusterNode {
                 .servers
                 .iter()
                 .find(|s| s.id == id)
-                .map(|s| format!("http://{}", s.grpc))
+                .map(|s| format!("{}://{}", self.scheme(), s.grpc))
         };
         let mut locations = Vec::new();
         for (id, r) in view.regions.get(table).into_iter().flatten() {
