@@ -323,6 +323,81 @@ impl MetaStore {
             .succeeded())
     }
 
+    /// Reserves `n` region ids (for a split's daughters): they are never handed out again,
+    /// used or not. Returns the first.
+    ///
+    /// # Errors
+    /// etcd errors; [`Error::Contended`] after many concurrent changes.
+    pub async fn reserve_region_ids(&self, n: u64) -> Result<u64> {
+        let mut c = self.client.clone();
+        for _ in 0..MAX_ATTEMPTS {
+            let view = self.load().await?;
+            let first = view.next_region_id.max(1);
+            let txn = Txn::new()
+                .when(vec![Compare::mod_revision(
+                    self.keys.next_region_id(),
+                    CompareOp::Equal,
+                    view.next_id_mod_revision,
+                )])
+                .and_then(vec![TxnOp::put(
+                    self.keys.next_region_id(),
+                    (first + n).to_string(),
+                    None,
+                )]);
+            if bounded("reserve region ids", self.limit, c.txn(txn))
+                .await?
+                .succeeded()
+            {
+                return Ok(first);
+            }
+        }
+        Err(Error::Contended("reserve region ids"))
+    }
+
+    /// Commits a split the region's server prepared (daughters built under the storage
+    /// root): in one transaction, the parent becomes `split` and the daughters `ids` appear
+    /// `opening` on `server`, if the parent is still as `view` read it (open on `server`
+    /// at `epoch`). `Ok(false)`: it changed (moved, lost); the caller aborts.
+    ///
+    /// # Errors
+    /// [`Error::Illegal`] when the view's parent cannot split so; etcd errors.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn split(
+        &self,
+        view: &MetaView,
+        table: &str,
+        id: u64,
+        server: &str,
+        epoch: u64,
+        key: &[u8],
+        ids: [u64; 2],
+    ) -> Result<bool> {
+        let Some(current) = view.regions.get(table).and_then(|r| r.get(&id)) else {
+            return Err(Error::NoSuchRegion(table.to_owned(), id));
+        };
+        let (parent, daughters) = current
+            .value
+            .split(id, server, epoch, key, ids)
+            .map_err(|e| Error::Illegal(e.to_string()))?;
+        let pkey = self.keys.region(table, id);
+        let mut cmp = vec![Compare::mod_revision(
+            pkey.clone(),
+            CompareOp::Equal,
+            current.mod_revision,
+        )];
+        let mut ops = vec![TxnOp::put(pkey.clone(), to_json(&pkey, &parent)?, None)];
+        for (d, did) in daughters.into_iter().zip(ids) {
+            let dkey = self.keys.region(table, did);
+            cmp.push(Compare::version(dkey.clone(), CompareOp::Equal, 0));
+            ops.push(TxnOp::put(dkey.clone(), to_json(&dkey, &d)?, None));
+        }
+        let txn = Txn::new().when(cmp).and_then(ops);
+        let mut c = self.client.clone();
+        Ok(bounded("commit split", self.limit, c.txn(txn))
+            .await?
+            .succeeded())
+    }
+
     /// Applies `event` to a region as read in `view`, if nothing changed it since and, for
     /// the master, the master still holds its election key. `Ok(None)`: the compare failed
     /// (read again); `Ok(Some(entry))`: written.

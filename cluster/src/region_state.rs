@@ -163,6 +163,56 @@ impl RegionMeta {
     }
 }
 
+impl RegionMeta {
+    /// The entries a split of this region (`id`) at `key` by `server` writes: the parent (`split`,
+    /// on no server, epoch + 1, naming its daughters) and the daughters `ids` (opening on
+    /// `server` for the parent's new epoch, so their sequence and file-id floors start
+    /// above everything the parent's owners used).
+    ///
+    /// # Errors
+    /// [`Illegal`] unless the region is open on `server` at `epoch` and `key` is strictly
+    /// inside it.
+    pub fn split(
+        &self,
+        id: u64,
+        server: &str,
+        epoch: u64,
+        key: &[u8],
+        ids: [u64; 2],
+    ) -> Result<(RegionMeta, [RegionMeta; 2]), Illegal> {
+        let illegal = || Illegal {
+            event: Event::Close(server.to_owned(), epoch),
+            state: self.state,
+            server: self.server.clone(),
+            epoch: self.epoch,
+        };
+        let start = unhex(&self.start).ok_or_else(illegal)?;
+        let end = unhex(&self.end).ok_or_else(illegal)?;
+        let inside = key > &start[..] && (end.is_empty() || key < &end[..]);
+        if self.state != RegionState::Open
+            || self.server.as_deref() != Some(server)
+            || self.epoch != epoch
+            || !inside
+        {
+            return Err(illegal());
+        }
+        let mut parent = self.clone();
+        parent.state = RegionState::Split;
+        parent.server = None;
+        parent.epoch += 1;
+        parent.split = Some(ids);
+        parent.target = None;
+        let daughter = |start: &[u8], end: &[u8]| RegionMeta {
+            state: RegionState::Opening,
+            server: Some(server.to_owned()),
+            epoch: self.epoch + 1,
+            parent: Some(id),
+            ..RegionMeta::new(start, end)
+        };
+        Ok((parent, [daughter(&start, key), daughter(key, &end)]))
+    }
+}
+
 /// Lower-case hex of a row key, as meta stores boundaries.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -237,6 +287,39 @@ mod tests {
         assert_eq!((r.state, r.target.as_deref()), (Offline, Some("b")));
         let r = r.apply(&Event::Assign("b".into())).unwrap();
         assert_eq!((r.state, r.epoch, r.target), (Opening, 4, None));
+    }
+
+    #[test]
+    fn a_split_hands_both_halves_to_the_splitting_server_at_the_next_epoch() {
+        let r = RegionMeta::new(b"", b"M")
+            .apply(&Event::Assign(a()))
+            .unwrap()
+            .apply(&Event::Opened(a(), 1))
+            .unwrap();
+        let (parent, [l, r2]) = r.split(3, "a", 1, b"F", [7, 8]).unwrap();
+        assert_eq!(
+            (
+                parent.state,
+                parent.server.as_deref(),
+                parent.epoch,
+                parent.split
+            ),
+            (Split, None, 2, Some([7, 8]))
+        );
+        assert_eq!((l.start.as_str(), l.end.as_str()), ("", "46"));
+        assert_eq!((r2.start.as_str(), r2.end.as_str()), ("46", "4d"));
+        for d in [&l, &r2] {
+            assert_eq!(
+                (d.state, d.server.as_deref(), d.epoch, d.parent),
+                (Opening, Some("a"), 2, Some(3))
+            );
+        }
+        // Only its server, at its epoch, inside its range.
+        assert!(r.split(3, "b", 1, b"F", [7, 8]).is_err());
+        assert!(r.split(3, "a", 0, b"F", [7, 8]).is_err());
+        assert!(r.split(3, "a", 1, b"", [7, 8]).is_err());
+        assert!(r.split(3, "a", 1, b"M", [7, 8]).is_err());
+        assert!(r.split(3, "a", 1, b"Z", [7, 8]).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use speedlayer_server::RegionServer;
 use speedlayer_server::config::ServerArgs;
 use speedlayer_server::data_dir;
 use speedlayer_server::grpc::cluster::ClusterNode;
+use speedlayer_server::grpc::cluster_split::SplitPolicy;
 use speedlayer_server::resp::memory::CountingAlloc;
 use speedlayer_server::resp::start_on_own_runtime;
 use tokio::signal::unix::{SignalKind, signal};
@@ -98,6 +99,16 @@ fn main() -> ExitCode {
             },
             None => None,
         };
+        let split_policy = settings.region.as_ref().map_or(
+            SplitPolicy {
+                bytes: u64::MAX,
+                every: std::time::Duration::from_secs(1),
+            },
+            |r| SplitPolicy {
+                bytes: r.engine.region_split_bytes,
+                every: r.split_check_interval,
+            },
+        );
         let member = match (settings.cluster_mode(), &region, fence) {
             (Some(cluster), Some(h), Some(fence)) => {
                 let addrs = Addresses {
@@ -116,6 +127,7 @@ fn main() -> ExitCode {
                                 m.clone(),
                                 h.backend().db.clone(),
                                 h.backend().advertise_addr.to_string(),
+                                split_policy,
                             )
                             .await
                             .map(|node| (m, node))

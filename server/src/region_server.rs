@@ -233,7 +233,7 @@ impl RegionServer {
             },
         ));
 
-        // Cluster mode splits through meta (not yet): no local splits there.
+        // Cluster mode splits through meta (`grpc::cluster_split`): no local splits there.
         let split_bytes = match config.hosted_root {
             Some(_) => u64::MAX,
             None => config.engine.region_split_bytes,

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::Status;
 
+use super::cluster_split::{SplitPolicy, SplitStats};
 use super::convert::{schema_from_pb, schema_to_pb};
 use crate::error::ServerError;
 
@@ -103,6 +104,8 @@ pub struct ClusterNode {
     host: Arc<DbHost>,
     /// What the master loop did (while this member was master).
     pub master_stats: Arc<MasterStats>,
+    /// What the split loop did.
+    pub split_stats: Arc<SplitStats>,
     stop: watch::Sender<bool>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
     own_addr: String,
@@ -130,12 +133,13 @@ impl ClusterNode {
         member: Arc<Member>,
         db: Arc<Db>,
         own_addr: String,
+        splits: SplitPolicy,
     ) -> Result<ClusterNode, ServerError> {
         let client = connect(&cfg).await?;
         let store = MetaStore::new(client.clone(), &cfg.name, cfg.call_timeout);
         let keys = Keys::new(&cfg.name);
         let host = Arc::new(DbHost {
-            db,
+            db: db.clone(),
             leases: RwLock::default(),
         });
         let (stop, rx) = watch::channel(false);
@@ -150,6 +154,15 @@ impl ClusterNode {
             MasterOptions {
                 auto_balance: cfg.auto_balance,
             },
+            rx.clone(),
+        ));
+        let split_stats = Arc::new(SplitStats::default());
+        let splitter = tokio::spawn(super::cluster_split::run(
+            member.clone(),
+            store.clone(),
+            db,
+            splits,
+            split_stats.clone(),
             rx.clone(),
         ));
         let h: Arc<dyn RegionHost> = host.clone();
@@ -169,8 +182,9 @@ impl ClusterNode {
             cfg,
             host,
             master_stats,
+            split_stats,
             stop,
-            tasks: parking_lot::Mutex::new(vec![master, agent]),
+            tasks: parking_lot::Mutex::new(vec![master, agent, splitter]),
             own_addr,
         })
     }
@@ -518,7 +532,8 @@ impl ClusterNode {
         let fence = self.member.fence();
         let ms = &self.master_stats;
         let hosted = self.host.hosted().len();
-        let rows: [(&str, &str, &str, u64); 12] = [
+        let ss = &self.split_stats;
+        let rows: [(&str, &str, &str, u64); 17] = [
             (
                 "speedlayer_cluster_is_master",
                 "gauge",
@@ -590,6 +605,36 @@ impl ClusterNode {
                 "counter",
                 "Master transactions refused because meta had changed (read again and retried).",
                 ms.conflicts.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_master_moves_total",
+                "counter",
+                "Regions this server moved for operators (admin move) while master.",
+                ms.moves.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_master_balanced_total",
+                "counter",
+                "Regions the balancer moved while this server was master.",
+                ms.balanced.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_master_requests_refused_total",
+                "counter",
+                "Operators' requests dropped because they could never apply.",
+                ms.requests_refused.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_splits_total",
+                "counter",
+                "Region splits this server committed in meta.",
+                ss.splits.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_split_failures_total",
+                "counter",
+                "Region splits this server abandoned (meta refused, or storage failed).",
+                ss.failed.load(Relaxed),
             ),
         ];
         for (name, kind, help, value) in rows {

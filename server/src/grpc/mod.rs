@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cluster;
+pub mod cluster_split;
 pub mod convert;
 pub mod data;
 pub mod status;

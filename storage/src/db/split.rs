@@ -188,6 +188,121 @@ impl Db {
     }
 }
 
+/// Cluster mode's split, in three calls around the commit in meta (etcd), which the
+/// region server makes: [`Db::prepare_hosted_split`] stops the parent's writes, flushes it
+/// (fenced, as every flush of a hosted region) and builds both daughter directories under
+/// the storage root with ids meta reserved; then meta's transaction (parent `split`,
+/// daughters `opening` on this server) commits the split, after which
+/// [`Db::finish_hosted_split`] drops the parent; if the transaction fails (the region was
+/// taken away meanwhile), [`Db::abort_hosted_split`] removes the daughters and lets the
+/// parent take writes again. A crash anywhere leaves either the parent (daughter
+/// directories nobody lists, under ids never handed out again) or committed daughters
+/// whose directories are complete (built and synced before the commit).
+impl Db {
+    /// Prepares splitting hosted region `parent_id` of `table` at `split_key` into regions
+    /// `ids[0]` (rows `< split_key`) and `ids[1]`: writes to the parent are refused with a
+    /// retryable `TooBusy` from now on, it is flushed, and the daughters' directories are
+    /// built. On error the daughters are removed and the parent takes writes again.
+    ///
+    /// # Errors
+    /// `InvalidArgument` outside cluster mode, for an unknown region or a split key not
+    /// strictly inside it; `Fenced` when the region has a newer owner; I/O errors.
+    pub fn prepare_hosted_split(
+        &self,
+        table: &str,
+        parent_id: u64,
+        split_key: &[u8],
+        ids: [u64; 2],
+    ) -> Result<()> {
+        if self.inner.hosted.is_none() {
+            return Err(Error::InvalidArgument(
+                "prepare_hosted_split needs a hosted database".into(),
+            ));
+        }
+        let parent = self.region(table, parent_id)?;
+        if split_key.is_empty()
+            || split_key <= &parent.info.start[..]
+            || !parent.info.contains(split_key)
+            || ids[0] == ids[1]
+            || ids.contains(&parent_id)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "split key {:?} is not strictly inside region {parent_id}, or daughter ids {ids:?} are not new",
+                String::from_utf8_lossy(split_key)
+            )));
+        }
+        let split = Bytes::copy_from_slice(split_key);
+        let daughters = [
+            RegionEntry {
+                id: ids[0],
+                start: parent.info.start.clone(),
+                end: split.clone(),
+            },
+            RegionEntry {
+                id: ids[1],
+                start: split,
+                end: parent.info.end.clone(),
+            },
+        ];
+        let table_dir = self.inner.dir.join(table);
+        parent.close_writes(true);
+        let built = parent.flush().and_then(|()| {
+            for d in &daughters {
+                build_daughter(
+                    &parent,
+                    &self.inner.opts,
+                    &table_dir.join(d.id.to_string()),
+                    d,
+                )?;
+            }
+            crate::fs::sync_dir(&*self.inner.opts.fs, &table_dir)
+        });
+        if let Err(e) = built {
+            self.abort_hosted_split(table, parent_id, ids);
+            return Err(e);
+        }
+        tracing::info!(
+            table,
+            parent = parent_id,
+            left = ids[0],
+            right = ids[1],
+            "split prepared; committing in meta"
+        );
+        Ok(())
+    }
+
+    /// Undoes [`Db::prepare_hosted_split`] after meta refused the split: the daughters'
+    /// directories are removed and the parent (if still held) takes writes again.
+    pub fn abort_hosted_split(&self, table: &str, parent_id: u64, ids: [u64; 2]) {
+        let table_dir = self.inner.dir.join(table);
+        for id in ids {
+            let dir = table_dir.join(id.to_string());
+            if let Err(e) = self.inner.opts.fs.remove_dir_all(&dir)
+                && self.inner.opts.fs.exists(&dir).unwrap_or(true)
+            {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove an uncommitted daughter; nothing refers to it");
+            }
+        }
+        if let Ok(parent) = self.region(table, parent_id) {
+            parent.close_writes(false);
+        }
+    }
+
+    /// Completes a split meta committed: the parent stops being held and its directory is
+    /// removed (its data is in the daughters, which meta assigns like any region).
+    ///
+    /// # Errors
+    /// Closing the parent failed (it is not held either way).
+    pub fn finish_hosted_split(&self, table: &str, parent_id: u64) -> Result<()> {
+        let dir = self.inner.dir.join(table).join(parent_id.to_string());
+        let closed = self.unhost_region(table, parent_id);
+        if let Err(e) = self.inner.opts.fs.remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a split parent's directory; nothing refers to it");
+        }
+        closed
+    }
+}
+
 /// Writes a daughter region directory holding the parent's cells of `d`'s key range.
 fn build_daughter(
     parent: &Region,
