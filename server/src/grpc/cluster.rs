@@ -386,7 +386,14 @@ impl ClusterNode {
         .map_err(unavailable)?;
         let started = tokio::time::Instant::now();
         let mut closed_at = None;
+        let key = keys.move_request(table, id);
         loop {
+            // The request first, then meta: a request gone before meta was read means
+            // meta already shows what the master did with it.
+            let still_asked =
+                speedlayer_cluster::request_pending(&self.client, &key, self.cfg.call_timeout)
+                    .await
+                    .map_err(unavailable)?;
             let view = self.store.load().await.map_err(unavailable)?;
             let now = tokio::time::Instant::now();
             let Some(r) = view
@@ -413,18 +420,12 @@ impl ClusterNode {
                     unavailable_micros: unavailable.as_micros() as u64,
                 });
             }
-            let key = keys.move_request(table, id);
-            let still_asked =
-                speedlayer_cluster::request_pending(&self.client, &key, self.cfg.call_timeout)
-                    .await
-                    .map_err(unavailable)?;
-            if !still_asked
-                && r.target.as_deref() != Some(target.as_str())
-                && r.server.as_deref() != Some(target.as_str())
-            {
+            // Settled elsewhere with the request consumed: the master dropped it (the
+            // target left, the table was dropped) or another move took it elsewhere.
+            if !still_asked && r.state == RegionState::Open && r.target.is_none() {
                 return Err(Status::failed_precondition(format!(
-                    "the master dropped the move of region {id} of '{table}' to {target} (the target left, or the table was dropped); the region is {:?} on {:?}",
-                    r.state, r.server
+                    "region {id} of '{table}' did not move to {target} (the target left, or another move took it); it is open on {:?}",
+                    r.server
                 )));
             }
             if now - started > limit {
