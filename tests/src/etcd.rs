@@ -14,6 +14,7 @@ pub const ETCD_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running single-member etcd.
 pub struct Etcd {
+    host: String,
     child: Option<Child>,
     dir: PathBuf,
     client_port: u16,
@@ -27,9 +28,19 @@ impl Etcd {
     /// If `etcd` is not installed or does not become healthy within
     /// [`ETCD_READY_TIMEOUT`] (three tries on new ports; the panic shows its log).
     pub fn start(dir: &Path) -> Etcd {
+        Etcd::start_on(dir, "127.0.0.1")
+    }
+
+    /// As [`start`](Self::start), listening on `host` (e.g. the host side of a veth link
+    /// to a network namespace) instead of loopback.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_on(dir: &Path, host: &str) -> Etcd {
         let mut last = String::new();
         for _ in 0..3 {
             let mut e = Etcd {
+                host: host.to_owned(),
                 child: None,
                 dir: dir.to_path_buf(),
                 client_port: free_port(),
@@ -45,7 +56,7 @@ impl Etcd {
 
     /// The client URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("http://{}:{}", self.host, self.client_port)
     }
 
     /// etcd's log so far.
@@ -112,7 +123,7 @@ impl Etcd {
             .open(self.dir.join("etcd.log"))
             .expect("etcd log");
         let client = self.url();
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let peer = format!("http://{}:{}", self.host, self.peer_port);
         let child = Command::new("etcd")
             .arg("--name=t")
             .arg(format!("--data-dir={}", self.dir.join("data").display()))

@@ -6,5 +6,6 @@ pub mod bins;
 pub mod certs;
 pub mod etcd;
 pub mod link;
+pub mod netns;
 pub mod server;
 pub mod tansu;

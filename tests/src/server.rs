@@ -66,6 +66,43 @@ impl ServerProcess {
         }
     }
 
+    /// Starts a server inside network namespace `netns` (`ip netns exec`), listening on
+    /// `host` (an address of the namespace) with ports picked by the kernel, RESP off.
+    /// [`kill9`](Self::kill9) and the other signals reach the server itself (`ip netns
+    /// exec` execs it); [`restart`](Self::restart) starts it on the host, so do not use it.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_in_netns(
+        netns: &str,
+        host: &str,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> ServerProcess {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", netns])
+            .arg(bin_path("speedlayer-server"));
+        let listen = vec![
+            "--grpc-addr".to_owned(),
+            format!("{host}:0"),
+            "--http-addr".to_owned(),
+            format!("{host}:0"),
+            "--resp-addr".to_owned(),
+            "off".to_owned(),
+        ];
+        let (child, [grpc, http], resp) = spawn_cmd(cmd, data_dir, listen, &extra, false);
+        ServerProcess {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            extra,
+            pinned: None,
+            resp,
+            grpc,
+            http,
+        }
+    }
+
     /// The gRPC URL for clients, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
         format!("http://{}", self.grpc)
@@ -198,16 +235,27 @@ fn spawn(
     extra: &[String],
     pinned: Option<[u16; 3]>,
 ) -> (Child, [SocketAddr; 2], Option<SocketAddr>) {
+    let cmd = Command::new(bin_path("speedlayer-server"));
+    spawn_cmd(cmd, data_dir, listen_args(pinned), extra, pinned.is_some())
+}
+
+fn spawn_cmd(
+    mut cmd: Command,
+    data_dir: &Path,
+    listen: Vec<String>,
+    extra: &[String],
+    with_resp: bool,
+) -> (Child, [SocketAddr; 2], Option<SocketAddr>) {
     std::fs::create_dir_all(data_dir).expect("data dir");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_path(data_dir))
         .expect("log file");
-    let mut child = Command::new(bin_path("speedlayer-server"))
+    let mut child = cmd
         .arg("--data-dir")
         .arg(data_dir)
-        .args(listen_args(pinned))
+        .args(listen)
         .args(extra)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -242,7 +290,7 @@ fn spawn(
     };
     let grpc = field("grpc=");
     let http = field("http=");
-    let resp = pinned.map(|_| field("resp="));
+    let resp = with_resp.then(|| field("resp="));
     (child, [grpc, http], resp)
 }
 
