@@ -33,6 +33,19 @@ async fn connect_with(cfg: &ClusterConfig, request_timeout: bool) -> Result<Clie
     if request_timeout {
         opts = opts.with_timeout(cfg.call_timeout);
     }
+    if let Some(ca) = &cfg.etcd_ca
+        && cfg.endpoints.iter().all(|e| e.starts_with("https://"))
+    {
+        let pem = std::fs::read(ca).map_err(|e| {
+            Error::Config(format!(
+                "reading the etcd CA certificate {}: {e}",
+                ca.display()
+            ))
+        })?;
+        opts = opts.with_tls(
+            etcd_client::TlsOptions::new().ca_certificate(etcd_client::Certificate::from_pem(pem)),
+        );
+    }
     bounded(
         "connect",
         cfg.call_timeout,

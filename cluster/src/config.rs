@@ -30,6 +30,8 @@ pub struct ClusterConfig {
     /// While master, balance whenever region counts differ by more than one (else only
     /// when an operator asks).
     pub auto_balance: bool,
+    /// The CA certificate (PEM file) that signed etcd's, for `https://` endpoints.
+    pub etcd_ca: Option<std::path::PathBuf>,
 }
 
 impl ClusterConfig {
@@ -43,6 +45,7 @@ impl ClusterConfig {
             call_timeout: Duration::from_secs(2),
             storage_root: None,
             auto_balance: true,
+            etcd_ca: None,
         }
     }
 
@@ -74,6 +77,22 @@ impl ClusterConfig {
                     "etcd endpoint {e:?} must start with http:// or https://"
                 )));
             }
+        }
+        let https = self
+            .endpoints
+            .iter()
+            .filter(|e| e.starts_with("https://"))
+            .count();
+        if https != 0 && https != self.endpoints.len() {
+            return Err(Error::Config(
+                "etcd endpoints mix http:// and https://; use one scheme".into(),
+            ));
+        }
+        if https != 0 && self.etcd_ca.is_none() {
+            return Err(Error::Config(
+                "https:// etcd endpoints need the CA certificate that signed etcd's (--etcd-ca)"
+                    .into(),
+            ));
         }
         check_cluster_name(&self.name).map_err(Error::Config)?;
         if self.lease_ttl > Duration::from_secs(3600) {

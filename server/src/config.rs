@@ -394,6 +394,13 @@ settings! {
         apply: |c, v| c.storage_root = (v != "none").then(|| PathBuf::from(v)),
         samples: file "\"/srv/a\"", flag "/srv/b",
     }
+    etcd_ca: String {
+        flag: "etcd-ca", key: "etcd_ca", value: "PEM|none",
+        help: "The CA certificate that signed etcd's, for https:// etcd endpoints",
+        default: |c| c.etcd_ca.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".to_owned()),
+        apply: |c, v| c.etcd_ca = (v != "none").then(|| PathBuf::from(v)),
+        samples: file "\"/etc/etcd-ca.pem\"", flag "/etc/etcd-ca2.pem",
+    }
     balance: String {
         flag: "balance", key: "balance", value: "auto|manual",
         help: "While master: `auto` moves regions whenever the servers' region counts differ by more than one (a server joined or left); `manual` only on `speedlayer admin balance`",

@@ -15,6 +15,7 @@ pub const ETCD_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running single-member etcd.
 pub struct Etcd {
     host: String,
+    tls: Option<crate::certs::TestCerts>,
     child: Option<Child>,
     dir: PathBuf,
     client_port: u16,
@@ -37,10 +38,24 @@ impl Etcd {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_on(dir: &Path, host: &str) -> Etcd {
+        Etcd::start_with(dir, host, None)
+    }
+
+    /// As [`start`](Self::start), serving clients over TLS (`https://`) with `certs`'
+    /// server certificate.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_tls(dir: &Path, certs: &crate::certs::TestCerts) -> Etcd {
+        Etcd::start_with(dir, "127.0.0.1", Some(certs.clone()))
+    }
+
+    fn start_with(dir: &Path, host: &str, tls: Option<crate::certs::TestCerts>) -> Etcd {
         let mut last = String::new();
         for _ in 0..3 {
             let mut e = Etcd {
                 host: host.to_owned(),
+                tls: tls.clone(),
                 child: None,
                 dir: dir.to_path_buf(),
                 client_port: free_port(),
@@ -56,7 +71,8 @@ impl Etcd {
 
     /// The client URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.host, self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.client_port)
     }
 
     /// etcd's log so far.
@@ -103,7 +119,11 @@ impl Etcd {
 
     /// `etcdctl` v3 against this etcd: (success, stdout + stderr).
     pub fn ctl(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new("etcdctl")
+        let mut cmd = Command::new("etcdctl");
+        if let Some(t) = &self.tls {
+            cmd.arg(format!("--cacert={}", t.ca.display()));
+        }
+        let out = cmd
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.url()))
             .arg("--command-timeout=2s")
@@ -124,7 +144,12 @@ impl Etcd {
             .expect("etcd log");
         let client = self.url();
         let peer = format!("http://{}:{}", self.host, self.peer_port);
-        let child = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        if let Some(t) = &self.tls {
+            cmd.arg(format!("--cert-file={}", t.cert.display()))
+                .arg(format!("--key-file={}", t.key.display()));
+        }
+        let child = cmd
             .arg("--name=t")
             .arg(format!("--data-dir={}", self.dir.join("data").display()))
             .arg(format!("--listen-client-urls={client}"))

@@ -272,3 +272,69 @@ async fn a_tls_cluster_reports_https_locations_and_serves_through_any_server() {
         .unwrap();
     assert_eq!(rows.len(), 2, "rows on both servers, read through one");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_and_the_cli_reach_etcd_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = TestCerts::generate(&dir.path().join("tls"));
+    let etcd = Etcd::start_tls(&dir.path().join("etcd"), &certs);
+    let etcd_url = etcd.url();
+    assert!(etcd_url.starts_with("https://"), "{etcd_url}");
+    let shared = dir.path().join("shared");
+    let ca = certs.ca.to_str().unwrap();
+    let server = ServerProcess::start(
+        &dir.path().join("s"),
+        &[
+            "--etcd",
+            &etcd_url,
+            "--etcd-ca",
+            ca,
+            "--cluster",
+            "c",
+            "--storage-root",
+            shared.to_str().unwrap(),
+        ],
+    );
+    let out = server.cli(&["create-table", "t", "--family", "f"]).ok();
+    assert!(out.contains("created"), "{out}");
+    let c = Client::connect(&server.url()).await.unwrap();
+    let start = std::time::Instant::now();
+    while c
+        .mutate(
+            "t",
+            vec![put_row(b"r", &[("f", "q", b"1")])],
+            Durability::Sync,
+        )
+        .await
+        .is_err()
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the region never opened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = run_cli(
+        "http://127.0.0.1:1",
+        &[
+            "cluster",
+            "status",
+            "--etcd",
+            &etcd_url,
+            "--etcd-ca",
+            ca,
+            "--cluster",
+            "c",
+            "--json",
+        ],
+    )
+    .ok();
+    assert!(status.contains("\"master\""), "{status}");
+    // Without the CA: refused by name before anything is tried.
+    let err = run_cli(
+        "http://127.0.0.1:1",
+        &["cluster", "status", "--etcd", &etcd_url, "--cluster", "c"],
+    )
+    .err();
+    assert!(err.contains("--etcd-ca"), "{err}");
+}

@@ -235,6 +235,9 @@ pub enum ClusterCommand {
         /// Cluster name, as given to the servers' --cluster.
         #[arg(long, default_value = speedlayer_cluster::DEFAULT_CLUSTER)]
         cluster: String,
+        /// The CA certificate (PEM) that signed etcd's, for https:// endpoints.
+        #[arg(long, env = "SPEEDLAYER_ETCD_CA", value_name = "PEM")]
+        etcd_ca: Option<std::path::PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

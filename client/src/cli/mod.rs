@@ -29,12 +29,14 @@ async fn cluster(command: &ClusterCommand, out: &mut dyn Write) -> Result<(), Cl
         ClusterCommand::Status {
             etcd,
             cluster,
+            etcd_ca,
             json,
         } => {
             let mut cfg = speedlayer_cluster::ClusterConfig::new(
                 speedlayer_cluster::ClusterConfig::parse_endpoints(etcd),
             );
             cfg.name = cluster.clone();
+            cfg.etcd_ca = etcd_ca.clone();
             let status = speedlayer_cluster::ClusterStatus::read(&cfg).await?;
             output::cluster_status(out, &status, *json).map_err(io)
         }
