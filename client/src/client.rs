@@ -435,12 +435,28 @@ impl Client {
         F: Fn(DataClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        self.routed_with(op, table, row, MAX_REFRESHES, call).await
+    }
+
+    /// As [`routed`](Self::routed), re-locating at most `max_refreshes` times.
+    async fn routed_with<T, F, Fut>(
+        &self,
+        op: &'static str,
+        table: &str,
+        row: &[u8],
+        max_refreshes: u32,
+        call: F,
+    ) -> Result<T, ClientError>
+    where
+        F: Fn(DataClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let mut refreshes = 0u32;
         loop {
             let region = self.locate(table, row).await?;
             let data = self.data_at(self.channel_for(&region.server_addr)?);
             match self.retrying(op, || call(data.clone())).await {
-                Err(e) if e.code() == Some(Code::NotFound) && refreshes < MAX_REFRESHES => {
+                Err(e) if e.code() == Some(Code::NotFound) && refreshes < max_refreshes => {
                     self.inner.regions.invalidate(table);
                     // A cluster region between servers: give the move a moment.
                     if is_not_serving(&e) && refreshes > 0 {
@@ -451,13 +467,17 @@ impl Client {
                     }
                     refreshes += 1;
                 }
-                // Cluster mode: the region's server is gone (killed, or cut off and fenced);
-                // meta reassigns its regions, so locate again rather than give up.
+                // Cluster mode: the region's server is gone (killed, or cut off and fenced)
+                // or stopped answering within the request deadline (paused; tonic reports
+                // its own deadline as CANCELLED "Timeout expired"): meta
+                // reassigns its regions, so locate again rather than give up.
                 Err(e)
-                    if e.code() == Some(Code::Unavailable)
-                        && region.server_addr != self.inner.addr
+                    if matches!(
+                        e.code(),
+                        Some(Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled)
+                    ) && region.server_addr != self.inner.addr
                         && !region.server_addr.is_empty()
-                        && refreshes < MAX_REFRESHES =>
+                        && refreshes < max_refreshes =>
                 {
                     self.inner.regions.invalidate(table);
                     refreshes += 1;
@@ -542,12 +562,28 @@ impl Client {
     /// # Errors
     /// `NOT_FOUND`, `INVALID_ARGUMENT` (bad filter or range) — possibly only from `next`.
     pub async fn scan(&self, request: ScanRequest) -> Result<ScanStream, ClientError> {
-        let mut segments = self.scan_segments(&request).await?;
-        let first = segments.pop_front().unwrap_or(request);
-        let mut stream = self.scan_one(first.clone()).await?;
+        // A segment planned from stale locations (a region moved or split) is refused as
+        // not serving: plan the segments again from fresh locations.
+        let mut replans = 0u32;
+        let (mut stream, segments, first) = loop {
+            let mut segments = self.scan_segments(&request).await?;
+            let first = segments.pop_front().unwrap_or_else(|| request.clone());
+            match self.scan_one(first.clone()).await {
+                Ok(stream) => break (stream, segments, first),
+                Err(e) if is_not_serving(&e) && replans < MAX_REFRESHES => {
+                    self.inner.regions.invalidate(&request.table);
+                    if replans > 0 {
+                        tokio::time::sleep(Duration::from_millis(50 << replans.min(5))).await;
+                    }
+                    replans += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         stream.rest = segments;
         stream.limit_left = first.limit;
         stream.client = Some(self.clone());
+        stream.original = Some(request);
         Ok(stream)
     }
 
@@ -627,8 +663,9 @@ impl Client {
             .clone()
             .or_else(|| request.prefix.clone())
             .unwrap_or_default();
+        // One re-location here at most: `scan` plans the segments again on a refusal.
         let stream = self
-            .routed("Scan", &table, &anchor, |mut c| {
+            .routed_with("Scan", &table, &anchor, 1, |mut c| {
                 // Streams are not retried mid-way; only the opening call is.
                 let req = self.authorized(request.clone());
                 async move { c.scan(req).await }
@@ -640,6 +677,9 @@ impl Client {
             rest: VecDeque::new(),
             limit_left: None,
             client: None,
+            original: None,
+            last_row: None,
+            replans: 0,
         })
     }
 
@@ -738,6 +778,12 @@ pub struct ScanStream {
     /// Rows the scan may still return (its `limit`), across segments.
     limit_left: Option<u64>,
     client: Option<Client>,
+    /// The whole scan as asked, to plan the rest again after a region moved mid-scan.
+    original: Option<ScanRequest>,
+    /// The last row returned (a forward scan resumes after it).
+    last_row: Option<Bytes>,
+    /// Times the rest of the scan was planned again.
+    replans: u32,
 }
 
 impl ScanStream {
@@ -754,6 +800,7 @@ impl ScanStream {
                     }
                     *n -= 1;
                 }
+                self.last_row = Some(row.row.clone());
                 return Ok(Some(row));
             }
             match self.stream.message().await {
@@ -771,9 +818,44 @@ impl ScanStream {
                     let s = client.scan_one(next).await?;
                     self.stream = s.stream;
                 }
-                Err(status) => return Err(ClientError::status("Scan", status)),
+                Err(status) => {
+                    let e = ClientError::status("Scan", status);
+                    match self.replan(&e).await? {
+                        true => continue,
+                        false => return Err(e),
+                    }
+                }
             }
         }
+    }
+
+    /// Cluster mode: a segment's server no longer holds part of its range (a region moved
+    /// or split mid-scan). A forward scan is planned again from the row after the last one
+    /// returned, with fresh locations. `Ok(false)`: not that case (the error stands).
+    async fn replan(&mut self, e: &ClientError) -> Result<bool, ClientError> {
+        let (Some(client), Some(original)) = (self.client.clone(), self.original.clone()) else {
+            return Ok(false);
+        };
+        if !is_not_serving(e) || original.reversed || self.replans >= MAX_REFRESHES {
+            return Ok(false);
+        }
+        client.inner.regions.invalidate(&original.table);
+        if self.replans > 0 {
+            tokio::time::sleep(Duration::from_millis(50 << self.replans.min(5))).await;
+        }
+        self.replans += 1;
+        let mut next = original;
+        if let Some(last) = &self.last_row {
+            let mut after = last.to_vec();
+            after.push(0);
+            next.start = Some(Bytes::from(after));
+        }
+        next.limit = self.limit_left;
+        let fresh = Box::pin(client.scan(next)).await?;
+        self.stream = fresh.stream;
+        self.rest = fresh.rest;
+        self.buffered.clear();
+        Ok(true)
     }
 }
 

@@ -167,3 +167,32 @@ fn a_plain_database_refuses_hosting() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn a_zombies_refused_append_never_comes_back_on_a_later_owner() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Db::open_hosted(root.path(), EngineOptions::default()).unwrap();
+    a.host_region(schema(), 1, Bytes::new(), Bytes::new(), 1)
+        .unwrap();
+    put(&a, "acked", "a").unwrap();
+    // B takes over and writes nothing; A, paused meanwhile, appends and is refused.
+    let b = Db::open_hosted(root.path(), EngineOptions::default()).unwrap();
+    b.host_region(schema(), 1, Bytes::new(), Bytes::new(), 2)
+        .unwrap();
+    assert!(matches!(
+        put(&a, "ghost", "zombie"),
+        Err(Error::Fenced { .. })
+    ));
+    // B dies without closing anything (no flush at close to hide the problem).
+    std::mem::forget(b);
+    // A third owner replays the region's logs: the refused write must not appear.
+    let c = Db::open_hosted(root.path(), EngineOptions::default()).unwrap();
+    c.host_region(schema(), 1, Bytes::new(), Bytes::new(), 3)
+        .unwrap();
+    assert_eq!(value(&c, "acked").as_deref(), Some("a"));
+    assert_eq!(
+        value(&c, "ghost"),
+        None,
+        "a write the deposed owner was refused came back on a later owner"
+    );
+}
