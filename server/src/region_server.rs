@@ -56,6 +56,11 @@ pub struct RegionConfig {
     /// Cluster mode: the storage root every server shares; the database is opened hosted
     /// there (`Db::open_hosted`) instead of over `dir`.
     pub hosted_root: Option<PathBuf>,
+    /// The process's Prometheus registry (default: a fresh one for `speedlayer-server`);
+    /// the binary passes the one the RESP service's series are included in.
+    pub registry: Arc<speedlayer_metrics::Registry>,
+    /// What the web console shows about this server and serves of the TTL set service.
+    pub console: crate::http::ConsoleConfig,
 }
 
 impl RegionConfig {
@@ -71,6 +76,8 @@ impl RegionConfig {
             engine: EngineOptions::default(),
             fence: None,
             hosted_root: None,
+            registry: speedlayer_metrics::Registry::for_binary("speedlayer-server"),
+            console: crate::http::ConsoleConfig::default(),
         }
     }
 }
@@ -147,7 +154,7 @@ impl RegionServer {
 
         let backend = Backend {
             db,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(config.registry.clone())),
             advertise_addr: Arc::from(format!("http://{grpc_addr}")),
             fence: config.fence.clone(),
             cluster: Arc::default(),
@@ -205,7 +212,9 @@ impl RegionServer {
             config.split_check_interval,
             stop_rx.clone(),
         ));
-        let app = crate::http::router(backend.clone(), stop_rx.clone());
+        let mut console = config.console.clone();
+        console.listening(grpc_addr, http_addr);
+        let app = crate::http::router(backend.clone(), stop_rx.clone(), console);
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(async move {
             axum::serve(http_listener, app)

@@ -59,7 +59,13 @@ pub async fn serve(
                         continue;
                     }
                     commands += 1;
+                    let (started, mark) = (Instant::now(), client.out.buf.len());
                     wrote |= cmd::execute(&shared, &mut client, &args);
+                    // Metrics (issue 14): by command and outcome; an error reply starts `-`.
+                    let error = client.out.buf.get(mark) == Some(&b'-');
+                    shared
+                        .metrics
+                        .command(cmd::index(&args[0]), started.elapsed(), error);
                     if client.close {
                         break;
                     }

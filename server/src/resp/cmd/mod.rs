@@ -79,6 +79,13 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     find(COMMANDS, name)
 }
 
+/// The command-table index and name of a top-level command (for the per-command metrics).
+pub fn index(name: &[u8]) -> Option<(usize, &'static str)> {
+    let spec = lookup(name)?;
+    let i = COMMANDS.iter().position(|s| std::ptr::eq(s, spec))?;
+    Some((i, spec.name))
+}
+
 fn find(table: &'static [Spec], name: &[u8]) -> Option<&'static Spec> {
     if name.len() > 16 {
         return None;

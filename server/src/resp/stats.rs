@@ -1,0 +1,180 @@
+//! The TTL set service's own counters for Prometheus: commands by name and outcome
+//! (`error` when the reply is an error) and one latency histogram of command execution
+//! (parsing and network excluded), in a registry of their own that the server's process
+//! registry includes. Everything else the metrics show of the service is read from state
+//! it already keeps (`view`), so nothing is counted twice.
+//!
+//! Bounded: one slot per command of the command table (at most [`SLOTS`]), named on first
+//! use, plus `unknown`. Cost per command: two atomics and a histogram bucket (the caller
+//! takes two `Instant::now`). Depends on no other module of the service, which all may
+//! use it; it does not serve HTTP.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use speedlayer_metrics::{Counter, Histogram, HistogramSnapshot, Registry};
+
+/// Command slots: more than the command table holds; a command past them counts as
+/// `other` (the table test in `view` checks the table fits).
+pub const SLOTS: usize = 64;
+
+/// Upper bounds of the command latency buckets, in seconds.
+pub const BUCKETS: [f64; 12] = [
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025, 0.1,
+    1.0,
+];
+
+/// The service's own counters, in a registry of their own that the server's includes.
+#[derive(Debug)]
+pub struct RespStats {
+    registry: Arc<Registry>,
+    /// `(name, ok, error)` per command-table index, created on first use.
+    commands: Vec<OnceLock<(&'static str, Counter, Counter)>>,
+    /// Names no command has (and commands past [`SLOTS`]).
+    unknown: (Counter, Counter),
+    latency: Histogram,
+    aof_durable: Mutex<DurableWatch>,
+}
+
+/// When the AOF last became durable, as observed by a reader.
+#[derive(Debug, Default)]
+struct DurableWatch {
+    points: u64,
+    size: u64,
+    since: Option<Instant>,
+}
+
+impl Default for RespStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const HELP_COMMANDS: &str =
+    "RESP commands executed, by command and outcome (error: the reply was an error).";
+
+impl RespStats {
+    /// Empty counters (each command's series appear at its first use).
+    pub fn new() -> RespStats {
+        let registry = Registry::new();
+        let unknown = (
+            registry.counter(
+                "speedlayer_resp_commands_total",
+                HELP_COMMANDS,
+                &[("command", "unknown"), ("outcome", "ok")],
+            ),
+            registry.counter(
+                "speedlayer_resp_commands_total",
+                HELP_COMMANDS,
+                &[("command", "unknown"), ("outcome", "error")],
+            ),
+        );
+        let latency = registry.histogram(
+            "speedlayer_resp_command_duration_seconds",
+            "RESP command execution time (parsing and network excluded).",
+            &[],
+            &BUCKETS,
+        );
+        RespStats {
+            registry,
+            commands: (0..SLOTS).map(|_| OnceLock::new()).collect(),
+            unknown,
+            latency,
+            aof_durable: Mutex::new(DurableWatch::default()),
+        }
+    }
+
+    /// The registry holding the command series (include it in the process's).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Counts one executed request: `command` is `(command-table index, name)`, `None`
+    /// for a name no command has; `error` if its reply was an error.
+    pub fn command(&self, command: Option<(usize, &'static str)>, elapsed: Duration, error: bool) {
+        let (ok, err) = match command.and_then(|(i, name)| Some((self.commands.get(i)?, name))) {
+            Some((slot, name)) => {
+                let (_, ok, err) = slot.get_or_init(|| {
+                    let c = |outcome| {
+                        self.registry.counter(
+                            "speedlayer_resp_commands_total",
+                            HELP_COMMANDS,
+                            &[("command", name), ("outcome", outcome)],
+                        )
+                    };
+                    (name, c("ok"), c("error"))
+                });
+                (ok, err)
+            }
+            None => (&self.unknown.0, &self.unknown.1),
+        };
+        if error {
+            err.inc()
+        } else {
+            ok.inc()
+        }
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Commands so far, by name: `(name, ok, errors)`, only those used.
+    pub fn command_counts(&self) -> Vec<(&'static str, u64, u64)> {
+        self.commands
+            .iter()
+            .filter_map(|slot| slot.get().map(|(n, ok, err)| (*n, ok.get(), err.get())))
+            .chain(std::iter::once((
+                "unknown",
+                self.unknown.0.get(),
+                self.unknown.1.get(),
+            )))
+            .filter(|(_, ok, err)| ok + err > 0)
+            .collect()
+    }
+
+    /// The command latency histogram now.
+    pub fn latency(&self) -> HistogramSnapshot {
+        self.latency.snapshot()
+    }
+
+    /// The AOF fsync lag given the AOF's durable points and size now: seconds since the
+    /// durable points last moved, while the file has grown since (0: all durable).
+    pub fn fsync_lag(&self, durable_points: u64, size: u64) -> f64 {
+        let mut w = self.aof_durable.lock();
+        let now = Instant::now();
+        if w.since.is_none() || durable_points != w.points {
+            w.points = durable_points;
+            w.size = size;
+            w.since = Some(now);
+        }
+        if size > w.size {
+            w.since.map_or(0.0, |t| now.duration_since(t).as_secs_f64())
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_counted_by_table_name_and_outcome() {
+        let s = RespStats::new();
+        s.command(Some((3, "sadd")), Duration::from_micros(3), false);
+        s.command(Some((3, "sadd")), Duration::from_micros(3), false);
+        s.command(Some((5, "smembers")), Duration::from_micros(3), true);
+        s.command(None, Duration::from_micros(3), true);
+        s.command(Some((SLOTS, "past")), Duration::from_micros(3), true);
+        let counts = s.command_counts();
+        assert!(counts.contains(&("sadd", 2, 0)), "{counts:?}");
+        assert!(counts.contains(&("smembers", 0, 1)), "{counts:?}");
+        assert!(counts.contains(&("unknown", 0, 2)), "{counts:?}");
+        let text = s.registry().render();
+        assert!(
+            text.contains("speedlayer_resp_commands_total{command=\"sadd\",outcome=\"ok\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("speedlayer_resp_command_duration_seconds_count 5\n"));
+    }
+}
