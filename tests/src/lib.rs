@@ -7,3 +7,4 @@ pub mod etcd;
 pub mod link;
 pub mod server;
 pub mod tansu;
+pub mod webdriver;

@@ -21,6 +21,10 @@ function fmtNum(n) {
   if (a >= 1e4) return (n / 1e3).toFixed(1) + " k";
   return Number.isInteger(n) ? String(n) : n.toFixed(2);
 }
+function fmtMs(v) {
+  if (v == null || isNaN(v)) return "–";
+  return v < 1 ? (v * 1000).toFixed(0) + " µs" : v.toFixed(v < 10 ? 2 : 0) + " ms";
+}
 function fmtRate(n) { return fmtNum(n) + "/s"; }
 function fmtDur(s) {
   s = Math.floor(s);
@@ -45,10 +49,12 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 function card(k, v, cls) { return el("div", { class: "card" }, el("div", { class: "k" }, k), el("div", { class: "v " + (cls || "") }, v)); }
-function table(headers, rows) {
+// `cls[i]` overrides column i's class (default: first column left, others right).
+function table(headers, rows, cls) {
+  const k = (i) => (cls && cls[i]) || (i === 0 ? "l" : "");
   const t = el("table");
-  t.append(el("tr", {}, ...headers.map((h, i) => el("th", { class: i === 0 ? "l" : "" }, h))));
-  for (const r of rows) t.append(el("tr", {}, ...r.map((c, i) => el("td", { class: i === 0 ? "l" : "" }, c))));
+  t.append(el("tr", {}, ...headers.map((h, i) => el("th", { class: k(i) }, h))));
+  for (const r of rows) t.append(el("tr", {}, ...r.map((c, i) => el("td", { class: k(i) }, c))));
   return t;
 }
 function setStatus(msg) { document.getElementById("status").textContent = msg || ""; }
@@ -63,7 +69,7 @@ async function api(path) {
 // ---------- server page and live charts ----------
 const CHARTS = [
   { id: "ops", title: "Requests/s", series: [["writes_per_s", "writes/s", "#2563eb"], ["reads_per_s", "reads/s", "#16a34a"]], fmt: fmtNum },
-  { id: "latency", title: "Latency of data requests (ms)", series: [["p50_ms", "p50", "#0891b2"], ["p99_ms", "p99", "#dc2626"]], fmt: (v) => (v == null ? "–" : v.toFixed(3) + " ms") },
+  { id: "latency", title: "Latency of data requests (ms)", series: [["p50_ms", "p50", "#0891b2"], ["p99_ms", "p99", "#dc2626"]], fmt: fmtMs },
   { id: "memstore", title: "Memstore", series: [["memstore_bytes", "bytes", "#7c3aed"]], fmt: fmtBytes },
   { id: "flush", title: "Flushes and compactions", series: [["flush_queue", "flush queue", "#ea580c"], ["flushes_per_s", "flushes/s", "#2563eb"], ["compactions_per_s", "compactions/s", "#16a34a"]], fmt: fmtNum },
   { id: "compaction_bytes", title: "Compaction throughput", series: [["compaction_bytes_per_s", "bytes/s", "#16a34a"]], fmt: (v) => fmtBytes(v) + "/s" },
@@ -74,12 +80,11 @@ const CHARTS = [
 
 function makeCharts() {
   const box = document.getElementById("charts");
-  const width = Math.max(400, Math.min(640, box.clientWidth / 2 - 24));
   for (const c of CHARTS) {
     const div = el("div", { class: "chart", id: "chart-" + c.id });
     box.append(div);
     const opts = {
-      title: c.title, width, height: 190,
+      title: c.title, width: Math.max(300, div.clientWidth - 14), height: 190,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
       series: [{}].concat(c.series.map(([, label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: false, value: (u, v) => c.fmt(v) }))),
       axes: [{}, { size: 70, values: (u, vals) => vals.map((v) => c.fmt(v)) }],
@@ -215,7 +220,7 @@ async function loadFleet(ev) {
     });
     out.replaceChildren(
       el("p", {}, v.cars.length + " car(s) flagged on " + v.day + "; set TTL " + fmtTtl(v.set_pttl_ms) + (v.truncated ? " (list cut)" : "")),
-      table(["car", "windows", "highest window average", "windows (start–end, average km/h)"], rows));
+      table(["car", "windows", "highest window average", "windows (start–end, average km/h)"], rows, [null, null, null, "l wrap"]));
   } catch (e) {
     out.replaceChildren(el("p", { class: "bad" }, e.message));
   }

@@ -16,6 +16,7 @@ use speedlayer_storage::DbStats;
 const INDEX: &str = include_str!("../../assets/console/index.html");
 const APP_JS: &str = include_str!("../../assets/console/app.js");
 const APP_CSS: &str = include_str!("../../assets/console/app.css");
+const FAVICON: &str = include_str!("../../assets/console/favicon.svg");
 const UPLOT_JS: &str = include_str!("../../assets/console/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../assets/console/vendor/uPlot.min.css");
 const UPLOT_LICENSE: &str = include_str!("../../assets/console/vendor/uPlot.LICENSE");
@@ -40,6 +41,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/console/app.js",
             get(|| async { file("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { file("image/svg+xml", FAVICON) }),
+        )
+        .route(
+            "/console/favicon.svg",
+            get(|| async { file("image/svg+xml", FAVICON) }),
         )
         .route(
             "/console/app.css",
