@@ -35,6 +35,7 @@ function fmtAgo(t) {
   if (t == null) return "not since start";
   return fmtDur(Date.now() / 1000 - t) + " ago";
 }
+function stamp(ms) { return new Date(ms).toISOString().slice(0, 19).replace("T", " "); }
 function fmtTtl(ms) { return ms === -2 ? "no such key" : ms === -1 ? "no TTL" : fmtDur(ms / 1000); }
 
 // ---------- DOM helpers ----------
@@ -150,7 +151,7 @@ async function refreshRegion(tableName, id) {
     el("p", { class: "hint" }, "directory " + v.dir + (v.truncated ? " (list cut at 1000 files)" : "")),
     table(["family", "file", "size", "first row", "last row", "cells", "delete markers", "timestamps"],
       v.files.map((f) => [f.family, f.name, fmtBytes(f.size), f.first_row, f.last_row, fmtNum(f.cells), f.tombstones,
-        new Date(f.min_ts).toISOString() + " … " + new Date(f.max_ts).toISOString()])),
+        stamp(f.min_ts) + " … " + stamp(f.max_ts)])),
     el("a", { href: "#tables" }, "← all tables"),
   );
 }
