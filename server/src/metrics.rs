@@ -265,6 +265,12 @@ pub fn export_db(out: &mut Snapshot<'_>, stats: &DbStats) {
         &[],
         stats.compactions_failed,
     );
+    out.gauge(
+        "speedlayer_compaction_queue",
+        "Regions waiting for (or in) a background compaction.",
+        &[],
+        stats.compactions_queued as i64,
+    );
     type Get = fn(&speedlayer_storage::region::RegionStats) -> u64;
     let region_series: [(&str, bool, &str, Get); 11] = [
         (

@@ -72,7 +72,7 @@ const CHARTS = [
   { id: "ops", title: "Requests/s", series: [["writes_per_s", "writes/s", "#2563eb"], ["reads_per_s", "reads/s", "#16a34a"]], fmt: fmtNum },
   { id: "latency", title: "Latency of data requests (ms)", series: [["p50_ms", "p50", "#0891b2"], ["p99_ms", "p99", "#dc2626"]], fmt: fmtMs },
   { id: "memstore", title: "Memstore", series: [["memstore_bytes", "bytes", "#7c3aed"]], fmt: fmtBytes },
-  { id: "flush", title: "Flushes and compactions", series: [["flush_queue", "flush queue", "#ea580c"], ["flushes_per_s", "flushes/s", "#2563eb"], ["compactions_per_s", "compactions/s", "#16a34a"]], fmt: fmtNum },
+  { id: "flush", title: "Flushes and compactions", series: [["flush_queue", "flush queue", "#ea580c"], ["compaction_queue", "compaction queue", "#7c3aed"], ["flushes_per_s", "flushes/s", "#2563eb"], ["compactions_per_s", "compactions/s", "#16a34a"]], fmt: fmtNum },
   { id: "compaction_bytes", title: "Compaction throughput", series: [["compaction_bytes_per_s", "bytes/s", "#16a34a"]], fmt: (v) => fmtBytes(v) + "/s" },
   { id: "stalls", title: "Write stalls and WAL syncs (/s)", series: [["write_stalls_per_s", "stalls/s", "#dc2626"], ["wal_syncs_per_s", "WAL syncs/s", "#2563eb"]], fmt: fmtNum },
   { id: "cache", title: "Block cache hit ratio", series: [["block_cache_hit_ratio", "hit ratio", "#0891b2"]], fmt: (v) => (v == null ? "–" : (v * 100).toFixed(1) + " %") },

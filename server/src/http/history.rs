@@ -52,6 +52,8 @@ pub struct Sample {
     pub flush_queue: u64,
     /// Flushes per second.
     pub flushes_per_s: f64,
+    /// Regions waiting for (or in) a background compaction.
+    pub compaction_queue: u64,
     /// Compactions per second.
     pub compactions_per_s: f64,
     /// Bytes written by compactions per second.
@@ -255,6 +257,7 @@ impl History {
             memstore_bytes: regions().map(|r| r.memstore_bytes).sum(),
             flush_queue: regions().map(|r| r.frozen_memstores).sum(),
             flushes_per_s: rate(now.flushes, prev.flushes),
+            compaction_queue: stats.compactions_queued,
             compactions_per_s: rate(now.compactions, prev.compactions),
             compaction_bytes_per_s: rate(now.compaction_bytes, prev.compaction_bytes),
             write_stalls_per_s: rate(now.too_busy, prev.too_busy),
