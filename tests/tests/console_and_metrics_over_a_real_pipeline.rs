@@ -11,7 +11,8 @@
 //!   tables, region and TTL set pages render, the fleet view lists exactly the cars the TTL
 //!   set flagged for the day, and clicking one plots its speed with its flagged windows.
 //!
-//! Screenshots go to `target/console-screenshots/` (printed). One browser session for all.
+//! Screenshots go to `target/console-screenshots/` (printed): overview, tables, region,
+//! ttl-sets, fleet and fleet-car. One browser session for all.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -489,6 +490,11 @@ async fn console_and_metrics_over_a_real_pipeline() {
             "{plotted}"
         );
         b.screenshot(&shots.join("fleet.png"));
+        b.eval(
+            "document.getElementById('car-panel').scrollIntoView();",
+            json!([]),
+        );
+        b.screenshot(&shots.join("fleet-car.png"));
         assert_no_console_errors(&b, "fleet");
     });
 
