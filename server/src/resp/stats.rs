@@ -1,12 +1,13 @@
 //! The TTL set service's own counters for Prometheus: commands by name and outcome
-//! (`error` when the reply is an error) and one latency histogram of command execution
-//! (parsing and network excluded), in a registry of their own that the server's process
+//! (`error` when the reply is an error) and one latency histogram of request handling
+//! (parsing and execution, network excluded; a pipelined batch gives each request the
+//! batch's mean), in a registry of their own that the server's process
 //! registry includes. Everything else the metrics show of the service is read from state
 //! it already keeps (`view`), so nothing is counted twice.
 //!
 //! Bounded: one slot per command of the command table (at most [`SLOTS`]), named on first
-//! use, plus `unknown`. Cost per command: two atomics and a histogram bucket (the caller
-//! takes two `Instant::now`). Depends on no other module of the service, which all may
+//! use, plus `unknown`. Cost per command: a table lookup and one atomic; per batch read
+//! from a client: two clock reads and one histogram update. Depends on no other module of the service, which all may
 //! use it; it does not serve HTTP.
 
 use std::sync::{Arc, OnceLock};
@@ -14,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use speedlayer_metrics::{Counter, Histogram, HistogramSnapshot, Registry};
+
+/// How long the member count and memory estimate of the last keyspace walk are reused.
+pub const WALK_EVERY: Duration = Duration::from_secs(5);
 
 /// Command slots: more than the command table holds; a command past them counts as
 /// `other` (the table test in `view` checks the table fits).
@@ -35,6 +39,8 @@ pub struct RespStats {
     unknown: (Counter, Counter),
     latency: Histogram,
     aof_durable: Mutex<DurableWatch>,
+    /// The last keyspace walk: when, and its (members, memory bytes).
+    walk: Mutex<Option<(Instant, (u64, u64))>>,
 }
 
 /// When the AOF last became durable, as observed by a reader.
@@ -72,7 +78,7 @@ impl RespStats {
         );
         let latency = registry.histogram(
             "speedlayer_resp_command_duration_seconds",
-            "RESP command execution time (parsing and network excluded).",
+            "RESP request handling time: parsing and execution, network excluded (a pipelined batch gives each request the batch's mean).",
             &[],
             &BUCKETS,
         );
@@ -82,6 +88,7 @@ impl RespStats {
             unknown,
             latency,
             aof_durable: Mutex::new(DurableWatch::default()),
+            walk: Mutex::new(None),
         }
     }
 
@@ -92,7 +99,7 @@ impl RespStats {
 
     /// Counts one executed request: `command` is `(command-table index, name)`, `None`
     /// for a name no command has; `error` if its reply was an error.
-    pub fn command(&self, command: Option<(usize, &'static str)>, elapsed: Duration, error: bool) {
+    pub fn command(&self, command: Option<(usize, &'static str)>, error: bool) {
         let (ok, err) = match command.and_then(|(i, name)| Some((self.commands.get(i)?, name))) {
             Some((slot, name)) => {
                 let (_, ok, err) = slot.get_or_init(|| {
@@ -109,12 +116,17 @@ impl RespStats {
             }
             None => (&self.unknown.0, &self.unknown.1),
         };
-        if error {
-            err.inc()
-        } else {
-            ok.inc()
+        if error { err.inc() } else { ok.inc() }
+    }
+
+    /// Records the time of a batch of `n` requests read together (one pipelined read):
+    /// each request counts the batch's mean, so a batch costs two clock reads and one
+    /// histogram update however long it is (at `-P 1` every request is timed alone).
+    pub fn batch(&self, n: u64, elapsed: Duration) {
+        if n > 0 {
+            self.latency
+                .observe_many(elapsed.as_secs_f64() / n as f64, n);
         }
-        self.latency.observe(elapsed.as_secs_f64());
     }
 
     /// Commands so far, by name: `(name, ok, errors)`, only those used.
@@ -134,6 +146,20 @@ impl RespStats {
     /// The command latency histogram now.
     pub fn latency(&self) -> HistogramSnapshot {
         self.latency.snapshot()
+    }
+
+    /// `walk()`'s result, recomputed only when the last one is older than [`WALK_EVERY`]:
+    /// walking every member under the keyspace lock stalls commands for its duration.
+    pub fn walked(&self, walk: impl FnOnce() -> (u64, u64)) -> (u64, u64) {
+        let mut last = self.walk.lock();
+        match *last {
+            Some((at, v)) if at.elapsed() < WALK_EVERY => v,
+            _ => {
+                let v = walk();
+                *last = Some((Instant::now(), v));
+                v
+            }
+        }
     }
 
     /// The AOF fsync lag given the AOF's durable points and size now: seconds since the
@@ -161,11 +187,13 @@ mod tests {
     #[test]
     fn commands_are_counted_by_table_name_and_outcome() {
         let s = RespStats::new();
-        s.command(Some((3, "sadd")), Duration::from_micros(3), false);
-        s.command(Some((3, "sadd")), Duration::from_micros(3), false);
-        s.command(Some((5, "smembers")), Duration::from_micros(3), true);
-        s.command(None, Duration::from_micros(3), true);
-        s.command(Some((SLOTS, "past")), Duration::from_micros(3), true);
+        s.command(Some((3, "sadd")), false);
+        s.command(Some((3, "sadd")), false);
+        s.command(Some((5, "smembers")), true);
+        s.command(None, true);
+        s.command(Some((SLOTS, "past")), true);
+        s.batch(4, Duration::from_micros(12));
+        s.batch(1, Duration::from_micros(300));
         let counts = s.command_counts();
         assert!(counts.contains(&("sadd", 2, 0)), "{counts:?}");
         assert!(counts.contains(&("smembers", 0, 1)), "{counts:?}");
@@ -175,6 +203,13 @@ mod tests {
             text.contains("speedlayer_resp_commands_total{command=\"sadd\",outcome=\"ok\"} 2\n"),
             "{text}"
         );
-        assert!(text.contains("speedlayer_resp_command_duration_seconds_count 5\n"));
+        assert!(
+            text.contains("speedlayer_resp_command_duration_seconds_count 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("speedlayer_resp_command_duration_seconds_bucket{le=\"5e-06\"} 4\n"),
+            "four requests of 3 us each: {text}"
+        );
     }
 }

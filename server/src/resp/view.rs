@@ -3,8 +3,9 @@
 //! expired keys, the AOF's size, rewrite and write status and its fsync lag; and the
 //! binding of the service's series into the server's process registry.
 //!
-//! Reading walks the keyspace under its lock (O(keys), for the member count and the
-//! memory estimate), once per scrape or console sample. No evictions exist (`maxmemory`
+//! Members and the memory estimate walk the keyspace under its lock (O(members), as INFO
+//! memory does), at most once per [`super::stats::WALK_EVERY`]; between walks the last
+//! result is shown. Keys, clients and every counter are read fresh. No evictions exist (`maxmemory`
 //! is not supported), so `speedlayer_resp_evicted_keys_total` is 0 by construction. It
 //! changes no data and does not serve HTTP.
 
@@ -72,18 +73,15 @@ pub struct RespView {
     pub aof_fsync_lag_seconds: f64,
 }
 
-/// Reads the service's state into a [`RespView`]; walks the keyspace (O(keys)).
+/// Reads the service's state into a [`RespView`] (see the module doc for what walks the keyspace).
 pub fn view(shared: &Shared) -> RespView {
-    let (keys, volatile_keys, members, memory_bytes, expired_keys) = {
+    let (keys, volatile_keys, (members, memory_bytes), expired_keys) = {
         let ks = shared.ks.lock();
-        let members: usize = ks.iter().map(|(_, e)| e.set.len()).sum();
-        (
-            ks.len(),
-            ks.volatile_len(),
-            members,
-            ks.approx_bytes(),
-            ks.stats.expired_keys,
-        )
+        let walked = shared.metrics.walked(|| {
+            let members: usize = ks.iter().map(|(_, e)| e.set.len()).sum();
+            (members as u64, ks.approx_bytes() as u64)
+        });
+        (ks.len(), ks.volatile_len(), walked, ks.stats.expired_keys)
     };
     let info = shared.aof.as_ref().map(|a| a.info()).unwrap_or_default();
     let lag = shared.metrics.fsync_lag(info.durable_points, info.size);
@@ -92,8 +90,8 @@ pub fn view(shared: &Shared) -> RespView {
         addr: shared.local_addr.to_string(),
         keys: keys as u64,
         volatile_keys: volatile_keys as u64,
-        members: members as u64,
-        memory_bytes: memory_bytes as u64,
+        members,
+        memory_bytes,
         clients: shared.client_count() as u64,
         max_clients: shared.config.maxclients as u64,
         connections_received: st.total_connections_received.load(Ordering::Relaxed),
@@ -214,6 +212,14 @@ fn export(v: &RespView, out: &mut Snapshot<'_>) {
 mod tests {
     #[test]
     fn the_command_table_fits_the_stats_slots() {
-        assert!(super::super::cmd::COMMANDS.len() < super::super::stats::SLOTS);
+        use super::super::cmd::{COMMANDS, index};
+        assert!(COMMANDS.len() < super::super::stats::SLOTS);
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(
+                index(spec.name.to_ascii_uppercase().as_bytes()),
+                Some((i, spec.name))
+            );
+        }
+        assert_eq!(index(b"nosuch"), None);
     }
 }
