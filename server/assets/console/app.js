@@ -172,7 +172,7 @@ async function refreshResp() {
     card("expired keys", fmtNum(v.expired_keys)), card("commands", fmtNum(v.commands_processed)),
     card("appendfsync", v.appendfsync), card("AOF size", fmtBytes(v.aof_size) + " (base " + fmtBytes(v.aof_base_size) + ")"),
     card("AOF writes", v.aof_write_failing ? "failing" : "ok", v.aof_write_failing ? "bad" : "ok"),
-    card("AOF rewrites", v.aof_rewrites + (v.aof_last_rewrite_failed ? " (last failed)" : " (last ok)"), v.aof_last_rewrite_failed ? "bad" : ""),
+    card("AOF rewrites", v.aof_rewrites + (v.aof_rewrites ? ", last " + fmtAgo(v.aof_last_rewrite_seen) : "") + (v.aof_last_rewrite_failed ? " (last failed)" : " (last ok)"), v.aof_last_rewrite_failed ? "bad" : ""),
     card("AOF fsync lag", v.aof_fsync_lag_seconds.toFixed(1) + " s"),
   );
   const rates = h.resp_commands_per_s || {};

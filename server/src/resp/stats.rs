@@ -39,6 +39,8 @@ pub struct RespStats {
     unknown: (Counter, Counter),
     latency: Histogram,
     aof_durable: Mutex<DurableWatch>,
+    /// AOF rewrites last seen and the Unix time they were seen to change.
+    rewrites_seen: Mutex<(u64, Option<f64>)>,
     /// The last keyspace walk: when, and its (members, memory bytes).
     walk: Mutex<Option<(Instant, (u64, u64))>>,
 }
@@ -89,6 +91,7 @@ impl RespStats {
             latency,
             aof_durable: Mutex::new(DurableWatch::default()),
             walk: Mutex::new(None),
+            rewrites_seen: Mutex::new((0, None)),
         }
     }
 
@@ -160,6 +163,22 @@ impl RespStats {
                 v
             }
         }
+    }
+
+    /// When the AOF's rewrite count was last seen to change (Unix seconds; `None` if no
+    /// rewrite since start), observed at each reading: accurate to the reading interval.
+    pub fn last_rewrite_seen(&self, rewrites: u64) -> Option<f64> {
+        let mut seen = self.rewrites_seen.lock();
+        if rewrites != seen.0 {
+            *seen = (
+                rewrites,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs_f64()),
+            );
+        }
+        seen.1
     }
 
     /// The AOF fsync lag given the AOF's durable points and size now: seconds since the

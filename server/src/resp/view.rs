@@ -67,6 +67,8 @@ pub struct RespView {
     pub aof_last_rewrite_failed: bool,
     /// Rewrites that failed in a row.
     pub aof_rewrite_failures: u64,
+    /// When the last rewrite was seen done (Unix s; by the console's and scrapes' readings).
+    pub aof_last_rewrite_seen: Option<f64>,
     /// Whether writes to the AOF are failing now.
     pub aof_write_failing: bool,
     /// Seconds since the AOF last became durable while writes wait for it.
@@ -104,6 +106,7 @@ pub fn view(shared: &Shared) -> RespView {
         aof_rewrites: info.rewrites,
         aof_last_rewrite_failed: info.last_rewrite_failed,
         aof_rewrite_failures: info.rewrite_failures,
+        aof_last_rewrite_seen: shared.metrics.last_rewrite_seen(info.rewrites),
         aof_write_failing: info.write_errno.is_some(),
         aof_fsync_lag_seconds: lag,
     }
