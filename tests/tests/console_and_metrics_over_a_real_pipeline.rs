@@ -22,8 +22,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use speedlayer_client::Client;
-use speedlayer_client::proto::ScanRequest;
+use speedlayer_client::proto::{Durability, ScanRequest};
+use speedlayer_client::{Client, put_row};
 use speedlayer_tests::bins::bin_path;
 use speedlayer_tests::server::ServerProcess;
 use speedlayer_tests::tansu::Tansu;
@@ -352,10 +352,23 @@ async fn console_and_metrics_over_a_real_pipeline() {
             "return document.querySelectorAll('#server-info .card').length > 5;",
         );
     });
-    // A flush gives the region files to list; reads through the real client while the
-    // page is open (the pipeline's writes went through the same client library).
+    // A flush gives the region files to list; synced writes and reads through the real
+    // client while the page is open, which the newest samples of the charts must show.
     client.flush("driving").await.unwrap();
-    for _ in 0..20 {
+    let made = server
+        .cli(&["create-table", "probe", "--family", "cf1"])
+        .ok();
+    assert!(made.contains("created"), "{made}");
+    for i in 0..40u32 {
+        let row = format!("probe-{i}");
+        client
+            .mutate(
+                "probe",
+                vec![put_row(row.as_bytes(), &[("cf1", "q", b"v")])],
+                Durability::Sync,
+            )
+            .await
+            .unwrap();
         client
             .scan_all(ScanRequest {
                 table: "driving".into(),
@@ -367,10 +380,11 @@ async fn console_and_metrics_over_a_real_pipeline() {
     }
     tokio::task::block_in_place(|| {
         b.wait_for(
-            "charts with writes and reads",
+            "charts with the writes, reads and WAL syncs just done",
             Duration::from_secs(20),
-            "const c = window.speedlayer.charts.ops; \
-             return !!c && c.data[0].length > 2 && c.data[1].some(v => v > 0) && c.data[2].some(v => v > 0);",
+            "const s = window.speedlayer.charts; const last = (c, i) => c.data[i].slice(-6); \
+             return !!s.ops && last(s.ops, 1).some(v => v > 0) && last(s.ops, 2).some(v => v > 0) \
+                 && last(s.stalls, 2).some(v => v > 0);",
         );
         b.wait_for(
             "latency and memstore charts with data",
