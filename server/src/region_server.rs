@@ -64,6 +64,11 @@ pub struct RegionConfig {
     pub tls_key: Option<PathBuf>,
     /// The bearer token Admin, Data and reflection requests must carry.
     pub token_file: Option<PathBuf>,
+    /// The process's Prometheus registry (default: a fresh one for `speedlayer-server`);
+    /// the binary passes the one the RESP service's series are included in.
+    pub registry: Arc<speedlayer_metrics::Registry>,
+    /// What the web console shows about this server and serves of the TTL set service.
+    pub console: crate::http::ConsoleConfig,
 }
 
 impl RegionConfig {
@@ -92,6 +97,8 @@ impl RegionConfig {
             tls_cert: None,
             tls_key: None,
             token_file: None,
+            registry: speedlayer_metrics::Registry::for_binary("speedlayer-server"),
+            console: crate::http::ConsoleConfig::default(),
         }
     }
 }
@@ -168,7 +175,7 @@ impl RegionServer {
 
         let backend = Backend {
             db,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(config.registry.clone())),
             advertise_addr: Arc::from(format!("{}://{grpc_addr}", config.scheme())),
             fence: config.fence.clone(),
             cluster: Arc::default(),
@@ -244,7 +251,9 @@ impl RegionServer {
             config.split_check_interval,
             stop_rx.clone(),
         ));
-        let app = crate::http::router(backend.clone(), stop_rx.clone());
+        let mut console = config.console.clone();
+        console.listening(grpc_addr, http_addr);
+        let app = crate::http::router(backend.clone(), stop_rx.clone(), console);
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(async move {
             axum::serve(http_listener, app)

@@ -9,3 +9,4 @@ pub mod link;
 pub mod netns;
 pub mod server;
 pub mod tansu;
+pub mod webdriver;

@@ -52,6 +52,7 @@ pub async fn serve(
     'conn: loop {
         let mut wrote = false;
         let mut commands = 0u64;
+        let batch_started = Instant::now();
         loop {
             match parse_request(&mut inbuf, &limits, client.authed, &mut args) {
                 Ok(true) => {
@@ -59,7 +60,11 @@ pub async fn serve(
                         continue;
                     }
                     commands += 1;
+                    let mark = client.out.buf.len();
                     wrote |= cmd::execute(&shared, &mut client, &args);
+                    // Metrics (issue 14): by command and outcome; an error reply starts `-`.
+                    let error = client.out.buf.get(mark) == Some(&b'-');
+                    shared.metrics.command(cmd::index(&args[0]), error);
                     if client.close {
                         break;
                     }
@@ -80,6 +85,7 @@ pub async fn serve(
             }
         }
         if commands > 0 {
+            shared.metrics.batch(commands, batch_started.elapsed());
             // One shared-counter update per batch, not per command.
             shared
                 .stats

@@ -26,7 +26,9 @@ pub mod server;
 pub mod set;
 pub mod snapshot;
 pub mod state;
+pub mod stats;
 pub mod tasks;
+pub mod view;
 pub mod watch;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -91,6 +91,8 @@ pub struct Shared {
     pub run_id: String,
     /// The bound address.
     pub local_addr: SocketAddr,
+    /// Prometheus counters of commands (`stats`; the rest is read by `view`).
+    pub metrics: super::stats::RespStats,
     next_id: AtomicU64,
     /// Woken when the last connection leaves (shutdown waits on it).
     pub(super) clients_gone: tokio::sync::Notify,
@@ -113,6 +115,7 @@ impl Shared {
             started: Instant::now(),
             run_id: format!("{:040x}", rand::random::<u128>()),
             local_addr,
+            metrics: super::stats::RespStats::new(),
             next_id: AtomicU64::new(1),
             clients_gone: tokio::sync::Notify::new(),
         }

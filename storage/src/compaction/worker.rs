@@ -42,6 +42,8 @@ pub struct WorkerStats {
     pub failed: u64,
     /// `schedule` calls refused because the queue was full.
     pub refused: u64,
+    /// Regions queued for compaction or being compacted now.
+    pub queued: u64,
 }
 
 struct Shared {
@@ -128,6 +130,7 @@ impl Worker {
             completed: self.shared.completed.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),
             refused: self.shared.refused.load(Ordering::Relaxed),
+            queued: self.shared.queued.lock().len() as u64,
         }
     }
 

@@ -502,7 +502,9 @@ impl Db {
             tables.values().map(|t| (&t.schema.name, &t.regions[..])),
             &self.inner.shared,
         );
-        s.compactions_failed = self.inner.compactor.stats().failed;
+        let worker = self.inner.compactor.stats();
+        s.compactions_failed = worker.failed;
+        s.compactions_queued = worker.queued;
         s
     }
 

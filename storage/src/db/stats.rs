@@ -22,6 +22,8 @@ pub struct DbStats {
     pub block_cache_bytes: u64,
     /// Background compactions that failed (their inputs stay; each is logged).
     pub compactions_failed: u64,
+    /// Regions waiting for (or in) a background compaction: the compaction queue.
+    pub compactions_queued: u64,
 }
 
 impl DbStats {
@@ -41,6 +43,7 @@ impl DbStats {
             block_cache_misses: misses,
             block_cache_bytes: bytes,
             compactions_failed: 0,
+            compactions_queued: 0,
         }
     }
 

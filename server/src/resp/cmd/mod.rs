@@ -79,6 +79,15 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     find(COMMANDS, name)
 }
 
+/// The command-table index and name of a top-level command (for the per-command metrics).
+pub fn index(name: &[u8]) -> Option<(usize, &'static str)> {
+    let spec = lookup(name)?;
+    // `spec` is an element of COMMANDS: its index is its offset, no scan needed.
+    let i =
+        (spec as *const Spec as usize - COMMANDS.as_ptr() as usize) / std::mem::size_of::<Spec>();
+    Some((i, spec.name))
+}
+
 fn find(table: &'static [Spec], name: &[u8]) -> Option<&'static Spec> {
     if name.len() > 16 {
         return None;
