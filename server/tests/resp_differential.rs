@@ -865,3 +865,68 @@ fn jedis_handshakes_match_redis() {
     }
     pair.stop();
 }
+
+/// The fields of a CLIENT LIST/INFO line that a sets-only server reports exactly as Redis
+/// (the rest are buffer sizes, file descriptors and 7.2's lib fields).
+fn client_fields(f: &Frame) -> Vec<(String, String)> {
+    let text = match f {
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Verbatim(_, b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("not a client line: {other:?}"),
+    };
+    text.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| {
+            [
+                "name", "flags", "db", "sub", "psub", "ssub", "multi", "user", "resp",
+            ]
+            .contains(k)
+        })
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// CLIENT LIST's `multi=` and `flags=`: -1 and `N` outside a transaction, the queued count
+/// and `x` inside one (seen by another client, and by the transaction itself in EXEC).
+#[test]
+fn client_list_shows_transactions_like_redis() {
+    let pair = Pair::start(None);
+    let mut seen = Vec::new();
+    for addr in [pair.ours.local_addr(), pair.redis.addr] {
+        let mut tx = Raw::connect(addr);
+        let mut other = Raw::connect(addr);
+        let Frame::Integer(id) = tx.cmd(&[b"CLIENT", b"ID"]) else {
+            panic!()
+        };
+        let id = id.to_string();
+        let look = |c: &mut Raw| client_fields(&c.cmd(&[b"CLIENT", b"LIST", b"ID", id.as_bytes()]));
+        let mut got = vec![look(&mut other)];
+        assert_eq!(tx.cmd(&[b"MULTI"]), Frame::Simple("OK".into()));
+        got.push(look(&mut other));
+        assert_eq!(
+            tx.cmd(&[b"SADD", b"k", b"a"]),
+            Frame::Simple("QUEUED".into())
+        );
+        assert_eq!(
+            tx.cmd(&[b"CLIENT", b"LIST", b"ID", id.as_bytes()]),
+            Frame::Simple("QUEUED".into())
+        );
+        got.push(look(&mut other));
+        let Frame::Array(replies) = tx.cmd(&[b"EXEC"]) else {
+            panic!()
+        };
+        got.push(client_fields(&replies[1]));
+        got.push(look(&mut other));
+        assert_eq!(tx.cmd(&[b"MULTI"]), Frame::Simple("OK".into()));
+        assert_eq!(tx.cmd(&[b"DISCARD"]), Frame::Simple("OK".into()));
+        got.push(look(&mut other));
+        seen.push(got);
+    }
+    assert_eq!(seen[0], seen[1], "ours vs redis");
+    assert!(
+        seen[0][3].contains(&("multi".into(), "2".into())),
+        "{:?}",
+        seen[0]
+    );
+    pair.stop();
+}

@@ -104,6 +104,14 @@ impl Keyspace {
         self.frozen_now.unwrap_or_else(|| self.clock.now_ms())
     }
 
+    /// The clock's time even inside EXEC. Redis 7.0 freezes only the time that decides
+    /// whether a key has expired; EXPIRE's base, its "already past" check, TTL/PTTL and
+    /// TIME read the running clock (verified against redis-server 7.0.15: `MULTI`,
+    /// `PEXPIRE k 100`, `DEBUG SLEEP 0.2`, `PTTL k`, `EXISTS k`, `EXEC` gives `0` and `1`).
+    pub fn clock_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Fixes the time until [`Keyspace::unfreeze_time`] (EXEC).
     pub fn freeze_time(&mut self) {
         self.frozen_now = Some(self.clock.now_ms());

@@ -70,6 +70,9 @@ pub struct ClientMeta {
     pub resp: i64,
     /// Last command name.
     pub last_cmd: String,
+    /// Commands queued in its transaction, or -1 outside MULTI (CLIENT LIST's `multi=`;
+    /// a client in MULTI also shows the `x` flag).
+    pub multi: i64,
 }
 
 /// State shared by all connections of one RESP server.
@@ -132,6 +135,7 @@ impl Shared {
                 created: Instant::now(),
                 resp: 2,
                 last_cmd: "NULL".to_owned(),
+                multi: -1,
             },
         );
         id

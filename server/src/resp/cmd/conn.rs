@@ -245,11 +245,13 @@ pub fn client_setinfo(s: &Shared, c: &mut Client, args: &[Bytes]) {
 
 fn client_line(id: u64, m: &crate::resp::state::ClientMeta) -> String {
     format!(
-        "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         m.addr,
         m.laddr,
         m.name,
         m.created.elapsed().as_secs(),
+        if m.multi >= 0 { "x" } else { "N" },
+        m.multi,
         m.last_cmd,
         m.resp,
         m.lib_name,

@@ -60,8 +60,10 @@ fn generic(s: &Shared, c: &mut Client, args: &[Bytes], name: &str, relative: boo
         }
     }
     let mut ks = s.ks.lock();
+    // One reading of the running clock for the base and the "already past" check.
+    let now = ks.clock_ms();
     if relative {
-        match when.checked_add(ks.now_ms()) {
+        match when.checked_add(now) {
             Some(v) => when = v,
             None => {
                 drop(ks);
@@ -86,7 +88,7 @@ fn generic(s: &Shared, c: &mut Client, args: &[Bytes], name: &str, relative: boo
         c.out.int(0);
         return;
     }
-    if when <= ks.now_ms() {
+    if when <= now {
         ks.remove(key);
         ks.propagate(&[b"DEL", key]);
     } else {
@@ -117,8 +119,8 @@ pub fn pexpireat(s: &Shared, c: &mut Client, a: &[Bytes]) {
 /// `None` = missing key, `Some(None)` = no TTL, `Some(Some(t))` = expires at `t`.
 fn lookup_expire(s: &Shared, key: &[u8]) -> (Option<Option<i64>>, i64) {
     let mut ks = s.ks.lock();
-    let now = ks.now_ms();
-    (ks.live(key).map(|e| e.expire_at), now)
+    let entry = ks.live(key).map(|e| e.expire_at);
+    (entry, ks.clock_ms())
 }
 
 fn ttl_generic(s: &Shared, c: &mut Client, key: &[u8], ms: bool) {

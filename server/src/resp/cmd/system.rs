@@ -31,7 +31,13 @@ fn spec_info(o: &mut Out, s: &Spec, prefix: Option<&str>) {
     o.int(i64::from(s.keys.1));
     o.int(i64::from(s.keys.2));
     o.set_len(1);
-    o.simple(&format!("@{}", s.group));
+    // The ACL category of the "transactions" group is Redis's `@transaction`.
+    let category = if s.group == "transactions" {
+        "transaction"
+    } else {
+        s.group
+    };
+    o.simple(&format!("@{category}"));
     o.set_len(0);
     o.array_len(0);
     o.array_len(s.subs.len());
