@@ -930,3 +930,182 @@ fn client_list_shows_transactions_like_redis() {
     );
     pair.stop();
 }
+
+/// The last differences, text-only cases: SCAN-family cursors as `strtoul` reads them, SSCAN
+/// checking a missing key before its options, CLIENT LIST and CONFIG GET argument edges.
+const LAST_DIFFERENCES: &[(Cmp, &str)] = &[
+    (Exact, "SADD s a b c"),
+    (Scan, "SSCAN s +0"),
+    (Scan, "SSCAN s 00"),
+    (Scan, "SSCAN s 0 COUNT +5"),
+    (Scan, "SSCAN s 0 COUNT 05"),
+    (Exact, "SSCAN s +"),
+    (Exact, "SSCAN s -"),
+    (Exact, "SSCAN s 0x1"),
+    (Exact, "SSCAN s 18446744073709551616"),
+    (Exact, "SSCAN s -18446744073709551616"),
+    (Shape, "SSCAN s -1"),
+    (Shape, "SSCAN s 18446744073709551615"),
+    (Exact, "SSCAN nokey 0 COUNT 0"),
+    (Exact, "SSCAN nokey 0 FOO"),
+    (Exact, "SSCAN nokey 0 TYPE set"),
+    (Exact, "SSCAN nokey x FOO"),
+    (Exact, "SSCAN s 0 FOO"),
+    (Exact, "SSCAN s 0 TYPE set"),
+    (Scan, "SCAN +0"),
+    (Scan, "SCAN 000"),
+    (Exact, "SCAN 1.5"),
+    (Exact, "SCAN +"),
+    (Exact, "SCAN 18446744073709551616"),
+    (Shape, "SCAN -1"),
+    (Exact, "CLIENT LIST TYPE master"),
+    (Exact, "CLIENT LIST TYPE replica"),
+    (Exact, "CLIENT LIST TYPE slave"),
+    (Exact, "CLIENT LIST TYPE pubsub"),
+    (Exact, "CLIENT LIST TYPE PubSub"),
+    (Exact, "CLIENT LIST TYPE foo"),
+    (Exact, "CLIENT LIST TYPE"),
+    (Exact, "CLIENT LIST TYPE normal x"),
+    (Exact, "CLIENT LIST ID"),
+    (Exact, "CLIENT LIST ID 0"),
+    (Exact, "CLIENT LIST ID -1"),
+    (Exact, "CLIENT LIST ID 99999 0 -5"),
+    (Exact, "CLIENT LIST ID 1 x"),
+    (Exact, "CLIENT LIST ID +1"),
+    (Exact, "CLIENT LIST FOO"),
+    (Exact, "CLIENT LIST FOO bar"),
+    (Exact, "CLIENT LIST id 99999 TYPE normal"),
+    (Exact, "CONFIG GET MAXCLIENTS"),
+    (Exact, "CONFIG GET HZ"),
+    (Exact, "CONFIG GET maxclients MAXCLIENTS"),
+    (Exact, "CONFIG GET MAXCLIENTS maxclients"),
+    (Exact, "CONFIG GET maxclient? MAXCLIENTS"),
+    (Exact, "CONFIG GET MaxClients maxclient?"),
+    (Pairs, "CONFIG GET maxclients hz maxclients"),
+    (Pairs, "CONFIG GET auto-aof-rewrite-* AppendFsync"),
+    (Pairs, "CONFIG GET APPENDFSYN? appendfsync"),
+    (Exact, "CONFIG GET h[y-z]"),
+    (Exact, "CONFIG GET h?"),
+    (Exact, "CONFIG GET nosuch"),
+    (Exact, "CONFIG GET"),
+];
+
+#[test]
+fn last_differences_match_redis_resp2() {
+    run(LAST_DIFFERENCES, false);
+}
+
+#[test]
+fn last_differences_match_redis_resp3() {
+    run(LAST_DIFFERENCES, true);
+}
+
+/// Replies to raw requests whose arguments hold NUL or non-UTF-8 bytes, byte for byte:
+/// arguments echoed in errors carry the client's bytes up to the first NUL (CR and LF as
+/// spaces), keywords end at a NUL as C's `strcasecmp` sees them, cursors as `strtoul`
+/// reads them, and glob ranges compare bytes above 0x7F as signed chars.
+#[test]
+fn binary_arguments_match_redis() {
+    let pair = Pair::start(None);
+    let cases: &[&[&[u8]]] = &[
+        &[b"CLIENT", b"FO\xff\x00O"],
+        &[b"CLIENT", b"FO\r\nO"],
+        &[b"COMMAND", b"F\xffO"],
+        &[b"CONFIG", b"\xfe\x00x"],
+        &[b"HELLO", b"3", b"F\xff\x00O"],
+        &[b"HELLO", b"\xff"],
+        &[b"EXPIRE", b"k", b"1", b"\xff"],
+        &[b"EXPIRE", b"k", b"1", b"a\x00\xff"],
+        &[b"NO\xffPE", b"a\xff", b"b\x00c"],
+        &[b"CLIENT", b"LIST", b"TYPE", b"f\xff\x00oo"],
+        &[b"CLIENT", b"LIST", b"TYPE", b"f\r\noo"],
+        &[b"SCAN", b"0", b"TYPE", b"\xff"],
+        &[b"SELECT", b"\xff"],
+        &[b"FLUSHALL", b"\xff"],
+        &[b"SINTERCARD", b"1", b"k", b"\xff"],
+        &[b"CONFIG", b"GET", b"hz\x00x"],
+        &[b"CONFIG", b"GET", b"h\x00*"],
+        &[b"CONFIG", b"GET", b"maxclient?\x00zz"],
+        &[b"SADD", b"s", b"a"],
+        &[b"SSCAN", b"s", b"0\x00zz"],
+        &[b"SSCAN", b"s", b"0", b"COUNT\x00x", b"5"],
+        &[b"SSCAN", b"s", b"0", b"count", b"5\x00"],
+        &[b"SSCAN", b"s", b""],
+        &[
+            b"SADD", b"hi", b"\x80", b"\xff", b"A", b"b", b"\x00", b"\x7f",
+        ],
+        &[b"SSCAN", b"hi", b"0", b"MATCH", b"[a-\xff]"],
+        &[b"SSCAN", b"hi", b"0", b"MATCH", b"[\x80-\xfe]"],
+        &[b"SSCAN", b"hi", b"0", b"MATCH", b"[\xff-\x80]"],
+        &[b"SSCAN", b"hi", b"0", b"MATCH", b"[\x00-\x7f]"],
+        &[b"SSCAN", b"hi", b"0", b"MATCH", b"[^\x80-\xff]"],
+        &[b"SADD", b"\x80key", b"m"],
+        &[b"SADD", b"\xffkey", b"m"],
+        &[b"KEYS", b"[\x01-\xff]key"],
+        &[b"KEYS", b"[\x81-\xff]key"],
+    ];
+    for args in cases {
+        let mut got = Vec::new();
+        for addr in [pair.ours.local_addr(), pair.redis.addr] {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            std::io::Write::write_all(&mut s, &common::encode(args)).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut out = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut s, &mut out);
+            got.push(sorted_page(out));
+        }
+        assert!(
+            got[0] == got[1],
+            "{args:?}: ours {:?} vs redis {:?}",
+            String::from_utf8_lossy(&got[0]),
+            String::from_utf8_lossy(&got[1])
+        );
+    }
+    pair.stop();
+}
+
+/// A reply's bytes, with the members of a scan page (`*2 $n cursor *m ...`) or of a KEYS
+/// reply (`*m ...`) sorted, as Redis leaves their order unspecified; others unchanged.
+fn sorted_page(out: Vec<u8>) -> Vec<u8> {
+    let bulks = |f: &Frame| -> Option<Vec<Vec<u8>>> {
+        let Frame::Array(items) = f else { return None };
+        let mut v = Vec::new();
+        for i in items {
+            let Frame::Bulk(m) = i else { return None };
+            v.push(m.to_vec());
+        }
+        v.sort();
+        Some(v)
+    };
+    let encode = |head: Vec<u8>, members: Vec<Vec<u8>>| {
+        let mut v = head;
+        v.extend(format!("*{}\r\n", members.len()).as_bytes());
+        for m in members {
+            v.extend(format!("${}\r\n", m.len()).as_bytes());
+            v.extend(m);
+            v.extend(b"\r\n");
+        }
+        v
+    };
+    match Frame::parse(&out) {
+        Ok((Frame::Array(v), used)) if used == out.len() => {
+            if let [Frame::Bulk(cursor), page] = &v[..]
+                && let Some(members) = bulks(page)
+            {
+                let head = format!(
+                    "*2\r\n${}\r\n{}\r\n",
+                    cursor.len(),
+                    String::from_utf8_lossy(cursor)
+                );
+                return encode(head.into_bytes(), members);
+            }
+            match bulks(&Frame::Array(v)) {
+                Some(members) => encode(Vec::new(), members),
+                None => out,
+            }
+        }
+        _ => out,
+    }
+}

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, is};
+use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, is, quoting};
 use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
@@ -122,9 +122,11 @@ pub fn hello(s: &Shared, c: &mut Client, args: &[Bytes]) {
             name = Some(&args[i + 1]);
             i += 2;
         } else {
-            c.out.error(&format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
+            c.out.error_bytes(&quoting(
+                "ERR Syntax error in HELLO option '",
+                &args[i],
+                usize::MAX,
+                "'",
             ));
             return;
         }
@@ -219,9 +221,11 @@ pub fn client_setname(s: &Shared, c: &mut Client, args: &[Bytes]) {
 pub fn client_setinfo(s: &Shared, c: &mut Client, args: &[Bytes]) {
     let lib_name = is(&args[2], "lib-name");
     if !lib_name && !is(&args[2], "lib-ver") {
-        c.out.error(&format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(&args[2])
+        c.out.error_bytes(&quoting(
+            "ERR Unrecognized option '",
+            &args[2],
+            usize::MAX,
+            "'",
         ));
         return;
     }
@@ -272,33 +276,56 @@ pub fn client_info(s: &Shared, c: &mut Client, _: &[Bytes]) {
 
 /// CLIENT LIST [TYPE normal] [ID id ...]
 pub fn client_list(s: &Shared, c: &mut Client, args: &[Bytes]) {
-    let mut ids: Option<Vec<u64>> = None;
-    if args.len() > 2 {
-        if is(&args[2], "type") && args.len() == 4 && is(&args[3], "normal") {
-        } else if is(&args[2], "id") && args.len() >= 4 {
-            let mut v = Vec::new();
-            for a in &args[3..] {
-                match arg_i64(a) {
-                    Some(n) if n > 0 => v.push(n as u64),
-                    _ => {
-                        c.out.error("ERR Invalid client ID");
-                        return;
-                    }
-                }
-            }
-            ids = Some(v);
+    // Redis 7.0's argument rules: `TYPE t` only as the sole filter, with Redis's client
+    // type names (ours are all `normal`: no replica, master or pub/sub clients); `ID`
+    // followed by integers, each id listed in the order given, once per mention (0,
+    // negative and unknown ids list nothing).
+    let text = if args.len() == 2 {
+        s.clients
+            .lock()
+            .iter()
+            .map(|(id, m)| client_line(*id, m))
+            .collect::<String>()
+    } else if args.len() == 4 && is(&args[2], "type") {
+        let t = &args[3];
+        if is(t, "normal") {
+            s.clients
+                .lock()
+                .iter()
+                .map(|(id, m)| client_line(*id, m))
+                .collect::<String>()
+        } else if ["master", "replica", "slave", "pubsub"]
+            .iter()
+            .any(|n| is(t, n))
+        {
+            String::new()
         } else {
-            c.out.error(ERR_SYNTAX);
+            c.out
+                .error_bytes(&quoting("ERR Unknown client type '", t, usize::MAX, "'"));
             return;
         }
-    }
-    let text: String = s
-        .clients
-        .lock()
-        .iter()
-        .filter(|(id, _)| ids.as_ref().is_none_or(|v| v.contains(id)))
-        .map(|(id, m)| client_line(*id, m))
-        .collect();
+    } else if args.len() > 3 && is(&args[2], "id") {
+        let mut ids = Vec::with_capacity(args.len() - 3);
+        for a in &args[3..] {
+            match arg_i64(a) {
+                Some(n) => ids.push(n),
+                None => {
+                    c.out.error("ERR Invalid client ID");
+                    return;
+                }
+            }
+        }
+        let clients = s.clients.lock();
+        ids.iter()
+            .filter_map(|&id| {
+                let id = u64::try_from(id).ok()?;
+                clients.get(&id).map(|m| client_line(id, m))
+            })
+            .collect::<String>()
+    } else {
+        c.out.error(ERR_SYNTAX);
+        return;
+    };
     c.out.verbatim(&text);
 }
 

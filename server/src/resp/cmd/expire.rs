@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{ERR_NOT_INT, arg_i64, is};
+use super::{ERR_NOT_INT, arg_i64, is, quoting};
 use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
@@ -28,10 +28,8 @@ fn generic(s: &Shared, c: &mut Client, args: &[Bytes], name: &str, relative: boo
         } else if is(opt, "lt") {
             LT
         } else {
-            c.out.error(&format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            ));
+            c.out
+                .error_bytes(&quoting("ERR Unsupported option ", opt, usize::MAX, ""));
             return;
         };
     }

@@ -206,19 +206,45 @@ fn config_pairs(s: &Shared) -> Vec<(&'static str, String)> {
 
 /// CONFIG GET pattern [pattern ...]
 pub fn config_get(s: &Shared, c: &mut Client, args: &[Bytes]) {
-    let pairs: Vec<(&str, String)> = config_pairs(s)
-        .into_iter()
-        .filter(|(k, _)| {
-            args[2..]
+    // Redis 7.0's rules: an argument without `[`, `*` or `?` (before its first NUL) is
+    // looked up by exact name, case-insensitively, and answered under the spelling asked;
+    // any other is a case-insensitive glob (ending at its first NUL) answered under the
+    // settings' own names. A setting asked for twice, by any route, is listed once, under
+    // the first spelling that found it.
+    let all = config_pairs(s);
+    let mut found: Vec<(Vec<u8>, usize)> = Vec::new();
+    let add = |name: &[u8], i: usize, found: &mut Vec<(Vec<u8>, usize)>| {
+        if !found.iter().any(|(_, j)| *j == i) {
+            found.push((name.to_vec(), i));
+        }
+    };
+    for a in &args[2..] {
+        let pattern = c_string(a);
+        if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+            if let Some(i) = all
                 .iter()
-                .any(|p| glob::matches(p, k.as_bytes(), true))
-        })
-        .collect();
-    c.out.map_len(pairs.len());
-    for (k, v) in pairs {
-        c.out.bulk(k.as_bytes());
-        c.out.bulk(v.as_bytes());
+                .position(|(k, _)| k.as_bytes().eq_ignore_ascii_case(a))
+            {
+                add(a, i, &mut found);
+            }
+            continue;
+        }
+        for (i, (k, _)) in all.iter().enumerate() {
+            if glob::matches(pattern, k.as_bytes(), true) {
+                add(k.as_bytes(), i, &mut found);
+            }
+        }
     }
+    c.out.map_len(found.len());
+    for (name, i) in found {
+        c.out.bulk(&name);
+        c.out.bulk(all[i].1.as_bytes());
+    }
+}
+
+/// `b` up to its first NUL byte, as C code sees an argument.
+fn c_string(b: &[u8]) -> &[u8] {
+    b.iter().position(|&x| x == 0).map_or(b, |n| &b[..n])
 }
 
 /// CONFIG HELP
