@@ -17,7 +17,7 @@ use crate::grpc::convert;
 use crate::resp::aof;
 use crate::resp::clock::ManualClock;
 use crate::resp::config::Limits;
-use crate::resp::frame::{Frame, FrameError, parse_request};
+use crate::resp::frame::{Frame, FrameError, RequestParser, parse_request};
 use crate::resp::keyspace::Keyspace;
 use crate::resp::snapshot;
 
@@ -43,7 +43,7 @@ pub fn resp_frame(data: &[u8]) {
                     whole.push(args.clone());
                 }
                 Ok(false) | Err(FrameError::Incomplete) => break,
-                Err(FrameError::Protocol(_)) => break,
+                Err(FrameError::Protocol(_) | FrameError::QueryBufferLimit { .. }) => break,
             }
         }
         // Feeding the same bytes in two pieces yields the same leading requests.
@@ -55,6 +55,26 @@ pub fn resp_frame(data: &[u8]) {
         }
         assert!(split.len() <= whole.len());
         assert_eq!(&whole[..split.len()], &split[..]);
+        // A resuming parser fed a few bytes at a time yields the same requests as the
+        // stateless one fed everything at once.
+        let mut parser = RequestParser::default();
+        let mut buf = BytesMut::new();
+        let mut pieces = Vec::new();
+        let step = 1 + data.first().map_or(0, |&b| usize::from(b % 7));
+        'feed: for chunk in data.chunks(step) {
+            buf.extend_from_slice(chunk);
+            loop {
+                match parser.parse(&mut buf, &limits, authed, &mut args) {
+                    Ok(true) => pieces.push(args.clone()),
+                    Ok(false) | Err(FrameError::Incomplete) => break,
+                    Err(FrameError::Protocol(_) | FrameError::QueryBufferLimit { .. }) => {
+                        break 'feed;
+                    }
+                }
+            }
+        }
+        assert!(pieces.len() <= whole.len());
+        assert_eq!(&whole[..pieces.len()], &pieces[..]);
     }
     if let Ok((_, used)) = Frame::parse(data) {
         assert!(used <= data.len());

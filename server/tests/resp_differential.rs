@@ -1109,3 +1109,38 @@ fn sorted_page(out: Vec<u8>) -> Vec<u8> {
         _ => out,
     }
 }
+
+/// Commands of more than a million arguments (bulk loaders send them): Redis 7 accepts
+/// them, and so do we, with the same replies, also when they arrive in many pieces.
+#[test]
+fn commands_of_over_a_million_arguments_match_redis() {
+    const N: usize = 1_100_000;
+    let pair = Pair::start(None);
+    let members: Vec<Vec<u8>> = (0..N).map(|i| format!("V{i:07}").into_bytes()).collect();
+    let mut sadd: Vec<&[u8]> = vec![b"SADD", b"big"];
+    sadd.extend(members.iter().map(Vec::as_slice));
+    let sadd = common::encode(&sadd);
+    let mut srem: Vec<&[u8]> = vec![b"SREM", b"big"];
+    srem.extend(members.iter().step_by(2).map(Vec::as_slice));
+    srem.push(b"nope");
+    let srem = common::encode(&srem);
+    let mut replies = Vec::new();
+    for addr in [pair.ours.local_addr(), pair.redis.addr] {
+        let mut c = Raw::connect(addr);
+        for piece in sadd.chunks(64 * 1024) {
+            c.send(piece);
+        }
+        let added = c.frame();
+        c.send(&srem);
+        replies.push((
+            added,
+            c.frame(),
+            c.cmd(&[b"SCARD", b"big"]),
+            c.cmd(&[b"SMISMEMBER", b"big", b"V0000000", b"V0000001", b"V1099999"]),
+        ));
+    }
+    assert_eq!(replies[0], replies[1], "ours vs redis");
+    assert_eq!(replies[0].0, Frame::Integer(N as i64));
+    assert_eq!(replies[0].1, Frame::Integer((N / 2) as i64));
+    pair.stop();
+}

@@ -50,7 +50,8 @@ impl FromStr for AppendFsync {
 pub struct Limits {
     /// Largest accepted bulk string (`proto-max-bulk-len`, default 512 MiB).
     pub proto_max_bulk_len: usize,
-    /// Largest accepted multibulk (array) length (default 1,048,576 elements).
+    /// Largest accepted multibulk (array) length (default `i32::MAX`, as Redis 7: requests
+    /// are bounded by [`Limits::query_buffer_limit`] instead).
     pub max_multibulk_len: usize,
     /// Longest inline command line and longest length header (default 64 KiB).
     pub inline_max: usize,
@@ -65,7 +66,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             proto_max_bulk_len: 512 * 1024 * 1024,
-            max_multibulk_len: 1024 * 1024,
+            max_multibulk_len: i32::MAX as usize,
             inline_max: 64 * 1024,
             query_buffer_limit: 1024 * 1024 * 1024,
             output_buffer_limit: 256 * 1024 * 1024,

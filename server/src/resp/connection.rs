@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use super::aof::FlushMode;
 use super::cmd;
 use super::config::AppendFsync;
-use super::frame::{FrameError, parse_request};
+use super::frame::{FrameError, RequestParser};
 use super::reply::Out;
 use super::state::{Client, Shared};
 
@@ -47,13 +47,14 @@ pub async fn serve(
     let limits = shared.config.limits.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    let mut parser = RequestParser::default();
     // One shutdown waiter for the connection's life, not one registration per read.
     let mut shutdown_signal = std::pin::pin!(shutdown.changed());
     'conn: loop {
         let mut wrote = false;
         let mut commands = 0u64;
         loop {
-            match parse_request(&mut inbuf, &limits, client.authed, &mut args) {
+            match parser.parse(&mut inbuf, &limits, client.authed, &mut args) {
                 Ok(true) => {
                     if args.is_empty() {
                         continue;
@@ -75,6 +76,11 @@ pub async fn serve(
                     client.out.error(&format!("ERR Protocol error: {msg}"));
                     client.close = true;
                     break;
+                }
+                Err(e @ FrameError::QueryBufferLimit { .. }) => {
+                    // As Redis does when a query buffer passes the limit: no reply, close.
+                    tracing::warn!(client = id, %addr, error = %e, "closing client");
+                    break 'conn;
                 }
                 Err(FrameError::Incomplete) => break,
             }
