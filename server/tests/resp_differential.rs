@@ -1144,3 +1144,165 @@ fn commands_of_over_a_million_arguments_match_redis() {
     assert_eq!(replies[0].1, Frame::Integer((N / 2) as i64));
     pair.stop();
 }
+
+/// COMMAND INFO / DOCS / LIST against Redis: for every command and subcommand we serve,
+/// the same ACL categories, key specs, flags, tips, history and arguments (Redis's
+/// containers list more subcommands than we serve: its lists are cut to ours); unknown
+/// names, subcommands by full name, and LIST's filters.
+#[test]
+fn command_info_and_docs_match_redis() {
+    for resp3 in [false, true] {
+        command_info_and_docs_match_redis_in(resp3);
+    }
+}
+
+fn command_info_and_docs_match_redis_in(resp3: bool) {
+    let pair = Pair::start(None);
+    let mut ours = Raw::connect(pair.ours.local_addr());
+    let mut redis = Raw::connect(pair.redis.addr);
+    if resp3 {
+        ours.cmd(&[b"HELLO", b"3"]);
+        redis.cmd(&[b"HELLO", b"3"]);
+    }
+    let names: Vec<Vec<u8>> =
+        members(ours.cmd(&[b"COMMAND", b"LIST", b"FILTERBY", b"PATTERN", b"*"]));
+    assert!(names.len() > 70, "{}", names.len());
+    // (7.2's client|setinfo is ours only: Debian's 7.0 does not have it.)
+    let served: BTreeSet<Vec<u8>> = names
+        .iter()
+        .filter(|n| *n != b"client|setinfo")
+        .cloned()
+        .collect();
+    // Cuts a container's subcommand list to the ones we serve, sorted.
+    let cut_info = |f: Frame| -> Frame {
+        let Frame::Array(mut v) = f else { return f };
+        if let Some(Frame::Array(subs)) = v.get_mut(9) {
+            subs.retain(|s| matches!(s, Frame::Array(e) if matches!(&e[0], Frame::Bulk(n) if served.contains(&n.to_vec()))));
+            subs.sort_by_key(|s| format!("{s:?}"));
+        }
+        Frame::Array(v)
+    };
+    let cut_docs = |f: Frame| -> Frame {
+        let keep = |n: &Frame| matches!(n, Frame::Bulk(n) if served.contains(&n.to_vec()));
+        let cut_map = |m: Frame| -> Frame {
+            match m {
+                Frame::Map(mut pairs) => {
+                    pairs.retain(|(k, _)| keep(k));
+                    pairs.sort_by_key(|p| format!("{p:?}"));
+                    Frame::Map(pairs)
+                }
+                Frame::Array(flat) => {
+                    let mut pairs: Vec<Vec<Frame>> = flat
+                        .chunks(2)
+                        .map(<[Frame]>::to_vec)
+                        .filter(|p| keep(&p[0]))
+                        .collect();
+                    pairs.sort_by_key(|p| format!("{p:?}"));
+                    Frame::Array(pairs.into_iter().flatten().collect())
+                }
+                other => other,
+            }
+        };
+        match f {
+            Frame::Map(pairs) => Frame::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = if k == Frame::Bulk("subcommands".into()) {
+                            cut_map(v)
+                        } else {
+                            v
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            Frame::Array(flat) => {
+                let mut out = Vec::new();
+                let mut it = flat.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    let v = if k == Frame::Bulk("subcommands".into()) {
+                        cut_map(v)
+                    } else {
+                        v
+                    };
+                    out.push(k);
+                    out.push(v);
+                }
+                Frame::Array(out)
+            }
+            other => other,
+        }
+    };
+    for name in &names {
+        if name == b"client|setinfo" {
+            continue; // Redis 7.2's; Debian's 7.0 does not have it.
+        }
+        let info = |c: &mut Raw| -> Frame {
+            let Frame::Array(mut v) = c.cmd(&[b"COMMAND", b"INFO", name]) else {
+                panic!()
+            };
+            cut_info(v.remove(0))
+        };
+        assert_eq!(
+            info(&mut ours),
+            info(&mut redis),
+            "COMMAND INFO {}",
+            String::from_utf8_lossy(name)
+        );
+        let docs = |c: &mut Raw| -> Frame {
+            match c.cmd(&[b"COMMAND", b"DOCS", name]) {
+                Frame::Map(mut pairs) => cut_docs(pairs.remove(0).1),
+                Frame::Array(mut flat) => cut_docs(flat.remove(1)),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            docs(&mut ours),
+            docs(&mut redis),
+            "COMMAND DOCS {}",
+            String::from_utf8_lossy(name)
+        );
+    }
+    for cmd in [
+        &[
+            &b"COMMAND"[..],
+            b"INFO",
+            b"nosuch",
+            b"SADD",
+            b"Client|List",
+            b"client|nosuch",
+            b"client|",
+        ][..],
+        &[b"COMMAND", b"INFO", b"get|x"],
+        &[b"COMMAND", b"DOCS", b"nosuch", b"EXEC", b"config|GET"],
+        &[b"COMMAND", b"LIST", b"FILTERBY", b"MODULE", b"x"],
+        &[b"COMMAND", b"LIST", b"FILTERBY", b"FOO", b"x"],
+        &[b"COMMAND", b"LIST", b"FILTERBY", b"ACLCAT"],
+        &[b"COMMAND", b"LIST", b"FOO"],
+        &[
+            b"COMMAND",
+            b"LIST",
+            b"FILTERBY",
+            b"ACLCAT",
+            b"nosuchcategory",
+        ],
+    ] {
+        assert_eq!(ours.cmd(cmd), redis.cmd(cmd), "{cmd:?} resp3={resp3}");
+    }
+    for cmd in [
+        &[&b"COMMAND"[..], b"LIST", b"FILTERBY", b"ACLCAT", b"set"][..],
+        &[b"COMMAND", b"LIST", b"FILTERBY", b"ACLCAT", b"Transaction"],
+        &[b"COMMAND", b"LIST", b"FILTERBY", b"PATTERN", b"sinter*"],
+        &[b"COMMAND", b"LIST", b"FILTERBY", b"PATTERN", b"command|*"],
+    ] {
+        // Redis's lists name commands we do not serve (SORT is in @set): cut to ours.
+        let mut a = members(ours.cmd(cmd));
+        let mut b = members(redis.cmd(cmd));
+        b.retain(|n| served.contains(n));
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{cmd:?}");
+    }
+    pair.stop();
+}

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod expire;
 pub mod keys;
 pub mod multi;
+pub mod redis_docs;
 pub mod setops;
 pub mod sets;
 pub mod system;

@@ -9,40 +9,135 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{COMMANDS, ERR_SYNTAX, Spec, is, lookup};
+use super::{COMMANDS, ERR_SYNTAX, Spec, is, lookup, redis_docs};
+use crate::resp::frame::Frame;
 use crate::resp::glob;
 use crate::resp::memory;
 use crate::resp::reply::Out;
 use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
-fn spec_info(o: &mut Out, s: &Spec, prefix: Option<&str>) {
-    o.array_len(10);
-    match prefix {
-        Some(p) => o.bulk(format!("{p}|{}", s.name).as_bytes()),
-        None => o.bulk(s.name.as_bytes()),
+/// Redis's ACL categories in the order COMMAND INFO lists them (its category ids).
+const CATEGORY_ORDER: &[&str] = &[
+    "@keyspace",
+    "@read",
+    "@write",
+    "@set",
+    "@sortedset",
+    "@list",
+    "@hash",
+    "@string",
+    "@bitmap",
+    "@hyperloglog",
+    "@geo",
+    "@stream",
+    "@pubsub",
+    "@admin",
+    "@fast",
+    "@slow",
+    "@blocking",
+    "@dangerous",
+    "@connection",
+    "@transaction",
+    "@scripting",
+];
+
+/// ACL categories for a command Redis 7.0 has no entry for, as Redis derives the implicit
+/// ones (write, read, admin + dangerous, fast or slow) plus its group's.
+fn derived_categories(s: &Spec) -> Vec<&'static str> {
+    let mut c: Vec<&'static str> = Vec::new();
+    if s.flags.contains(&"write") {
+        c.push("@write");
     }
-    o.int(i64::from(s.arity));
-    o.set_len(s.flags.len());
-    for f in s.flags {
-        o.simple(f);
+    if s.flags.contains(&"readonly") {
+        c.push("@read");
     }
-    o.int(i64::from(s.keys.0));
-    o.int(i64::from(s.keys.1));
-    o.int(i64::from(s.keys.2));
-    o.set_len(1);
-    // The ACL category of the "transactions" group is Redis's `@transaction`.
-    let category = if s.group == "transactions" {
-        "transaction"
+    if s.flags.contains(&"admin") {
+        c.extend(["@admin", "@dangerous"]);
+    }
+    c.push(if s.flags.contains(&"fast") {
+        "@fast"
     } else {
-        s.group
+        "@slow"
+    });
+    let group = match s.group {
+        "transactions" => "@transaction",
+        "generic" => "@keyspace",
+        "connection" => "@connection",
+        "set" => "@set",
+        _ => "",
     };
-    o.simple(&format!("@{category}"));
-    o.set_len(0);
-    o.array_len(0);
-    o.array_len(s.subs.len());
+    if !group.is_empty() {
+        c.push(group);
+    }
+    c.sort_by_key(|x| CATEGORY_ORDER.iter().position(|o| o == x));
+    c.dedup();
+    c
+}
+
+fn fullname(s: &Spec, parent: Option<&str>) -> String {
+    match parent {
+        Some(p) => format!("{p}|{}", s.name),
+        None => s.name.to_owned(),
+    }
+}
+
+/// The ACL categories COMMAND INFO reports for `s`.
+fn categories(s: &Spec, parent: Option<&str>) -> Vec<&'static str> {
+    match redis_docs::get(&fullname(s, parent)) {
+        Some(e) => redis_docs::categories(e),
+        None => derived_categories(s),
+    }
+}
+
+fn spec_info(o: &mut Out, s: &Spec, parent: Option<&str>) {
+    let name = fullname(s, parent);
+    o.array_len(10);
+    match redis_docs::get(&name).map(|e| &e.info) {
+        // Redis's own entry; the subcommands are the ones we serve.
+        Some(Frame::Array(v)) if v.len() == 10 => {
+            v[..9].iter().for_each(|f| redis_docs::write(o, f));
+        }
+        _ => {
+            o.bulk(name.as_bytes());
+            o.int(i64::from(s.arity));
+            o.set_len(s.flags.len());
+            for f in s.flags {
+                o.simple(f);
+            }
+            o.int(i64::from(s.keys.0));
+            o.int(i64::from(s.keys.1));
+            o.int(i64::from(s.keys.2));
+            let cats = derived_categories(s);
+            o.set_len(cats.len());
+            cats.iter().for_each(|c| o.simple(c));
+            o.set_len(0);
+            o.array_len(0);
+        }
+    }
+    // As Redis replies: an empty set for a command without subcommands, else an array.
+    if s.subs.is_empty() {
+        o.set_len(0);
+    } else {
+        o.array_len(s.subs.len());
+    }
     for sub in s.subs {
         spec_info(o, sub, Some(s.name));
+    }
+}
+
+/// Finds a command or, as `container|sub`, a subcommand (any case), with its parent.
+fn lookup_full(name: &[u8]) -> Option<(&'static Spec, Option<&'static str>)> {
+    match name.iter().position(|&b| b == b'|') {
+        None => lookup(name).map(|s| (s, None)),
+        Some(bar) => {
+            let parent = lookup(&name[..bar])?;
+            let sub = parent
+                .subs
+                .iter()
+                .find(|s| s.name.as_bytes().eq_ignore_ascii_case(&name[bar + 1..]))?;
+            Some((sub, Some(parent.name)))
+        }
     }
 }
 
@@ -59,45 +154,98 @@ pub fn command_count(_: &Shared, c: &mut Client, _: &[Bytes]) {
     c.out.int(COMMANDS.len() as i64);
 }
 
-/// COMMAND LIST
-pub fn command_list(_: &Shared, c: &mut Client, _: &[Bytes]) {
-    c.out.array_len(COMMANDS.len());
+/// Whether COMMAND LIST's filter keeps a command (with its parent, for a subcommand).
+type ListFilter = dyn Fn(&Spec, Option<&str>) -> bool;
+
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: names of
+/// commands, and with a filter of subcommands too (`client|list`), as Redis 7.0.
+pub fn command_list(_: &Shared, c: &mut Client, args: &[Bytes]) {
+    if args.len() == 2 {
+        c.out.array_len(COMMANDS.len());
+        for s in COMMANDS {
+            c.out.bulk(s.name.as_bytes());
+        }
+        return;
+    }
+    if args.len() != 5 || !is(&args[2], "filterby") {
+        c.out.error(ERR_SYNTAX);
+        return;
+    }
+    let arg = &args[4];
+    let keep: Box<ListFilter> = if is(&args[3], "module") {
+        // No modules here.
+        Box::new(|_, _| false)
+    } else if is(&args[3], "aclcat") {
+        let cat = format!("@{}", String::from_utf8_lossy(arg).to_ascii_lowercase());
+        Box::new(move |s, p| categories(s, p).contains(&cat.as_str()))
+    } else if is(&args[3], "pattern") {
+        let pattern = arg.clone();
+        Box::new(move |s, p| glob::matches(&pattern, fullname(s, p).as_bytes(), true))
+    } else {
+        c.out.error(ERR_SYNTAX);
+        return;
+    };
+    let mut names = Vec::new();
     for s in COMMANDS {
-        c.out.bulk(s.name.as_bytes());
+        if keep(s, None) {
+            names.push(s.name.to_owned());
+        }
+        for sub in s.subs {
+            if keep(sub, Some(s.name)) {
+                names.push(fullname(sub, Some(s.name)));
+            }
+        }
+    }
+    c.out.array_len(names.len());
+    for n in names {
+        c.out.bulk(n.as_bytes());
     }
 }
 
-/// COMMAND INFO [name ...]
+/// COMMAND INFO [name ...]: unknown names are nulls, `container|sub` names a subcommand.
 pub fn command_info(s: &Shared, c: &mut Client, args: &[Bytes]) {
     if args.len() == 2 {
         return command(s, c, args);
     }
     c.out.array_len(args.len() - 2);
     for a in &args[2..] {
-        match lookup(a) {
-            Some(s) => spec_info(&mut c.out, s, None),
-            None => c.out.null_array(),
+        match lookup_full(a) {
+            Some((s, parent)) => spec_info(&mut c.out, s, parent),
+            None => c.out.null(),
         }
     }
 }
 
 fn spec_docs(o: &mut Out, s: &Spec, parent: Option<&str>) {
+    let name = fullname(s, parent);
     // Subcommands are named `parent|sub`; redis-cli splits on the `|`.
-    match parent {
-        Some(p) => o.bulk(format!("{p}|{}", s.name).as_bytes()),
-        None => o.bulk(s.name.as_bytes()),
+    o.bulk(name.as_bytes());
+    let has_subs = !s.subs.is_empty();
+    match redis_docs::get(&name).map(|e| &e.docs) {
+        Some(Frame::Map(pairs)) => {
+            let kept: Vec<_> = pairs
+                .iter()
+                .filter(|(k, _)| *k != Frame::Bulk(Bytes::from_static(b"subcommands")))
+                .collect();
+            o.map_len(kept.len() + usize::from(has_subs));
+            for (k, v) in kept {
+                redis_docs::write(o, k);
+                redis_docs::write(o, v);
+            }
+        }
+        _ => {
+            o.map_len(4 + usize::from(has_subs));
+            o.bulk(b"summary");
+            o.bulk(s.summary.as_bytes());
+            o.bulk(b"since");
+            o.bulk(s.since.as_bytes());
+            o.bulk(b"group");
+            o.bulk(s.group.as_bytes());
+            o.bulk(b"complexity");
+            o.bulk(s.complexity.as_bytes());
+        }
     }
-    let n = 4 + usize::from(!s.subs.is_empty());
-    o.map_len(n);
-    o.bulk(b"summary");
-    o.bulk(s.summary.as_bytes());
-    o.bulk(b"since");
-    o.bulk(s.since.as_bytes());
-    o.bulk(b"group");
-    o.bulk(s.group.as_bytes());
-    o.bulk(b"complexity");
-    o.bulk(s.complexity.as_bytes());
-    if !s.subs.is_empty() {
+    if has_subs {
         o.bulk(b"subcommands");
         o.map_len(s.subs.len());
         for sub in s.subs {
@@ -106,16 +254,16 @@ fn spec_docs(o: &mut Out, s: &Spec, parent: Option<&str>) {
     }
 }
 
-/// COMMAND DOCS [name ...]
+/// COMMAND DOCS [name ...]: unknown names are left out.
 pub fn command_docs(_: &Shared, c: &mut Client, args: &[Bytes]) {
-    let specs: Vec<&Spec> = if args.len() == 2 {
-        COMMANDS.iter().collect()
+    let specs: Vec<(&Spec, Option<&str>)> = if args.len() == 2 {
+        COMMANDS.iter().map(|s| (s, None)).collect()
     } else {
-        args[2..].iter().filter_map(|a| lookup(a)).collect()
+        args[2..].iter().filter_map(|a| lookup_full(a)).collect()
     };
     c.out.map_len(specs.len());
-    for s in specs {
-        spec_docs(&mut c.out, s, None);
+    for (s, parent) in specs {
+        spec_docs(&mut c.out, s, parent);
     }
 }
 
