@@ -90,6 +90,8 @@ pub struct Shared {
     pub aof: Option<Aof>,
     /// Start time (uptime).
     pub started: Instant,
+    /// Unix seconds of the last successful SAVE (the start time until then), for LASTSAVE.
+    pub last_save: std::sync::atomic::AtomicI64,
     /// Random run id (INFO server).
     pub run_id: String,
     /// The bound address.
@@ -114,6 +116,7 @@ impl Shared {
             clients: Mutex::new(BTreeMap::new()),
             aof,
             started: Instant::now(),
+            last_save: std::sync::atomic::AtomicI64::new(unix_seconds()),
             run_id: format!("{:040x}", rand::random::<u128>()),
             local_addr,
             next_id: AtomicU64::new(1),
@@ -220,4 +223,11 @@ impl Client {
     pub fn proto(&self) -> i64 {
         if self.out.resp3 { 3 } else { 2 }
     }
+}
+
+/// The wall clock in Unix seconds.
+pub fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -164,12 +164,33 @@ pub struct Aof {
     base_size_seen: AtomicU64,
 }
 
+/// A first start (no AOF, no snapshot) with a Redis `dump.rdb` in `dir`: loads its sets into
+/// `ks`, to become the base AOF (`server/docs/rdb.md`, "Import").
+fn import_rdb(
+    fs: &dyn speedlayer_vfs::Fs,
+    dir: &Path,
+    ks: &mut Keyspace,
+) -> Result<(), ServerError> {
+    let path = dir.join(super::rdb::RDB_FILE);
+    if !fs.exists(&path).map_err(io_err("stat", &path))? {
+        return Ok(());
+    }
+    let bytes = fs.read(&path).map_err(io_err("read", &path))?;
+    let decoded = super::rdb::decode(&bytes, &path, ks.clock_ms())?;
+    tracing::info!(path = %path.display(), keys = decoded.keys.len(),
+        expired_skipped = decoded.expired, "imported the sets of a Redis RDB file");
+    decoded.load_into(ks);
+    Ok(())
+}
+
 impl Aof {
     /// Loads `dir/dump.snap` and `dir/appendonly.aof` through `fs` into `ks` (repairing a
-    /// torn tail), then opens the AOF for appending. Creates `dir` if needed.
+    /// torn tail), then opens the AOF for appending. Creates `dir` if needed. On a first
+    /// start (neither file) a Redis `dir/dump.rdb` is imported into the new base AOF.
     ///
     /// # Errors
-    /// I/O errors, [`ServerError::AofCorrupted`], [`ServerError::SnapshotCorrupted`].
+    /// I/O errors, [`ServerError::AofCorrupted`], [`ServerError::SnapshotCorrupted`],
+    /// [`ServerError::RdbCorrupted`], [`ServerError::RdbUnsupported`].
     pub fn open(
         dir: &Path,
         fsync: AppendFsync,
@@ -207,6 +228,9 @@ impl Aof {
                 valid_header: false,
                 ..
             }) => {
+                if loaded.is_none() && snap_supersedes.is_none() {
+                    import_rdb(&*fs, dir, ks)?;
+                }
                 // No AOF yet (or only a torn header): start one that holds the current state.
                 id = rand::random();
                 let mut bytes = header(id, true);

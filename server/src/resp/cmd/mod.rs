@@ -235,6 +235,9 @@ fn checked(shared: &Shared, client: &Client, args: &[Bytes]) -> Result<&'static 
     if !client.authed && !spec.no_auth() {
         return Err(b"NOAUTH Authentication required.".to_vec());
     }
+    if client.tx.is_some() && spec.flags.contains(&"no_multi") {
+        return Err(b"ERR Command not allowed inside a transaction".to_vec());
+    }
     // Redis refuses PING too while persistence fails, so health checks see it; and an
     // EXEC whose queue writes.
     if (spec.is_write() || spec.name == "ping" || multi::exec_writes(spec, client))

@@ -287,6 +287,34 @@ pub fn command_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
     c.out.help(&lines);
 }
 
+/// SAVE: writes the keyspace as Redis's RDB to `dump.rdb` in the RESP directory
+/// (atomically: temporary file, fsync, rename, directory fsync); `-ERR` if that fails, as
+/// Redis replies. See `server/docs/rdb.md`.
+pub fn save(s: &Shared, c: &mut Client, _: &[Bytes]) {
+    let now = crate::resp::state::unix_seconds();
+    let bytes = {
+        let ks = s.ks.lock();
+        crate::resp::rdb::encode(&ks, now, ks.approx_bytes() as u64)
+    };
+    let path = s.config.dir.join(crate::resp::rdb::RDB_FILE);
+    match speedlayer_vfs::durable::write_atomic(&*s.config.fs, &path, &bytes) {
+        Ok(()) => {
+            s.last_save.store(now, Ordering::Relaxed);
+            tracing::info!(path = %path.display(), bytes = bytes.len(), "DB saved on disk");
+            c.out.ok();
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "SAVE failed");
+            c.out.error("ERR");
+        }
+    }
+}
+
+/// LASTSAVE: Unix time of the last successful SAVE (the start time before any).
+pub fn lastsave(s: &Shared, c: &mut Client, _: &[Bytes]) {
+    c.out.int(s.last_save.load(Ordering::Relaxed));
+}
+
 /// TIME: seconds and microseconds since the Unix epoch, as two bulk strings.
 pub fn time(_: &Shared, c: &mut Client, _: &[Bytes]) {
     let now = std::time::SystemTime::now()
