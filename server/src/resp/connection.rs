@@ -42,7 +42,13 @@ pub async fn serve(
         created: Instant::now(),
         tx: None,
         watched: Vec::new(),
+        replica: None,
+        repl_port: 0,
+        wait: None,
+        woff: 0,
+        in_exec: false,
     };
+    let link_shutdown = shutdown.clone();
     let _ = stream.set_nodelay(true);
     let limits = shared.config.limits.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
@@ -61,7 +67,7 @@ pub async fn serve(
                     }
                     commands += 1;
                     wrote |= cmd::execute(&shared, &mut client, &args);
-                    if client.close {
+                    if client.close || client.replica.is_some() || client.wait.is_some() {
                         break;
                     }
                     if client.out.buf.len() > limits.output_buffer_limit {
@@ -111,6 +117,20 @@ pub async fn serve(
                     "AOF write failed; closing client without acknowledging its writes");
                 break;
             }
+            // What WAIT waits for: the stream up to this client's writes.
+            client.woff = shared.repl.offset();
+        }
+        if let Some((n, timeout)) = client.wait.take() {
+            // Earlier replies first; then the client (only it) blocks, as in Redis.
+            if !client.out.buf.is_empty() {
+                shared.stats.add_output(client.out.buf.len());
+                if stream.write_all(&client.out.buf).await.is_err() {
+                    break;
+                }
+                client.out.buf.clear();
+            }
+            let acked = super::replica_link::wait_for_acks(&shared, client.woff, n, timeout).await;
+            client.out.int(acked as i64);
         }
         if !client.out.buf.is_empty() {
             shared.stats.add_output(client.out.buf.len());
@@ -123,6 +143,20 @@ pub async fn serve(
             }
         }
         if client.close {
+            break;
+        }
+        if let Some(start) = client.replica.take() {
+            // PSYNC/SYNC: the preamble (and the RDB) went out above; from here on this
+            // connection is a replica link.
+            super::replica_link::serve(
+                &shared,
+                &mut stream,
+                inbuf,
+                (id, addr, client.repl_port),
+                start.from,
+                link_shutdown,
+            )
+            .await;
             break;
         }
         if inbuf.len() >= limits.query_buffer_limit {

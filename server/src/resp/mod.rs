@@ -21,6 +21,8 @@ pub mod keyspace_lock;
 pub mod member;
 pub mod memory;
 pub mod rdb;
+pub mod repl;
+pub mod replica_link;
 pub mod reply;
 pub mod runtime;
 pub mod server;

@@ -88,6 +88,8 @@ pub struct Shared {
     pub clients: Mutex<BTreeMap<u64, ClientMeta>>,
     /// The append-only file, once loaded.
     pub aof: Option<Aof>,
+    /// Replication as a master: the stream, its backlog and the replicas.
+    pub repl: std::sync::Arc<super::repl::Replication>,
     /// Start time (uptime).
     pub started: Instant,
     /// Unix seconds of the last successful SAVE (the start time until then), for LASTSAVE.
@@ -107,6 +109,7 @@ impl Shared {
         ks: Keyspace,
         config: RespConfig,
         aof: Option<Aof>,
+        repl: std::sync::Arc<super::repl::Replication>,
         local_addr: SocketAddr,
     ) -> Shared {
         Shared {
@@ -115,6 +118,7 @@ impl Shared {
             stats: Stats::default(),
             clients: Mutex::new(BTreeMap::new()),
             aof,
+            repl,
             started: Instant::now(),
             last_save: std::sync::atomic::AtomicI64::new(unix_seconds()),
             run_id: format!("{:040x}", rand::random::<u128>()),
@@ -198,6 +202,23 @@ pub struct Client {
     pub tx: Option<Transaction>,
     /// The keys this client WATCHes (the keyspace's `watches` holds the other direction).
     pub watched: Vec<Bytes>,
+    /// Set by PSYNC/SYNC: the connection becomes a replica link from this point.
+    pub replica: Option<ReplicaStart>,
+    /// `REPLCONF listening-port`.
+    pub repl_port: u16,
+    /// Set by WAIT: (replicas, timeout ms) the connection waits for before going on.
+    pub wait: Option<(i64, u64)>,
+    /// The replication offset after this client's last write (WAIT waits for it).
+    pub woff: u64,
+    /// True while EXEC runs this client's queue (WAIT then answers at once, as Redis).
+    pub in_exec: bool,
+}
+
+/// Where a replica link starts streaming (the next byte the replica needs).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplicaStart {
+    /// Stream offset of the first byte to send.
+    pub from: u64,
 }
 
 /// A transaction being queued (between MULTI and EXEC or DISCARD).

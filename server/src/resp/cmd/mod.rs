@@ -16,6 +16,7 @@ pub mod expire;
 pub mod keys;
 pub mod multi;
 pub mod redis_docs;
+pub mod repl;
 pub mod setops;
 pub mod sets;
 pub mod system;

@@ -186,6 +186,7 @@ pub fn exec(s: &Shared, c: &mut Client, _: &[Bytes]) {
         ks.begin_atomic();
     }
     c.out.array_len(tx.queued.len());
+    c.in_exec = true;
     for args in &tx.queued {
         // Checked when queued; resolving again cannot fail, but would reply its error.
         match resolve(args) {
@@ -193,6 +194,7 @@ pub fn exec(s: &Shared, c: &mut Client, _: &[Bytes]) {
             Err(msg) => c.out.error_bytes(&msg),
         }
     }
+    c.in_exec = false;
     let mut ks = s.ks.lock();
     ks.end_atomic();
     ks.unfreeze_time();

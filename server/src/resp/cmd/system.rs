@@ -441,6 +441,7 @@ const SECTIONS: &[&str] = &[
     "memory",
     "persistence",
     "stats",
+    "replication",
     "keyspace",
 ];
 
@@ -531,6 +532,39 @@ fn section(s: &Shared, name: &str, out: &mut String) {
                 st.expired_keys,
                 st.keyspace_hits,
                 st.keyspace_misses
+            );
+            let _ = write!(
+                out,
+                "sync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+                r(&s.repl.sync_full),
+                r(&s.repl.sync_partial_ok),
+                r(&s.repl.sync_partial_err)
+            );
+        }
+        "replication" => {
+            let repl = &s.repl;
+            let offset = repl.offset();
+            let replicas = repl.replicas();
+            let _ = write!(
+                out,
+                "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
+                replicas.len()
+            );
+            for (i, r) in replicas.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "slave{i}:ip={},port={},state=online,offset={},lag={}\r\n",
+                    r.addr.ip(),
+                    r.port,
+                    r.ack,
+                    r.last_ack.elapsed().as_secs()
+                );
+            }
+            let (first, histlen, size) = repl.backlog_info();
+            let _ = write!(
+                out,
+                "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{size}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n",
+                repl.replid
             );
         }
         "keyspace" => {

@@ -1,0 +1,251 @@
+//! Replication as a Redis master (`server/docs/replication.md`), with a stock Debian
+//! `redis-server --replicaof` our address as the replica: a full sync (PSYNC, our RDB, the
+//! stream), staying in sync under a pipelined write load from several clients (sets,
+//! expiries, transactions, SPOP, SMOVE, keys expiring on the master), the same SMEMBERS
+//! and expiry times on both, WAIT, ROLE and INFO replication; then a partial resync after
+//! a short disconnect, within the backlog.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{Raw, RealRedis, config};
+use speedlayer_server::resp::frame::Frame;
+
+fn info_field(c: &mut Raw, section: &[u8], field: &str) -> Option<String> {
+    let text = match c.cmd(&[b"INFO", section]) {
+        Frame::Bulk(b) | Frame::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_owned))
+}
+
+/// Waits until the replica's link is up and it applied everything we streamed.
+fn wait_in_sync(ours: &mut Raw, replica: &mut Raw) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ours_off = info_field(ours, b"replication", "master_repl_offset");
+        let up = info_field(replica, b"replication", "master_link_status");
+        let theirs = info_field(replica, b"replication", "master_repl_offset");
+        if up.as_deref() == Some("up") && ours_off.is_some() && ours_off == theirs {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica not in sync: link {up:?}, offsets ours {ours_off:?} replica {theirs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every key's members and PEXPIRETIME.
+fn state(c: &mut Raw) -> State {
+    let Frame::Array(keys) = c.cmd(&[b"KEYS", b"*"]) else {
+        panic!("KEYS")
+    };
+    let mut out = Vec::new();
+    for k in keys {
+        let Frame::Bulk(k) = k else { panic!() };
+        let Frame::Array(ms) = c.cmd(&[b"SMEMBERS", &k]) else {
+            panic!("SMEMBERS")
+        };
+        let members = ms
+            .into_iter()
+            .map(|m| match m {
+                Frame::Bulk(b) => b.to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        out.push((k.to_vec(), members, c.cmd(&[b"PEXPIRETIME", &k])));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+type State = Vec<(Vec<u8>, BTreeSet<Vec<u8>>, Frame)>;
+
+/// The replica's state is ours; the first differing keys otherwise.
+fn assert_same(replica: &State, ours: &State) {
+    let r: std::collections::BTreeMap<_, _> = replica.iter().map(|(k, m, t)| (k, (m, t))).collect();
+    let o: std::collections::BTreeMap<_, _> = ours.iter().map(|(k, m, t)| (k, (m, t))).collect();
+    let diff: Vec<String> = r
+        .keys()
+        .chain(o.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| r.get(*k) != o.get(*k))
+        .take(5)
+        .map(|k| {
+            format!(
+                "{}: replica {:?} ours {:?}",
+                String::from_utf8_lossy(k),
+                r.get(*k),
+                o.get(*k)
+            )
+        })
+        .collect();
+    assert!(diff.is_empty(), "replica differs: {diff:#?}");
+}
+
+/// A pipelined load of `n` rounds on `c`: SADD, SREM, expiries, SMOVE, SPOP, DEL, *STORE
+/// and MULTI/EXEC, replies read back.
+fn load(c: &mut Raw, tag: &str, n: usize) {
+    let mut req = Vec::new();
+    let mut replies = 0;
+    for i in 0..n {
+        let k = format!("{tag}:{}", i % 50);
+        let cmds: Vec<Vec<String>> = vec![
+            vec![
+                "SADD".into(),
+                k.clone(),
+                format!("V{i}"),
+                format!("{}", i % 7),
+            ],
+            vec!["SREM".into(), k.clone(), format!("V{}", i / 2)],
+            vec!["PEXPIRE".into(), k.clone(), format!("{}", 600_000 + i)],
+            vec![
+                "SMOVE".into(),
+                k.clone(),
+                format!("{tag}:moved"),
+                format!("V{i}"),
+            ],
+            vec![
+                "SUNIONSTORE".into(),
+                format!("{tag}:union"),
+                k.clone(),
+                format!("{tag}:moved"),
+            ],
+        ];
+        for cmd in &cmds {
+            let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+            req.extend(common::encode(&args));
+            replies += 1;
+        }
+        if i % 10 == 0 {
+            for cmd in [
+                vec!["MULTI".to_string()],
+                vec!["SADD".into(), format!("{tag}:tx"), format!("T{i}")],
+                vec!["SPOP".into(), k.clone()],
+                vec!["PERSIST".into(), k.clone()],
+                vec!["EXEC".into()],
+            ] {
+                let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+                req.extend(common::encode(&args));
+                replies += 1;
+            }
+        }
+        if i % 25 == 0 {
+            // A key that expires on the master: the replica must see it go (DEL).
+            let gone = format!("{tag}:short:{i}");
+            req.extend(common::encode(&[b"SADD", gone.as_bytes(), b"x"]));
+            req.extend(common::encode(&[b"PEXPIRE", gone.as_bytes(), b"30"]));
+            replies += 2;
+        }
+    }
+    c.send(&req);
+    for _ in 0..replies {
+        let f = c.frame();
+        assert!(!matches!(f, Frame::Error(_)), "{f:?}");
+    }
+}
+
+#[test]
+fn a_redis_replica_full_syncs_stays_in_sync_under_load_and_resyncs_partially() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = rt.block_on(common::start(config(dir.path())));
+    let addr = ours.local_addr();
+    let mut c = Raw::connect(addr);
+    // Before any replica: WAIT has nobody to wait for.
+    assert_eq!(c.cmd(&[b"WAIT", b"1", b"100"]), Frame::Integer(0));
+    // State before the sync: it must arrive in the RDB.
+    load(&mut c, "pre", 300);
+    let mut ints: Vec<Vec<u8>> = vec![b"SADD".to_vec(), b"ints".to_vec()];
+    ints.extend((0..100).map(|i| (i * 3).to_string().into_bytes()));
+    let args: Vec<&[u8]> = ints.iter().map(Vec::as_slice).collect();
+    assert_eq!(c.cmd(&args), Frame::Integer(100));
+
+    let replica_dir = tempfile::tempdir().unwrap();
+    let port = addr.port().to_string();
+    let redis = RealRedis::start(&[
+        "--dir",
+        replica_dir.path().to_str().unwrap(),
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+    ]);
+    let mut r = Raw::connect(redis.addr);
+    wait_in_sync(&mut c, &mut r);
+    assert_eq!(
+        info_field(&mut c, b"stats", "sync_full").as_deref(),
+        Some("1")
+    );
+
+    // Load from three clients at once while the replica follows.
+    std::thread::scope(|s| {
+        for tag in ["a", "b", "c"] {
+            s.spawn(move || {
+                let mut w = Raw::connect(addr);
+                load(&mut w, tag, 400);
+            });
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100)); // let the short keys expire
+    let mut probe = Raw::connect(addr);
+    for i in (0..400).step_by(25) {
+        let k = format!("a:short:{i}");
+        assert_eq!(probe.cmd(&[b"EXISTS", k.as_bytes()]), Frame::Integer(0));
+    }
+    assert_eq!(c.cmd(&[b"SADD", b"last", b"write"]), Frame::Integer(1));
+    assert_eq!(c.cmd(&[b"WAIT", b"1", b"5000"]), Frame::Integer(1));
+    wait_in_sync(&mut c, &mut r);
+    let ours_state = state(&mut c);
+    assert!(ours_state.len() > 100, "{}", ours_state.len());
+    assert_same(&state(&mut r), &ours_state);
+
+    // ROLE and INFO replication describe the replica.
+    let Frame::Array(role) = c.cmd(&[b"ROLE"]) else {
+        panic!()
+    };
+    assert_eq!(role[0], Frame::Bulk("master".into()));
+    let Frame::Array(replicas) = &role[2] else {
+        panic!()
+    };
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(
+        info_field(&mut c, b"replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut r, b"replication", "master_replid"),
+        info_field(&mut c, b"replication", "master_replid")
+    );
+
+    assert_eq!(
+        info_field(&mut c, b"stats", "sync_full").as_deref(),
+        Some("1"),
+        "after the load"
+    );
+    // A short disconnect: the replica comes back with PSYNC and continues from the backlog.
+    assert_eq!(
+        r.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"master"]),
+        Frame::Integer(1)
+    );
+    load(&mut c, "during", 50);
+    std::thread::sleep(Duration::from_millis(100)); // let the short keys expire
+    assert_eq!(c.cmd(&[b"WAIT", b"1", b"5000"]), Frame::Integer(1));
+    wait_in_sync(&mut c, &mut r);
+    assert_same(&state(&mut r), &state(&mut c));
+    assert_eq!(
+        info_field(&mut c, b"stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut c, b"stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
+    drop(redis);
+    rt.block_on(ours.shutdown()).unwrap();
+}
