@@ -1306,3 +1306,44 @@ fn command_info_and_docs_match_redis_in(resp3: bool) {
     }
     pair.stop();
 }
+
+/// Replication and persistence commands on a master without replicas: argument errors,
+/// WAIT's answers (blocking the client for its timeout, then the next request), ROLE,
+/// REPLICAOF NO ONE, and the no_multi commands refused inside MULTI.
+const REPLICATION: &[(Cmp, &str)] = &[
+    (Exact, "ROLE"),
+    (Exact, "ROLE x"),
+    (Exact, "REPLCONF"),
+    (Exact, "REPLCONF a"),
+    (Exact, "REPLCONF foo bar"),
+    (Exact, "REPLCONF listening-port x"),
+    (Exact, "REPLCONF listening-port 6380 capa eof capa psync2"),
+    (Exact, "REPLCONF ip-address 1.2.3.4"),
+    (Exact, "WAIT"),
+    (Exact, "WAIT x 0"),
+    (Exact, "WAIT 0 -1"),
+    (Exact, "WAIT 0 x"),
+    (Exact, "WAIT 0 0"),
+    (Exact, "WAIT 1 50"),
+    (Exact, "PING"),
+    (Exact, "MULTI"),
+    (Exact, "WAIT 1 0"),
+    (Exact, "PSYNC ? -1"),
+    (Exact, "SAVE"),
+    (Exact, "EXEC"),
+    (Exact, "MULTI"),
+    (Exact, "SYNC"),
+    (Exact, "EXEC"),
+    (Exact, "REPLICAOF NO ONE"),
+    (Exact, "SLAVEOF no one"),
+    (Exact, "REPLICAOF no"),
+    (Exact, "PSYNC"),
+    (Exact, "PSYNC x"),
+    (Exact, "LASTSAVE x"),
+    (Exact, "SAVE x"),
+];
+
+#[test]
+fn replication_commands_match_redis() {
+    run(REPLICATION, false);
+}

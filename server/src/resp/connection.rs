@@ -120,6 +120,7 @@ pub async fn serve(
             // What WAIT waits for: the stream up to this client's writes.
             client.woff = shared.repl.offset();
         }
+        let waited = client.wait.is_some();
         if let Some((n, timeout)) = client.wait.take() {
             // Earlier replies first; then the client (only it) blocks, as in Redis.
             if !client.out.buf.is_empty() {
@@ -163,6 +164,10 @@ pub async fn serve(
             tracing::warn!(client = id, %addr, bytes = inbuf.len(),
                 "closing client: query buffer limit reached");
             break;
+        }
+        if waited && !inbuf.is_empty() {
+            // Requests pipelined behind a WAIT are still in the buffer.
+            continue;
         }
         inbuf.reserve(16 * 1024);
         tokio::select! {
