@@ -312,7 +312,8 @@ fn body(r: &mut Reader<'_>, now_ms: i64) -> R<Decoded> {
                         if n > (r.buf.len() - r.pos) as u64 {
                             return corrupt(format!("set of {n} members in fewer bytes"));
                         }
-                        let mut set = Set::with_capacity(n as usize);
+                        // Reserved up to a bound: a forged count costs nothing up front.
+                        let mut set = Set::with_capacity((n as usize).min(1 << 16));
                         for _ in 0..n {
                             let m = r.string()?;
                             insert(&mut set, &m)?;
