@@ -249,3 +249,121 @@ fn a_redis_replica_full_syncs_stays_in_sync_under_load_and_resyncs_partially() {
     drop(redis);
     rt.block_on(ours.shutdown()).unwrap();
 }
+
+/// Waits until our replica `c` applied everything its master `m` streamed.
+fn wait_replica_in_sync(m: &mut Raw, c: &mut Raw) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let theirs = info_field(m, b"replication", "master_repl_offset");
+        let up = info_field(c, b"replication", "master_link_status");
+        let ours = info_field(c, b"replication", "slave_repl_offset");
+        if up.as_deref() == Some("up") && theirs.is_some() && theirs == ours {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not in sync: link {up:?}, master {theirs:?}, replica {ours:?}, error {:?}",
+            info_field(c, b"replication", "master_link_error")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// REPLICAOF: ours as a read-only replica of a stock redis-server (full sync of plain,
+/// intset and large sets with expiry times, then the stream under load, keys expiring on
+/// the master removed by its DELs), a second one of ours replicating from the first, a
+/// master that starts holding a string stopping the link with the reason in
+/// `master_link_error`, and REPLICAOF NO ONE making it writable again.
+#[test]
+fn ours_replicates_from_redis_and_from_ours_and_refuses_other_types() {
+    let redis_dir = tempfile::tempdir().unwrap();
+    let redis = RealRedis::start(&["--dir", redis_dir.path().to_str().unwrap()]);
+    let mut m = Raw::connect(redis.addr);
+    load(&mut m, "pre", 200);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = rt.block_on(common::start(config(dir_a.path())));
+    let b = rt.block_on(common::start(config(dir_b.path())));
+    let mut ca = Raw::connect(a.local_addr());
+    let mut cb = Raw::connect(b.local_addr());
+    let port = redis.addr.port().to_string();
+    assert_eq!(
+        ca.cmd(&[b"REPLICAOF", b"127.0.0.1", port.as_bytes()]),
+        Frame::Simple("OK".into())
+    );
+    wait_replica_in_sync(&mut m, &mut ca);
+    assert_same(&state(&mut ca), &state(&mut m));
+
+    // Chained: a replica of ours that is itself a replica.
+    let port_a = a.local_addr().port().to_string();
+    assert_eq!(
+        cb.cmd(&[b"REPLICAOF", b"127.0.0.1", port_a.as_bytes()]),
+        Frame::Simple("OK".into())
+    );
+    wait_replica_in_sync(&mut ca, &mut cb);
+
+    load(&mut m, "live", 300);
+    std::thread::sleep(Duration::from_millis(100)); // the short keys expire on the master
+    assert_eq!(m.cmd(&[b"WAIT", b"1", b"5000"]), Frame::Integer(1));
+    wait_replica_in_sync(&mut m, &mut ca);
+    wait_replica_in_sync(&mut ca, &mut cb);
+    let want = state(&mut m);
+    assert_same(&state(&mut ca), &want);
+    assert_same(&state(&mut cb), &want);
+    assert_eq!(
+        ca.cmd(&[b"SADD", b"x", b"y"]),
+        Frame::Error("READONLY You can't write against a read only replica.".into())
+    );
+    let Frame::Array(role) = ca.cmd(&[b"ROLE"]) else {
+        panic!()
+    };
+    assert_eq!(role[0], Frame::Bulk("slave".into()));
+    assert_eq!(role[3], Frame::Bulk("connected".into()));
+
+    // The master starts holding a string: the link stops and says why.
+    assert_eq!(m.cmd(&[b"SET", b"str", b"v"]), Frame::Simple("OK".into()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        if let Some(e) = info_field(&mut ca, b"replication", "master_link_error") {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no master_link_error");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        error.contains("SET") || error.contains("a string"),
+        "{error}"
+    );
+    assert_eq!(
+        info_field(&mut ca, b"replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    // Reconnecting, the full sync's RDB holds the string: refused, with the key named.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let e = info_field(&mut ca, b"replication", "master_link_error").unwrap_or_default();
+        if e.contains("a string") {
+            assert!(e.contains("\"str\""), "{e}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "RDB with a string not refused: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Promoted: writable, a master again, data kept.
+    assert_eq!(
+        ca.cmd(&[b"REPLICAOF", b"NO", b"ONE"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(ca.cmd(&[b"SADD", b"x", b"y"]), Frame::Integer(1));
+    let Frame::Array(role) = ca.cmd(&[b"ROLE"]) else {
+        panic!()
+    };
+    assert_eq!(role[0], Frame::Bulk("master".into()));
+    assert!(state(&mut ca).len() > 50);
+    rt.block_on(b.shutdown()).unwrap();
+    rt.block_on(a.shutdown()).unwrap();
+}

@@ -47,6 +47,7 @@ pub async fn serve(
         wait: None,
         woff: 0,
         in_exec: false,
+        master_link: false,
     };
     let link_shutdown = shutdown.clone();
     let _ = stream.set_nodelay(true);

@@ -30,6 +30,7 @@ pub mod set;
 pub mod snapshot;
 pub mod state;
 pub mod tasks;
+pub mod upstream;
 pub mod watch;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -84,7 +84,11 @@ impl RespServer {
                 shared.clone(),
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(super::replica_link::ping_loop(shared.clone(), shutdown_rx)),
+            tokio::spawn(super::replica_link::ping_loop(
+                shared.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(super::upstream::run(shared.clone(), shutdown_rx)),
         ];
         tracing::info!(addr = %local_addr, "RESP service listening");
         Ok(RespHandle {

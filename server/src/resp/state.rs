@@ -212,6 +212,8 @@ pub struct Client {
     pub woff: u64,
     /// True while EXEC runs this client's queue (WAIT then answers at once, as Redis).
     pub in_exec: bool,
+    /// The link to our master (`upstream`): its writes are applied on a replica.
+    pub master_link: bool,
 }
 
 /// Where a replica link starts streaming (the next byte the replica needs).

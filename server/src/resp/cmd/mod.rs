@@ -236,6 +236,9 @@ fn checked(shared: &Shared, client: &Client, args: &[Bytes]) -> Result<&'static 
     if !client.authed && !spec.no_auth() {
         return Err(b"NOAUTH Authentication required.".to_vec());
     }
+    if spec.is_write() && !client.master_link && shared.repl.is_replica() {
+        return Err(b"READONLY You can't write against a read only replica.".to_vec());
+    }
     if client.tx.is_some() && spec.flags.contains(&"no_multi") {
         return Err(b"ERR Command not allowed inside a transaction".to_vec());
     }

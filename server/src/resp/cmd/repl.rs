@@ -1,11 +1,12 @@
 //! Replication commands of a master (`server/docs/replication.md`): REPLCONF, PSYNC and
 //! SYNC (which turn the connection into a replica link, served by `repl::master`), WAIT,
-//! ROLE, and REPLICAOF (we replicate from no one).
+//! ROLE, and REPLICAOF (the link to a master is the `upstream` task).
 
 use bytes::Bytes;
 
 use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, is, quoting};
 use crate::resp::rdb;
+use crate::resp::repl::Upstream;
 use crate::resp::state::{Client, ReplicaStart, Shared, unix_seconds};
 
 /// REPLCONF <option> <value> [<option> <value> ...]
@@ -124,6 +125,15 @@ pub fn wait(s: &Shared, c: &mut Client, args: &[Bytes]) {
 
 /// ROLE
 pub fn role(s: &Shared, c: &mut Client, _: &[Bytes]) {
+    if let Some(u) = s.repl.upstream.lock().clone() {
+        c.out.array_len(5);
+        c.out.bulk(b"slave");
+        c.out.bulk(u.host.as_bytes());
+        c.out.int(i64::from(u.port));
+        c.out.bulk(u.state.as_bytes());
+        c.out.int(u.offset as i64);
+        return;
+    }
     let replicas = s.repl.replicas();
     c.out.array_len(3);
     c.out.bulk(b"master");
@@ -137,13 +147,45 @@ pub fn role(s: &Shared, c: &mut Client, _: &[Bytes]) {
     }
 }
 
-/// REPLICAOF / SLAVEOF host port: only `NO ONE` (we are a master already).
-pub fn replicaof(_: &Shared, c: &mut Client, args: &[Bytes]) {
+/// REPLICAOF / SLAVEOF host port | NO ONE: follow a master (the upstream task connects;
+/// clients' writes are refused from now on) or stop following one (keeping the data).
+pub fn replicaof(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    let repl = &s.repl;
     if is(&args[1], "no") && is(&args[2], "one") {
+        if repl.master_of_us.send_replace(None).is_some() {
+            *repl.upstream.lock() = None;
+            s.ks.lock().replica = false;
+            tracing::info!("MASTER MODE enabled (REPLICAOF NO ONE)");
+        }
         c.out.ok();
-    } else {
-        c.out.error(
-            "ERR this service replicates to Redis replicas but not from a master (REPLICAOF host port is not supported)",
-        );
+        return;
     }
+    let port = match arg_i64(&args[2]) {
+        Some(p) if (0..=65535).contains(&p) => p as u16,
+        Some(_) => {
+            c.out.error("ERR Invalid master port");
+            return;
+        }
+        None => {
+            c.out.error(ERR_NOT_INT);
+            return;
+        }
+    };
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    if repl.master_of_us.borrow().as_ref() == Some(&(host.clone(), port)) {
+        c.out.simple("OK Already connected to specified master");
+        return;
+    }
+    s.ks.lock().replica = true;
+    *repl.upstream.lock() = Some(Upstream {
+        host: host.clone(),
+        port,
+        state: "connect",
+        error: None,
+        offset: 0,
+        last_io: std::time::Instant::now(),
+    });
+    repl.master_of_us.send_replace(Some((host.clone(), port)));
+    tracing::info!(%host, port, "REPLICAOF: following a master");
+    c.out.ok();
 }

@@ -545,11 +545,32 @@ fn section(s: &Shared, name: &str, out: &mut String) {
             let repl = &s.repl;
             let offset = repl.offset();
             let replicas = repl.replicas();
-            let _ = write!(
-                out,
-                "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
-                replicas.len()
-            );
+            match repl.upstream.lock().clone() {
+                Some(u) => {
+                    let _ = write!(
+                        out,
+                        "# Replication\r\nrole:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\nslave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\n",
+                        u.host,
+                        u.port,
+                        if u.state == "connected" { "up" } else { "down" },
+                        u.last_io.elapsed().as_secs(),
+                        u8::from(u.state == "sync"),
+                        u.offset,
+                        u.offset,
+                    );
+                    if let Some(e) = &u.error {
+                        let _ = write!(out, "master_link_error:{e}\r\n");
+                    }
+                    let _ = write!(out, "connected_slaves:{}\r\n", replicas.len());
+                }
+                None => {
+                    let _ = write!(
+                        out,
+                        "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
+                        replicas.len()
+                    );
+                }
+            }
             for (i, r) in replicas.iter().enumerate() {
                 let _ = write!(
                     out,

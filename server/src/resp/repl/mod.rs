@@ -67,6 +67,24 @@ impl Link {
     }
 }
 
+/// Our link to a master when we are a replica (`REPLICAOF host port`), as INFO and ROLE
+/// show it.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The master's host.
+    pub host: String,
+    /// The master's port.
+    pub port: u16,
+    /// Redis's link states: `connect`, `connecting`, `sync`, `connected`.
+    pub state: &'static str,
+    /// Why the link is down, if it failed (shown as `master_link_error`).
+    pub error: Option<String>,
+    /// The master's stream offset we applied.
+    pub offset: u64,
+    /// When we last heard from the master.
+    pub last_io: Instant,
+}
+
 /// The master side of replication: one per server.
 #[derive(Debug)]
 pub struct Replication {
@@ -84,6 +102,11 @@ pub struct Replication {
     pub sync_partial_ok: AtomicU64,
     /// Partial resyncs refused (`sync_partial_err`).
     pub sync_partial_err: AtomicU64,
+    /// The master we replicate from (`REPLICAOF`), `None` while we are a master; the
+    /// upstream task follows it.
+    pub master_of_us: watch::Sender<Option<(String, u16)>>,
+    /// The state of our link to that master.
+    pub upstream: Mutex<Option<Upstream>>,
 }
 
 impl Replication {
@@ -102,6 +125,8 @@ impl Replication {
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
+            master_of_us: watch::channel(None).0,
+            upstream: Mutex::new(None),
         }
     }
 
@@ -208,6 +233,20 @@ impl Replication {
     /// The number of replicas.
     pub fn replica_count(&self) -> usize {
         self.replicas.lock().len()
+    }
+
+    /// Whether we are a replica (writes from clients are refused).
+    pub fn is_replica(&self) -> bool {
+        self.master_of_us.borrow().is_some()
+    }
+
+    /// Updates our link's state (and `error`, which `None` clears).
+    pub fn set_upstream(&self, state: &'static str, error: Option<String>) {
+        if let Some(u) = self.upstream.lock().as_mut() {
+            u.state = state;
+            u.error = error;
+            u.last_io = Instant::now();
+        }
     }
 
     /// Counts a sync served.
