@@ -271,7 +271,8 @@ fn wait_replica_in_sync(m: &mut Raw, c: &mut Raw) {
 
 /// REPLICAOF: ours as a read-only replica of a stock redis-server (full sync of plain,
 /// intset and large sets with expiry times, then the stream under load, keys expiring on
-/// the master removed by its DELs), a second one of ours replicating from the first, a
+/// the master removed by its DELs, a partial resync after the master dropped the link),
+/// a second one of ours replicating from the first, a
 /// master that starts holding a string stopping the link with the reason in
 /// `master_link_error`, and REPLICAOF NO ONE making it writable again.
 #[test]
@@ -319,6 +320,25 @@ fn ours_replicates_from_redis_and_from_ours_and_refuses_other_types() {
     };
     assert_eq!(role[0], Frame::Bulk("slave".into()));
     assert_eq!(role[3], Frame::Bulk("connected".into()));
+
+    // A short disconnect: we come back with PSYNC and continue from the master's backlog.
+    assert_eq!(
+        m.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"replica"]),
+        Frame::Integer(1)
+    );
+    load(&mut m, "after", 30);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(m.cmd(&[b"WAIT", b"1", b"5000"]), Frame::Integer(1));
+    wait_replica_in_sync(&mut m, &mut ca);
+    assert_same(&state(&mut ca), &state(&mut m));
+    assert_eq!(
+        info_field(&mut m, b"stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut m, b"stats", "sync_full").as_deref(),
+        Some("1")
+    );
 
     // The master starts holding a string: the link stops and says why.
     assert_eq!(m.cmd(&[b"SET", b"str", b"v"]), Frame::Simple("OK".into()));

@@ -33,8 +33,14 @@ const MAX_RDB: u64 = 4 * 1024 * 1024 * 1024;
 /// failure, until it changes or the server shuts down.
 pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut target_rx = shared.repl.master_of_us.subscribe();
+    // The master's replid and the offset we applied, kept across a lost link so the next
+    // one can ask for a partial resync.
+    let mut cached: Option<(String, u64)> = None;
     loop {
         let target = target_rx.borrow_and_update().clone();
+        if target.is_none() {
+            cached = None;
+        }
         let Some((host, port)) = target else {
             tokio::select! {
                 _ = shutdown.changed() => return,
@@ -44,8 +50,8 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         };
         let outcome = tokio::select! {
             _ = shutdown.changed() => return,
-            r = target_rx.changed() => if r.is_err() { return } else { continue },
-            r = link(&shared, &host, port) => r,
+            r = target_rx.changed() => if r.is_err() { return } else { cached = None; continue },
+            r = link(&shared, &host, port, &mut cached) => r,
         };
         if let Err(e) = outcome {
             tracing::warn!(%host, port, error = %e, "link to master down");
@@ -131,7 +137,31 @@ fn master_client(shared: &Shared, addr: std::net::SocketAddr) -> Client {
     }
 }
 
-async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String> {
+/// One link: handshake, full or partial resync, then the stream until it fails. `cached`
+/// is what a partial resync asks for; it is kept current while the stream is applied and
+/// cleared when the master sent something we refuse (continuing would meet it again).
+async fn link(
+    shared: &Arc<Shared>,
+    host: &str,
+    port: u16,
+    cached: &mut Option<(String, u64)>,
+) -> Result<(), String> {
+    let r = link_inner(shared, host, port, cached).await;
+    if matches!(&r, Err(e) if e.starts_with(REFUSED)) {
+        *cached = None;
+    }
+    r
+}
+
+/// The start of errors after which the link must not resume where it stopped.
+const REFUSED: &str = "refused: ";
+
+async fn link_inner(
+    shared: &Arc<Shared>,
+    host: &str,
+    port: u16,
+    cached: &mut Option<(String, u64)>,
+) -> Result<(), String> {
     let repl = &shared.repl;
     repl.set_upstream("connecting", None);
     let s = TcpStream::connect((host, port))
@@ -154,15 +184,27 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
     c.line().await?;
     c.send(&[b"REPLCONF", b"capa", b"psync2"]).await?;
     c.line().await?;
-    c.send(&[b"PSYNC", b"?", b"-1"]).await?;
+    match cached.as_ref() {
+        Some((id, off)) => {
+            let next = (off + 1).to_string();
+            c.send(&[b"PSYNC", id.as_bytes(), next.as_bytes()]).await?;
+        }
+        None => c.send(&[b"PSYNC", b"?", b"-1"]).await?,
+    }
     let reply = c.line().await?;
     let mut words = reply.split(' ');
-    let (Some("+FULLRESYNC"), Some(_replid), Some(offset)) =
-        (words.next(), words.next(), words.next())
-    else {
+    let (kind, id, off) = (words.next(), words.next(), words.next());
+    if let (Some("+CONTINUE"), Some((old_id, offset))) = (kind, cached.clone()) {
+        // The backlog still held what we need: no RDB, the stream goes on.
+        let replid = id.map_or(old_id, str::to_owned);
+        tracing::info!(%host, port, offset, "partial resync from master");
+        return stream(shared, &mut c, addr, replid, offset, cached).await;
+    }
+    let (Some("+FULLRESYNC"), Some(replid), Some(offset)) = (kind, id, off) else {
         return Err(format!("master replied {reply:?} to PSYNC"));
     };
-    let mut offset: u64 = offset
+    let replid = replid.to_owned();
+    let offset: u64 = offset
         .parse()
         .map_err(|_| format!("bad offset in {reply:?}"))?;
     repl.set_upstream("sync", None);
@@ -175,7 +217,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
     let bytes = c.exact(len as usize).await?;
     let path = std::path::PathBuf::from(format!("master {host}:{port}"));
     // Replicas keep keys past their expiry: the master's DEL removes them.
-    let decoded = rdb::decode(&bytes, &path, i64::MIN).map_err(|e| e.to_string())?;
+    let decoded = rdb::decode(&bytes, &path, i64::MIN).map_err(|e| format!("{REFUSED}{e}"))?;
     let keys = decoded.keys.len();
     {
         let mut ks = shared.ks.lock();
@@ -195,10 +237,24 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
         .flush_aof(FlushMode::Write)
         .map_err(|e| format!("AOF: {e}"))?;
     tracing::info!(%host, port, keys, offset, "full sync from master done");
+    stream(shared, &mut c, addr, replid, offset, cached).await
+}
+
+/// Applies the master's stream from `offset` on, until the link fails.
+async fn stream(
+    shared: &Arc<Shared>,
+    c: &mut Conn,
+    addr: std::net::SocketAddr,
+    replid: String,
+    mut offset: u64,
+    cached: &mut Option<(String, u64)>,
+) -> Result<(), String> {
+    let repl = &shared.repl;
     if let Some(u) = repl.upstream.lock().as_mut() {
         u.offset = offset;
     }
     repl.set_upstream("connected", None);
+    *cached = Some((replid.clone(), offset));
     let mut client = master_client(shared, addr);
     let mut parser = RequestParser::default();
     let mut args: Vec<Bytes> = Vec::new();
@@ -237,7 +293,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
                     .trim_end()
                     .to_owned();
                 return Err(format!(
-                    "master sent {:?}, which a sets-only replica cannot apply: {e}",
+                    "{REFUSED}master sent {:?}, which a sets-only replica cannot apply: {e}",
                     String::from_utf8_lossy(&args[0])
                 ));
             }
@@ -252,6 +308,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
             u.offset = offset;
             u.last_io = Instant::now();
         }
+        *cached = Some((replid.clone(), offset));
         tokio::select! {
             r = c.fill() => r?,
             _ = ack.tick() => {
