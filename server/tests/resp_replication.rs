@@ -387,3 +387,25 @@ fn ours_replicates_from_redis_and_from_ours_and_refuses_other_types() {
     rt.block_on(b.shutdown()).unwrap();
     rt.block_on(a.shutdown()).unwrap();
 }
+
+/// The `replicaof` setting (`--replicaof HOST:PORT`): a service that starts as a replica.
+#[test]
+fn the_replicaof_setting_starts_as_a_replica() {
+    let redis_dir = tempfile::tempdir().unwrap();
+    let redis = RealRedis::start(&["--dir", redis_dir.path().to_str().unwrap()]);
+    let mut m = Raw::connect(redis.addr);
+    load(&mut m, "boot", 20);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.replicaof = Some(("127.0.0.1".into(), redis.addr.port()));
+    let ours = rt.block_on(common::start(cfg));
+    let mut c = Raw::connect(ours.local_addr());
+    wait_replica_in_sync(&mut m, &mut c);
+    assert_same(&state(&mut c), &state(&mut m));
+    assert_eq!(
+        c.cmd(&[b"SADD", b"x", b"y"]),
+        Frame::Error("READONLY You can't write against a read only replica.".into())
+    );
+    rt.block_on(ours.shutdown()).unwrap();
+}

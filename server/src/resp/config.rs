@@ -103,6 +103,8 @@ pub struct RespConfig {
     pub busy_poll: std::time::Duration,
     /// Protocol bounds.
     pub limits: Limits,
+    /// Start as a replica of this master (`replicaof`, default none: a master).
+    pub replicaof: Option<(String, u16)>,
     /// The file system the AOF and the snapshot are written through (default the real
     /// one; tests pass a fault-injecting one to cut power or fill the disk).
     pub fs: SharedFs,
@@ -124,6 +126,7 @@ impl RespConfig {
             threads: 1,
             busy_poll: std::time::Duration::from_micros(10),
             limits: Limits::default(),
+            replicaof: None,
             fs: speedlayer_vfs::real(),
         }
     }

@@ -73,6 +73,9 @@ impl RespServer {
             source,
         })?;
         let shared = Arc::new(Shared::new(ks, config, Some(aof), repl, local_addr));
+        if let Some((host, port)) = shared.config.replicaof.clone() {
+            super::cmd::repl::follow(&shared, host, port);
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, shutdown_rx.clone()));
         let background = vec![

@@ -176,6 +176,14 @@ pub fn replicaof(s: &Shared, c: &mut Client, args: &[Bytes]) {
         c.out.simple("OK Already connected to specified master");
         return;
     }
+    follow(s, host, port);
+    c.out.ok();
+}
+
+/// Makes us a replica of `host:port` (REPLICAOF, and the `replicaof` setting at start):
+/// clients' writes are refused and the `upstream` task connects.
+pub fn follow(s: &Shared, host: String, port: u16) {
+    let repl = &s.repl;
     s.ks.lock().replica = true;
     *repl.upstream.lock() = Some(Upstream {
         host: host.clone(),
@@ -185,7 +193,6 @@ pub fn replicaof(s: &Shared, c: &mut Client, args: &[Bytes]) {
         offset: 0,
         last_io: std::time::Instant::now(),
     });
-    repl.master_of_us.send_replace(Some((host.clone(), port)));
     tracing::info!(%host, port, "REPLICAOF: following a master");
-    c.out.ok();
+    repl.master_of_us.send_replace(Some((host, port)));
 }
