@@ -549,7 +549,7 @@ fn section(s: &Shared, name: &str, out: &mut String) {
                 Some(u) => {
                     let _ = write!(
                         out,
-                        "# Replication\r\nrole:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\nslave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\n",
+                        "# Replication\r\nrole:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
                         u.host,
                         u.port,
                         if u.state == "connected" { "up" } else { "down" },
@@ -557,6 +557,17 @@ fn section(s: &Shared, name: &str, out: &mut String) {
                         u8::from(u.state == "sync"),
                         u.offset,
                         u.offset,
+                    );
+                    if u.state != "connected" {
+                        // Since the link last changed state: when it went down.
+                        let _ = write!(
+                            out,
+                            "master_link_down_since_seconds:{}\r\n",
+                            u.last_io.elapsed().as_secs()
+                        );
+                    }
+                    out.push_str(
+                        "slave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\n",
                     );
                     if let Some(e) = &u.error {
                         let _ = write!(out, "master_link_error:{e}\r\n");
