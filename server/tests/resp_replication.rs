@@ -409,3 +409,72 @@ fn the_replicaof_setting_starts_as_a_replica() {
     );
     rt.block_on(ours.shutdown()).unwrap();
 }
+
+/// Runs `tests/clients/redis_py_replication.py` against a master and its replica.
+fn redis_py_replication(master: u16, replica: u16) -> Result<String, String> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/redis_py_replication.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([
+            script,
+            "127.0.0.1",
+            &master.to_string(),
+            &replica.to_string(),
+        ])
+        .output()
+        .expect("python3 runs (make test installs it with redis-py)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() && stdout.starts_with("OK redis-py") {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{}:\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// redis-py, unchanged, with a master and a replica: WAIT, reads from the replica, ROLE,
+/// READONLY as `ReadOnlyError`, INFO replication, a key the master expires. The script is
+/// first run against redis-server master and replica (its expectations are the client's
+/// real behaviour), then against a master and a replica of ours.
+#[test]
+fn redis_py_reads_from_our_replica_after_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = RealRedis::start(&["--dir", dir.path().to_str().unwrap()]);
+    let port = master.addr.port().to_string();
+    let dir2 = tempfile::tempdir().unwrap();
+    let replica = RealRedis::start(&[
+        "--dir",
+        dir2.path().to_str().unwrap(),
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+    ]);
+    let mut r = Raw::connect(replica.addr);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut r, b"replication", "master_link_status").as_deref() != Some("up") {
+        assert!(Instant::now() < deadline, "redis replica never up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Err(e) = redis_py_replication(master.addr.port(), replica.addr.port()) {
+        panic!("the script does not hold against redis-server itself: {e}");
+    }
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = rt.block_on(common::start(config(da.path())));
+    let mut cfg = config(db.path());
+    cfg.replicaof = Some(("127.0.0.1".into(), a.local_addr().port()));
+    let b = rt.block_on(common::start(cfg));
+    let (mut ca, mut cb) = (Raw::connect(a.local_addr()), Raw::connect(b.local_addr()));
+    wait_replica_in_sync(&mut ca, &mut cb);
+    if let Err(e) = redis_py_replication(a.local_addr().port(), b.local_addr().port()) {
+        panic!("redis-py against our master and replica: {e}");
+    }
+    rt.block_on(b.shutdown()).unwrap();
+    rt.block_on(a.shutdown()).unwrap();
+}
