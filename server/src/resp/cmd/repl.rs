@@ -76,6 +76,8 @@ pub fn psync(s: &Shared, c: &mut Client, args: &[Bytes]) {
         c.out.error("ERR replication needs the append-only file");
         return;
     };
+    // Keep the stream from here on (the RDB below covers what came before).
+    repl.activate();
     let (bytes, offset) = aof.at_sync_point(&s.ks, |ks, offset| {
         (
             rdb::encode(ks, unix_seconds(), ks.approx_bytes() as u64),

@@ -107,6 +107,9 @@ pub struct Replication {
     pub master_of_us: watch::Sender<Option<(String, u16)>>,
     /// The state of our link to that master.
     pub upstream: Mutex<Option<Upstream>>,
+    /// Whether the stream is kept: from the first replica's sync on, as Redis creates its
+    /// backlog (before, writes advance no offset).
+    active: std::sync::atomic::AtomicBool,
 }
 
 impl Replication {
@@ -127,12 +130,13 @@ impl Replication {
             sync_partial_err: AtomicU64::new(0),
             master_of_us: watch::channel(None).0,
             upstream: Mutex::new(None),
+            active: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Appends RESP-encoded commands to the stream (the AOF's feed, PING, GETACK).
     pub fn feed(&self, bytes: &[u8]) {
-        if bytes.is_empty() {
+        if bytes.is_empty() || !self.is_active() {
             return;
         }
         let end = {
@@ -158,6 +162,16 @@ impl Replication {
         self.feed(&out);
     }
 
+    /// Starts keeping the stream (a replica is about to sync), as Redis creates its backlog.
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the stream is kept (`repl_backlog_active`).
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
     /// The stream's end offset (`master_repl_offset`).
     pub fn offset(&self) -> u64 {
         self.backlog.lock().end()
@@ -166,7 +180,9 @@ impl Replication {
     /// Backlog numbers for INFO: first byte offset, bytes kept, capacity.
     pub fn backlog_info(&self) -> (u64, usize, usize) {
         let b = self.backlog.lock();
-        (b.first(), b.len(), b.capacity())
+        // Redis shows 0 before it has a backlog.
+        let first = if self.is_active() { b.first() } else { 0 };
+        (first, b.len(), b.capacity())
     }
 
     /// Whether a replica that needs the bytes from `from` on can continue from the backlog.
