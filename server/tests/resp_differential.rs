@@ -1351,3 +1351,44 @@ const REPLICATION: &[(Cmp, &str)] = &[
 fn replication_commands_match_redis() {
     run(REPLICATION, false);
 }
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS by Redis's key specs, and their errors.
+const GETKEYS: &[(Cmp, &str)] = &[
+    (Exact, "COMMAND GETKEYS sadd k m"),
+    (Exact, "COMMAND GETKEYS SADD k m"),
+    (Exact, "COMMAND GETKEYS sdiffstore d a b"),
+    (Exact, "COMMAND GETKEYS sintercard 2 a b LIMIT 3"),
+    (Exact, "COMMAND GETKEYS sintercard 3 a b"),
+    (Exact, "COMMAND GETKEYS sintercard x a b"),
+    (Exact, "COMMAND GETKEYS sintercard 0 a"),
+    (Exact, "COMMAND GETKEYS sintercard -1 a"),
+    (Exact, "COMMAND GETKEYS ping"),
+    (Exact, "COMMAND GETKEYS ping x"),
+    (Exact, "COMMAND GETKEYS nosuch a"),
+    (Exact, "COMMAND GETKEYS sadd k"),
+    (Exact, "COMMAND GETKEYS smove a b m"),
+    (Exact, "COMMAND GETKEYS smove a b"),
+    (Exact, "COMMAND GETKEYS del a b c"),
+    (Exact, "COMMAND GETKEYS client list"),
+    (Exact, "COMMAND GETKEYS client nosuch"),
+    (Exact, "COMMAND GETKEYS copy a b DB 1"),
+    (Exact, "COMMAND GETKEYS watch a b"),
+    (Exact, "COMMAND GETKEYS exists a b a"),
+    (Exact, "COMMAND GETKEYS expire a 10 NX"),
+    (Exact, "COMMAND GETKEYS sscan k 0 MATCH *"),
+    (Exact, "COMMAND GETKEYS"),
+    (Exact, "COMMAND GETKEYS config get x"),
+    (Exact, "COMMAND GETKEYSANDFLAGS sdiffstore d a b"),
+    (Exact, "COMMAND GETKEYSANDFLAGS sadd k m"),
+    (Exact, "COMMAND GETKEYSANDFLAGS rename a b"),
+    (Exact, "COMMAND GETKEYSANDFLAGS smove a b m"),
+    (Exact, "COMMAND GETKEYSANDFLAGS sintercard 2 a b"),
+    (Exact, "COMMAND GETKEYSANDFLAGS ping"),
+    (Exact, "COMMAND HELP"),
+];
+
+#[test]
+fn command_getkeys_matches_redis() {
+    run(GETKEYS, false);
+    run(GETKEYS, true);
+}

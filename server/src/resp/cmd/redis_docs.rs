@@ -100,6 +100,112 @@ pub fn categories(e: &Entry) -> Vec<&str> {
     }
 }
 
+/// Looks `key` up in a RESP3 map frame.
+fn field<'a>(map: &'a Frame, key: &str) -> Option<&'a Frame> {
+    let Frame::Map(pairs) = map else { return None };
+    pairs
+        .iter()
+        .find(|(k, _)| matches!(k, Frame::Bulk(b) if b[..] == *key.as_bytes()))
+        .map(|(_, v)| v)
+}
+
+fn int(f: Option<&Frame>) -> Option<i64> {
+    match f {
+        Some(Frame::Integer(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The keys of a command line `argv` (the command's name at 0) by Redis 7.0's key specs of
+/// `e`, as `getKeysUsingKeySpecs` finds them: (position, the spec's flags). `Err(())` when
+/// the arguments do not fit a spec (Redis: "Invalid arguments specified for command").
+///
+/// # Errors
+/// `Err(())` for arguments that do not fit a key spec.
+pub fn keys_of<'e>(e: &'e Entry, argv: &[bytes::Bytes]) -> Result<Vec<(usize, &'e Frame)>, ()> {
+    let argc = argv.len() as i64;
+    let specs = match &e.info {
+        Frame::Array(v) => match v.get(8) {
+            Some(Frame::Array(s) | Frame::Set(s)) => s.as_slice(),
+            _ => &[],
+        },
+        _ => &[],
+    };
+    let mut out = Vec::new();
+    for spec in specs {
+        let flags = field(spec, "flags").ok_or(())?;
+        let bs = field(spec, "begin_search").ok_or(())?;
+        let bs_spec = field(bs, "spec").ok_or(())?;
+        let mut first = match field(bs, "type") {
+            Some(Frame::Bulk(t)) if t[..] == *b"index" => int(field(bs_spec, "index")).ok_or(())?,
+            Some(Frame::Bulk(t)) if t[..] == *b"keyword" => {
+                let Some(Frame::Bulk(kw)) = field(bs_spec, "keyword") else {
+                    return Err(());
+                };
+                let from = int(field(bs_spec, "startfrom")).ok_or(())?;
+                let start = if from > 0 { from } else { argc + from };
+                let end = if from > 0 { argc - 1 } else { 0 };
+                let mut found = 0;
+                let mut i = start;
+                while i != end && (0..argc).contains(&i) {
+                    if super::is(&argv[i as usize], &String::from_utf8_lossy(kw)) {
+                        found = i + 1;
+                        break;
+                    }
+                    i += if start <= end { 1 } else { -1 };
+                }
+                if found == 0 {
+                    continue;
+                }
+                found
+            }
+            _ => return Err(()),
+        };
+        let fk = field(spec, "find_keys").ok_or(())?;
+        let fk_spec = field(fk, "spec").ok_or(())?;
+        let (last, step) = match field(fk, "type") {
+            Some(Frame::Bulk(t)) if t[..] == *b"range" => {
+                let lastkey = int(field(fk_spec, "lastkey")).ok_or(())?;
+                let limit = int(field(fk_spec, "limit")).ok_or(())?;
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / limit + lastkey)
+                };
+                (last, int(field(fk_spec, "keystep")).ok_or(())?)
+            }
+            Some(Frame::Bulk(t)) if t[..] == *b"keynum" => {
+                let idx = int(field(fk_spec, "keynumidx")).ok_or(())?;
+                if idx >= argc - first {
+                    return Err(());
+                }
+                let n = crate::resp::frame::parse_i64(&argv[(first + idx) as usize])
+                    .filter(|&n| n >= 0)
+                    .ok_or(())?;
+                first += int(field(fk_spec, "firstkey")).ok_or(())?;
+                (first + n - 1, int(field(fk_spec, "keystep")).ok_or(())?)
+            }
+            _ => return Err(()),
+        };
+        if last >= argc || last < first || first >= argc || step < 1 {
+            return Err(());
+        }
+        let mut i = first;
+        while i <= last {
+            out.push((i as usize, flags));
+            i += step;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether Redis's entry has key specs (`doesCommandHaveKeys`).
+pub fn has_keys(e: &Entry) -> bool {
+    matches!(&e.info, Frame::Array(v) if matches!(v.get(8), Some(Frame::Array(s) | Frame::Set(s)) if !s.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,22 +267,89 @@ pub fn command_docs(_: &Shared, c: &mut Client, args: &[Bytes]) {
     }
 }
 
+/// COMMAND GETKEYS command [arg ...]: the keys of a command line, by Redis's key specs.
+pub fn command_getkeys(_: &Shared, c: &mut Client, args: &[Bytes]) {
+    getkeys(c, args, false);
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg ...]: the keys and their key-spec flags.
+pub fn command_getkeysandflags(_: &Shared, c: &mut Client, args: &[Bytes]) {
+    getkeys(c, args, true);
+}
+
+fn getkeys(c: &mut Client, args: &[Bytes], with_flags: bool) {
+    let argv = &args[2..];
+    // Redis's `lookupCommand`: a container with an argument names its subcommand.
+    let found = lookup(&argv[0]).and_then(|top| {
+        if top.subs.is_empty() || argv.len() < 2 {
+            Some((top, None))
+        } else {
+            top.subs
+                .iter()
+                .find(|s| s.name.as_bytes().eq_ignore_ascii_case(&argv[1]))
+                .map(|s| (s, Some(top.name)))
+        }
+    });
+    let Some((spec, parent)) = found else {
+        c.out.error("ERR Invalid command specified");
+        return;
+    };
+    let Some(entry) = redis_docs::get(&fullname(spec, parent)).filter(|e| redis_docs::has_keys(e))
+    else {
+        c.out.error("ERR The command has no key arguments");
+        return;
+    };
+    let argc = argv.len() as i64;
+    let arity = i64::from(spec.arity);
+    if (arity > 0 && arity != argc) || argc < -arity {
+        c.out
+            .error("ERR Invalid number of arguments specified for command");
+        return;
+    }
+    let keys = match redis_docs::keys_of(entry, argv) {
+        Ok(k) if !k.is_empty() => k,
+        _ => {
+            c.out.error("ERR Invalid arguments specified for command");
+            return;
+        }
+    };
+    c.out.array_len(keys.len());
+    for (pos, flags) in keys {
+        if with_flags {
+            c.out.array_len(2);
+            c.out.bulk(&argv[pos]);
+            redis_docs::write(&mut c.out, flags);
+        } else {
+            c.out.bulk(&argv[pos]);
+        }
+    }
+}
+
 /// COMMAND HELP
 pub fn command_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
+    // Redis 7.0's text, word for word: every subcommand it names is served.
     let lines = [
         "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "(no subcommand)",
-        "    Return details about all commands.",
+        "    Return details about all Redis commands.",
         "COUNT",
-        "    Return the total number of commands in this server.",
+        "    Return the total number of commands in this Redis server.",
         "LIST",
-        "    Return a list of all commands in this server.",
+        "    Return a list of all commands in this Redis server.",
         "INFO [<command-name> ...]",
-        "    Return details about multiple commands.",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
         "DOCS [<command-name> ...]",
-        "    Return documentation details about multiple commands.",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     c.out.help(&lines);
 }

@@ -33,6 +33,8 @@ pub(super) const CLIENT_SUBS: &[Spec] = &[
 pub(super) const COMMAND_SUBS: &[Spec] = &[
     spec!("count", 2, ["loading", "stale"], (0, 0, 0), "server", "2.8.13", "O(1)", "Returns a count of commands.", system::command_count),
     spec!("docs", -2, ["loading", "stale"], (0, 0, 0), "server", "7.0.0", "O(N)", "Returns documentary information about one, multiple or all commands.", system::command_docs),
+    spec!("getkeys", -4, ["loading", "stale"], (0, 0, 0), "server", "2.8.13", "O(N)", "Extracts the key names from an arbitrary command.", system::command_getkeys),
+    spec!("getkeysandflags", -4, ["loading", "stale"], (0, 0, 0), "server", "7.0.0", "O(N)", "Extracts the key names and access flags for an arbitrary command.", system::command_getkeysandflags),
     spec!("help", 2, ["loading", "stale"], (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", system::command_help),
     spec!("info", -2, ["loading", "stale"], (0, 0, 0), "server", "2.8.13", "O(N)", "Returns information about one, multiple or all commands.", system::command_info),
     spec!("list", -2, ["loading", "stale"], (0, 0, 0), "server", "7.0.0", "O(N)", "Returns a list of command names.", system::command_list),
