@@ -117,12 +117,9 @@ fn int(f: Option<&Frame>) -> Option<i64> {
 }
 
 /// The keys of a command line `argv` (the command's name at 0) by Redis 7.0's key specs of
-/// `e`, as `getKeysUsingKeySpecs` finds them: (position, the spec's flags). `Err(())` when
+/// `e`, as `getKeysUsingKeySpecs` finds them: (position, the spec's flags). `None` when
 /// the arguments do not fit a spec (Redis: "Invalid arguments specified for command").
-///
-/// # Errors
-/// `Err(())` for arguments that do not fit a key spec.
-pub fn keys_of<'e>(e: &'e Entry, argv: &[bytes::Bytes]) -> Result<Vec<(usize, &'e Frame)>, ()> {
+pub fn keys_of<'e>(e: &'e Entry, argv: &[bytes::Bytes]) -> Option<Vec<(usize, &'e Frame)>> {
     let argc = argv.len() as i64;
     let specs = match &e.info {
         Frame::Array(v) => match v.get(8) {
@@ -133,16 +130,16 @@ pub fn keys_of<'e>(e: &'e Entry, argv: &[bytes::Bytes]) -> Result<Vec<(usize, &'
     };
     let mut out = Vec::new();
     for spec in specs {
-        let flags = field(spec, "flags").ok_or(())?;
-        let bs = field(spec, "begin_search").ok_or(())?;
-        let bs_spec = field(bs, "spec").ok_or(())?;
+        let flags = field(spec, "flags")?;
+        let bs = field(spec, "begin_search")?;
+        let bs_spec = field(bs, "spec")?;
         let mut first = match field(bs, "type") {
-            Some(Frame::Bulk(t)) if t[..] == *b"index" => int(field(bs_spec, "index")).ok_or(())?,
+            Some(Frame::Bulk(t)) if t[..] == *b"index" => int(field(bs_spec, "index"))?,
             Some(Frame::Bulk(t)) if t[..] == *b"keyword" => {
                 let Some(Frame::Bulk(kw)) = field(bs_spec, "keyword") else {
-                    return Err(());
+                    return None;
                 };
-                let from = int(field(bs_spec, "startfrom")).ok_or(())?;
+                let from = int(field(bs_spec, "startfrom"))?;
                 let start = if from > 0 { from } else { argc + from };
                 let end = if from > 0 { argc - 1 } else { 0 };
                 let mut found = 0;
@@ -159,14 +156,14 @@ pub fn keys_of<'e>(e: &'e Entry, argv: &[bytes::Bytes]) -> Result<Vec<(usize, &'
                 }
                 found
             }
-            _ => return Err(()),
+            _ => return None,
         };
-        let fk = field(spec, "find_keys").ok_or(())?;
-        let fk_spec = field(fk, "spec").ok_or(())?;
+        let fk = field(spec, "find_keys")?;
+        let fk_spec = field(fk, "spec")?;
         let (last, step) = match field(fk, "type") {
             Some(Frame::Bulk(t)) if t[..] == *b"range" => {
-                let lastkey = int(field(fk_spec, "lastkey")).ok_or(())?;
-                let limit = int(field(fk_spec, "limit")).ok_or(())?;
+                let lastkey = int(field(fk_spec, "lastkey"))?;
+                let limit = int(field(fk_spec, "limit"))?;
                 let last = if lastkey >= 0 {
                     first + lastkey
                 } else if limit == 0 {
@@ -174,23 +171,22 @@ pub fn keys_of<'e>(e: &'e Entry, argv: &[bytes::Bytes]) -> Result<Vec<(usize, &'
                 } else {
                     first + ((argc - first) / limit + lastkey)
                 };
-                (last, int(field(fk_spec, "keystep")).ok_or(())?)
+                (last, int(field(fk_spec, "keystep"))?)
             }
             Some(Frame::Bulk(t)) if t[..] == *b"keynum" => {
-                let idx = int(field(fk_spec, "keynumidx")).ok_or(())?;
+                let idx = int(field(fk_spec, "keynumidx"))?;
                 if idx >= argc - first {
-                    return Err(());
+                    return None;
                 }
                 let n = crate::resp::frame::parse_i64(&argv[(first + idx) as usize])
-                    .filter(|&n| n >= 0)
-                    .ok_or(())?;
-                first += int(field(fk_spec, "firstkey")).ok_or(())?;
-                (first + n - 1, int(field(fk_spec, "keystep")).ok_or(())?)
+                    .filter(|&n| n >= 0)?;
+                first += int(field(fk_spec, "firstkey"))?;
+                (first + n - 1, int(field(fk_spec, "keystep"))?)
             }
-            _ => return Err(()),
+            _ => return None,
         };
         if last >= argc || last < first || first >= argc || step < 1 {
-            return Err(());
+            return None;
         }
         let mut i = first;
         while i <= last {
@@ -198,7 +194,7 @@ pub fn keys_of<'e>(e: &'e Entry, argv: &[bytes::Bytes]) -> Result<Vec<(usize, &'
             i += step;
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 /// Whether Redis's entry has key specs (`doesCommandHaveKeys`).

@@ -307,7 +307,7 @@ fn getkeys(c: &mut Client, args: &[Bytes], with_flags: bool) {
         return;
     }
     let keys = match redis_docs::keys_of(entry, argv) {
-        Ok(k) if !k.is_empty() => k,
+        Some(k) if !k.is_empty() => k,
         _ => {
             c.out.error("ERR Invalid arguments specified for command");
             return;
