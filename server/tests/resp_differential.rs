@@ -1345,6 +1345,8 @@ const REPLICATION: &[(Cmp, &str)] = &[
     (Exact, "PSYNC x"),
     (Exact, "LASTSAVE x"),
     (Exact, "SAVE x"),
+    (Exact, "BGSAVE x"),
+    (Exact, "BGSAVE SCHEDULE x"),
 ];
 
 #[test]

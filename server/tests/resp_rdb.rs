@@ -306,3 +306,78 @@ fn encode_then_decode_is_the_same_keyspace() {
     let d = rdb::decode(&bytes, Path::new("t.rdb"), 1_800_000_060_000).unwrap();
     assert_eq!((d.keys.len(), d.expired), (1, 1));
 }
+
+fn info_field(c: &mut Raw, field: &str) -> String {
+    let text = match c.cmd(&[b"INFO", b"persistence"]) {
+        Frame::Bulk(b) | Frame::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// BGSAVE: the file is written by a thread of its own (INFO persistence shows it running,
+/// then `ok`), `redis-check-rdb` accepts it; inside EXEC it is scheduled for after the
+/// transaction, which it then holds whole.
+#[test]
+fn bgsave_writes_in_the_background_and_waits_for_a_transaction() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = rt.block_on(common::start(config(dir.path())));
+    let mut c = Raw::connect(ours.local_addr());
+    populate(&mut c);
+    assert_eq!(
+        c.cmd(&[b"BGSAVE"]),
+        Frame::Simple("Background saving started".into())
+    );
+    let file = dir.path().join(rdb::RDB_FILE);
+    let wait_done = |c: &mut Raw| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while info_field(c, "rdb_bgsave_in_progress") != "0" {
+            assert!(std::time::Instant::now() < deadline, "BGSAVE never ended");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(info_field(c, "rdb_last_bgsave_status"), "ok");
+    };
+    wait_done(&mut c);
+    let check = Command::new("redis-check-rdb").arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let keys = |file: &Path| {
+        let d = rdb::decode(&std::fs::read(file).unwrap(), file, 0).unwrap();
+        d.keys.len()
+    };
+    let before = keys(&file);
+    assert_eq!(c.cmd(&[b"MULTI"]), Frame::Simple("OK".into()));
+    assert_eq!(
+        c.cmd(&[b"SADD", b"tx1", b"a"]),
+        Frame::Simple("QUEUED".into())
+    );
+    assert_eq!(c.cmd(&[b"BGSAVE"]), Frame::Simple("QUEUED".into()));
+    assert_eq!(
+        c.cmd(&[b"SADD", b"tx2", b"a"]),
+        Frame::Simple("QUEUED".into())
+    );
+    assert_eq!(
+        c.cmd(&[b"EXEC"]),
+        Frame::Array(vec![
+            Frame::Integer(1),
+            Frame::Simple("Background saving scheduled".into()),
+            Frame::Integer(1)
+        ])
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while keys(&file) != before + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduled BGSAVE never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    wait_done(&mut c);
+    rt.block_on(ours.shutdown()).unwrap();
+}

@@ -92,8 +92,8 @@ pub struct Shared {
     pub repl: std::sync::Arc<super::repl::Replication>,
     /// Start time (uptime).
     pub started: Instant,
-    /// Unix seconds of the last successful SAVE (the start time until then), for LASTSAVE.
-    pub last_save: std::sync::atomic::AtomicI64,
+    /// SAVE and BGSAVE: when the last one succeeded, whether one runs.
+    pub saves: std::sync::Arc<SaveState>,
     /// Random run id (INFO server).
     pub run_id: String,
     /// The bound address.
@@ -120,7 +120,10 @@ impl Shared {
             aof,
             repl,
             started: Instant::now(),
-            last_save: std::sync::atomic::AtomicI64::new(unix_seconds()),
+            saves: std::sync::Arc::new(SaveState {
+                last_save: std::sync::atomic::AtomicI64::new(unix_seconds()),
+                ..SaveState::default()
+            }),
             run_id: format!("{:040x}", rand::random::<u128>()),
             local_addr,
             next_id: AtomicU64::new(1),
@@ -246,6 +249,19 @@ impl Client {
     pub fn proto(&self) -> i64 {
         if self.out.resp3 { 3 } else { 2 }
     }
+}
+
+/// What SAVE and BGSAVE share with the thread that writes a background save.
+#[derive(Debug, Default)]
+pub struct SaveState {
+    /// Unix seconds of the last successful save (the start time until then), LASTSAVE.
+    pub last_save: std::sync::atomic::AtomicI64,
+    /// A BGSAVE is writing (`rdb_bgsave_in_progress`); at most one at a time.
+    pub running: std::sync::atomic::AtomicBool,
+    /// The last BGSAVE failed (`rdb_last_bgsave_status:err`).
+    pub last_failed: std::sync::atomic::AtomicBool,
+    /// BGSAVE inside EXEC: started by the writer task once the transaction is over.
+    pub scheduled: std::sync::atomic::AtomicBool,
 }
 
 /// The wall clock in Unix seconds.

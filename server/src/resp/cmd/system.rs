@@ -358,15 +358,15 @@ pub fn command_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
 /// (atomically: temporary file, fsync, rename, directory fsync); `-ERR` if that fails, as
 /// Redis replies. See `server/docs/rdb.md`.
 pub fn save(s: &Shared, c: &mut Client, _: &[Bytes]) {
-    let now = crate::resp::state::unix_seconds();
-    let bytes = {
-        let ks = s.ks.lock();
-        crate::resp::rdb::encode(&ks, now, ks.approx_bytes() as u64)
-    };
+    if s.saves.running.load(Ordering::SeqCst) {
+        c.out.error("ERR Background save already in progress");
+        return;
+    }
+    let (bytes, now) = encode_rdb(s);
     let path = s.config.dir.join(crate::resp::rdb::RDB_FILE);
     match speedlayer_vfs::durable::write_atomic(&*s.config.fs, &path, &bytes) {
         Ok(()) => {
-            s.last_save.store(now, Ordering::Relaxed);
+            s.saves.last_save.store(now, Ordering::Relaxed);
             tracing::info!(path = %path.display(), bytes = bytes.len(), "DB saved on disk");
             c.out.ok();
         }
@@ -377,9 +377,77 @@ pub fn save(s: &Shared, c: &mut Client, _: &[Bytes]) {
     }
 }
 
+fn encode_rdb(s: &Shared) -> (Vec<u8>, i64) {
+    let now = crate::resp::state::unix_seconds();
+    let ks = s.ks.lock();
+    (
+        crate::resp::rdb::encode(&ks, now, ks.approx_bytes() as u64),
+        now,
+    )
+}
+
+/// Starts a background save: the keyspace is encoded now (under its lock, where Redis
+/// forks) and written by a thread of its own; false if one is already running.
+pub fn start_bgsave(s: &Shared) -> bool {
+    if s.saves.running.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    let (bytes, now) = encode_rdb(s);
+    let fs = s.config.fs.clone();
+    let path = s.config.dir.join(crate::resp::rdb::RDB_FILE);
+    let saves = s.saves.clone();
+    let spawned = std::thread::Builder::new()
+        .name("resp-bgsave".into())
+        .spawn(move || {
+            let r = speedlayer_vfs::durable::write_atomic(&*fs, &path, &bytes);
+            match &r {
+                Ok(()) => {
+                    saves.last_save.store(now, Ordering::Relaxed);
+                    tracing::info!(path = %path.display(), bytes = bytes.len(), "Background saving terminated with success");
+                }
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "Background saving failed"),
+            }
+            saves.last_failed.store(r.is_err(), Ordering::Relaxed);
+            saves.running.store(false, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a background save");
+        s.saves.last_failed.store(true, Ordering::Relaxed);
+        s.saves.running.store(false, Ordering::SeqCst);
+        return false;
+    }
+    true
+}
+
+/// BGSAVE [SCHEDULE]: as Redis 7.0's replies; inside EXEC the save is scheduled for when
+/// the transaction is over (a save in the middle of one would catch half of it).
+pub fn bgsave(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    let schedule = match args.len() {
+        1 => false,
+        2 if is(&args[1], "schedule") => true,
+        _ => {
+            c.out.error(ERR_SYNTAX);
+            return;
+        }
+    };
+    if s.saves.running.load(Ordering::SeqCst) {
+        c.out.error("ERR Background save already in progress");
+    } else if c.in_exec {
+        s.saves.scheduled.store(true, Ordering::SeqCst);
+        c.out.simple("Background saving scheduled");
+    } else if start_bgsave(s) {
+        c.out.simple("Background saving started");
+    } else if schedule {
+        s.saves.scheduled.store(true, Ordering::SeqCst);
+        c.out.simple("Background saving scheduled");
+    } else {
+        c.out.error("ERR");
+    }
+}
+
 /// LASTSAVE: Unix time of the last successful SAVE (the start time before any).
 pub fn lastsave(s: &Shared, c: &mut Client, _: &[Bytes]) {
-    c.out.int(s.last_save.load(Ordering::Relaxed));
+    c.out.int(s.saves.last_save.load(Ordering::Relaxed));
 }
 
 /// TIME: seconds and microseconds since the Unix epoch, as two bulk strings.
@@ -567,7 +635,14 @@ fn section(s: &Shared, name: &str, out: &mut String) {
             let info = s.aof.as_ref().map(|a| a.info()).unwrap_or_default();
             let _ = write!(
                 out,
-                "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{dirty}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\nappendfsync:{}\r\n",
+                "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\nappendfsync:{}\r\n",
+                u8::from(s.saves.running.load(Ordering::SeqCst)),
+                s.saves.last_save.load(Ordering::Relaxed),
+                if s.saves.last_failed.load(Ordering::Relaxed) {
+                    "err"
+                } else {
+                    "ok"
+                },
                 if info.last_rewrite_failed {
                     "err"
                 } else {

@@ -50,6 +50,7 @@ pub(super) const CONFIG_SUBS: &[Spec] = &[
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
     spec!("auth", -2, [ "noscript", "loading", "stale", "fast", "no_auth", "allow_busy" ], (0, 0, 0), "connection", "1.0.0", "O(N)", "Authenticates the connection.", conn::auth),
+    spec!("bgsave", -1, ["admin", "noscript", "no_async_loading"], (0, 0, 0), "server", "1.0.0", "O(1)", "Asynchronously saves the database(s) to disk.", system::bgsave),
     Spec { name: "client", arity: -2, flags: &[], keys: (0, 0, 0), group: "connection", summary: "A container for client connection commands.", since: "2.4.0", complexity: "Depends on subcommand.", handler: nop, subs: CLIENT_SUBS, },
     Spec { name: "command", arity: -1, flags: &["loading", "stale"], keys: (0, 0, 0), group: "server", summary: "Returns detailed information about all commands.", since: "2.8.13", complexity: "O(N)", handler: system::command, subs: COMMAND_SUBS, },
     Spec { name: "config", arity: -2, flags: &[], keys: (0, 0, 0), group: "server", summary: "A container for server configuration commands.", since: "2.0.0", complexity: "Depends on subcommand.", handler: nop, subs: CONFIG_SUBS, },
