@@ -1394,3 +1394,76 @@ fn command_getkeys_matches_redis() {
     run(GETKEYS, false);
     run(GETKEYS, true);
 }
+
+/// CLIENT KILL's argument rules and replies (cases that kill nobody: the harness's own
+/// connections must live; killing is shown by `client_kill_closes_the_connections_it_names`).
+const CLIENT_KILL: &[(Cmp, &str)] = &[
+    (Exact, "CLIENT KILL"),
+    (Exact, "CLIENT KILL 1.2.3.4:5"),
+    (Exact, "CLIENT KILL x"),
+    (Exact, "CLIENT KILL ID"),
+    (Exact, "CLIENT KILL ID 0"),
+    (Exact, "CLIENT KILL ID x"),
+    (Exact, "CLIENT KILL ID -1"),
+    (Exact, "CLIENT KILL ID 99999"),
+    (Exact, "CLIENT KILL TYPE foo"),
+    (Exact, "CLIENT KILL TYPE pubsub"),
+    (Exact, "CLIENT KILL TYPE master"),
+    (Exact, "CLIENT KILL TYPE replica"),
+    (Exact, "CLIENT KILL USER bob"),
+    (Exact, "CLIENT KILL USER DEFAULT"),
+    (Exact, "CLIENT KILL USER default ID 99999"),
+    (Exact, "CLIENT KILL ADDR 1.2.3.4:5"),
+    (Exact, "CLIENT KILL LADDR 1.2.3.4:5"),
+    (Exact, "CLIENT KILL SKIPME maybe"),
+    (Exact, "CLIENT KILL FOO bar"),
+    (Exact, "CLIENT KILL ID 99999 TYPE"),
+    (Exact, "CLIENT KILL MAXAGE 10"),
+];
+
+#[test]
+fn client_kill_arguments_match_redis() {
+    run(CLIENT_KILL, false);
+}
+
+/// CLIENT KILL closes what it names, on Redis and on ours alike: another client by ID
+/// (an integer reply), by address in the old form (`+OK`), and the caller itself with
+/// SKIPME no (after the reply).
+#[test]
+fn client_kill_closes_the_connections_it_names() {
+    let pair = Pair::start(None);
+    for addr in [pair.ours.local_addr(), pair.redis.addr] {
+        let mut a = Raw::connect(addr);
+        let mut b = Raw::connect(addr);
+        let Frame::Integer(id) = b.cmd(&[b"CLIENT", b"ID"]) else {
+            panic!()
+        };
+        let id = id.to_string();
+        assert_eq!(
+            a.cmd(&[b"CLIENT", b"KILL", b"ID", id.as_bytes()]),
+            Frame::Integer(1),
+            "{addr}"
+        );
+        b.expect_closed();
+        let mut d = Raw::connect(addr);
+        assert_eq!(d.cmd(&[b"PING"]), Frame::Simple("PONG".into()));
+        let peer = d.s.local_addr().unwrap().to_string();
+        assert_eq!(
+            a.cmd(&[b"CLIENT", b"KILL", peer.as_bytes()]),
+            Frame::Simple("OK".into()),
+            "{addr}"
+        );
+        d.expect_closed();
+        let Frame::Integer(me) = a.cmd(&[b"CLIENT", b"ID"]) else {
+            panic!()
+        };
+        let me = me.to_string();
+        assert_eq!(
+            a.cmd(&[b"CLIENT", b"KILL", b"ID", me.as_bytes(), b"SKIPME", b"no"]),
+            Frame::Integer(1),
+            "{addr}"
+        );
+        a.expect_closed();
+    }
+    pair.stop();
+}

@@ -246,6 +246,18 @@ fn a_redis_replica_full_syncs_stays_in_sync_under_load_and_resyncs_partially() {
         info_field(&mut c, b"stats", "sync_partial_ok").as_deref(),
         Some("1")
     );
+    // Our side drops the link (CLIENT KILL TYPE replica): again a partial resync.
+    assert_eq!(
+        c.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"replica"]),
+        Frame::Integer(1)
+    );
+    load(&mut c, "killed", 20);
+    assert_eq!(c.cmd(&[b"WAIT", b"1", b"5000"]), Frame::Integer(1));
+    wait_in_sync(&mut c, &mut r);
+    assert_eq!(
+        info_field(&mut c, b"stats", "sync_partial_ok").as_deref(),
+        Some("2")
+    );
     drop(redis);
     rt.block_on(ours.shutdown()).unwrap();
 }

@@ -50,6 +50,13 @@ pub async fn serve(
         master_link: false,
     };
     let link_shutdown = shutdown.clone();
+    // CLIENT KILL wakes this (a permit is kept if it comes while a batch runs).
+    let kill = shared
+        .clients
+        .lock()
+        .get(&id)
+        .map(|m| m.kill.clone())
+        .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let limits = shared.config.limits.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
@@ -148,6 +155,9 @@ pub async fn serve(
             break;
         }
         if let Some(start) = client.replica.take() {
+            if let Some(m) = shared.clients.lock().get_mut(&id) {
+                m.kind = "slave";
+            }
             // PSYNC/SYNC: the preamble (and the RDB) went out above; from here on this
             // connection is a replica link.
             super::replica_link::serve(
@@ -157,6 +167,7 @@ pub async fn serve(
                 (id, addr, client.repl_port),
                 start.from,
                 link_shutdown,
+                &kill,
             )
             .await;
             break;
@@ -175,6 +186,7 @@ pub async fn serve(
             // Shutdown first: nothing new is executed once the final snapshot is due.
             biased;
             _ = &mut shutdown_signal => break,
+            _ = kill.notified() => break,
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => shared.stats.add_input(n),

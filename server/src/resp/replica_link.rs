@@ -30,6 +30,7 @@ pub async fn serve(
     (id, addr, port): (u64, SocketAddr, u16),
     from: u64,
     mut shutdown: watch::Receiver<bool>,
+    kill: &tokio::sync::Notify,
 ) {
     let repl = &shared.repl;
     let replica = Replica {
@@ -63,6 +64,7 @@ pub async fn serve(
         tokio::select! {
             biased;
             _ = shutdown.changed() => break,
+            _ = kill.notified() => break,
             r = offsets.changed() => if r.is_err() { break },
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,

@@ -73,6 +73,10 @@ pub struct ClientMeta {
     /// Commands queued in its transaction, or -1 outside MULTI (CLIENT LIST's `multi=`;
     /// a client in MULTI also shows the `x` flag).
     pub multi: i64,
+    /// Redis's client type: `normal`, or `slave` once PSYNC/SYNC made it a replica link.
+    pub kind: &'static str,
+    /// Woken by CLIENT KILL: the connection closes.
+    pub kill: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// State shared by all connections of one RESP server.
@@ -146,6 +150,8 @@ impl Shared {
                 resp: 2,
                 last_cmd: "NULL".to_owned(),
                 multi: -1,
+                kind: "normal",
+                kill: std::sync::Arc::new(tokio::sync::Notify::new()),
             },
         );
         id

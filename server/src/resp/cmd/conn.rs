@@ -329,6 +329,104 @@ pub fn client_list(s: &Shared, c: &mut Client, args: &[Bytes]) {
     c.out.verbatim(&text);
 }
 
+/// CLIENT KILL addr | CLIENT KILL [ID id] [TYPE type] [USER user] [ADDR ip:port]
+/// [LADDR ip:port] [SKIPME yes|no]: Redis 7.0's rules and replies. The killed connections
+/// close at once; this one (old form, or SKIPME no) after its reply.
+pub fn client_kill(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    let mut addr: Option<&[u8]> = None;
+    let mut laddr: Option<&[u8]> = None;
+    let mut id: Option<u64> = None;
+    let mut kind: Option<&str> = None;
+    let old_form = args.len() == 3;
+    let mut skipme = !old_form;
+    if old_form {
+        addr = Some(&args[2]);
+    } else {
+        for pair in args[2..].chunks(2) {
+            let [opt, val] = pair else {
+                c.out.error(ERR_SYNTAX);
+                return;
+            };
+            if is(opt, "id") {
+                match arg_i64(val) {
+                    Some(n) if n >= 1 => id = Some(n as u64),
+                    _ => {
+                        c.out.error("ERR client-id should be greater than 0");
+                        return;
+                    }
+                }
+            } else if is(opt, "type") {
+                kind = Some(if is(val, "normal") {
+                    "normal"
+                } else if is(val, "slave") || is(val, "replica") {
+                    "slave"
+                } else if is(val, "master") {
+                    "master"
+                } else if is(val, "pubsub") {
+                    "pubsub"
+                } else {
+                    c.out
+                        .error_bytes(&quoting("ERR Unknown client type '", val, usize::MAX, "'"));
+                    return;
+                });
+            } else if is(opt, "addr") {
+                addr = Some(val);
+            } else if is(opt, "laddr") {
+                laddr = Some(val);
+            } else if is(opt, "user") {
+                // Users are case-sensitive; `default` is the only one.
+                if val[..] != *b"default" {
+                    c.out
+                        .error_bytes(&quoting("ERR No such user '", val, usize::MAX, "'"));
+                    return;
+                }
+            } else if is(opt, "skipme") {
+                if is(val, "yes") {
+                    skipme = true;
+                } else if is(val, "no") {
+                    skipme = false;
+                } else {
+                    c.out.error(ERR_SYNTAX);
+                    return;
+                }
+            } else {
+                c.out.error(ERR_SYNTAX);
+                return;
+            }
+        }
+    }
+    let mut killed = 0;
+    let mut me = false;
+    for (cid, m) in s.clients.lock().iter() {
+        if addr.is_some_and(|a| a != m.addr.to_string().as_bytes())
+            || laddr.is_some_and(|a| a != m.laddr.to_string().as_bytes())
+            || kind.is_some_and(|k| k != m.kind)
+            || id.is_some_and(|i| i != *cid)
+            || (*cid == c.id && skipme)
+        {
+            continue;
+        }
+        if *cid == c.id {
+            me = true;
+        } else {
+            m.kill.notify_one();
+        }
+        killed += 1;
+    }
+    if old_form {
+        if killed == 0 {
+            c.out.error("ERR No such client");
+        } else {
+            c.out.ok();
+        }
+    } else {
+        c.out.int(killed);
+    }
+    if me {
+        c.close = true;
+    }
+}
+
 /// CLIENT HELP
 pub fn client_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
     let lines = [
@@ -339,6 +437,22 @@ pub fn client_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
         "    Return the ID of the current connection.",
         "INFO",
         "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Kill connections by type.",
+        "    * USER <username>",
+        "      Kill connections authenticated by <username>.",
+        "    * SKIPME (YES|NO)",
+        "      Skip killing current connection (default: yes).",
+        "    * ID <client-id>",
+        "      Kill connections by client id.",
         "LIST [TYPE normal] [ID <id> ...]",
         "    Return information about client connections.",
         "SETINFO <option> <value>",

@@ -24,6 +24,7 @@ pub(super) const CLIENT_SUBS: &[Spec] = &[
     spec!("help", 2, ["loading", "stale"], (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", conn::client_help),
     spec!("id", 2, ["noscript", "loading", "stale"], (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns the unique client ID of the connection.", conn::client_id),
     spec!("info", 2, ["noscript", "loading", "stale"], (0, 0, 0), "connection", "6.2.0", "O(1)", "Returns information about the connection.", conn::client_info),
+    spec!("kill", -3, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "connection", "2.4.0", "O(N)", "Terminates open connections.", conn::client_kill),
     spec!("list", -2, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "connection", "2.4.0", "O(N)", "Lists open connections.", conn::client_list),
     spec!("setinfo", 4, ["noscript", "loading", "stale"], (0, 0, 0), "connection", "7.2.0", "O(1)", "Sets information specific to the client or connection.", conn::client_setinfo),
     spec!("setname", 3, ["noscript", "loading", "stale"], (0, 0, 0), "connection", "2.6.9", "O(1)", "Sets the connection name.", conn::client_setname),
