@@ -2,7 +2,8 @@
 # Installs what the build and the test suite need on a fresh Debian machine, idempotently:
 # a second run installs nothing and takes about a second.
 #   - Debian: cmake + libcurl4-openssl-dev (rdkafka's bundled librdkafka build),
-#     redis-tools (redis-cli, redis-benchmark), redis-server (differential tests),
+#     redis-tools (redis-cli, redis-benchmark, redis-check-rdb), redis-server (differential,
+#     RDB and replication tests),
 #     etcd-server + etcd-client (etcd 3.4 and etcdctl: cluster mode's coordinator, started by
 #     the tests on loopback), protobuf-compiler (protoc, which the etcd-client crate's build
 #     script runs on etcd's .proto files), prometheus (promtool: `check metrics` on every

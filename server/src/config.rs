@@ -164,6 +164,20 @@ fn default_resp() -> RespConfig {
     RespConfig::new(SocketAddr::from(([127, 0, 0, 1], 6380)), PathBuf::new())
 }
 
+/// `HOST:PORT`, or `none` / empty for no master.
+fn parse_replicaof(v: &str) -> Result<Option<(String, u16)>, ServerError> {
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let bad = || out_of_range("replicaof", format!("{v:?} is not HOST:PORT or none"));
+    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(Some((host.trim_matches(['[', ']']).to_owned(), port)))
+}
+
 fn out_of_range(what: &str, reason: String) -> ServerError {
     ServerError::Config {
         what: what.into(),
@@ -286,6 +300,13 @@ settings! {
         default: |c| c.appendfsync.as_str(),
         apply: |c, v| c.appendfsync = v,
         samples: file "\"always\"", flag "no",
+    }
+    replicaof: String {
+        flag: "replicaof", key: "replicaof", value: "HOST:PORT|none",
+        help: "Start as a read-only replica of this master (a redis-server holding only sets, or another of ours; server/docs/replication.md); `none`: a master",
+        default: |c| c.replicaof.as_ref().map_or("none".to_owned(), |(h, p)| format!("{h}:{p}")),
+        apply: |c, v| c.replicaof = parse_replicaof(&v)?,
+        samples: file "\"127.0.0.1:7010\"", flag "127.0.0.1:7011",
     }
     maxclients: usize {
         flag: "maxclients", key: "maxclients", value: "N",

@@ -60,6 +60,31 @@ pub enum ServerError {
         /// What was wrong.
         reason: String,
     },
+    /// A Redis RDB file is damaged (see `server/docs/rdb.md`): nothing of it was loaded.
+    #[error("RDB {path} is corrupted at byte {offset}: {reason}")]
+    RdbCorrupted {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset where decoding failed.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A Redis RDB file holds something the sets-only service cannot hold (another value
+    /// type, a module, functions, a database other than 0): nothing of it was loaded.
+    #[error(
+        "RDB {path} holds {what} at byte {offset} (key {key:?}); only sets in database 0 can be loaded"
+    )]
+    RdbUnsupported {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the refused item.
+        offset: u64,
+        /// The key it belongs to (lossy UTF-8; empty when it is not a key's value).
+        key: String,
+        /// What it is (`a string`, `a hash`, `module data`, ...).
+        what: String,
+    },
     /// The data directory's lock could not be taken: another process owns the directory
     /// (`speedlayer_storage::Error::DirInUse`, naming its PID) or `LOCK` cannot be opened.
     /// Nothing under the directory was read or changed.

@@ -98,6 +98,7 @@ fn the_example_loads_and_states_the_defaults() {
     assert_eq!(f.addr, d.addr);
     assert_eq!(f.dir, d.dir);
     assert_eq!(f.requirepass, d.requirepass);
+    assert_eq!(f.replicaof, d.replicaof);
     assert_eq!(f.appendfsync, d.appendfsync);
     assert_eq!(f.maxclients, d.maxclients);
     assert_eq!(f.protected_mode, d.protected_mode);

@@ -16,6 +16,7 @@ use speedlayer_server::fuzzing;
 use speedlayer_server::resp::ManualClock;
 use speedlayer_server::resp::aof::dump_commands;
 use speedlayer_server::resp::keyspace::{Keyspace, Set, encode_command};
+use speedlayer_server::resp::rdb;
 use speedlayer_server::resp::snapshot;
 
 /// Runs every file under `fuzz/{corpus,regressions}/<target>/` through `body`; returns how
@@ -60,6 +61,11 @@ fn resp_snapshot_corpus_replays() {
         replay("resp_snapshot", fuzzing::resp_snapshot) > 0,
         "empty corpus"
     );
+}
+
+#[test]
+fn resp_rdb_corpus_replays() {
+    assert!(replay("resp_rdb", fuzzing::resp_rdb) > 0, "empty corpus");
 }
 
 #[test]
@@ -141,6 +147,13 @@ fn resp_snapshot_seeds() -> Vec<Vec<u8>> {
     let file = snapshot::encode(&sample_keyspace(), 0xaa);
     // Without magic and checksum: the target also decodes its input framed as a snapshot.
     let inner = file[snapshot::MAGIC.len()..file.len() - 4].to_vec();
+    vec![file, inner]
+}
+
+fn resp_rdb_seeds() -> Vec<Vec<u8>> {
+    let file = rdb::encode(&sample_keyspace(), 1_795_000_000, 0);
+    // Without magic and checksum: the target also decodes its input framed as an RDB.
+    let inner = file[9..file.len() - 8].to_vec();
     vec![file, inner]
 }
 
@@ -261,5 +274,6 @@ fn write_seed_corpus() {
     write_seeds(&root, "resp_frame", &resp_frame_seeds());
     write_seeds(&root, "resp_aof", &resp_aof_seeds());
     write_seeds(&root, "resp_snapshot", &resp_snapshot_seeds());
+    write_seeds(&root, "resp_rdb", &resp_rdb_seeds());
     write_seeds(&root, "grpc_request", &grpc_request_seeds());
 }

@@ -36,7 +36,10 @@ fn drain(data: &[u8], authed: bool) -> usize {
                 assert!(buf.len() < before);
                 n += 1;
             }
-            Ok(false) | Err(FrameError::Incomplete) | Err(FrameError::Protocol(_)) => return n,
+            Ok(false)
+            | Err(FrameError::Incomplete)
+            | Err(FrameError::Protocol(_))
+            | Err(FrameError::QueryBufferLimit { .. }) => return n,
         }
     }
 }

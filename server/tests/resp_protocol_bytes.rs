@@ -378,3 +378,31 @@ async fn client_names_and_info_are_reported() {
     }
     h.shutdown().await.unwrap();
 }
+
+/// A request's memory is bounded by `client-query-buffer-limit`, counting each argument's
+/// bookkeeping as well as its bytes: a request of 0.8 MB in 100,000 tiny arguments passes
+/// a 1 MiB limit, and its client is disconnected as Redis disconnects a client whose query
+/// buffer passes the limit (no reply); the server goes on serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_query_buffer_limit_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.limits.query_buffer_limit = 1024 * 1024;
+    let h = start(cfg).await;
+    let addr = h.local_addr();
+    let exists = tokio::task::spawn_blocking(move || {
+        let mut c = Raw::connect(addr);
+        let mut req = format!("*{}\r\n$4\r\nSADD\r\n$1\r\nk\r\n", 100_002).into_bytes();
+        for _ in 0..100_000 {
+            req.extend_from_slice(b"$1\r\nx\r\n");
+        }
+        assert!(req.len() < 1024 * 1024);
+        let _ = std::io::Write::write_all(&mut c.s, &req);
+        c.expect_closed();
+        Raw::connect(addr).cmd(&[b"EXISTS", b"k"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(exists, Frame::Integer(0));
+    h.shutdown().await.unwrap();
+}

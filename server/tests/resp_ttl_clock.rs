@@ -114,3 +114,43 @@ async fn ttl_survives_restart_as_absolute_time() {
     c.roundtrip(b"TTL b\r\n", b":-2\r\n");
     h.shutdown().await.unwrap();
 }
+
+/// A clock that jumps a second forward every time it is read, so that time visibly passes
+/// between the commands of one EXEC.
+#[derive(Debug)]
+struct TickingClock(std::sync::atomic::AtomicI64);
+
+impl speedlayer_server::resp::Clock for TickingClock {
+    fn now_ms(&self) -> i64 {
+        self.0.fetch_add(1_000, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Redis 7.0 freezes, inside EXEC, only the time that decides whether a key has expired;
+/// EXPIRE's base and TTL/PTTL read the running clock. Verified against redis-server 7.0.15
+/// (with `enable-debug-command yes`): `SADD k2 a`, `MULTI`, `PEXPIRE k2 100`,
+/// `DEBUG SLEEP 0.2`, `PTTL k2`, `TTL k2`, `EXISTS k2`, `EXEC` replies `1 OK 0 0 1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_freezes_expiry_but_not_ttl_like_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TickingClock(std::sync::atomic::AtomicI64::new(T0)));
+    let h = start_with_clock(config(dir.path()), clock).await;
+    let mut c = Raw::connect(h.local_addr());
+    c.roundtrip(b"SADD k2 a\r\n", b":1\r\n");
+    c.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+    for cmd in ["PEXPIRE k2 100", "PTTL k2", "TTL k2", "EXISTS k2"] {
+        c.roundtrip(format!("{cmd}\r\n").as_bytes(), b"+QUEUED\r\n");
+    }
+    assert_eq!(
+        c.cmd(&[b"EXEC"]),
+        Frame::Array(vec![
+            Frame::Integer(1),
+            Frame::Integer(0),
+            Frame::Integer(0),
+            Frame::Integer(1),
+        ])
+    );
+    // After EXEC the running clock decides: the key is gone.
+    c.roundtrip(b"EXISTS k2\r\n", b":0\r\n");
+    h.shutdown().await.unwrap();
+}

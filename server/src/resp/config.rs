@@ -50,7 +50,8 @@ impl FromStr for AppendFsync {
 pub struct Limits {
     /// Largest accepted bulk string (`proto-max-bulk-len`, default 512 MiB).
     pub proto_max_bulk_len: usize,
-    /// Largest accepted multibulk (array) length (default 1,048,576 elements).
+    /// Largest accepted multibulk (array) length (default `i32::MAX`, as Redis 7: requests
+    /// are bounded by [`Limits::query_buffer_limit`] instead).
     pub max_multibulk_len: usize,
     /// Longest inline command line and longest length header (default 64 KiB).
     pub inline_max: usize,
@@ -65,7 +66,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             proto_max_bulk_len: 512 * 1024 * 1024,
-            max_multibulk_len: 1024 * 1024,
+            max_multibulk_len: i32::MAX as usize,
             inline_max: 64 * 1024,
             query_buffer_limit: 1024 * 1024 * 1024,
             output_buffer_limit: 256 * 1024 * 1024,
@@ -102,6 +103,8 @@ pub struct RespConfig {
     pub busy_poll: std::time::Duration,
     /// Protocol bounds.
     pub limits: Limits,
+    /// Start as a replica of this master (`replicaof`, default none: a master).
+    pub replicaof: Option<(String, u16)>,
     /// The file system the AOF and the snapshot are written through (default the real
     /// one; tests pass a fault-injecting one to cut power or fill the disk).
     pub fs: SharedFs,
@@ -123,6 +126,7 @@ impl RespConfig {
             threads: 1,
             busy_poll: std::time::Duration::from_micros(10),
             limits: Limits::default(),
+            replicaof: None,
             fs: speedlayer_vfs::real(),
         }
     }

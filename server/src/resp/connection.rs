@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use super::aof::FlushMode;
 use super::cmd;
 use super::config::AppendFsync;
-use super::frame::{FrameError, parse_request};
+use super::frame::{FrameError, RequestParser};
 use super::reply::Out;
 use super::state::{Client, Shared};
 
@@ -42,11 +42,26 @@ pub async fn serve(
         created: Instant::now(),
         tx: None,
         watched: Vec::new(),
+        replica: None,
+        repl_port: 0,
+        wait: None,
+        woff: 0,
+        in_exec: false,
+        master_link: false,
     };
+    let link_shutdown = shutdown.clone();
+    // CLIENT KILL wakes this (a permit is kept if it comes while a batch runs).
+    let kill = shared
+        .clients
+        .lock()
+        .get(&id)
+        .map(|m| m.kill.clone())
+        .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let limits = shared.config.limits.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    let mut parser = RequestParser::default();
     // One shutdown waiter for the connection's life, not one registration per read.
     let mut shutdown_signal = std::pin::pin!(shutdown.changed());
     'conn: loop {
@@ -54,7 +69,7 @@ pub async fn serve(
         let mut commands = 0u64;
         let batch_started = Instant::now();
         loop {
-            match parse_request(&mut inbuf, &limits, client.authed, &mut args) {
+            match parser.parse(&mut inbuf, &limits, client.authed, &mut args) {
                 Ok(true) => {
                     if args.is_empty() {
                         continue;
@@ -65,7 +80,7 @@ pub async fn serve(
                     // Metrics (issue 14): by command and outcome; an error reply starts `-`.
                     let error = client.out.buf.get(mark) == Some(&b'-');
                     shared.metrics.command(cmd::index(&args[0]), error);
-                    if client.close {
+                    if client.close || client.replica.is_some() || client.wait.is_some() {
                         break;
                     }
                     if client.out.buf.len() > limits.output_buffer_limit {
@@ -80,6 +95,11 @@ pub async fn serve(
                     client.out.error(&format!("ERR Protocol error: {msg}"));
                     client.close = true;
                     break;
+                }
+                Err(e @ FrameError::QueryBufferLimit { .. }) => {
+                    // As Redis does when a query buffer passes the limit: no reply, close.
+                    tracing::warn!(client = id, %addr, error = %e, "closing client");
+                    break 'conn;
                 }
                 Err(FrameError::Incomplete) => break,
             }
@@ -111,6 +131,21 @@ pub async fn serve(
                     "AOF write failed; closing client without acknowledging its writes");
                 break;
             }
+            // What WAIT waits for: the stream up to this client's writes.
+            client.woff = shared.repl.offset();
+        }
+        let waited = client.wait.is_some();
+        if let Some((n, timeout)) = client.wait.take() {
+            // Earlier replies first; then the client (only it) blocks, as in Redis.
+            if !client.out.buf.is_empty() {
+                shared.stats.add_output(client.out.buf.len());
+                if stream.write_all(&client.out.buf).await.is_err() {
+                    break;
+                }
+                client.out.buf.clear();
+            }
+            let acked = super::replica_link::wait_for_acks(&shared, client.woff, n, timeout).await;
+            client.out.int(acked as i64);
         }
         if !client.out.buf.is_empty() {
             shared.stats.add_output(client.out.buf.len());
@@ -125,16 +160,39 @@ pub async fn serve(
         if client.close {
             break;
         }
+        if let Some(start) = client.replica.take() {
+            if let Some(m) = shared.clients.lock().get_mut(&id) {
+                m.kind = "slave";
+            }
+            // PSYNC/SYNC: the preamble (and the RDB) went out above; from here on this
+            // connection is a replica link.
+            super::replica_link::serve(
+                &shared,
+                &mut stream,
+                inbuf,
+                (id, addr, client.repl_port),
+                start.from,
+                link_shutdown,
+                &kill,
+            )
+            .await;
+            break;
+        }
         if inbuf.len() >= limits.query_buffer_limit {
             tracing::warn!(client = id, %addr, bytes = inbuf.len(),
                 "closing client: query buffer limit reached");
             break;
+        }
+        if waited && !inbuf.is_empty() {
+            // Requests pipelined behind a WAIT are still in the buffer.
+            continue;
         }
         inbuf.reserve(16 * 1024);
         tokio::select! {
             // Shutdown first: nothing new is executed once the final snapshot is due.
             biased;
             _ = &mut shutdown_signal => break,
+            _ = kill.notified() => break,
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => shared.stats.add_input(n),

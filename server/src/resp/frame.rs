@@ -19,6 +19,16 @@ pub enum FrameError {
     /// A protocol violation; the text follows `ERR Protocol error: ` in Redis's reply.
     #[error("Protocol error: {0}")]
     Protocol(String),
+    /// The request's bytes plus [`ARG_OVERHEAD`] per argument would pass
+    /// `client-query-buffer-limit`: the connection is closed without a reply, as Redis
+    /// closes a client whose query buffer passes the limit.
+    #[error("request of {args} arguments passes client-query-buffer-limit ({limit} bytes)")]
+    QueryBufferLimit {
+        /// Arguments the request announced.
+        args: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Deepest nesting accepted by [`Frame::parse`] (the server never needs nesting).
@@ -77,12 +87,19 @@ fn proto(msg: impl Into<String>) -> FrameError {
     FrameError::Protocol(msg.into())
 }
 
+/// Bytes each argument of a request is charged on top of its own bytes when a request is
+/// held against `client-query-buffer-limit`: its range while parsing and its `Bytes`
+/// handle afterwards.
+pub const ARG_OVERHEAD: usize =
+    std::mem::size_of::<(usize, usize)>() + std::mem::size_of::<Bytes>();
+
 /// Parses one client request from the front of `buf` into `args` (cleared first).
 ///
 /// Returns `Ok(true)` and removes the request's bytes when a whole request was there (an
 /// empty `args` is an empty request, which Redis ignores), `Ok(false)` when more bytes are
 /// needed. `authed` is false while the connection still has to authenticate: Redis then
-/// accepts only small requests.
+/// accepts only small requests. Stateless: a connection that reads a large request in many
+/// pieces should keep a [`RequestParser`], which does not rescan what it already checked.
 ///
 /// # Errors
 /// [`FrameError::Protocol`] with Redis's text; the connection must reply and close.
@@ -92,79 +109,137 @@ pub fn parse_request(
     authed: bool,
     args: &mut Vec<Bytes>,
 ) -> Result<bool, FrameError> {
-    args.clear();
-    if buf.is_empty() {
-        return Ok(false);
-    }
-    if buf[0] != b'*' {
-        return parse_inline(buf, limits, args);
-    }
-    let Some(end) = find_crlf(buf, 1) else {
-        if buf.len() > limits.inline_max {
-            return Err(proto("too big mbulk count string"));
-        }
-        return Ok(false);
-    };
-    let count = match parse_i64(&buf[1..end]) {
-        Some(n) if n <= i64::from(i32::MAX) && n <= limits.max_multibulk_len as i64 => n,
-        _ => return Err(proto("invalid multibulk length")),
-    };
-    if count > 10 && !authed {
-        return Err(proto("unauthenticated multibulk length"));
-    }
-    let mut pos = end + 2;
-    if count <= 0 {
-        buf.advance(pos);
-        return Ok(true);
-    }
-    // First pass: check that the whole request is here, remembering the ranges (on the
-    // stack for the usual short commands).
-    let mut small = [(0usize, 0usize); 8];
-    let mut large: Vec<(usize, usize)> = Vec::new();
-    for i in 0..count as usize {
-        if pos >= buf.len() {
-            return Ok(false);
-        }
-        let Some(end) = find_crlf(buf, pos) else {
-            if buf.len() - pos > limits.inline_max {
-                return Err(proto("too big bulk count string"));
+    RequestParser::default().parse(buf, limits, authed, args)
+}
+
+/// A request parser that remembers how far it got through a multibulk request that is not
+/// wholly in the buffer yet, so a request of millions of arguments arriving in thousands of
+/// reads is scanned once, not once per read.
+///
+/// Between calls the caller may only append to the buffer. Counts follow Redis 7: up to
+/// `i32::MAX` arguments ([`Limits::max_multibulk_len`]); memory is bounded instead by
+/// `client-query-buffer-limit`, which the request's bytes plus [`ARG_OVERHEAD`] per argument
+/// must stay within (Redis bounds only the bytes; this is the same bound, made honest about
+/// what each argument costs us).
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Arguments of the multibulk request in progress; 0 when none is.
+    count: usize,
+    /// Where the next argument's `$` line starts.
+    pos: usize,
+    /// Payload ranges of the arguments checked so far.
+    ranges: Vec<(usize, usize)>,
+}
+
+impl RequestParser {
+    /// Like [`parse_request`], resuming the request in progress.
+    ///
+    /// # Errors
+    /// [`FrameError::Protocol`] with Redis's text: the connection must reply and close;
+    /// [`FrameError::QueryBufferLimit`]: it must close. The parser is reset.
+    pub fn parse(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+        authed: bool,
+        args: &mut Vec<Bytes>,
+    ) -> Result<bool, FrameError> {
+        args.clear();
+        if self.count == 0 {
+            if buf.is_empty() {
+                return Ok(false);
             }
-            return Ok(false);
-        };
-        if buf[pos] != b'$' {
-            return Err(proto(format!("expected '$', got '{}'", buf[pos] as char)));
+            if buf[0] != b'*' {
+                return parse_inline(buf, limits, args);
+            }
+            let Some(end) = find_crlf(buf, 1) else {
+                if buf.len() > limits.inline_max {
+                    return Err(proto("too big mbulk count string"));
+                }
+                return Ok(false);
+            };
+            let count = match parse_i64(&buf[1..end]) {
+                Some(n) if n <= i64::from(i32::MAX) && n <= limits.max_multibulk_len as i64 => n,
+                _ => return Err(proto("invalid multibulk length")),
+            };
+            if count > 10 && !authed {
+                return Err(proto("unauthenticated multibulk length"));
+            }
+            if count <= 0 {
+                buf.advance(end + 2);
+                return Ok(true);
+            }
+            self.count = count as usize;
+            self.pos = end + 2;
+            self.ranges.clear();
+            // Grows with the arguments that actually arrive, not with the announced count.
+            self.ranges.reserve(self.count.min(1024));
         }
-        let len = match parse_i64(&buf[pos + 1..end]) {
-            Some(n) if n >= 0 && n as u64 <= limits.proto_max_bulk_len as u64 => n as usize,
-            _ => return Err(proto("invalid bulk length")),
-        };
-        if len > 16384 && !authed {
-            return Err(proto("unauthenticated bulk length"));
+        match self.scan(buf, limits, authed) {
+            Ok(true) => {
+                let frame = buf.split_to(self.pos).freeze();
+                args.extend(self.ranges.iter().map(|&(s, e)| frame.slice(s..e)));
+                self.reset();
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
         }
-        let start = end + 2;
-        // Like Redis, the two bytes after the payload are skipped, not checked.
-        if buf.len() < start + len + 2 {
-            return Ok(false);
-        }
-        if i < small.len() {
-            small[i] = (start, start + len);
+    }
+
+    fn reset(&mut self) {
+        self.count = 0;
+        self.pos = 0;
+        if self.ranges.capacity() > 1024 {
+            self.ranges = Vec::new();
         } else {
-            if large.is_empty() {
-                large.reserve((count as usize).min(4096));
-                large.extend_from_slice(&small);
-            }
-            large.push((start, start + len));
+            self.ranges.clear();
         }
-        pos = start + len + 2;
     }
-    let frame = buf.split_to(pos).freeze();
-    let ranges = if large.is_empty() {
-        &small[..count as usize]
-    } else {
-        &large[..]
-    };
-    args.extend(ranges.iter().map(|&(s, e)| frame.slice(s..e)));
-    Ok(true)
+
+    /// Checks arguments from `self.pos` on; true when all `self.count` are there.
+    fn scan(&mut self, buf: &[u8], limits: &Limits, authed: bool) -> Result<bool, FrameError> {
+        while self.ranges.len() < self.count {
+            let pos = self.pos;
+            if pos >= buf.len() {
+                return Ok(false);
+            }
+            let Some(end) = find_crlf(buf, pos) else {
+                if buf.len() - pos > limits.inline_max {
+                    return Err(proto("too big bulk count string"));
+                }
+                return Ok(false);
+            };
+            if buf[pos] != b'$' {
+                return Err(proto(format!("expected '$', got '{}'", buf[pos] as char)));
+            }
+            let len = match parse_i64(&buf[pos + 1..end]) {
+                Some(n) if n >= 0 && n as u64 <= limits.proto_max_bulk_len as u64 => n as usize,
+                _ => return Err(proto("invalid bulk length")),
+            };
+            if len > 16384 && !authed {
+                return Err(proto("unauthenticated bulk length"));
+            }
+            let start = end + 2;
+            let held = (start + len).saturating_add((self.ranges.len() + 1) * ARG_OVERHEAD);
+            if held > limits.query_buffer_limit {
+                return Err(FrameError::QueryBufferLimit {
+                    args: self.count,
+                    limit: limits.query_buffer_limit,
+                });
+            }
+            // Like Redis, the two bytes after the payload are skipped, not checked.
+            if buf.len() < start + len + 2 {
+                return Ok(false);
+            }
+            self.ranges.push((start, start + len));
+            self.pos = start + len + 2;
+        }
+        Ok(true)
+    }
 }
 
 fn parse_inline(
@@ -518,6 +593,63 @@ mod tests {
         assert_eq!(req(b"*x\r\n"), Err(proto("invalid multibulk length")));
         assert_eq!(req(b"*1\r\n$-3\r\n"), Err(proto("invalid bulk length")));
         assert_eq!(req(b"*1\r\n:3\r\n"), Err(proto("expected '$', got ':'")));
+    }
+
+    #[test]
+    fn resumes_a_request_arriving_in_pieces() {
+        let mut full = b"*4\r\n$4\r\nSADD\r\n$1\r\nk\r\n$2\r\nab\r\n$0\r\n\r\n".to_vec();
+        full.extend_from_slice(b"PING\r\n");
+        let mut parser = RequestParser::default();
+        let mut buf = BytesMut::new();
+        let mut args = Vec::new();
+        let mut got = Vec::new();
+        for &b in &full {
+            buf.extend_from_slice(&[b]);
+            while parser.parse(&mut buf, &Limits::default(), true, &mut args) == Ok(true) {
+                got.push(args.clone());
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                vec![
+                    Bytes::from("SADD"),
+                    Bytes::from("k"),
+                    Bytes::from("ab"),
+                    Bytes::new()
+                ],
+                vec![Bytes::from("PING")]
+            ]
+        );
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn counts_past_a_million_are_accepted_but_bytes_are_bounded() {
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(ARG_OVERHEAD, 48, "server/docs/resp.md says 48");
+        assert_eq!(req(b"*2147483647\r\n"), Ok(None));
+        assert_eq!(
+            req(b"*2147483648\r\n"),
+            Err(proto("invalid multibulk length"))
+        );
+        let limits = Limits {
+            query_buffer_limit: 10 * ARG_OVERHEAD,
+            ..Limits::default()
+        };
+        let mut buf = BytesMut::from(&b"*100\r\n"[..]);
+        for _ in 0..100 {
+            buf.extend_from_slice(b"$1\r\nx\r\n");
+        }
+        let mut args = Vec::new();
+        let got = RequestParser::default().parse(&mut buf, &limits, true, &mut args);
+        assert_eq!(
+            got,
+            Err(FrameError::QueryBufferLimit {
+                args: 100,
+                limit: 10 * ARG_OVERHEAD
+            })
+        );
     }
 
     #[test]

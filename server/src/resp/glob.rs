@@ -25,9 +25,12 @@ fn class(p: &[u8], mut i: usize, c: u8, nocase: bool) -> (bool, usize) {
                 i += 2;
             }
             Some(&lo) if p.get(i + 1) == Some(&b'-') && i + 2 < p.len() => {
-                let hi = p[i + 2];
+                // Redis compares range bounds as C `char`s, signed on x86-64 and aarch64
+                // Linux builds: bytes above 0x7F sort below 0x00, so `[a-\xff]` is the
+                // signed range -1..=97, i.e. 0xFF and 0x00..=b'a', and not 0x80.
+                let signed = |b: u8| norm(b) as i8;
+                let (lo, hi, cc) = (signed(lo), signed(p[i + 2]), signed(c));
                 let (a, b) = if lo <= hi { (lo, hi) } else { (hi, lo) };
-                let (a, b, cc) = (norm(a), norm(b), norm(c));
                 if cc >= a && cc <= b {
                     matched = true;
                 }
@@ -132,5 +135,17 @@ mod tests {
         assert!(m("*a*b*c", "xxaybzzc"));
         assert!(!m("*a*b*c", "xxaybzz"));
         assert!(matches(b"SAVE", b"save", true));
+    }
+
+    #[test]
+    fn ranges_compare_bytes_as_signed_chars() {
+        // [a-\xff] is -1..=97 signed: 0xFF and 0x00..='a', not 0x80..=0xFE.
+        assert!(matches(b"[a-\xff]", b"\xff", false));
+        assert!(!matches(b"[a-\xff]", b"\x80", false));
+        assert!(matches(b"[a-\xff]", b"A", false));
+        assert!(!matches(b"[a-\xff]", b"b", false));
+        assert!(matches(b"[\x80-\xfe]", b"\x90", false));
+        assert!(!matches(b"[\x80-\xfe]", b"\xff", false));
+        assert!(!matches(b"[\x00-\x7f]", b"\x80", false));
     }
 }

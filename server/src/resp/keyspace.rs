@@ -57,6 +57,9 @@ pub struct Keyspace {
     propagate: bool,
     /// While loading the AOF, nothing expires (replay must be deterministic).
     pub loading: bool,
+    /// A replica of a master (`REPLICAOF host port`): keys are never reclaimed here, only by
+    /// the master's `DEL`s; a key past its expiry reads as missing (Redis's replicas).
+    pub replica: bool,
     /// Counters for INFO.
     pub stats: KeyspaceStats,
     /// Number of commands that changed data since the last snapshot/rewrite.
@@ -84,6 +87,7 @@ impl Keyspace {
             propagated: Vec::new(),
             propagate: false,
             loading: false,
+            replica: false,
             stats: KeyspaceStats::default(),
             dirty: 0,
             watches: Watches::default(),
@@ -102,6 +106,14 @@ impl Keyspace {
     /// Now, in Unix ms (the transaction's time while one runs).
     pub fn now_ms(&self) -> i64 {
         self.frozen_now.unwrap_or_else(|| self.clock.now_ms())
+    }
+
+    /// The clock's time even inside EXEC. Redis 7.0 freezes only the time that decides
+    /// whether a key has expired; EXPIRE's base, its "already past" check, TTL/PTTL and
+    /// TIME read the running clock (verified against redis-server 7.0.15: `MULTI`,
+    /// `PEXPIRE k 100`, `DEBUG SLEEP 0.2`, `PTTL k`, `EXISTS k`, `EXEC` gives `0` and `1`).
+    pub fn clock_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Fixes the time until [`Keyspace::unfreeze_time`] (EXEC).
@@ -214,6 +226,10 @@ impl Keyspace {
             return false;
         };
         let expired = !self.loading && at <= self.now_ms();
+        if self.replica {
+            // Logically gone for readers; the master's DEL removes it.
+            return expired;
+        }
         if expired {
             self.remove(key);
             self.stats.expired_keys += 1;
@@ -224,8 +240,8 @@ impl Keyspace {
 
     /// The live entry of `key` (expiring it first if due).
     pub fn live(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.expire_if_needed(key);
-        let e = self.map.get(key);
+        let gone = self.expire_if_needed(key);
+        let e = if gone { None } else { self.map.get(key) };
         if e.is_some() {
             self.stats.keyspace_hits += 1;
         } else {
@@ -236,14 +252,15 @@ impl Keyspace {
 
     /// The live entry of `key`, mutable (expiring it first if due).
     pub fn live_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
+        if self.expire_if_needed(key) {
+            return None;
+        }
         self.map.get_mut(key)
     }
 
     /// True when `key` exists and has not expired.
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        self.expire_if_needed(key);
-        self.map.contains_key(key)
+        !self.expire_if_needed(key) && self.map.contains_key(key)
     }
 
     /// The live entry of `key`, created empty if missing. The caller must not leave it
@@ -417,12 +434,19 @@ impl Keyspace {
     /// reclaimed (recorded as `DEL`) and another is drawn, as Redis's `dbRandomKey` does.
     pub fn random_key(&mut self) -> Option<Bytes> {
         let mut rng = rand::rng();
+        // A replica reclaims nothing: like Redis's, it gives up after 100 expired picks and
+        // returns the last (all keys may be past their expiry, waiting for the master).
+        let mut tries = 100;
         loop {
             if self.keys.is_empty() {
                 return None;
             }
             let key = self.keys[rng.random_range(0..self.keys.len())].clone();
             if !self.expire_if_needed(&key) {
+                return Some(key);
+            }
+            tries -= 1;
+            if self.replica && tries == 0 {
                 return Some(key);
             }
         }
@@ -468,7 +492,7 @@ impl Keyspace {
     /// One round of active expiry: samples up to `n` keys with a TTL at random and deletes
     /// the expired ones. Returns `(sampled, expired)`.
     pub fn expire_sample(&mut self, n: usize) -> (usize, usize) {
-        if self.loading || self.volatile.is_empty() {
+        if self.loading || self.replica || self.volatile.is_empty() {
             return (0, 0);
         }
         let now = self.now_ms();

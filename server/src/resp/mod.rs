@@ -20,6 +20,9 @@ pub mod keyspace;
 pub mod keyspace_lock;
 pub mod member;
 pub mod memory;
+pub mod rdb;
+pub mod repl;
+pub mod replica_link;
 pub mod reply;
 pub mod runtime;
 pub mod server;
@@ -28,6 +31,7 @@ pub mod snapshot;
 pub mod state;
 pub mod stats;
 pub mod tasks;
+pub mod upstream;
 pub mod view;
 pub mod watch;
 

@@ -57,7 +57,9 @@ impl RespServer {
         clock: Arc<dyn Clock>,
     ) -> Result<RespHandle, ServerError> {
         let mut ks = Keyspace::new(clock);
-        let aof = Aof::open(&config.dir, config.appendfsync, config.fs.clone(), &mut ks)?;
+        let repl = Arc::new(super::repl::Replication::new(super::repl::DEFAULT_BACKLOG));
+        let aof = Aof::open(&config.dir, config.appendfsync, config.fs.clone(), &mut ks)?
+            .with_replication(repl.clone());
         ks.set_propagate(true);
         let listener =
             TcpListener::bind(config.addr)
@@ -70,7 +72,10 @@ impl RespServer {
             addr: config.addr,
             source,
         })?;
-        let shared = Arc::new(Shared::new(ks, config, Some(aof), local_addr));
+        let shared = Arc::new(Shared::new(ks, config, Some(aof), repl, local_addr));
+        if let Some((host, port)) = shared.config.replicaof.clone() {
+            super::cmd::repl::follow(&shared, host, port);
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, shutdown_rx.clone()));
         let background = vec![
@@ -78,7 +83,15 @@ impl RespServer {
                 shared.clone(),
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(super::tasks::aof_writer_loop(shared.clone(), shutdown_rx)),
+            tokio::spawn(super::tasks::aof_writer_loop(
+                shared.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(super::replica_link::ping_loop(
+                shared.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(super::upstream::run(shared.clone(), shutdown_rx)),
         ];
         tracing::info!(addr = %local_addr, "RESP service listening");
         Ok(RespHandle {

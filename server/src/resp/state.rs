@@ -70,6 +70,13 @@ pub struct ClientMeta {
     pub resp: i64,
     /// Last command name.
     pub last_cmd: String,
+    /// Commands queued in its transaction, or -1 outside MULTI (CLIENT LIST's `multi=`;
+    /// a client in MULTI also shows the `x` flag).
+    pub multi: i64,
+    /// Redis's client type: `normal`, or `slave` once PSYNC/SYNC made it a replica link.
+    pub kind: &'static str,
+    /// Woken by CLIENT KILL: the connection closes.
+    pub kill: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// State shared by all connections of one RESP server.
@@ -85,8 +92,12 @@ pub struct Shared {
     pub clients: Mutex<BTreeMap<u64, ClientMeta>>,
     /// The append-only file, once loaded.
     pub aof: Option<Aof>,
+    /// Replication as a master: the stream, its backlog and the replicas.
+    pub repl: std::sync::Arc<super::repl::Replication>,
     /// Start time (uptime).
     pub started: Instant,
+    /// SAVE and BGSAVE: when the last one succeeded, whether one runs.
+    pub saves: std::sync::Arc<SaveState>,
     /// Random run id (INFO server).
     pub run_id: String,
     /// The bound address.
@@ -104,6 +115,7 @@ impl Shared {
         ks: Keyspace,
         config: RespConfig,
         aof: Option<Aof>,
+        repl: std::sync::Arc<super::repl::Replication>,
         local_addr: SocketAddr,
     ) -> Shared {
         Shared {
@@ -112,7 +124,12 @@ impl Shared {
             stats: Stats::default(),
             clients: Mutex::new(BTreeMap::new()),
             aof,
+            repl,
             started: Instant::now(),
+            saves: std::sync::Arc::new(SaveState {
+                last_save: std::sync::atomic::AtomicI64::new(unix_seconds()),
+                ..SaveState::default()
+            }),
             run_id: format!("{:040x}", rand::random::<u128>()),
             local_addr,
             metrics: super::stats::RespStats::new(),
@@ -135,6 +152,9 @@ impl Shared {
                 created: Instant::now(),
                 resp: 2,
                 last_cmd: "NULL".to_owned(),
+                multi: -1,
+                kind: "normal",
+                kill: std::sync::Arc::new(tokio::sync::Notify::new()),
             },
         );
         id
@@ -194,6 +214,25 @@ pub struct Client {
     pub tx: Option<Transaction>,
     /// The keys this client WATCHes (the keyspace's `watches` holds the other direction).
     pub watched: Vec<Bytes>,
+    /// Set by PSYNC/SYNC: the connection becomes a replica link from this point.
+    pub replica: Option<ReplicaStart>,
+    /// `REPLCONF listening-port`.
+    pub repl_port: u16,
+    /// Set by WAIT: (replicas, timeout ms) the connection waits for before going on.
+    pub wait: Option<(i64, u64)>,
+    /// The replication offset after this client's last write (WAIT waits for it).
+    pub woff: u64,
+    /// True while EXEC runs this client's queue (WAIT then answers at once, as Redis).
+    pub in_exec: bool,
+    /// The link to our master (`upstream`): its writes are applied on a replica.
+    pub master_link: bool,
+}
+
+/// Where a replica link starts streaming (the next byte the replica needs).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplicaStart {
+    /// Stream offset of the first byte to send.
+    pub from: u64,
 }
 
 /// A transaction being queued (between MULTI and EXEC or DISCARD).
@@ -219,4 +258,24 @@ impl Client {
     pub fn proto(&self) -> i64 {
         if self.out.resp3 { 3 } else { 2 }
     }
+}
+
+/// What SAVE and BGSAVE share with the thread that writes a background save.
+#[derive(Debug, Default)]
+pub struct SaveState {
+    /// Unix seconds of the last successful save (the start time until then), LASTSAVE.
+    pub last_save: std::sync::atomic::AtomicI64,
+    /// A BGSAVE is writing (`rdb_bgsave_in_progress`); at most one at a time.
+    pub running: std::sync::atomic::AtomicBool,
+    /// The last BGSAVE failed (`rdb_last_bgsave_status:err`).
+    pub last_failed: std::sync::atomic::AtomicBool,
+    /// BGSAVE inside EXEC: started by the writer task once the transaction is over.
+    pub scheduled: std::sync::atomic::AtomicBool,
+}
+
+/// The wall clock in Unix seconds.
+pub fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -62,6 +62,14 @@ pub async fn aof_writer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<
         };
         let s = shared.clone();
         let r = tokio::task::spawn_blocking(move || {
+            // A BGSAVE asked for inside EXEC (or with SCHEDULE while one ran): now.
+            if s.saves.scheduled.load(std::sync::atomic::Ordering::SeqCst)
+                && super::cmd::system::start_bgsave(&s)
+            {
+                s.saves
+                    .scheduled
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+            }
             let Some(aof) = &s.aof else { return };
             let _ = aof.retry(&s.ks);
             let _ = s.flush_aof(if stop {

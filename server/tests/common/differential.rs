@@ -15,6 +15,11 @@ pub enum Cmp {
     Sorted,
     /// Same frame type and length only (random picks).
     Shape,
+    /// A SCAN-family reply `[cursor, page]` with the page compared as a sorted list.
+    Scan,
+    /// A map (or a RESP2 flat array of pairs) compared with its pairs sorted (CONFIG GET:
+    /// Redis lists them in hash order).
+    Pairs,
 }
 
 /// Our service (in process) and Debian's `redis-server`, side by side, optionally both
@@ -71,6 +76,20 @@ pub fn norm(f: Frame, how: Cmp) -> Frame {
         (Cmp::Shape, Frame::Array(v)) => Frame::Array(vec![Frame::Null; v.len()]),
         (Cmp::Shape, Frame::Set(v)) => Frame::Set(vec![Frame::Null; v.len()]),
         (Cmp::Shape, Frame::Bulk(_)) => Frame::Bulk("x".into()),
+        (Cmp::Scan, Frame::Array(mut v)) if v.len() == 2 => {
+            let page = norm(v.pop().unwrap_or(Frame::Null), Cmp::Sorted);
+            v.push(page);
+            Frame::Array(v)
+        }
+        (Cmp::Pairs, Frame::Array(v)) => {
+            let mut pairs: Vec<Vec<Frame>> = v.chunks(2).map(<[Frame]>::to_vec).collect();
+            pairs.sort_by_key(|p| format!("{p:?}"));
+            Frame::Array(pairs.into_iter().flatten().collect())
+        }
+        (Cmp::Pairs, Frame::Map(mut v)) => {
+            v.sort_by_key(|p| format!("{p:?}"));
+            Frame::Map(v)
+        }
         (_, f) => f,
     }
 }

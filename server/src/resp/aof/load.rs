@@ -284,6 +284,11 @@ pub fn load_aof(
                 }
                 break;
             }
+            Err(e @ FrameError::QueryBufferLimit { .. }) => {
+                // Not with the unbounded limits above; kept as corruption if it ever were.
+                ks.loading = false;
+                return Err(corrupted(offset, e.to_string()));
+            }
             Err(FrameError::Protocol(msg)) => {
                 if is_zero_filled_tail(&buf, &limits) {
                     torn = Some(true);

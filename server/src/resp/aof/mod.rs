@@ -22,6 +22,7 @@ mod load;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use super::config::AppendFsync;
 use super::keyspace::{Keyspace, encode_command};
 use super::keyspace_lock::KeyspaceLock;
 use super::member::Member;
+use super::repl::Replication;
 use super::snapshot;
 use crate::error::ServerError;
 
@@ -98,9 +100,14 @@ struct AofFile {
 }
 
 impl AofFile {
-    /// Moves what the keyspace recorded into `pending`, keeping the order of execution.
-    fn take(&mut self, ks: &mut Keyspace) {
+    /// Moves what the keyspace recorded into `pending`, keeping the order of execution,
+    /// and into the replication stream: both are fed here, under the same locks, so they
+    /// hold the same commands in the same order.
+    fn take(&mut self, ks: &mut Keyspace, stream: Option<&Replication>) {
         let more = ks.take_propagated();
+        if let Some(r) = stream {
+            r.feed(&more);
+        }
         self.recorded += more.len() as u64;
         if self.pending.is_empty() {
             self.pending = more;
@@ -162,14 +169,54 @@ pub struct Aof {
     /// file lock may be waiting for (see `keyspace_lock`).
     size_seen: AtomicU64,
     base_size_seen: AtomicU64,
+    /// The replication stream fed with the same commands (`repl`), if any.
+    stream: Option<Arc<Replication>>,
+}
+
+/// A first start (no AOF, no snapshot) with a Redis `dump.rdb` in `dir`: loads its sets into
+/// `ks`, to become the base AOF (`server/docs/rdb.md`, "Import").
+fn import_rdb(
+    fs: &dyn speedlayer_vfs::Fs,
+    dir: &Path,
+    ks: &mut Keyspace,
+) -> Result<(), ServerError> {
+    let path = dir.join(super::rdb::RDB_FILE);
+    if !fs.exists(&path).map_err(io_err("stat", &path))? {
+        return Ok(());
+    }
+    let bytes = fs.read(&path).map_err(io_err("read", &path))?;
+    let decoded = super::rdb::decode(&bytes, &path, ks.clock_ms())?;
+    tracing::info!(path = %path.display(), keys = decoded.keys.len(),
+        expired_skipped = decoded.expired, "imported the sets of a Redis RDB file");
+    decoded.load_into(ks);
+    Ok(())
 }
 
 impl Aof {
+    /// Feeds every command written from now on to `stream` too (replication).
+    pub fn with_replication(mut self, stream: Arc<Replication>) -> Aof {
+        self.stream = Some(stream);
+        self
+    }
+
+    /// Moves everything written so far into the AOF's buffer and the replication stream,
+    /// then runs `f` on the keyspace and the stream's offset with both locks still held:
+    /// what `f` sees is exactly the stream's first `offset` bytes (a full resync's RDB).
+    pub fn at_sync_point<T>(&self, ks: &KeyspaceLock, f: impl FnOnce(&Keyspace, u64) -> T) -> T {
+        let mut g = self.inner.lock();
+        let mut k = ks.lock();
+        g.take(&mut k, self.stream.as_deref());
+        let offset = self.stream.as_ref().map_or(0, |r| r.offset());
+        f(&k, offset)
+    }
+
     /// Loads `dir/dump.snap` and `dir/appendonly.aof` through `fs` into `ks` (repairing a
-    /// torn tail), then opens the AOF for appending. Creates `dir` if needed.
+    /// torn tail), then opens the AOF for appending. Creates `dir` if needed. On a first
+    /// start (neither file) a Redis `dir/dump.rdb` is imported into the new base AOF.
     ///
     /// # Errors
-    /// I/O errors, [`ServerError::AofCorrupted`], [`ServerError::SnapshotCorrupted`].
+    /// I/O errors, [`ServerError::AofCorrupted`], [`ServerError::SnapshotCorrupted`],
+    /// [`ServerError::RdbCorrupted`], [`ServerError::RdbUnsupported`].
     pub fn open(
         dir: &Path,
         fsync: AppendFsync,
@@ -207,6 +254,9 @@ impl Aof {
                 valid_header: false,
                 ..
             }) => {
+                if loaded.is_none() && snap_supersedes.is_none() {
+                    import_rdb(&*fs, dir, ks)?;
+                }
                 // No AOF yet (or only a torn header): start one that holds the current state.
                 id = rand::random();
                 let mut bytes = header(id, true);
@@ -256,6 +306,7 @@ impl Aof {
             last_error_log: Mutex::new(None),
             size_seen: AtomicU64::new(size),
             base_size_seen: AtomicU64::new(size),
+            stream: None,
         })
     }
 
@@ -355,7 +406,7 @@ impl Aof {
     pub fn flush(&self, ks: &KeyspaceLock, mode: FlushMode) -> Result<(), ServerError> {
         let mut g = self.inner.lock();
         // Taken under the file lock, so buffers reach the file in the order they were made.
-        g.take(&mut ks.lock());
+        g.take(&mut ks.lock(), self.stream.as_deref());
         if let Some(errno) = self.write_error() {
             return Err(ServerError::Io {
                 op: "write",
@@ -394,7 +445,7 @@ impl Aof {
             }
             g.last_retry = Instant::now();
             if !g.broken {
-                g.take(&mut ks.lock());
+                g.take(&mut ks.lock(), self.stream.as_deref());
                 self.write_pending(&mut g)?;
                 if self.fsync != AppendFsync::No && g.unsynced {
                     self.sync(&mut g)?;
@@ -478,7 +529,7 @@ impl Aof {
         let encoded_at = {
             let mut g = self.inner.lock();
             let mut k = ks.lock();
-            g.take(&mut k);
+            g.take(&mut k, self.stream.as_deref());
             dump_commands(&k, &mut bytes);
             k.dirty = 0;
             g.recorded
@@ -491,7 +542,7 @@ impl Aof {
         f.sync_data().map_err(io_err("fsync", tmp))?;
 
         let mut g = self.inner.lock();
-        g.take(&mut ks.lock());
+        g.take(&mut ks.lock(), self.stream.as_deref());
         let written = g.recorded - g.pending.len() as u64;
         let mut tail = 0u64;
         if written > encoded_at {
@@ -569,7 +620,7 @@ impl Aof {
         let bytes;
         {
             let mut k = ks.lock();
-            g.take(&mut k);
+            g.take(&mut k, self.stream.as_deref());
             bytes = snapshot::encode(&k, g.id);
             k.dirty = 0;
         }

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, is};
+use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, is, quoting};
 use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
@@ -122,9 +122,11 @@ pub fn hello(s: &Shared, c: &mut Client, args: &[Bytes]) {
             name = Some(&args[i + 1]);
             i += 2;
         } else {
-            c.out.error(&format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
+            c.out.error_bytes(&quoting(
+                "ERR Syntax error in HELLO option '",
+                &args[i],
+                usize::MAX,
+                "'",
             ));
             return;
         }
@@ -219,9 +221,11 @@ pub fn client_setname(s: &Shared, c: &mut Client, args: &[Bytes]) {
 pub fn client_setinfo(s: &Shared, c: &mut Client, args: &[Bytes]) {
     let lib_name = is(&args[2], "lib-name");
     if !lib_name && !is(&args[2], "lib-ver") {
-        c.out.error(&format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(&args[2])
+        c.out.error_bytes(&quoting(
+            "ERR Unrecognized option '",
+            &args[2],
+            usize::MAX,
+            "'",
         ));
         return;
     }
@@ -245,11 +249,13 @@ pub fn client_setinfo(s: &Shared, c: &mut Client, args: &[Bytes]) {
 
 fn client_line(id: u64, m: &crate::resp::state::ClientMeta) -> String {
     format!(
-        "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         m.addr,
         m.laddr,
         m.name,
         m.created.elapsed().as_secs(),
+        if m.multi >= 0 { "x" } else { "N" },
+        m.multi,
         m.last_cmd,
         m.resp,
         m.lib_name,
@@ -270,34 +276,155 @@ pub fn client_info(s: &Shared, c: &mut Client, _: &[Bytes]) {
 
 /// CLIENT LIST [TYPE normal] [ID id ...]
 pub fn client_list(s: &Shared, c: &mut Client, args: &[Bytes]) {
-    let mut ids: Option<Vec<u64>> = None;
-    if args.len() > 2 {
-        if is(&args[2], "type") && args.len() == 4 && is(&args[3], "normal") {
-        } else if is(&args[2], "id") && args.len() >= 4 {
-            let mut v = Vec::new();
-            for a in &args[3..] {
-                match arg_i64(a) {
-                    Some(n) if n > 0 => v.push(n as u64),
+    // Redis 7.0's argument rules: `TYPE t` only as the sole filter, with Redis's client
+    // type names (ours are all `normal`: no replica, master or pub/sub clients); `ID`
+    // followed by integers, each id listed in the order given, once per mention (0,
+    // negative and unknown ids list nothing).
+    let text = if args.len() == 2 {
+        s.clients
+            .lock()
+            .iter()
+            .map(|(id, m)| client_line(*id, m))
+            .collect::<String>()
+    } else if args.len() == 4 && is(&args[2], "type") {
+        let t = &args[3];
+        if is(t, "normal") {
+            s.clients
+                .lock()
+                .iter()
+                .map(|(id, m)| client_line(*id, m))
+                .collect::<String>()
+        } else if ["master", "replica", "slave", "pubsub"]
+            .iter()
+            .any(|n| is(t, n))
+        {
+            String::new()
+        } else {
+            c.out
+                .error_bytes(&quoting("ERR Unknown client type '", t, usize::MAX, "'"));
+            return;
+        }
+    } else if args.len() > 3 && is(&args[2], "id") {
+        let mut ids = Vec::with_capacity(args.len() - 3);
+        for a in &args[3..] {
+            match arg_i64(a) {
+                Some(n) => ids.push(n),
+                None => {
+                    c.out.error("ERR Invalid client ID");
+                    return;
+                }
+            }
+        }
+        let clients = s.clients.lock();
+        ids.iter()
+            .filter_map(|&id| {
+                let id = u64::try_from(id).ok()?;
+                clients.get(&id).map(|m| client_line(id, m))
+            })
+            .collect::<String>()
+    } else {
+        c.out.error(ERR_SYNTAX);
+        return;
+    };
+    c.out.verbatim(&text);
+}
+
+/// CLIENT KILL addr | CLIENT KILL [ID id] [TYPE type] [USER user] [ADDR ip:port]
+/// [LADDR ip:port] [SKIPME yes|no]: Redis 7.0's rules and replies. The killed connections
+/// close at once; this one (old form, or SKIPME no) after its reply.
+pub fn client_kill(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    let mut addr: Option<&[u8]> = None;
+    let mut laddr: Option<&[u8]> = None;
+    let mut id: Option<u64> = None;
+    let mut kind: Option<&str> = None;
+    let old_form = args.len() == 3;
+    let mut skipme = !old_form;
+    if old_form {
+        addr = Some(&args[2]);
+    } else {
+        for pair in args[2..].chunks(2) {
+            let [opt, val] = pair else {
+                c.out.error(ERR_SYNTAX);
+                return;
+            };
+            if is(opt, "id") {
+                match arg_i64(val) {
+                    Some(n) if n >= 1 => id = Some(n as u64),
                     _ => {
-                        c.out.error("ERR Invalid client ID");
+                        c.out.error("ERR client-id should be greater than 0");
                         return;
                     }
                 }
+            } else if is(opt, "type") {
+                kind = Some(if is(val, "normal") {
+                    "normal"
+                } else if is(val, "slave") || is(val, "replica") {
+                    "slave"
+                } else if is(val, "master") {
+                    "master"
+                } else if is(val, "pubsub") {
+                    "pubsub"
+                } else {
+                    c.out
+                        .error_bytes(&quoting("ERR Unknown client type '", val, usize::MAX, "'"));
+                    return;
+                });
+            } else if is(opt, "addr") {
+                addr = Some(val);
+            } else if is(opt, "laddr") {
+                laddr = Some(val);
+            } else if is(opt, "user") {
+                // Users are case-sensitive; `default` is the only one.
+                if val[..] != *b"default" {
+                    c.out
+                        .error_bytes(&quoting("ERR No such user '", val, usize::MAX, "'"));
+                    return;
+                }
+            } else if is(opt, "skipme") {
+                if is(val, "yes") {
+                    skipme = true;
+                } else if is(val, "no") {
+                    skipme = false;
+                } else {
+                    c.out.error(ERR_SYNTAX);
+                    return;
+                }
+            } else {
+                c.out.error(ERR_SYNTAX);
+                return;
             }
-            ids = Some(v);
-        } else {
-            c.out.error(ERR_SYNTAX);
-            return;
         }
     }
-    let text: String = s
-        .clients
-        .lock()
-        .iter()
-        .filter(|(id, _)| ids.as_ref().is_none_or(|v| v.contains(id)))
-        .map(|(id, m)| client_line(*id, m))
-        .collect();
-    c.out.verbatim(&text);
+    let mut killed = 0;
+    let mut me = false;
+    for (cid, m) in s.clients.lock().iter() {
+        if addr.is_some_and(|a| a != m.addr.to_string().as_bytes())
+            || laddr.is_some_and(|a| a != m.laddr.to_string().as_bytes())
+            || kind.is_some_and(|k| k != m.kind)
+            || id.is_some_and(|i| i != *cid)
+            || (*cid == c.id && skipme)
+        {
+            continue;
+        }
+        if *cid == c.id {
+            me = true;
+        } else {
+            m.kill.notify_one();
+        }
+        killed += 1;
+    }
+    if old_form {
+        if killed == 0 {
+            c.out.error("ERR No such client");
+        } else {
+            c.out.ok();
+        }
+    } else {
+        c.out.int(killed);
+    }
+    if me {
+        c.close = true;
+    }
 }
 
 /// CLIENT HELP
@@ -310,6 +437,22 @@ pub fn client_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
         "    Return the ID of the current connection.",
         "INFO",
         "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Kill connections by type.",
+        "    * USER <username>",
+        "      Kill connections authenticated by <username>.",
+        "    * SKIPME (YES|NO)",
+        "      Skip killing current connection (default: yes).",
+        "    * ID <client-id>",
+        "      Kill connections by client id.",
         "LIST [TYPE normal] [ID <id> ...]",
         "    Return information about client connections.",
         "SETINFO <option> <value>",

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{ERR_NOT_INT, arg_i64, is};
+use super::{ERR_NOT_INT, arg_i64, is, quoting};
 use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
@@ -28,10 +28,8 @@ fn generic(s: &Shared, c: &mut Client, args: &[Bytes], name: &str, relative: boo
         } else if is(opt, "lt") {
             LT
         } else {
-            c.out.error(&format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            ));
+            c.out
+                .error_bytes(&quoting("ERR Unsupported option ", opt, usize::MAX, ""));
             return;
         };
     }
@@ -60,8 +58,10 @@ fn generic(s: &Shared, c: &mut Client, args: &[Bytes], name: &str, relative: boo
         }
     }
     let mut ks = s.ks.lock();
+    // One reading of the running clock for the base and the "already past" check.
+    let now = ks.clock_ms();
     if relative {
-        match when.checked_add(ks.now_ms()) {
+        match when.checked_add(now) {
             Some(v) => when = v,
             None => {
                 drop(ks);
@@ -86,7 +86,7 @@ fn generic(s: &Shared, c: &mut Client, args: &[Bytes], name: &str, relative: boo
         c.out.int(0);
         return;
     }
-    if when <= ks.now_ms() {
+    if when <= now {
         ks.remove(key);
         ks.propagate(&[b"DEL", key]);
     } else {
@@ -117,8 +117,8 @@ pub fn pexpireat(s: &Shared, c: &mut Client, a: &[Bytes]) {
 /// `None` = missing key, `Some(None)` = no TTL, `Some(Some(t))` = expires at `t`.
 fn lookup_expire(s: &Shared, key: &[u8]) -> (Option<Option<i64>>, i64) {
     let mut ks = s.ks.lock();
-    let now = ks.now_ms();
-    (ks.live(key).map(|e| e.expire_at), now)
+    let entry = ks.live(key).map(|e| e.expire_at);
+    (entry, ks.clock_ms())
 }
 
 fn ttl_generic(s: &Shared, c: &mut Client, key: &[u8], ms: bool) {

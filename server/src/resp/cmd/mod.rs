@@ -15,6 +15,8 @@ pub mod conn;
 pub mod expire;
 pub mod keys;
 pub mod multi;
+pub mod redis_docs;
+pub mod repl;
 pub mod setops;
 pub mod sets;
 pub mod system;
@@ -67,9 +69,36 @@ pub fn arg_i64(b: &[u8]) -> Option<i64> {
     parse_i64(b)
 }
 
-/// Case-insensitive comparison of an argument with an ASCII keyword.
+/// Case-insensitive comparison of an argument with an ASCII keyword, as Redis's
+/// `strcasecmp` on the argument's C string: the argument ends at its first NUL byte
+/// (`COUNT\0x` is `COUNT`).
 pub fn is(arg: &[u8], kw: &str) -> bool {
-    arg.eq_ignore_ascii_case(kw.as_bytes())
+    c_str(arg, usize::MAX).eq_ignore_ascii_case(kw.as_bytes())
+}
+
+/// Parses a SCAN-family cursor as Redis 7.0's `parseScanCursorOrReply` does with
+/// `strtoul(.., 10)` on the C string: a leading space is refused, then an optional sign
+/// (a `-` negates modulo 2^64, so `-1` is the largest cursor), decimal digits (none at all
+/// reads as 0, so the empty string is cursor 0, but a lone sign is refused), and nothing
+/// after them but the end of the C string (a NUL ends it); overflow is refused.
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let s = c_str(arg, usize::MAX);
+    if s.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 pub use table::COMMANDS;
@@ -129,6 +158,18 @@ fn quote_args(out: &mut Vec<u8>, args: &[Bytes]) {
     }
 }
 
+/// An error line quoting a client's argument as Redis's `%s`/`%.Ns` does: the argument's
+/// raw bytes up to its first NUL (at most `max`), not re-encoded; [`Out::error_bytes`]
+/// then turns CR and LF into spaces, as Redis does.
+///
+/// [`Out::error_bytes`]: crate::resp::reply::Out::error_bytes
+pub fn quoting(prefix: &str, arg: &[u8], max: usize, suffix: &str) -> Vec<u8> {
+    let mut msg = prefix.as_bytes().to_vec();
+    msg.extend_from_slice(c_str(arg, max));
+    msg.extend_from_slice(suffix.as_bytes());
+    msg
+}
+
 fn c_str(b: &[u8], max: usize) -> &[u8] {
     let nul = b.iter().position(|&x| x == 0).unwrap_or(b.len());
     &b[..nul.min(max)]
@@ -152,12 +193,12 @@ pub(crate) fn resolve(args: &[Bytes]) -> Result<&'static Spec, Vec<u8>> {
                 spec = sub;
             }
             None => {
-                return Err(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    String::from_utf8_lossy(c_str(&args[1], 128)),
-                    spec.name.to_ascii_uppercase()
-                )
-                .into_bytes());
+                return Err(quoting(
+                    "ERR unknown subcommand '",
+                    &args[1],
+                    128,
+                    &format!("'. Try {} HELP.", spec.name.to_ascii_uppercase()),
+                ));
             }
         }
     }
@@ -204,6 +245,12 @@ fn checked(shared: &Shared, client: &Client, args: &[Bytes]) -> Result<&'static 
     if !client.authed && !spec.no_auth() {
         return Err(b"NOAUTH Authentication required.".to_vec());
     }
+    if spec.is_write() && !client.master_link && shared.repl.is_replica() {
+        return Err(b"READONLY You can't write against a read only replica.".to_vec());
+    }
+    if client.tx.is_some() && spec.flags.contains(&"no_multi") {
+        return Err(b"ERR Command not allowed inside a transaction".to_vec());
+    }
     // Redis refuses PING too while persistence fails, so health checks see it; and an
     // EXEC whose queue writes.
     if (spec.is_write() || spec.name == "ping" || multi::exec_writes(spec, client))
@@ -234,15 +281,9 @@ pub fn scan_opts<'a>(
     args: &'a [Bytes],
     allow_type: bool,
 ) -> Option<(u64, ScanOpts<'a>)> {
-    let cursor = match std::str::from_utf8(&args[0])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        Some(c) if !args[0].starts_with(b"+") => c,
-        _ => {
-            client.out.error("ERR invalid cursor");
-            return None;
-        }
+    let Some(cursor) = parse_cursor(&args[0]) else {
+        client.out.error("ERR invalid cursor");
+        return None;
     };
     let mut o = ScanOpts {
         pattern: None,
@@ -293,5 +334,20 @@ mod tests {
         }
         assert!(lookup(b"SaDd").is_some());
         assert!(lookup(b"set").is_none());
+    }
+
+    #[test]
+    fn cursors_parse_like_strtoul() {
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"007"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-18446744073709551615"), Some(1));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b"5\0junk"), Some(5));
+        for bad in [&b" 5"[..], b"5 ", b"+", b"-", b"0x10", b"1e3"] {
+            assert_eq!(parse_cursor(bad), None, "{bad:?}");
+        }
     }
 }

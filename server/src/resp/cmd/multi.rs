@@ -60,6 +60,8 @@ pub fn queue(shared: &Shared, client: &mut Client, spec: &Spec, args: &[Bytes]) 
     tx.bytes += size;
     tx.writes |= spec.is_write();
     tx.queued.push(args.to_vec());
+    let queued = tx.queued.len();
+    set_multi(shared, client.id, queued as i64);
     shared
         .stats
         .multi_queued_bytes
@@ -75,8 +77,16 @@ pub fn forget(shared: &Shared, client: &mut Client) {
             .stats
             .multi_queued_bytes
             .fetch_sub(tx.bytes as u64, Ordering::Relaxed);
+        set_multi(shared, client.id, -1);
     }
     unwatch_all(shared, client);
+}
+
+/// Records what CLIENT LIST shows as `multi=`: the queued count, or -1 outside MULTI.
+fn set_multi(shared: &Shared, id: u64, n: i64) {
+    if let Some(m) = shared.clients.lock().get_mut(&id) {
+        m.multi = n;
+    }
 }
 
 fn unwatch_all(shared: &Shared, client: &mut Client) {
@@ -98,13 +108,14 @@ pub fn abort(shared: &Shared, client: &mut Client, err: &[u8]) {
 }
 
 /// MULTI
-pub fn multi(_: &Shared, c: &mut Client, _: &[Bytes]) {
+pub fn multi(s: &Shared, c: &mut Client, _: &[Bytes]) {
     if c.tx.is_some() {
         // Not a queueing error: the transaction goes on.
         c.out.error("ERR MULTI calls can not be nested");
         return;
     }
     c.tx = Some(Transaction::default());
+    set_multi(s, c.id, 0);
     c.out.ok();
 }
 
@@ -150,6 +161,7 @@ pub fn exec(s: &Shared, c: &mut Client, _: &[Bytes]) {
         .multi_queued_bytes
         .fetch_sub(tx.bytes as u64, Ordering::Relaxed);
     if tx.failed {
+        set_multi(s, c.id, -1);
         unwatch_all(s, c);
         c.out
             .error("EXECABORT Transaction discarded because of previous errors.");
@@ -166,6 +178,7 @@ pub fn exec(s: &Shared, c: &mut Client, _: &[Bytes]) {
         if broken {
             drop(ks);
             drop(exclusive);
+            set_multi(s, c.id, -1);
             c.out.null_array();
             return;
         }
@@ -173,6 +186,7 @@ pub fn exec(s: &Shared, c: &mut Client, _: &[Bytes]) {
         ks.begin_atomic();
     }
     c.out.array_len(tx.queued.len());
+    c.in_exec = true;
     for args in &tx.queued {
         // Checked when queued; resolving again cannot fail, but would reply its error.
         match resolve(args) {
@@ -180,9 +194,13 @@ pub fn exec(s: &Shared, c: &mut Client, _: &[Bytes]) {
             Err(msg) => c.out.error_bytes(&msg),
         }
     }
+    c.in_exec = false;
     let mut ks = s.ks.lock();
     ks.end_atomic();
     ks.unfreeze_time();
     drop(ks);
     drop(exclusive);
+    // Like Redis, CLIENT LIST inside the EXEC still saw the transaction (`flags=x`,
+    // `multi=<queued>`); it ends here.
+    set_multi(s, c.id, -1);
 }

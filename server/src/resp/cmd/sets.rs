@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, scan_opts};
+use super::{ERR_NOT_INT, ERR_SYNTAX, arg_i64, parse_cursor, scan_opts};
 use crate::resp::glob;
 use crate::resp::member::Member;
 use crate::resp::state::Client;
@@ -92,6 +92,18 @@ pub fn scard(s: &Shared, c: &mut Client, args: &[Bytes]) {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn sscan(s: &Shared, c: &mut Client, args: &[Bytes]) {
+    // Redis's order: the cursor, then a missing key (an empty scan, whatever the options
+    // say), then the options.
+    if parse_cursor(&args[2]).is_none() {
+        c.out.error("ERR invalid cursor");
+        return;
+    }
+    if !s.ks.lock().exists(&args[1]) {
+        c.out.array_len(2);
+        c.out.bulk(b"0");
+        c.out.array_len(0);
+        return;
+    }
     let Some((cursor, o)) = scan_opts(c, &args[2..], false) else {
         return;
     };
