@@ -21,7 +21,7 @@ pub const WALK_EVERY: Duration = Duration::from_secs(5);
 
 /// Command slots: more than the command table holds; a command past them counts as
 /// `other` (the table test in `view` checks the table fits).
-pub const SLOTS: usize = 64;
+pub const SLOTS: usize = 128;
 
 /// Upper bounds of the command latency buckets, in seconds.
 pub const BUCKETS: [f64; 12] = [
