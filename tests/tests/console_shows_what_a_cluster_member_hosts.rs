@@ -1,16 +1,20 @@
 //! In cluster mode (two real `speedlayer-server`s over Debian's real etcd), each server's
 //! console shows the regions it hosts, and only those: the two lists split the table's
 //! regions between them. Each `/metrics`, cluster series included, passes
-//! `promtool check metrics`.
+//! `promtool check metrics`. The cluster view (`/api/cluster`, and the console's Cluster
+//! page in real headless Chromium) shows both servers, the master and every region, the
+//! same from either server; a server running alone answers 404 there.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use speedlayer_client::Client;
 use speedlayer_tests::etcd::Etcd;
 use speedlayer_tests::server::ServerProcess;
+use speedlayer_tests::webdriver::Browser;
 
 fn hosted(server: &ServerProcess) -> BTreeSet<(String, u64)> {
     let (code, body) = server.http_get("/api/server");
@@ -129,6 +133,63 @@ async fn console_shows_what_a_cluster_member_hosts() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await; // poll interval
     }
+
+    // The cluster view, from either server: both members, one master, every region open.
+    for s in &servers {
+        let (code, body) = s.http_get("/api/cluster");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["servers"].as_array().map(Vec::len), Some(2), "{body}");
+        assert!(v["master"].is_string(), "{body}");
+        let t_regions: Vec<_> = v["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["table"] == "t")
+            .collect();
+        assert_eq!(t_regions.len(), 4, "{body}");
+        assert!(t_regions.iter().all(|r| r["state"] == "open"), "{body}");
+    }
+    let b = tokio::task::block_in_place(Browser::start);
+    let base = format!("http://{}", servers[1].http);
+    tokio::task::block_in_place(|| {
+        b.goto(&format!("{base}/#cluster"));
+        b.wait_for(
+            "the cluster page with two servers and four regions of t",
+            Duration::from_secs(20),
+            "const ts = document.querySelectorAll('#cluster table'); \
+             if (ts.length < 2) return false; \
+             const rows = (t) => [...t.querySelectorAll('tr')].filter(r => r.querySelector('td')); \
+             const t = rows(ts[1]).filter(r => r.cells[0].textContent === 't'); \
+             return rows(ts[0]).length === 2 && t.length === 4 && t.every(r => r.cells[4].textContent === 'open') \
+               && rows(ts[0]).some(r => r.cells[0].textContent === 'master');",
+        );
+        let severe: Vec<_> = b
+            .console_log()
+            .into_iter()
+            .filter(|(level, _)| level == "SEVERE")
+            .collect();
+        assert!(
+            severe.is_empty(),
+            "console errors on the cluster page: {severe:?}"
+        );
+        assert_eq!(
+            b.eval("return window.speedlayer.errors;", json!([])),
+            json!([]),
+            "uncaught errors on the cluster page"
+        );
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            std::path::PathBuf::from,
+        );
+        let shots = target.join("console-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        b.screenshot(&shots.join("cluster.png"));
+        println!(
+            "cluster page screenshot: {}",
+            shots.join("cluster.png").display()
+        );
+    });
 
     for s in &servers {
         let (code, text) = s.http_get("/metrics");

@@ -281,8 +281,49 @@ async function plotCar(ev) {
   }, [v.t, v.speed, v.t.map(() => threshold)], box);
 }
 
+// ---------- cluster ----------
+function hexKey(h) {
+  if (!h) return "";
+  let out = "";
+  for (let i = 0; i + 1 < h.length; i += 2) {
+    const b = parseInt(h.slice(i, i + 2), 16);
+    out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : "\\x" + h.slice(i, i + 2);
+  }
+  return out;
+}
+
+async function refreshCluster() {
+  const out = document.getElementById("cluster");
+  let v;
+  try {
+    v = await api("/api/cluster");
+  } catch (e) {
+    out.replaceChildren(el("p", { class: "hint" }, "No cluster: " + e.message));
+    return;
+  }
+  const open = {};
+  for (const r of v.regions) if (r.state === "open" && r.server) open[r.server] = (open[r.server] || 0) + 1;
+  const moving = v.regions.filter((r) => r.state !== "open").length;
+  out.replaceChildren(
+    el("div", { class: "cards" },
+      card("cluster", v.cluster), card("servers", String(v.servers.length)), card("master", v.master || "none"),
+      card("regions", String(v.regions.length)),
+      card("in transition", String(moving), moving ? "bad" : "ok"),
+      card("etcd revision", String(v.revision))),
+    el("h2", {}, "Servers"),
+    table(["", "server", "gRPC", "console", "RESP", "open regions", "started", "version"],
+      v.servers.map((m) => [m.id === v.master ? "master" : "", m.id, m.grpc,
+        el("a", { href: "http://" + m.http + "/#cluster" }, m.http), m.resp || "–", String(open[m.id] || 0),
+        stamp(m.started_ms), m.version])),
+    el("h2", {}, "Regions"),
+    table(["table", "region", "start", "end", "state", "server", "epoch"],
+      v.regions.map((r) => [r.table, String(r.id), hexKey(r.start) || "−∞", hexKey(r.end) || "+∞",
+        r.target ? r.state + " → " + r.target : r.state, r.server || "–", String(r.epoch)])),
+  );
+}
+
 // ---------- routing ----------
-const PAGES = { overview: refreshOverview, tables: refreshTables, resp: refreshResp, fleet: null };
+const PAGES = { overview: refreshOverview, tables: refreshTables, resp: refreshResp, fleet: null, cluster: refreshCluster };
 let timer = null;
 function route() {
   const parts = (location.hash.slice(1) || "overview").split("/");

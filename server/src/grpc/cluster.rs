@@ -195,6 +195,14 @@ impl ClusterNode {
         self.own_addr.split("://").next().unwrap_or("http")
     }
 
+    /// The cluster as etcd holds it, over this server's connection.
+    ///
+    /// # Errors
+    /// etcd unreachable.
+    pub async fn status(&self) -> Result<ClusterStatus, speedlayer_cluster::Error> {
+        ClusterStatus::read_with(&self.client, &self.cfg.name, self.cfg.call_timeout).await
+    }
+
     /// The member.
     pub fn member(&self) -> &Arc<Member> {
         &self.member

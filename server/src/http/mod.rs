@@ -83,6 +83,7 @@ pub fn router(backend: Backend, stopping: watch::Receiver<bool>, console: Consol
         .route("/api/resp/key", get(resp_key))
         .route("/api/fleet/flagged", get(flagged))
         .route("/api/fleet/speed", get(speed))
+        .route("/api/cluster", get(cluster))
         .merge(console::routes())
         .with_state(HttpState {
             backend,
@@ -118,6 +119,24 @@ where
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("read failed: {e}"),
+        ),
+    }
+}
+
+/// Cluster mode: the whole cluster as etcd holds it (members, master, every region), read
+/// at one revision — the console's cluster view. 404 on a server running alone.
+async fn cluster(State(s): State<HttpState>) -> Response {
+    let Some(node) = s.backend.cluster.get().cloned() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this server runs alone (started without --etcd)".into(),
+        );
+    };
+    match node.status().await {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cluster meta (etcd): {e}"),
         ),
     }
 }
