@@ -38,9 +38,11 @@ pub enum Rpc {
     Scan,
     /// Data.CheckAndMutate
     CheckAndMutate,
+    /// Data.BulkLoad
+    BulkLoad,
 }
 
-const RPCS: [Rpc; 12] = [
+const RPCS: [Rpc; 13] = [
     Rpc::CreateTable,
     Rpc::DeleteTable,
     Rpc::ListTables,
@@ -53,6 +55,7 @@ const RPCS: [Rpc; 12] = [
     Rpc::Get,
     Rpc::Scan,
     Rpc::CheckAndMutate,
+    Rpc::BulkLoad,
 ];
 
 impl Rpc {
@@ -71,6 +74,7 @@ impl Rpc {
             Rpc::Get => "Get",
             Rpc::Scan => "Scan",
             Rpc::CheckAndMutate => "CheckAndMutate",
+            Rpc::BulkLoad => "BulkLoad",
         }
     }
 }

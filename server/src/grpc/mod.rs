@@ -7,6 +7,7 @@
 //! does not bind sockets: `region_server` does.
 
 pub mod admin;
+pub mod bulk;
 pub mod cluster;
 pub mod convert;
 pub mod data;
