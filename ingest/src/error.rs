@@ -1,6 +1,6 @@
 //! The crate's error type: one enum for everything `speedlayer-ingest` can fail with, plus
-//! [`ParseError`], the precise reason a log line is bad input (it travels with the line into
-//! the dead-letter sink, so it is a value, not just a failure).
+//! [`ParseError`] (from `speedlayer-events`), the precise reason a log line is bad input (it
+//! travels with the line into the dead-letter sink, so it is a value, not just a failure).
 //!
 //! This is not where errors are handled: components return these and the agent or the
 //! binary decides (retry, dead-letter, exit).
