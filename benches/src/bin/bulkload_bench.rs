@@ -129,6 +129,10 @@ async fn count(client: &Client, table: &str) -> u64 {
 }
 
 /// Runs the loader; (wall time, peak RSS in KiB, its stdout).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also gives its peak RSS"
+)]
 fn run_loader(url: &str, file: &Path, memory_mb: usize) -> (Duration, u64, String) {
     let out_path = file.with_extension("loader.out");
     let out = std::fs::File::create(&out_path).unwrap();
@@ -147,7 +151,12 @@ fn run_loader(url: &str, file: &Path, memory_mb: usize) -> (Duration, u64, Strin
     let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let took = started.elapsed();
     assert!(rc > 0, "wait4 failed");
-    assert_eq!(status, 0, "the loader failed: {}", std::fs::read_to_string(&out_path).unwrap_or_default());
+    assert_eq!(
+        status,
+        0,
+        "the loader failed: {}",
+        std::fs::read_to_string(&out_path).unwrap_or_default()
+    );
     (
         took,
         usage.ru_maxrss as u64,
