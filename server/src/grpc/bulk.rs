@@ -19,6 +19,13 @@ use crate::metrics::Rpc;
 
 /// Chunks buffered between the stream and the staging task.
 pub const BULK_CHANNEL_CHUNKS: usize = 4;
+/// Bulk loads staged at once by this process; one more is refused with
+/// `RESOURCE_EXHAUSTED` (the loader retries), so loads cannot take every blocking thread
+/// and file handle.
+pub const MAX_CONCURRENT_BULK_LOADS: usize = 4;
+
+static BULK_LOADS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_BULK_LOADS);
 
 enum Chunk {
     Cells(Vec<pb::BulkCell>),
@@ -30,7 +37,7 @@ enum Chunk {
 /// # Errors
 /// The status of the first failure: an empty or misnamed stream (`INVALID_ARGUMENT`),
 /// storage errors of staging or commit (`ABORTED` when boundaries changed), `CANCELLED`
-/// when the stream broke.
+/// when the stream broke, `RESOURCE_EXHAUSTED` beyond [`MAX_CONCURRENT_BULK_LOADS`].
 pub async fn bulk_load(
     backend: &Backend,
     request: Request<Streaming<pb::BulkLoadRequest>>,
@@ -55,6 +62,11 @@ async fn run(
     request: Request<Streaming<pb::BulkLoadRequest>>,
 ) -> Result<pb::BulkLoadResponse, Status> {
     backend.fenced()?;
+    let _slot = BULK_LOADS.try_acquire().map_err(|_| {
+        Status::resource_exhausted(format!(
+            "{MAX_CONCURRENT_BULK_LOADS} bulk loads are already in progress on this server; retry later"
+        ))
+    })?;
     let mut stream = request.into_inner();
     let first = stream
         .message()
