@@ -196,7 +196,7 @@ fn kill9_of_the_loader_or_the_server_is_all_or_nothing_per_file() {
     create(&server);
     // Calibrate: how long one load of this size takes here.
     let calib = dir.path().join("calib.csv");
-    let lines = 20_000;
+    let lines = 10_000;
     status_file(&calib, 'Z', lines, 0);
     let t0 = Instant::now();
     let status = spawn_loader(&server.url(), &calib).wait().unwrap();
