@@ -273,7 +273,25 @@ fn read_and_sort(file: &Path, opts: &LoadOptions) -> Result<(FileReport, Sorted)
     Ok((report, sorted))
 }
 
+/// Streams already sorted cells to `table` as one load, once (no retry); the server's
+/// reply and the duplicates the merge dropped. A failure while reading `sorted` cancels the
+/// call, so the server adopts nothing.
+///
+/// # Errors
+/// The server's status; the merge's error (a damaged spill file).
+pub async fn load_sorted(
+    client: &Client,
+    table: &str,
+    sorted: &Arc<Sorted>,
+) -> Result<(BulkLoadResponse, u64), ClientError> {
+    stream_once(client, table, sorted, false, Path::new("-")).await
+}
+
 /// Streams `sorted` once; the server's reply and the duplicates the merge dropped.
+///
+/// IMPORTANT: the server adopts a load when its stream *ends*, so a failure while merging
+/// (a damaged spill file) must not end the stream: the stream then stays open and the call
+/// is cancelled (dropped), which the server sees as a broken stream and adopts nothing.
 async fn stream_once(
     client: &Client,
     table: &str,
@@ -281,56 +299,91 @@ async fn stream_once(
     show: bool,
     file: &Path,
 ) -> Result<(BulkLoadResponse, u64), ClientError> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<BulkLoadRequest>(CHANNEL_CHUNKS);
-    let producer = {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<BulkLoadRequest, ()>>(CHANNEL_CHUNKS);
+    let mut producer = {
         let (sorted, table, file) = (Arc::clone(sorted), table.to_string(), file.to_path_buf());
         tokio::task::spawn_blocking(move || -> Result<u64, ClientError> {
-            let mut merge = sorted.iter()?;
-            let mut chunk = BulkLoadRequest {
-                table,
-                cells: Vec::new(),
-            };
-            let (mut bytes, mut sent_cells, mut sent_bytes) = (0usize, 0u64, 0u64);
-            let started = Instant::now();
-            let mut shown = Instant::now();
-            let mut progress = Progress::new(show, &file, "loading");
-            for cell in merge.by_ref() {
-                let cell = cell?;
-                bytes += cell_bytes(&cell);
-                chunk.cells.push(cell);
-                if bytes >= CHUNK_BYTES {
-                    sent_cells += chunk.cells.len() as u64;
-                    sent_bytes += bytes as u64;
-                    bytes = 0;
-                    let next = BulkLoadRequest::default();
-                    if tx
-                        .blocking_send(std::mem::replace(&mut chunk, next))
-                        .is_err()
-                    {
-                        // The call ended (the server refused, or the connection broke).
-                        return Ok(merge.duplicates());
-                    }
-                    if shown.elapsed() >= Duration::from_secs(1) {
-                        shown = Instant::now();
-                        progress.show_cells(sent_cells, sent_bytes, started);
-                    }
-                }
+            let r = produce(&sorted, table, show, &file, &tx);
+            if r.is_err() {
+                let _ = tx.blocking_send(Err(()));
             }
-            // The first chunk names the table even when the input had no good line.
-            if !chunk.cells.is_empty() || !chunk.table.is_empty() {
-                let _ = tx.blocking_send(chunk);
-            }
-            progress.done();
-            Ok(merge.duplicates())
+            r
         })
     };
-    let resp = client
-        .bulk_load_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await;
-    let dups = producer
-        .await
-        .map_err(|e| ClientError::NotDone(format!("merge task failed: {e}")))??;
-    Ok((resp?, dups))
+    let chunks = futures::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Some(Ok(chunk)) => Some((chunk, rx)),
+            Some(Err(())) => {
+                // Never end: an ended stream would be adopted. The caller cancels the call.
+                std::future::pending::<()>().await;
+                None
+            }
+            None => None,
+        }
+    });
+    let rpc = client.bulk_load_stream(chunks);
+    tokio::pin!(rpc);
+    let joined = |j: Result<Result<u64, ClientError>, tokio::task::JoinError>| {
+        j.map_err(|e| ClientError::NotDone(format!("merge task failed: {e}")))?
+    };
+    tokio::select! {
+        resp = &mut rpc => {
+            let dups = joined(producer.await);
+            Ok((resp?, dups?))
+        }
+        done = &mut producer => {
+            // On a merge failure `rpc` is dropped on return: the call is cancelled.
+            let dups = joined(done)?;
+            Ok((rpc.await?, dups))
+        }
+    }
+}
+
+/// Sends the merged cells of `sorted` in chunks; the duplicates the merge dropped.
+fn produce(
+    sorted: &Sorted,
+    table: String,
+    show: bool,
+    file: &Path,
+    tx: &tokio::sync::mpsc::Sender<Result<BulkLoadRequest, ()>>,
+) -> Result<u64, ClientError> {
+    let mut merge = sorted.iter()?;
+    let mut chunk = BulkLoadRequest {
+        table,
+        cells: Vec::new(),
+    };
+    let (mut bytes, mut sent_cells, mut sent_bytes) = (0usize, 0u64, 0u64);
+    let started = Instant::now();
+    let mut shown = Instant::now();
+    let mut progress = Progress::new(show, file, "loading");
+    for cell in merge.by_ref() {
+        let cell = cell?;
+        bytes += cell_bytes(&cell);
+        chunk.cells.push(cell);
+        if bytes >= CHUNK_BYTES {
+            sent_cells += chunk.cells.len() as u64;
+            sent_bytes += bytes as u64;
+            bytes = 0;
+            let next = BulkLoadRequest::default();
+            if tx
+                .blocking_send(Ok(std::mem::replace(&mut chunk, next)))
+                .is_err()
+            {
+                // The call ended (the server refused, or the connection broke).
+                return Ok(merge.duplicates());
+            }
+            if shown.elapsed() >= Duration::from_secs(1) {
+                shown = Instant::now();
+                progress.show_cells(sent_cells, sent_bytes, started);
+            }
+        }
+    }
+    // The first chunk names the table even when the input had no good line.
+    if !chunk.cells.is_empty() || !chunk.table.is_empty() {
+        let _ = tx.blocking_send(Ok(chunk));
+    }
+    progress.done();
+    Ok(merge.duplicates())
 }
 
 /// A progress line on stderr: `\r`-rewritten while it runs, ended with a newline.

@@ -11,7 +11,8 @@ pub mod load;
 pub mod sort;
 
 pub use format::{CsvField, CsvMapping, LineFormat};
-pub use load::{FileReport, LoadOptions, load_file};
+pub use load::{FileReport, LoadOptions, load_file, load_sorted};
+pub use sort::{Sorted, Sorter};
 
 /// Milliseconds since the Unix epoch by the wall clock (0 before 1970).
 pub fn now_ms() -> u64 {

@@ -253,6 +253,12 @@ impl Sorted {
         self.runs.len()
     }
 
+    /// The spill files, in input order (tests damage them).
+    #[doc(hidden)]
+    pub fn run_paths(&self) -> &[PathBuf] {
+        &self.runs
+    }
+
     /// Bytes written to spill files.
     pub fn spilled_bytes(&self) -> u64 {
         self.spilled_bytes
