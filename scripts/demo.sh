@@ -199,7 +199,7 @@ for f in "$DIR"/spool/status/status-*.csv*; do
   # Relative names, and no timing: the results section repeats exactly for the same seed.
   (cd "$DIR/spool/status" && "${CLI[@]}" bulkload car_status "$(basename "$f")" --no-progress \
     --bad-lines "../../$(basename "$f").bad") |
-    sed 's/, [0-9.]* s ([0-9]* lines\/s)$//; s/\.done / /; s/^/    /'
+    sed 's/, [0-9.]* s ([0-9]* lines\/s).*$//; s/\.done / /; s/^/    /'
 done
 echo "car_status rows:       $("${CLI[@]}" count car_status) (speedlayer scan car_status --prefix A0042#: $("${CLI[@]}" count car_status --prefix 'A0042#') rows)"
 echo "logs and data: $DIR"

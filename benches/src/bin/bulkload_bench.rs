@@ -3,13 +3,16 @@
 //! car model (100 cars, one record per car per 3 s, as SPEC §1 describes the daily files)
 //! is stored twice into two `car_status`-shaped tables of one `speedlayer-server`:
 //!
-//! 1. **puts**: the lines parsed in-process into the same 13-column rows the loader makes,
-//!    sent as `Mutate` batches of `--batch` rows by `--writers` concurrent writers with
-//!    `sync` durability (each batch acknowledged only once durable), timed from the first
-//!    batch to the last acknowledgement, then a flush (timed separately);
+//! 1. **puts**: the file read and parsed (timed too: a put-based loader parses as well)
+//!    into the same 13-column rows the loader makes, sent as `Mutate` batches of `--batch`
+//!    rows by `--writers` concurrent writers with `sync` durability (each batch
+//!    acknowledged only once durable), timed from opening the file to the last
+//!    acknowledgement, then a flush (timed separately);
 //! 2. **bulk load**: the real `speedlayer bulkload` binary as a child process with
 //!    `--memory-mb` (below the input size, so it sorts through spill files), timed from
-//!    spawn to exit (durable and visible on exit); its peak RSS from `wait4`.
+//!    spawn to exit (durable and visible on exit); its peak RSS as the loader reports it
+//!    (its own `VmHWM`; a parent's `wait4` would also count the pages the child shared
+//!    with the parent before `exec`).
 //!
 //! Both tables are then counted (rows) and must hold every line. Prints the ratio
 //! (puts time / bulk-load time). Build everything in release first:
@@ -86,14 +89,20 @@ fn schema(name: &str) -> proto::TableSchema {
     }
 }
 
-/// The file's rows as `Mutate` rows: the loader's own cells, grouped by row.
-fn rows_of(path: &Path) -> Vec<RowMutation> {
-    let text = std::fs::read(path).unwrap();
-    let mut rows = Vec::new();
+/// Reads and parses the file into `Mutate` batches of `batch` rows (the loader's own
+/// cells, grouped by row), handing each to `tx`.
+fn parse_batches(path: &Path, batch: usize, tx: &tokio::sync::mpsc::Sender<Vec<RowMutation>>) {
+    use std::io::BufRead;
+    let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut rows = Vec::with_capacity(batch);
     let mut cells = Vec::new();
-    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+    for line in f.split(b'\n') {
+        let line = line.unwrap();
+        if line.is_empty() {
+            continue;
+        }
         cells.clear();
-        LineFormat::Status.cells(line, 0, &mut cells).unwrap();
+        LineFormat::Status.cells(&line, 0, &mut cells).unwrap();
         rows.push(RowMutation {
             row: cells[0].row.clone(),
             ops: cells
@@ -108,8 +117,13 @@ fn rows_of(path: &Path) -> Vec<RowMutation> {
                 })
                 .collect(),
         });
+        if rows.len() == batch && tx.blocking_send(std::mem::take(&mut rows)).is_err() {
+            return;
+        }
     }
-    rows
+    if !rows.is_empty() {
+        let _ = tx.blocking_send(rows);
+    }
 }
 
 async fn count(client: &Client, table: &str) -> u64 {
@@ -128,40 +142,36 @@ async fn count(client: &Client, table: &str) -> u64 {
     n
 }
 
-/// Runs the loader; (wall time, peak RSS in KiB, its stdout).
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also gives its peak RSS"
-)]
-fn run_loader(url: &str, file: &Path, memory_mb: usize) -> (Duration, u64, String) {
-    let out_path = file.with_extension("loader.out");
-    let out = std::fs::File::create(&out_path).unwrap();
+/// Runs the loader; (wall time, its peak RSS in MiB as it reports it, its stdout).
+fn run_loader(url: &str, file: &Path, memory_mb: usize) -> (Duration, f64, String) {
     let started = Instant::now();
-    let child = std::process::Command::new(bin_path("speedlayer"))
+    let out = std::process::Command::new(bin_path("speedlayer"))
         .args(["--addr", url, "bulkload", "status_bulk"])
         .arg(file)
-        .args(["--memory-mb", &memory_mb.to_string(), "--no-progress"])
-        .stdout(out)
-        .spawn()
+        .args([
+            "--memory-mb",
+            &memory_mb.to_string(),
+            "--no-progress",
+            "--spill-dir",
+        ])
+        // Spill beside the input (the bench's directory), not in the system temp.
+        .arg(file.parent().unwrap_or(Path::new(".")))
+        .output()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child's pid, with valid pointers to locals.
-    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let took = started.elapsed();
-    assert!(rc > 0, "wait4 failed");
-    assert_eq!(
-        status,
-        0,
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
         "the loader failed: {}",
-        std::fs::read_to_string(&out_path).unwrap_or_default()
+        String::from_utf8_lossy(&out.stderr)
     );
-    (
-        took,
-        usage.ru_maxrss as u64,
-        std::fs::read_to_string(&out_path).unwrap_or_default(),
-    )
+    let rss = text
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(f64::NAN);
+    (took, rss, text)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -185,18 +195,23 @@ async fn main() {
     client.create_table(schema("status_put")).await.unwrap();
     client.create_table(schema("status_bulk")).await.unwrap();
 
-    // 1. Batched puts.
-    let rows = rows_of(&file);
-    let batches: Vec<Vec<RowMutation>> = rows.chunks(args.batch).map(<[_]>::to_vec).collect();
-    drop(rows);
-    let queue = std::sync::Arc::new(parking_queue(batches));
+    // 1. Batched puts, parsing included.
     let started = Instant::now();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<RowMutation>>(args.writers * 2);
+    let parser = {
+        let (file, batch) = (file.clone(), args.batch);
+        tokio::task::spawn_blocking(move || parse_batches(&file, batch, &tx))
+    };
+    let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
     let mut tasks = Vec::new();
     for _ in 0..args.writers {
-        let (client, queue) = (client.clone(), std::sync::Arc::clone(&queue));
+        let (client, rx) = (client.clone(), std::sync::Arc::clone(&rx));
         tasks.push(tokio::spawn(async move {
             let mut cells = 0u64;
-            while let Some(b) = pop(&queue) {
+            loop {
+                let Some(b) = rx.lock().await.recv().await else {
+                    break;
+                };
                 cells += client
                     .mutate("status_put", b, Durability::Sync)
                     .await
@@ -209,6 +224,7 @@ async fn main() {
     for t in tasks {
         put_cells += t.await.unwrap();
     }
+    parser.await.unwrap();
     let put_time = started.elapsed();
     let f0 = Instant::now();
     client.flush("status_put").await.unwrap();
@@ -223,13 +239,12 @@ async fn main() {
     );
 
     // 2. Bulk load through the real CLI.
-    let (bulk_time, rss_kib, out) = run_loader(&server.url(), &file, args.memory_mb);
+    let (bulk_time, rss_mib, out) = run_loader(&server.url(), &file, args.memory_mb);
     println!(
-        "bulk load: {} in {:.2} s = {:.0} cells/s; loader peak RSS {:.1} MiB (budget {} MiB, input {:.1} MB)",
+        "bulk load: {} in {:.2} s = {:.0} cells/s; loader peak RSS {rss_mib:.1} MiB (budget {} MiB, input {:.1} MB)",
         out.trim(),
         bulk_time.as_secs_f64(),
         (lines * 13) as f64 / bulk_time.as_secs_f64(),
-        rss_kib as f64 / 1024.0,
         args.memory_mb,
         bytes as f64 / 1e6
     );
@@ -246,15 +261,4 @@ async fn main() {
         put_time.as_secs_f64(),
         (put_time + flush_time).as_secs_f64() / bulk_time.as_secs_f64()
     );
-}
-
-type Queue = std::sync::Mutex<Vec<Vec<RowMutation>>>;
-
-fn parking_queue(mut batches: Vec<Vec<RowMutation>>) -> Queue {
-    batches.reverse();
-    std::sync::Mutex::new(batches)
-}
-
-fn pop(q: &Queue) -> Option<Vec<RowMutation>> {
-    q.lock().ok()?.pop()
 }

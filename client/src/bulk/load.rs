@@ -81,6 +81,8 @@ pub struct FileReport {
     pub retries: u32,
     /// What the server adopted.
     pub adopted: BulkLoadResponse,
+    /// This process's peak resident set size so far, in KiB (`VmHWM`; Linux only).
+    pub peak_rss_kib: Option<u64>,
     /// Time reading and sorting, and time streaming and adopting.
     pub read_time: Duration,
     /// See `read_time`.
@@ -146,7 +148,18 @@ pub async fn load_file(
     }
     report.retries = attempt;
     report.load_time = loading.elapsed();
+    report.peak_rss_kib = peak_rss_kib();
     Ok(report)
+}
+
+/// `VmHWM` of `/proc/self/status`: the peak resident set size of this process, in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
 }
 
 /// Reads one line of at most [`MAX_LINE_BYTES`] into `buf` (without skipping the rest of a

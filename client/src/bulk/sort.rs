@@ -110,8 +110,9 @@ impl Sorter {
         let dir = match &self.dir {
             Some(d) => d.clone(),
             None => {
+                sweep_dead_spills(&self.spill_root);
                 let d = self.spill_root.join(format!(
-                    "speedlayer-bulkload-{}-{}",
+                    "{SPILL_PREFIX}{}-{}",
                     std::process::id(),
                     unique()
                 ));
@@ -161,6 +162,35 @@ impl Sorter {
 impl Drop for Sorter {
     fn drop(&mut self) {
         remove_spill_dir(self.dir.take());
+    }
+}
+
+/// Names a loader's private spill directory: `speedlayer-bulkload-<pid>-<n>`.
+const SPILL_PREFIX: &str = "speedlayer-bulkload-";
+
+/// Removes spill directories of loaders that are gone (a `kill -9` leaves them behind):
+/// those whose pid has no `/proc/<pid>`. Best effort; Linux only (elsewhere nothing is
+/// removed).
+fn sweep_dead_spills(root: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(SPILL_PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            tracing::info!(dir = %e.path().display(), "removing the spill files of a loader that is gone");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -80,7 +80,7 @@ async fn bulk_command(
         writeln!(
             out,
             "loaded {} into {table}: {} lines, {} cells in {} files over {} regions ({:.1} MB), \
-             {bad}, {} duplicates, {} spill runs, {} retries, {:.2} s ({:.0} lines/s)",
+             {bad}, {} duplicates, {} spill runs, {} retries, {:.2} s ({:.0} lines/s){}",
             file.display(),
             r.lines,
             r.adopted.cells,
@@ -92,6 +92,9 @@ async fn bulk_command(
             r.retries,
             secs,
             r.lines as f64 / secs,
+            r.peak_rss_kib
+                .map(|k| format!(", peak RSS {:.1} MiB", k as f64 / 1024.0))
+                .unwrap_or_default(),
         )
         .map_err(io)?;
     }
