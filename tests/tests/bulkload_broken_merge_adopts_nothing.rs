@@ -1,7 +1,7 @@
 //! The server adopts a bulk load when its stream ends, so the loader must never end a
 //! stream it could not finish: a spill file damaged after some chunks were sent makes the
-//! loader cancel the call, and the real server adopts none of it. The same cells, sorted
-//! again, then load in full.
+//! loader abort the load (an `abort` chunk, then the call dropped), and the real server
+//! adopts none of it. The same cells, sorted again, then load in full.
 
 use std::sync::Arc;
 

@@ -303,8 +303,9 @@ pub async fn load_sorted(
 /// Streams `sorted` once; the server's reply and the duplicates the merge dropped.
 ///
 /// IMPORTANT: the server adopts a load when its stream *ends*, so a failure while merging
-/// (a damaged spill file) must not end the stream: the stream then stays open and the call
-/// is cancelled (dropped), which the server sees as a broken stream and adopts nothing.
+/// (a damaged spill file) must not end the stream as a complete load: an `abort` chunk is
+/// sent first (the server then adopts nothing), the stream never ends after it, and the
+/// call is dropped.
 async fn stream_once(
     client: &Client,
     table: &str,
@@ -316,8 +317,15 @@ async fn stream_once(
     let mut producer = {
         let (sorted, table, file) = (Arc::clone(sorted), table.to_string(), file.to_path_buf());
         tokio::task::spawn_blocking(move || -> Result<u64, ClientError> {
-            let r = produce(&sorted, table, show, &file, &tx);
+            let r = produce(&sorted, table.clone(), show, &file, &tx);
             if r.is_err() {
+                // IMPORTANT: before anything could end the stream.
+                let abort = BulkLoadRequest {
+                    table,
+                    cells: Vec::new(),
+                    abort: true,
+                };
+                let _ = tx.blocking_send(Ok(abort));
                 let _ = tx.blocking_send(Err(()));
             }
             r
@@ -364,6 +372,7 @@ fn produce(
     let mut chunk = BulkLoadRequest {
         table,
         cells: Vec::new(),
+        abort: false,
     };
     let (mut bytes, mut sent_cells, mut sent_bytes) = (0usize, 0u64, 0u64);
     let started = Instant::now();

@@ -77,6 +77,11 @@ async fn run(
             "the first bulk load chunk must name the table",
         ));
     }
+    if first.abort {
+        return Err(Status::cancelled(
+            "the loader aborted the bulk load; nothing was adopted",
+        ));
+    }
     let table = first.table.clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(BULK_CHANNEL_CHUNKS);
     let db = backend.db.clone();
@@ -121,6 +126,13 @@ async fn run(
                     "a bulk load chunk names table '{}' in a load of '{table}'",
                     m.table
                 )));
+            }
+            Ok(Some(m)) if m.abort => {
+                drop(tx);
+                let _ = worker.await;
+                return Err(Status::cancelled(
+                    "the loader aborted the bulk load; nothing was adopted",
+                ));
             }
             Ok(Some(m)) => Some(Chunk::Cells(m.cells)),
             Ok(None) => {
