@@ -516,6 +516,7 @@ mod tests {
         let chunk = BulkLoadRequest {
             table: String::new(),
             cells: vec![cell("r1", "q", 5, "v"), cell("r2", "q", 5, "w")],
+            abort: false,
         };
         let mut enc = Vec::new();
         write_chunk(&mut enc, &chunk, path).unwrap();
