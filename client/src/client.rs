@@ -10,12 +10,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use speedlayer_proto::{
-    BalanceRequest, BalanceResponse, CheckAndMutateRequest, CompactRequest, CompactionKind,
-    CreateTableRequest, DeleteTableRequest, DescribeTableRequest, DescribeTableResponse,
-    Durability, FlushRequest, GetRequest, ListTablesRequest, LocateRegionRequest,
-    MoveRegionRequest, MoveRegionResponse, MutateRequest, RegionLocation, RegionStatsRequest,
-    RegionStatsResponse, Row, RowMutation, ScanRequest, ScanResponse, TableSchema,
-    admin_client::AdminClient, data_client::DataClient,
+    BalanceRequest, BalanceResponse, BulkLoadRequest, BulkLoadResponse, CheckAndMutateRequest,
+    CompactRequest, CompactionKind, CreateTableRequest, DeleteTableRequest, DescribeTableRequest,
+    DescribeTableResponse, Durability, FlushRequest, GetRequest, ListTablesRequest,
+    LocateRegionRequest, MoveRegionRequest, MoveRegionResponse, MutateRequest, RegionLocation,
+    RegionStatsRequest, RegionStatsResponse, Row, RowMutation, ScanRequest, ScanResponse,
+    TableSchema, admin_client::AdminClient, data_client::DataClient,
 };
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
@@ -538,6 +538,26 @@ impl Client {
             round += 1;
         }
         Ok(cells)
+    }
+
+    /// Streams one bulk load (`storage/docs/bulk_load.md`) to the server this client
+    /// connected to: `chunks` in store order, the first naming the table. The server adopts
+    /// the load atomically once the stream ends; no deadline applies (a load takes as long
+    /// as its input). Not retried here: the loader sends the whole stream again.
+    ///
+    /// # Errors
+    /// `ABORTED` (region boundaries changed: nothing adopted), `INVALID_ARGUMENT` (cells
+    /// out of order, oversize, cluster mode), `NOT_FOUND` (table or family), transport
+    /// errors.
+    pub async fn bulk_load_stream<S>(&self, chunks: S) -> Result<BulkLoadResponse, ClientError>
+    where
+        S: futures::Stream<Item = BulkLoadRequest> + Send + 'static,
+    {
+        let mut c = self.data_at(self.inner.default_channel.clone());
+        c.bulk_load(self.authorized(chunks))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| ClientError::status("BulkLoad", s))
     }
 
     /// Reads one row; `None` when it has no visible cell.

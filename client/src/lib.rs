@@ -3,9 +3,11 @@
 //! - [`Client`]: async, one channel reused, region cache, retries with capped backoff.
 //! - [`BatchWriter`]: batches rows by count, bytes or time over a bounded queue.
 //! - [`parse_filter`]: the filter-expression language of the CLI.
+//! - [`bulk`]: the bulk loader (parse, external sort, stream to `BulkLoad`).
 //! - [`cli`]: the `speedlayer` command line (the binary is a thin wrapper).
 //!
-//! It knows only the `proto` crate; it never links the storage engine.
+//! It knows the `proto` crate and the SPEC §1 records (`speedlayer-events`); it never
+//! links the storage engine.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), speedlayer_client::ClientError> {
@@ -16,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bulk;
 pub mod cli;
 pub mod client;
 pub mod error;

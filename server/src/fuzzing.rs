@@ -221,4 +221,6 @@ pub fn grpc_request(data: &[u8]) {
     }
     let _ = pb::RegionStatsRequest::decode(data);
     let _ = pb::LocateRegionRequest::decode(data);
+    // BulkLoad chunks: the stage checks each cell (order, sizes, family) as it arrives.
+    let _ = pb::BulkLoadRequest::decode(data);
 }

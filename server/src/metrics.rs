@@ -39,9 +39,11 @@ pub enum Rpc {
     Scan,
     /// Data.CheckAndMutate
     CheckAndMutate,
+    /// Data.BulkLoad
+    BulkLoad,
 }
 
-const RPCS: [Rpc; 12] = [
+const RPCS: [Rpc; 13] = [
     Rpc::CreateTable,
     Rpc::DeleteTable,
     Rpc::ListTables,
@@ -54,6 +56,7 @@ const RPCS: [Rpc; 12] = [
     Rpc::Get,
     Rpc::Scan,
     Rpc::CheckAndMutate,
+    Rpc::BulkLoad,
 ];
 
 impl Rpc {
@@ -72,6 +75,7 @@ impl Rpc {
             Rpc::Get => "Get",
             Rpc::Scan => "Scan",
             Rpc::CheckAndMutate => "CheckAndMutate",
+            Rpc::BulkLoad => "BulkLoad",
         }
     }
 }

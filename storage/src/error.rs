@@ -92,6 +92,18 @@ pub enum Error {
         found: u64,
     },
 
+    /// A bulk load staged against region boundaries that changed before its commit (a
+    /// split, or the table re-created): nothing was adopted; stage the input again.
+    #[error(
+        "bulk load of table '{table}' refused: region boundaries changed ({reason}); stage it again"
+    )]
+    BoundariesChanged {
+        /// The table loaded.
+        table: String,
+        /// Which part no longer fits which region.
+        reason: String,
+    },
+
     /// Another open file holds the directory's lock (`<dir>/LOCK`, see `db::lock`): the
     /// directory belongs to another process, which wrote its PID there if `pid` is set.
     /// Nothing in the directory was changed.

@@ -6,6 +6,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod bulk;
 pub mod cache;
 pub mod cell;
 pub mod coding;
@@ -32,8 +33,9 @@ pub mod schema;
 pub mod store;
 pub mod wal;
 
+pub use bulk::BulkStage;
 pub use cell::{Cell, CellKey, CellKind, KeyRef, SeqNo, Timestamp};
-pub use db::{Db, DbScan, DbStats, DirLock};
+pub use db::{BulkLoaded, Db, DbScan, DbStats, DirLock};
 pub use error::{Error, Result};
 pub use filter::{CompareOp, Filter};
 pub use log::RecoveryMode;

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use speedlayer_storage::bulk::commit::{CommitPart, CommitRecord};
 use speedlayer_storage::coding::put_frame;
 use speedlayer_storage::compaction::CompactionStyle;
 use speedlayer_storage::db::catalog::{Catalog, RegionEntry, TableEntry};
@@ -72,6 +73,14 @@ fn manifest_edit_corpus_replays() {
 #[test]
 fn catalog_corpus_replays() {
     assert!(replay("catalog", fuzzing::catalog) > 0, "empty corpus");
+}
+
+#[test]
+fn bulk_commit_corpus_replays() {
+    assert!(
+        replay("bulk_commit", fuzzing::bulk_commit) > 0,
+        "empty corpus"
+    );
 }
 
 fn write_seeds(root: &Path, target: &str, seeds: &[Vec<u8>]) {
@@ -210,6 +219,30 @@ fn catalog_seeds() -> Vec<Vec<u8>> {
     vec![file, payload]
 }
 
+fn bulk_commit_seeds() -> Vec<Vec<u8>> {
+    let record = CommitRecord {
+        table: "car_status".into(),
+        parts: vec![
+            CommitPart {
+                index: 0,
+                family: "cf1".into(),
+                region: 1,
+                file_id: 7,
+            },
+            CommitPart {
+                index: 1,
+                family: "cf1".into(),
+                region: 4,
+                file_id: 300,
+            },
+        ],
+    };
+    let file = record.encode();
+    // The payload alone: the target also decodes its input behind a valid header.
+    let payload = file[17..].to_vec();
+    vec![file, payload, CommitRecord::default().encode()]
+}
+
 #[test]
 #[ignore = "writes the fuzz seed corpus into $FUZZ_SEED_DIR; run by scripts/fuzz.sh"]
 fn write_seed_corpus() {
@@ -218,4 +251,5 @@ fn write_seed_corpus() {
     write_seeds(&root, "hfile_block", &hfile_seeds());
     write_seeds(&root, "manifest_edit", &manifest_seeds());
     write_seeds(&root, "catalog", &catalog_seeds());
+    write_seeds(&root, "bulk_commit", &bulk_commit_seeds());
 }

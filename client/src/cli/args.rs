@@ -193,6 +193,58 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Bulk-load files: each FILE is parsed, sorted with bounded memory (spilling to disk
+    /// beyond --memory-mb) and streamed to the server, which writes HFiles at its region
+    /// boundaries and adopts them atomically: after any crash, all rows of a file are
+    /// visible or none. Bad lines go to FILE.bad with their reason, counted, never dropped.
+    /// At the same row, column and timestamp a stored cell wins over a loaded one.
+    #[command(after_help = "Example: speedlayer bulkload car_status spool/status-20261122.csv")]
+    Bulkload {
+        /// Table name.
+        table: String,
+        /// Input files, one atomic load each.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// Line format: `status` (SPEC §1 car status events as car_status rows) or `csv`
+        /// (needs --columns, as for import).
+        #[arg(long, value_enum, default_value_t = BulkFormat::Status)]
+        format: BulkFormat,
+        /// CSV only: what each field is (see import).
+        #[arg(long, value_name = "FIELDS")]
+        columns: Option<String>,
+        /// CSV only: the field separator.
+        #[arg(long, default_value_t = ',')]
+        delimiter: char,
+        /// Load options.
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Import CSV files into any table through the bulk-load path (atomic per file, bad
+    /// lines to FILE.bad): --columns says what each field is, in order: `:key` (part of the
+    /// row key; several are joined with #), `:ts` (cell timestamp: yyyyMMddHHmmss UTC or
+    /// milliseconds; default the import's start time), `-` (ignored) or FAMILY:QUALIFIER.
+    #[command(
+        after_help = "Example: speedlayer import history --format csv --columns ':ts,:key,cf1:speed,-,cf1:area' old.csv"
+    )]
+    Import {
+        /// Table name.
+        table: String,
+        /// Input files, one atomic load each.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// Input format (only csv).
+        #[arg(long, value_enum, default_value_t = ImportFormat::Csv)]
+        format: ImportFormat,
+        /// What each field is, comma-separated: :key, :ts, - or FAMILY:QUALIFIER.
+        #[arg(long, required = true, value_name = "FIELDS")]
+        columns: String,
+        /// The field separator.
+        #[arg(long, default_value_t = ',')]
+        delimiter: char,
+        /// Load options.
+        #[command(flatten)]
+        load: LoadArgs,
+    },
     /// Cluster mode: the cluster's state as etcd holds it (needs no running server).
     Cluster {
         /// What to show.
@@ -222,6 +274,44 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `bulkload --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BulkFormat {
+    /// SPEC §1 car status events, stored as car_status rows (row key car#time#crc).
+    Status,
+    /// Any CSV, mapped by --columns.
+    Csv,
+}
+
+/// `import --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// Delimited text, one record per line.
+    Csv,
+}
+
+/// Options of `bulkload` and `import`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Memory budget of the loader's sort, in MiB: a larger input is sorted in runs
+    /// spilled to --spill-dir and merged (peak memory stays near the budget).
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub memory_mb: usize,
+    /// Where sort runs are spilled (default: the system temp directory).
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// Dead-letter file for bad lines (default: FILE.bad next to each input).
+    #[arg(long, value_name = "PATH")]
+    pub bad_lines: Option<std::path::PathBuf>,
+    /// No progress line on stderr (it is shown only on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Times a load the server refused without adopting anything (a region split meanwhile,
+    /// server unavailable) is sent again.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
 }
 
 /// `speedlayer cluster …`.

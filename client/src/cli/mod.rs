@@ -20,7 +20,88 @@ use speedlayer_proto::{
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::filter_expr::parse_filter;
-pub use args::{AdminCommand, Cli, ClusterCommand, Command, ScanArgs, TimeFormat};
+pub use args::{
+    AdminCommand, BulkFormat, Cli, ClusterCommand, Command, LoadArgs, ScanArgs, TimeFormat,
+};
+
+fn csv_format(columns: &str, delimiter: char) -> Result<crate::bulk::LineFormat, ClientError> {
+    let d = u8::try_from(delimiter)
+        .ok()
+        .filter(u8::is_ascii)
+        .ok_or_else(|| {
+            ClientError::BadArgument("--delimiter must be one ASCII character".into())
+        })?;
+    Ok(crate::bulk::LineFormat::Csv(
+        crate::bulk::CsvMapping::parse(columns, d)?,
+    ))
+}
+
+/// `bulkload` and `import`: checks the table has the format's families, then loads each
+/// file as one atomic load and prints what it did.
+async fn bulk_command(
+    client: &Client,
+    table: &str,
+    files: &[std::path::PathBuf],
+    format: crate::bulk::LineFormat,
+    load: &LoadArgs,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    use std::io::IsTerminal;
+    let io = |e: std::io::Error| ClientError::NotDone(format!("writing output: {e}"));
+    let desc = client.describe_table(table).await?;
+    let have: Vec<&str> = desc
+        .schema
+        .as_ref()
+        .map(|s| s.families.iter().map(|f| f.name.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(missing) = format
+        .families()
+        .iter()
+        .find(|f| !have.contains(&f.as_str()))
+    {
+        return Err(ClientError::BadArgument(format!(
+            "table '{table}' has no family '{missing}' (it has {})",
+            have.join(", ")
+        )));
+    }
+    let mut opts = crate::bulk::LoadOptions::new(format);
+    opts.memory_budget = load.memory_mb.max(1).saturating_mul(1 << 20);
+    if let Some(d) = &load.spill_dir {
+        opts.spill_dir = d.clone();
+    }
+    opts.bad_lines = load.bad_lines.clone();
+    opts.progress = !load.no_progress && std::io::stderr().is_terminal();
+    opts.retries = load.retries;
+    for file in files {
+        let r = crate::bulk::load_file(client, table, file, &opts).await?;
+        let bad = match &r.bad_file {
+            Some(p) => format!("{} bad lines -> {}", r.bad_lines, p.display()),
+            None => "0 bad lines".to_string(),
+        };
+        let secs = (r.read_time + r.load_time).as_secs_f64().max(1e-6);
+        writeln!(
+            out,
+            "loaded {} into {table}: {} lines, {} cells in {} files over {} regions ({:.1} MB), \
+             {bad}, {} duplicates, {} spill runs, {} retries, {:.2} s ({:.0} lines/s){}",
+            file.display(),
+            r.lines,
+            r.adopted.cells,
+            r.adopted.parts,
+            r.adopted.regions,
+            r.adopted.bytes as f64 / 1e6,
+            r.duplicates,
+            r.spill_runs,
+            r.retries,
+            secs,
+            r.lines as f64 / secs,
+            r.peak_rss_kib
+                .map(|k| format!(", peak RSS {:.1} MiB", k as f64 / 1024.0))
+                .unwrap_or_default(),
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}
 
 /// `speedlayer cluster …`: read from etcd, not from a server.
 async fn cluster(command: &ClusterCommand, out: &mut dyn Write) -> Result<(), ClientError> {
@@ -242,6 +323,41 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), ClientError> {
             output::stats(out, &stats, json).map_err(io)?;
         }
         Command::Admin { command } => admin(&client, command, out).await?,
+        Command::Bulkload {
+            table,
+            files,
+            format,
+            columns,
+            delimiter,
+            load,
+        } => {
+            let format = match (format, columns) {
+                (BulkFormat::Status, None) => crate::bulk::LineFormat::Status,
+                (BulkFormat::Status, Some(_)) => {
+                    return Err(ClientError::BadArgument(
+                        "--columns applies to --format csv only".into(),
+                    ));
+                }
+                (BulkFormat::Csv, None) => {
+                    return Err(ClientError::BadArgument(
+                        "--format csv needs --columns".into(),
+                    ));
+                }
+                (BulkFormat::Csv, Some(c)) => csv_format(&c, delimiter)?,
+            };
+            bulk_command(&client, &table, &files, format, &load, out).await?;
+        }
+        Command::Import {
+            table,
+            files,
+            format: args::ImportFormat::Csv,
+            columns,
+            delimiter,
+            load,
+        } => {
+            let format = csv_format(&columns, delimiter)?;
+            bulk_command(&client, &table, &files, format, &load, out).await?;
+        }
         // Answered before connecting.
         Command::Completions { .. } | Command::Shell | Command::Cluster { .. } => {}
     }

@@ -31,6 +31,7 @@ use super::config::{
 use super::interceptor::{Interceptor, apply_chain};
 use super::selector::Selector;
 use super::sink::Sink;
+use super::sink::bulkload::{BulkLoadSink, BulkLoadSinkOptions};
 use super::sink::file_roll::{FileRollOptions, FileRollSink};
 use super::sink::kafka::{KafkaSink, KafkaSinkOptions, KeyMode};
 use super::sink::logger::LoggerSink;
@@ -170,6 +171,53 @@ fn build_sink(name: &str, c: &SinkConfig, fs: &SharedFs) -> Result<Box<dyn Sink>
                 fs: fs.clone(),
             },
         )?),
+        SinkConfig::Bulkload {
+            dir,
+            server,
+            table,
+            format,
+            columns,
+            roll_size_mb,
+            roll_interval,
+            memory_mb,
+        } => {
+            use speedlayer_client::bulk::{CsvMapping, LineFormat, LoadOptions};
+            let bad = |reason: String| Error::Config {
+                path: std::path::PathBuf::from("<config>"),
+                reason,
+            };
+            let format = match (format.as_deref().unwrap_or("status"), columns) {
+                ("status", None) => LineFormat::Status,
+                ("csv", Some(c)) => LineFormat::Csv(
+                    CsvMapping::parse(c, b',').map_err(|e| bad(format!("sink.columns: {e}")))?,
+                ),
+                (f, c) => {
+                    return Err(bad(format!(
+                        "sink.format {f:?} with columns {c:?}: use \"status\", or \"csv\" with columns"
+                    )));
+                }
+            };
+            let mut load = LoadOptions::new(format);
+            load.memory_budget = memory_mb.unwrap_or(256).max(1) << 20;
+            load.spill_dir = dir.join(".spill");
+            Box::new(BulkLoadSink::new(
+                name,
+                BulkLoadSinkOptions {
+                    roll: FileRollOptions {
+                        dir: dir.clone(),
+                        roll_size: roll_size_mb.unwrap_or(128).max(1) * 1024 * 1024,
+                        roll_interval: duration(
+                            "sink.roll_interval",
+                            roll_interval.as_deref().unwrap_or("1m"),
+                        )?,
+                        fs: fs.clone(),
+                    },
+                    server: server.clone(),
+                    table: table.clone(),
+                    load,
+                },
+            )?)
+        }
     })
 }
 

@@ -224,6 +224,25 @@ pub enum SinkConfig {
         /// Roll interval (default `1h`).
         roll_interval: Option<String>,
     },
+    /// Rolled files, each bulk-loaded into a table once complete, then deleted.
+    Bulkload {
+        /// Directory of the files (and of `<file>.bad` dead letters).
+        dir: PathBuf,
+        /// Region server gRPC address, e.g. `http://127.0.0.1:16020`.
+        server: String,
+        /// Table loaded (e.g. `car_status`).
+        table: String,
+        /// Line format: `status` (default) or `csv` (needs `columns`).
+        format: Option<String>,
+        /// For `csv`: what each field is (`:key`, `:ts`, `-`, `FAMILY:QUALIFIER`).
+        columns: Option<String>,
+        /// Roll size in MiB (default 128).
+        roll_size_mb: Option<u64>,
+        /// Roll interval (default `1m`): how long a line may wait before it is loaded.
+        roll_interval: Option<String>,
+        /// The loader's sort budget in MiB (default 256).
+        memory_mb: Option<usize>,
+    },
 }
 
 /// Parses a duration like `50ms`, `1h`, `30s`.
@@ -302,7 +321,7 @@ impl AgentConfig {
                     .flat_map(|b| std::iter::once(&mut b.sink).chain(b.dead_letter.iter_mut())),
             );
             for s in sinks {
-                if let SinkConfig::FileRoll { dir, .. } = s {
+                if let SinkConfig::FileRoll { dir, .. } | SinkConfig::Bulkload { dir, .. } = s {
                     fix(dir);
                 }
             }

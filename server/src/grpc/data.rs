@@ -12,7 +12,7 @@ use prost::Message;
 use speedlayer_proto as pb;
 use speedlayer_proto::data_server::Data;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::Backend;
 use super::convert::{
@@ -177,6 +177,13 @@ impl Data for DataService {
             metrics.observe(Rpc::Scan, started.elapsed(), ok);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn bulk_load(
+        &self,
+        request: Request<Streaming<pb::BulkLoadRequest>>,
+    ) -> Result<Response<pb::BulkLoadResponse>, Status> {
+        super::bulk::bulk_load(&self.backend, request).await
     }
 
     async fn check_and_mutate(

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod cluster;
 pub mod cluster_split;
 pub mod convert;

@@ -43,6 +43,9 @@ pub fn to_status(e: Error) -> Status {
         // Cluster mode: another server took the region over after this write was applied
         // here; its outcome is unknown to the client, which retries on the new owner.
         Error::Fenced { .. } => Status::unavailable(msg),
+        // A bulk load staged against boundaries a split changed: nothing was adopted; the
+        // loader stages the same input again.
+        Error::BoundariesChanged { .. } => Status::aborted(msg),
     }
 }
 
@@ -95,6 +98,13 @@ mod tests {
                     found: 3,
                 },
                 Code::Unavailable,
+            ),
+            (
+                Error::BoundariesChanged {
+                    table: "t".into(),
+                    reason: "split".into(),
+                },
+                Code::Aborted,
             ),
         ];
         for (e, code) in cases {

@@ -1,7 +1,9 @@
 //! Sinks: where a branch's events go. `deliver` returns only when the destination has the
 //! whole batch (Kafka: every delivery report; file_roll: written and fsynced; logger:
-//! written to stdout), so the sink runner can commit the channel take.
+//! written to stdout; bulkload: written and fsynced, loaded into the store later), so the sink
+//! runner can commit the channel take.
 
+pub mod bulkload;
 pub mod file_roll;
 pub mod kafka;
 pub mod logger;

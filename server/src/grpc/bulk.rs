@@ -1,0 +1,150 @@
+//! `Data.BulkLoad`: a client stream of sorted puts staged into HFiles and adopted
+//! atomically when the stream ends normally (`storage/docs/bulk_load.md`).
+//!
+//! The stream is read on the async side and handed, chunk by chunk, through a channel of
+//! [`BULK_CHANNEL_CHUNKS`] slots to one blocking task that owns the storage stage: a slow
+//! disk applies back-pressure to the client rather than growing a buffer, and every chunk
+//! is bounded by the server's message limit. A stream that breaks (the loader killed, the
+//! connection lost) never reaches the commit: the stage is dropped and nothing is adopted.
+//! This module does not decide boundaries or ordering; the storage stage does.
+
+use std::time::Instant;
+
+use speedlayer_proto as pb;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::Backend;
+use super::status::{join_status, to_status};
+use crate::metrics::Rpc;
+
+/// Chunks buffered between the stream and the staging task.
+pub const BULK_CHANNEL_CHUNKS: usize = 4;
+/// Bulk loads staged at once by this process; one more is refused with
+/// `RESOURCE_EXHAUSTED` (the loader retries), so loads cannot take every blocking thread
+/// and file handle.
+pub const MAX_CONCURRENT_BULK_LOADS: usize = 4;
+
+static BULK_LOADS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_BULK_LOADS);
+
+enum Chunk {
+    Cells(Vec<pb::BulkCell>),
+    End,
+}
+
+/// Serves one `BulkLoad` call.
+///
+/// # Errors
+/// The status of the first failure: an empty or misnamed stream (`INVALID_ARGUMENT`),
+/// storage errors of staging or commit (`ABORTED` when boundaries changed), `CANCELLED`
+/// when the stream broke, `RESOURCE_EXHAUSTED` beyond [`MAX_CONCURRENT_BULK_LOADS`].
+pub async fn bulk_load(
+    backend: &Backend,
+    request: Request<Streaming<pb::BulkLoadRequest>>,
+) -> Result<Response<pb::BulkLoadResponse>, Status> {
+    let started = Instant::now();
+    let result = run(backend, request).await;
+    let result = result.and_then(|r| backend.fenced().map(|()| r));
+    backend
+        .metrics
+        .observe(Rpc::BulkLoad, started.elapsed(), result.is_ok());
+    match &result {
+        Ok(r) => backend.metrics.add_cells_in(r.cells),
+        Err(s) => {
+            tracing::info!(code = ?s.code(), message = s.message(), "bulk load not adopted")
+        }
+    }
+    result.map(Response::new)
+}
+
+async fn run(
+    backend: &Backend,
+    request: Request<Streaming<pb::BulkLoadRequest>>,
+) -> Result<pb::BulkLoadResponse, Status> {
+    backend.fenced()?;
+    let _slot = BULK_LOADS.try_acquire().map_err(|_| {
+        Status::resource_exhausted(format!(
+            "{MAX_CONCURRENT_BULK_LOADS} bulk loads are already in progress on this server; retry later"
+        ))
+    })?;
+    let mut stream = request.into_inner();
+    let first = stream
+        .message()
+        .await?
+        .ok_or_else(|| Status::invalid_argument("bulk load stream is empty"))?;
+    if first.table.is_empty() {
+        return Err(Status::invalid_argument(
+            "the first bulk load chunk must name the table",
+        ));
+    }
+    if first.abort {
+        return Err(Status::cancelled(
+            "the loader aborted the bulk load; nothing was adopted",
+        ));
+    }
+    let table = first.table.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(BULK_CHANNEL_CHUNKS);
+    let db = backend.db.clone();
+    let stage_table = table.clone();
+    let worker = tokio::task::spawn_blocking(move || {
+        let mut stage = db.stage_bulk_load(&stage_table).map_err(to_status)?;
+        while let Some(chunk) = rx.blocking_recv() {
+            match chunk {
+                Chunk::Cells(cells) => {
+                    for c in cells {
+                        stage
+                            .push(&c.row, &c.family, &c.qualifier, c.timestamp, &c.value)
+                            .map_err(to_status)?;
+                    }
+                }
+                Chunk::End => {
+                    let done = db.commit_bulk_load(stage).map_err(to_status)?;
+                    return Ok(pb::BulkLoadResponse {
+                        cells: done.cells,
+                        parts: done.parts,
+                        regions: done.regions,
+                        bytes: done.bytes,
+                    });
+                }
+            }
+        }
+        Err(Status::cancelled(
+            "the bulk load stream broke before its end; nothing was adopted",
+        ))
+    });
+    let mut next = Some(Chunk::Cells(first.cells));
+    while let Some(chunk) = next.take() {
+        // A send fails only when the staging task stopped on an error: report that.
+        if tx.send(chunk).await.is_err() {
+            break;
+        }
+        next = match stream.message().await {
+            Ok(Some(m)) if !m.table.is_empty() && m.table != table => {
+                drop(tx);
+                let _ = worker.await;
+                return Err(Status::invalid_argument(format!(
+                    "a bulk load chunk names table '{}' in a load of '{table}'",
+                    m.table
+                )));
+            }
+            Ok(Some(m)) if m.abort => {
+                drop(tx);
+                let _ = worker.await;
+                return Err(Status::cancelled(
+                    "the loader aborted the bulk load; nothing was adopted",
+                ));
+            }
+            Ok(Some(m)) => Some(Chunk::Cells(m.cells)),
+            Ok(None) => {
+                let _ = tx.send(Chunk::End).await;
+                None
+            }
+            Err(status) => {
+                tracing::info!(table = %table, error = %status, "bulk load stream broke");
+                None
+            }
+        };
+    }
+    drop(tx);
+    worker.await.map_err(join_status)?
+}
