@@ -166,6 +166,67 @@ pub fn balance(view: &MetaView, live: &BTreeSet<String>, max_moves: usize) -> Ve
     steps
 }
 
+/// The byte rule never acts on a difference smaller than this (small regions move for
+/// nothing).
+pub const MIN_BYTES_GAP: u64 = 256 << 20;
+
+/// Balance by bytes where counts allow it: once region counts differ by at most one and
+/// nothing is in transition, if the member with the most bytes holds more than twice (and
+/// [`MIN_BYTES_GAP`] more than) the member with the fewest, and holds more regions than
+/// it, one of its regions moves there — the one whose size is closest to half the gap and
+/// smaller than the gap, so the spread always shrinks and the counts stay within one. One
+/// move per call; `sizes` are the regions' bytes on the storage root (missing: 0).
+pub fn balance_bytes(
+    view: &MetaView,
+    live: &BTreeSet<String>,
+    sizes: &BTreeMap<(String, u64), u64>,
+) -> Option<Step> {
+    if live.len() < 2 || in_transition(view) {
+        return None;
+    }
+    // Per member: its bytes, and its regions as (table, id, epoch, bytes).
+    type Held<'a> = (u64, Vec<(&'a str, u64, u64, u64)>);
+    let mut held: BTreeMap<&str, Held<'_>> =
+        live.iter().map(|s| (s.as_str(), (0, Vec::new()))).collect();
+    for (table, regions) in &view.regions {
+        if view.tables.get(table).map(|t| t.value.state) != Some(TableState::Enabled) {
+            continue;
+        }
+        for (id, r) in regions {
+            if r.value.state == RegionState::Open
+                && let Some(s) = &r.value.server
+                && let Some(h) = held.get_mut(s.as_str())
+            {
+                let size = sizes.get(&(table.clone(), *id)).copied().unwrap_or(0);
+                h.0 += size;
+                h.1.push((table.as_str(), *id, r.value.epoch, size));
+            }
+        }
+    }
+    let counts: Vec<usize> = held.values().map(|h| h.1.len()).collect();
+    if counts.iter().max()? - counts.iter().min()? > 1 {
+        return None;
+    }
+    let (&heavy, (hb, hr)) = held
+        .iter()
+        .max_by_key(|(id, h)| (h.0, std::cmp::Reverse(**id)))?;
+    let (&light, (lb, lr)) = held.iter().min_by_key(|(id, h)| (h.0, **id))?;
+    let gap = hb.checked_sub(*lb)?;
+    if heavy == light || gap < MIN_BYTES_GAP || *hb <= lb.saturating_mul(2) || hr.len() <= lr.len()
+    {
+        return None;
+    }
+    let (table, id, epoch, _) = hr
+        .iter()
+        .filter(|(_, _, _, size)| *size > 0 && *size < gap)
+        .min_by_key(|(_, id, _, size)| (size.abs_diff(gap / 2), *id))?;
+    Some(Step {
+        table: (*table).to_owned(),
+        id: *id,
+        event: Event::Move(heavy.to_owned(), *epoch, light.to_owned()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +395,37 @@ mod tests {
         let steps = plan(&v, &live(&["b"]));
         let two = steps.iter().find(|s| s.id == 2).unwrap();
         assert_eq!(two.event, Event::Assign("b".into()), "target gone");
+    }
+
+    #[test]
+    fn bytes_move_only_where_counts_allow_and_the_spread_shrinks() {
+        use RegionState::*;
+        let v = view(
+            &[
+                (1, Open, Some("a")),
+                (2, Open, Some("a")),
+                (3, Open, Some("b")),
+            ],
+            TableState::Enabled,
+        );
+        const M: u64 = 1 << 20;
+        let sizes = |a1, a2, b3| -> BTreeMap<(String, u64), u64> {
+            [(1, a1), (2, a2), (3, b3)]
+                .into_iter()
+                .map(|(id, s)| (("t".to_owned(), id), s))
+                .collect()
+        };
+        // a holds 2 GiB + 300 MiB, b 100 MiB: the region nearest half the gap moves.
+        let step = balance_bytes(&v, &live(&["a", "b"]), &sizes(2048 * M, 300 * M, 100 * M))
+            .expect("a move");
+        assert_eq!(step.id, 2);
+        assert_eq!(step.event, Event::Move("a".into(), 3, "b".into()));
+        // Close enough, or a gap too small to matter: nothing.
+        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(100 * M, 90 * M, 150 * M)).is_none());
+        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(100 * M, 100 * M, 1)).is_none());
+        // The heavy member holds no more regions than the light one: counts win.
+        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(1, 1, 4096 * M)).is_none());
+        // No region smaller than the gap: moving any would not shrink the spread.
+        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(4096 * M, 0, 0)).is_none());
     }
 }

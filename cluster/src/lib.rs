@@ -30,7 +30,9 @@ mod requests;
 mod status;
 
 pub use agent::{RegionHost, run_agent};
-pub use assign::{MAX_MOVES_AT_ONCE, Step, balance, in_transition, plan};
+pub use assign::{
+    MAX_MOVES_AT_ONCE, MIN_BYTES_GAP, Step, balance, balance_bytes, in_transition, plan,
+};
 pub use config::{ClusterConfig, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL};
 pub use error::{Error, Result};
 pub use fence::Fence;

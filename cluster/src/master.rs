@@ -11,7 +11,7 @@ use std::time::Duration;
 use etcd_client::{Client, GetOptions};
 use tokio::sync::watch;
 
-use crate::assign::{MAX_MOVES_AT_ONCE, balance, in_transition, plan};
+use crate::assign::{MAX_MOVES_AT_ONCE, balance, balance_bytes, in_transition, plan};
 use crate::changes::Changes;
 use crate::client::bounded;
 use crate::error::Result;
@@ -74,17 +74,76 @@ pub async fn live_members(
 }
 
 /// How the master behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterOptions {
     /// Balance whenever nothing is in transition and the regions per member differ by
     /// more than one (a member joined or left); when false, only on `admin balance`.
     pub auto_balance: bool,
+    /// The shared storage root, where the balancer reads region sizes (`None`: count
+    /// only).
+    pub storage_root: Option<std::path::PathBuf>,
 }
 
 impl Default for MasterOptions {
     fn default() -> Self {
-        MasterOptions { auto_balance: true }
+        MasterOptions {
+            auto_balance: true,
+            storage_root: None,
+        }
     }
+}
+
+/// How often the balancer reads region sizes from the storage root.
+const SIZES_EVERY: Duration = Duration::from_secs(30);
+
+/// Region sizes read from the storage root, and when.
+#[derive(Debug, Default)]
+struct Sizes {
+    read_at: Option<std::time::Instant>,
+    bytes: std::collections::BTreeMap<(String, u64), u64>,
+}
+
+/// Bytes under `<root>/<table>/<region>/`, outside `wal/`, for every region there.
+/// Bounded: at most 100,000 directory entries are looked at.
+fn region_sizes(root: &std::path::Path) -> std::collections::BTreeMap<(String, u64), u64> {
+    fn walk(dir: &std::path::Path, budget: &mut usize) -> u64 {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut total = 0;
+        for e in rd.flatten() {
+            if *budget == 0 {
+                break;
+            }
+            *budget -= 1;
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if e.file_name() != "wal" {
+                    total += walk(&e.path(), budget);
+                }
+            } else if let Ok(m) = e.metadata() {
+                total += m.len();
+            }
+        }
+        total
+    }
+    let mut budget = 100_000usize;
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tables) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for t in tables.flatten() {
+        let Ok(regions) = std::fs::read_dir(t.path()) else {
+            continue;
+        };
+        let table = t.file_name().to_string_lossy().into_owned();
+        for r in regions.flatten() {
+            if let Ok(id) = r.file_name().to_string_lossy().parse::<u64>() {
+                out.insert((table.clone(), id), walk(&r.path(), &mut budget));
+            }
+        }
+    }
+    out
 }
 
 /// Runs until `stop`; does something only while `member` is master.
@@ -105,9 +164,13 @@ pub async fn run_master(
         Duration::from_millis(500),
         limit,
     );
+    let mut sizes = Sizes::default();
     loop {
         if let Some(guard) = member.master_guard()
-            && let Err(e) = round(&client, &store, &keys, limit, &guard, &stats, options).await
+            && let Err(e) = round(
+                &client, &store, &keys, limit, &guard, &stats, &options, &mut sizes,
+            )
+            .await
         {
             tracing::warn!("master: {e}; trying again");
         }
@@ -118,6 +181,7 @@ pub async fn run_master(
 }
 
 /// One pass: read, plan, write until a write is refused (then the next pass re-reads).
+#[allow(clippy::too_many_arguments)]
 /// Operators' requests and the balancer act only on a pass that had nothing else to do,
 /// so they always see regions where the plan left them.
 async fn round(
@@ -127,7 +191,8 @@ async fn round(
     limit: Duration,
     guard: &MasterGuard,
     stats: &MasterStats,
-    options: MasterOptions,
+    options: &MasterOptions,
+    sizes: &mut Sizes,
 ) -> Result<()> {
     let live = live_members(client, keys, limit).await?;
     let view = store.load().await?;
@@ -178,7 +243,7 @@ async fn round(
         return Ok(());
     }
     requests_and_balance(
-        client, store, keys, limit, guard, stats, options, &view, &live,
+        client, store, keys, limit, guard, stats, options, sizes, &view, &live,
     )
     .await
 }
@@ -192,7 +257,8 @@ async fn requests_and_balance(
     limit: Duration,
     guard: &MasterGuard,
     stats: &MasterStats,
-    options: MasterOptions,
+    options: &MasterOptions,
+    sizes: &mut Sizes,
     view: &crate::meta::MetaView,
     live: &BTreeSet<String>,
 ) -> Result<()> {
@@ -259,7 +325,19 @@ async fn requests_and_balance(
     if moved || !(options.auto_balance || req.balance) || in_transition(view) {
         return Ok(());
     }
-    for step in balance(view, live, MAX_MOVES_AT_ONCE) {
+    let mut steps = balance(view, live, MAX_MOVES_AT_ONCE);
+    if steps.is_empty()
+        && let Some(root) = options.storage_root.clone()
+    {
+        if sizes.read_at.is_none_or(|t| t.elapsed() >= SIZES_EVERY) {
+            if let Ok(bytes) = tokio::task::spawn_blocking(move || region_sizes(&root)).await {
+                sizes.bytes = bytes;
+            }
+            sizes.read_at = Some(std::time::Instant::now());
+        }
+        steps.extend(balance_bytes(view, live, &sizes.bytes));
+    }
+    for step in steps {
         match store
             .transition(
                 view,
@@ -284,4 +362,31 @@ async fn requests_and_balance(
         requests::done(client, &keys.balance_request(), limit).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_sizes;
+
+    #[test]
+    fn region_sizes_count_store_files_not_the_log() {
+        let root = tempfile::tempdir().unwrap();
+        let put = |rel: &str, n: usize| {
+            let p = root.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, vec![0u8; n]).unwrap();
+        };
+        put("t/1/f/00000001.hfile", 1000);
+        put("t/1/f/00000002.hfile", 500);
+        put("t/1/MANIFEST", 20);
+        put("t/1/wal/000001.log", 99_999);
+        put("t/2/f/00000001.hfile", 7);
+        put("u/9/f/x", 3);
+        put("t/not-a-region/f/x", 5);
+        let sizes = region_sizes(root.path());
+        assert_eq!(sizes.get(&("t".to_owned(), 1)), Some(&1520));
+        assert_eq!(sizes.get(&("t".to_owned(), 2)), Some(&7));
+        assert_eq!(sizes.get(&("u".to_owned(), 9)), Some(&3));
+        assert_eq!(sizes.len(), 3);
+    }
 }

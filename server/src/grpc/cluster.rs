@@ -153,6 +153,7 @@ impl ClusterNode {
             master_stats.clone(),
             MasterOptions {
                 auto_balance: cfg.auto_balance,
+                storage_root: cfg.storage_root.clone(),
             },
             rx.clone(),
         ));
