@@ -452,18 +452,23 @@ impl Client {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut refreshes = 0u32;
+        let started = tokio::time::Instant::now();
+        // More tries while within the budget, for callers that allow more than one.
+        let may_retry = |refreshes: u32| {
+            refreshes < max_refreshes || (max_refreshes > 1 && started.elapsed() < RELOCATE_BUDGET)
+        };
         loop {
             let region = self.locate(table, row).await?;
             let data = self.data_at(self.channel_for(&region.server_addr)?);
             match self.retrying(op, || call(data.clone())).await {
-                Err(e) if e.code() == Some(Code::NotFound) && refreshes < max_refreshes => {
+                Err(e) if e.code() == Some(Code::NotFound) && may_retry(refreshes) => {
                     self.inner.regions.invalidate(table);
-                    // A cluster region between servers: give the move a moment.
-                    if is_not_serving(&e) && refreshes > 0 {
-                        tokio::time::sleep(Duration::from_millis(50 << refreshes.min(5))).await;
-                    }
                     if !is_not_serving(&e) && refreshes > 0 {
                         return Err(e);
+                    }
+                    // A cluster region between servers: give the move a moment.
+                    if is_not_serving(&e) {
+                        tokio::time::sleep(relocate_pause(refreshes)).await;
                     }
                     refreshes += 1;
                 }
@@ -477,9 +482,10 @@ impl Client {
                         Some(Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled)
                     ) && region.server_addr != self.inner.addr
                         && !region.server_addr.is_empty()
-                        && refreshes < max_refreshes =>
+                        && may_retry(refreshes) =>
                 {
                     self.inner.regions.invalidate(table);
+                    tokio::time::sleep(relocate_pause(refreshes)).await;
                     refreshes += 1;
                 }
                 other => return other,
@@ -503,6 +509,7 @@ impl Client {
         let mut cells = 0;
         let mut pending = mutations;
         let mut round = 0u32;
+        let started = tokio::time::Instant::now();
         while !pending.is_empty() {
             let mut groups: Vec<(String, Bytes, Vec<RowMutation>)> = Vec::new();
             for m in std::mem::take(&mut pending) {
@@ -512,28 +519,44 @@ impl Client {
                     None => groups.push((region.server_addr, m.row.clone(), vec![m])),
                 }
             }
-            for (_, first_row, rows) in groups {
+            for (server, first_row, rows) in groups {
                 let msg = MutateRequest {
                     table: table.to_string(),
                     mutations: rows,
                     durability: durability as i32,
                 };
+                // One location here: on a refusal the rows are grouped again below (a
+                // group may span regions that moved apart).
                 let result = self
-                    .routed("Mutate", table, &first_row, |mut c| {
+                    .routed_with("Mutate", table, &first_row, 1, |mut c| {
                         let req = self.request(msg.clone());
                         async move { c.mutate(req).await }
                     })
                     .await;
+                let within_budget = round < MAX_REFRESHES || started.elapsed() < RELOCATE_BUDGET;
                 match result {
                     Ok(resp) => cells += resp.cells,
                     // Cluster mode: the group's rows now live on several servers (regions
-                    // moved); nothing of the group was applied (a server checks every
-                    // row's region before writing). Group them again.
-                    Err(e) if is_not_serving(&e) && round < MAX_REFRESHES => {
+                    // moved or split); nothing of the group was applied (a server checks
+                    // every row's region before writing). Group them again.
+                    Err(e) if is_not_serving(&e) && within_budget => {
+                        pending.extend(msg.mutations);
+                    }
+                    // Cluster mode: that server is gone, paused or fenced; its regions
+                    // reopen elsewhere. Locate and group again.
+                    Err(e)
+                        if is_relocatable(&e)
+                            && server != self.inner.addr
+                            && !server.is_empty()
+                            && within_budget =>
+                    {
                         pending.extend(msg.mutations);
                     }
                     Err(e) => return Err(e),
                 }
+            }
+            if !pending.is_empty() {
+                tokio::time::sleep(relocate_pause(round)).await;
             }
             round += 1;
         }
@@ -739,6 +762,34 @@ impl Client {
 /// How many times a request locates its region again after `NOT_FOUND` "not serving"
 /// (cluster mode: the region moved or is moving) before giving up.
 const MAX_REFRESHES: u32 = 6;
+
+/// Past [`MAX_REFRESHES`], a request keeps locating its region again for up to this long
+/// (a failover takes the lease TTL plus reopening; a split under load can take seconds),
+/// pausing at most [`MAX_RELOCATE_PAUSE`] between tries, as HBase clients retry for
+/// their operation timeout.
+const RELOCATE_BUDGET: Duration = Duration::from_secs(30);
+
+/// Longest pause between two locations of one request.
+const MAX_RELOCATE_PAUSE: Duration = Duration::from_millis(1000);
+
+/// Whether a cluster server's error means its regions may be elsewhere now: gone
+/// (UNAVAILABLE), or not answering within the deadline (tonic reports its own deadline as
+/// CANCELLED "Timeout expired").
+fn is_relocatable(e: &ClientError) -> bool {
+    matches!(
+        e.code(),
+        Some(Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled)
+    )
+}
+
+/// The pause before the `n`-th location again (0: none).
+fn relocate_pause(n: u32) -> Duration {
+    if n == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(50 << n.min(5)).min(MAX_RELOCATE_PAUSE)
+    }
+}
 
 /// Whether the server said it does not hold the region (cluster mode): the storage
 /// engine's `NotServing`, which the server sends as `NOT_FOUND` with a message starting
