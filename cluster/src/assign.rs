@@ -166,13 +166,13 @@ pub fn balance(view: &MetaView, live: &BTreeSet<String>, max_moves: usize) -> Ve
     steps
 }
 
-/// The byte rule never acts on a difference smaller than this (small regions move for
-/// nothing).
-pub const MIN_BYTES_GAP: u64 = 256 << 20;
+/// The byte rule's default threshold: it never acts on a difference smaller than this
+/// (small regions move for nothing). `[cluster] balance_min_mb` sets it.
+pub const DEFAULT_BALANCE_MIN_BYTES: u64 = 256 << 20;
 
 /// Balance by bytes where counts allow it: once region counts differ by at most one and
 /// nothing is in transition, if the member with the most bytes holds more than twice (and
-/// [`MIN_BYTES_GAP`] more than) the member with the fewest, and holds more regions than
+/// `min_gap` more than) the member with the fewest, and holds more regions than
 /// it, one of its regions moves there — the one whose size is closest to half the gap and
 /// smaller than the gap, so the spread always shrinks and the counts stay within one. One
 /// move per call; `sizes` are the regions' bytes on the storage root (missing: 0).
@@ -180,6 +180,7 @@ pub fn balance_bytes(
     view: &MetaView,
     live: &BTreeSet<String>,
     sizes: &BTreeMap<(String, u64), u64>,
+    min_gap: u64,
 ) -> Option<Step> {
     if live.len() < 2 || in_transition(view) {
         return None;
@@ -212,8 +213,7 @@ pub fn balance_bytes(
         .max_by_key(|(id, h)| (h.0, std::cmp::Reverse(**id)))?;
     let (&light, (lb, lr)) = held.iter().min_by_key(|(id, h)| (h.0, **id))?;
     let gap = hb.checked_sub(*lb)?;
-    if heavy == light || gap < MIN_BYTES_GAP || *hb <= lb.saturating_mul(2) || hr.len() <= lr.len()
-    {
+    if heavy == light || gap < min_gap || *hb <= lb.saturating_mul(2) || hr.len() <= lr.len() {
         return None;
     }
     let (table, id, epoch, _) = hr
@@ -416,16 +416,59 @@ mod tests {
                 .collect()
         };
         // a holds 2 GiB + 300 MiB, b 100 MiB: the region nearest half the gap moves.
-        let step = balance_bytes(&v, &live(&["a", "b"]), &sizes(2048 * M, 300 * M, 100 * M))
-            .expect("a move");
+        let step = balance_bytes(
+            &v,
+            &live(&["a", "b"]),
+            &sizes(2048 * M, 300 * M, 100 * M),
+            DEFAULT_BALANCE_MIN_BYTES,
+        )
+        .expect("a move");
         assert_eq!(step.id, 2);
         assert_eq!(step.event, Event::Move("a".into(), 3, "b".into()));
         // Close enough, or a gap too small to matter: nothing.
-        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(100 * M, 90 * M, 150 * M)).is_none());
-        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(100 * M, 100 * M, 1)).is_none());
+        assert!(
+            balance_bytes(
+                &v,
+                &live(&["a", "b"]),
+                &sizes(100 * M, 90 * M, 150 * M),
+                DEFAULT_BALANCE_MIN_BYTES
+            )
+            .is_none()
+        );
+        assert!(
+            balance_bytes(
+                &v,
+                &live(&["a", "b"]),
+                &sizes(100 * M, 100 * M, 1),
+                DEFAULT_BALANCE_MIN_BYTES
+            )
+            .is_none()
+        );
         // The heavy member holds no more regions than the light one: counts win.
-        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(1, 1, 4096 * M)).is_none());
+        assert!(
+            balance_bytes(
+                &v,
+                &live(&["a", "b"]),
+                &sizes(1, 1, 4096 * M),
+                DEFAULT_BALANCE_MIN_BYTES
+            )
+            .is_none()
+        );
         // No region smaller than the gap: moving any would not shrink the spread.
-        assert!(balance_bytes(&v, &live(&["a", "b"]), &sizes(4096 * M, 0, 0)).is_none());
+        assert!(
+            balance_bytes(
+                &v,
+                &live(&["a", "b"]),
+                &sizes(4096 * M, 0, 0),
+                DEFAULT_BALANCE_MIN_BYTES
+            )
+            .is_none()
+        );
+        // The threshold is a setting: a 3.25 MiB gap moves nothing by default, and moves
+        // the region nearest half of it under a 1 MiB threshold.
+        let small = sizes(3 * M, M / 2, M / 4);
+        assert!(balance_bytes(&v, &live(&["a", "b"]), &small, DEFAULT_BALANCE_MIN_BYTES).is_none());
+        let step = balance_bytes(&v, &live(&["a", "b"]), &small, M).expect("a move");
+        assert_eq!(step.id, 2);
     }
 }

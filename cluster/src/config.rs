@@ -30,6 +30,9 @@ pub struct ClusterConfig {
     /// While master, balance whenever region counts differ by more than one (else only
     /// when an operator asks).
     pub auto_balance: bool,
+    /// While balancing, move regions by size only when the members' bytes differ by at
+    /// least this much.
+    pub balance_min_bytes: u64,
     /// The CA certificate (PEM file) that signed etcd's, for `https://` endpoints.
     pub etcd_ca: Option<std::path::PathBuf>,
 }
@@ -45,6 +48,7 @@ impl ClusterConfig {
             call_timeout: Duration::from_secs(2),
             storage_root: None,
             auto_balance: true,
+            balance_min_bytes: crate::assign::DEFAULT_BALANCE_MIN_BYTES,
             etcd_ca: None,
         }
     }

@@ -31,7 +31,7 @@ mod status;
 
 pub use agent::{RegionHost, run_agent};
 pub use assign::{
-    MAX_MOVES_AT_ONCE, MIN_BYTES_GAP, Step, balance, balance_bytes, in_transition, plan,
+    DEFAULT_BALANCE_MIN_BYTES, MAX_MOVES_AT_ONCE, Step, balance, balance_bytes, in_transition, plan,
 };
 pub use config::{ClusterConfig, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL};
 pub use error::{Error, Result};

@@ -38,6 +38,8 @@ pub struct MasterStats {
     pub moves: AtomicU64,
     /// Moves started by the balancer.
     pub balanced: AtomicU64,
+    /// Of those, moves by the byte rule (counts were already even).
+    pub balanced_by_size: AtomicU64,
     /// Operators' requests dropped because they could never apply.
     pub requests_refused: AtomicU64,
 }
@@ -82,6 +84,8 @@ pub struct MasterOptions {
     /// The shared storage root, where the balancer reads region sizes (`None`: count
     /// only).
     pub storage_root: Option<std::path::PathBuf>,
+    /// The byte rule acts only when members' bytes differ by at least this much.
+    pub balance_min_bytes: u64,
 }
 
 impl Default for MasterOptions {
@@ -89,6 +93,7 @@ impl Default for MasterOptions {
         MasterOptions {
             auto_balance: true,
             storage_root: None,
+            balance_min_bytes: crate::assign::DEFAULT_BALANCE_MIN_BYTES,
         }
     }
 }
@@ -326,16 +331,22 @@ async fn requests_and_balance(
         return Ok(());
     }
     let mut steps = balance(view, live, MAX_MOVES_AT_ONCE);
-    if steps.is_empty()
-        && let Some(root) = options.storage_root.clone()
-    {
-        if sizes.read_at.is_none_or(|t| t.elapsed() >= SIZES_EVERY) {
+    let by_size = steps.is_empty();
+    if by_size && let Some(root) = options.storage_root.clone() {
+        // An operator's `admin balance` sees the sizes of now; the automatic runs read
+        // them at most every SIZES_EVERY (the walk touches every store file's metadata).
+        if req.balance || sizes.read_at.is_none_or(|t| t.elapsed() >= SIZES_EVERY) {
             if let Ok(bytes) = tokio::task::spawn_blocking(move || region_sizes(&root)).await {
                 sizes.bytes = bytes;
             }
             sizes.read_at = Some(std::time::Instant::now());
         }
-        steps.extend(balance_bytes(view, live, &sizes.bytes));
+        steps.extend(balance_bytes(
+            view,
+            live,
+            &sizes.bytes,
+            options.balance_min_bytes,
+        ));
     }
     for step in steps {
         match store
@@ -350,7 +361,11 @@ async fn requests_and_balance(
         {
             Some(next) => {
                 stats.balanced.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(table = %step.table, region = step.id, event = ?step.event, epoch = next.epoch, "master: balancing");
+                if by_size {
+                    stats.balanced_by_size.fetch_add(1, Ordering::Relaxed);
+                }
+                let rule = if by_size { "bytes" } else { "count" };
+                tracing::info!(table = %step.table, region = step.id, event = ?step.event, epoch = next.epoch, rule, "master: balancing");
             }
             None => {
                 stats.conflicts.fetch_add(1, Ordering::Relaxed);

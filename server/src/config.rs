@@ -435,6 +435,18 @@ settings! {
         },
         samples: file "\"manual\"", flag "auto",
     }
+    balance_min_mb: u64 {
+        flag: "balance-min-mb", key: "balance_min_mb", value: "MIB",
+        help: "While balancing, also move regions by size when counts are even: only when one server holds more than twice the bytes of another and at least this many MiB more (region sizes are read from the storage root at most every 30 s)",
+        default: |c| c.balance_min_bytes >> 20,
+        apply: |c, v| {
+            if !(1..=1 << 30).contains(&v) {
+                return Err(out_of_range("balance_min_mb", format!("{v} MiB is not between 1 and 2^30")));
+            }
+            c.balance_min_bytes = v << 20
+        },
+        samples: file "512", flag "64",
+    }
 }
 
 /// Upper bound of `--resp-busy-poll-us`: spinning longer than a millisecond only burns CPU.

@@ -4,6 +4,7 @@
 
 pub mod bins;
 pub mod certs;
+pub mod cluster;
 pub mod etcd;
 pub mod link;
 pub mod netns;

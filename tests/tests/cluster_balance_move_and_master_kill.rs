@@ -12,86 +12,16 @@ use std::time::{Duration, Instant};
 
 use speedlayer_client::proto::{Durability, ScanRequest};
 use speedlayer_client::{Client, put_row};
+use speedlayer_tests::cluster::{counts, member_of, status, wait_until};
 use speedlayer_tests::etcd::Etcd;
-use speedlayer_tests::server::{ServerProcess, run_cli};
+use speedlayer_tests::server::ServerProcess;
 
 fn key(i: u32) -> String {
     format!("{}{i:07}", (b'a' + (i % 26) as u8) as char)
 }
 
-/// `speedlayer cluster status --json`, parsed.
-fn status(etcd: &str) -> serde_json::Value {
-    let out = run_cli(
-        "http://127.0.0.1:1",
-        &[
-            "cluster",
-            "status",
-            "--etcd",
-            etcd,
-            "--cluster",
-            "c",
-            "--json",
-        ],
-    )
-    .ok();
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-fn member_of(status: &serde_json::Value, s: &ServerProcess) -> String {
-    let grpc = s.grpc.to_string();
-    status["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["grpc"] == grpc.as_str())
-        .and_then(|m| m["id"].as_str())
-        .unwrap_or_else(|| panic!("{grpc} not a member: {status}"))
-        .to_owned()
-}
-
-/// Open regions per live member, and whether every region is open on a live member.
-fn counts(status: &serde_json::Value) -> (BTreeMap<String, usize>, bool) {
-    let mut counts: BTreeMap<String, usize> = status["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["id"].as_str().unwrap().to_owned(), 0))
-        .collect();
-    let mut settled = true;
-    for r in status["regions"].as_array().unwrap() {
-        let on = r["server"].as_str().unwrap_or("");
-        match (r["state"].as_str(), counts.get_mut(on)) {
-            (Some("open"), Some(n)) => *n += 1,
-            _ => settled = false,
-        }
-    }
-    (counts, settled)
-}
-
 fn spread(counts: &BTreeMap<String, usize>) -> usize {
     counts.values().max().unwrap_or(&0) - counts.values().min().unwrap_or(&0)
-}
-
-/// Waits until every region is open on a live member and `done` holds.
-fn wait_until(
-    etcd: &str,
-    limit: Duration,
-    what: &str,
-    done: impl Fn(&serde_json::Value, &BTreeMap<String, usize>) -> bool,
-) -> (serde_json::Value, Duration) {
-    let start = Instant::now();
-    loop {
-        let s = status(etcd);
-        let (c, settled) = counts(&s);
-        if settled && done(&s, &c) {
-            return (s, start.elapsed());
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{what} not reached in {limit:?}: {s:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 struct Load {

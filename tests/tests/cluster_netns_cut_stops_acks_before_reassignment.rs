@@ -15,26 +15,10 @@ use std::time::{Duration, Instant};
 use speedlayer_client::proto::data_client::DataClient;
 use speedlayer_client::proto::{Durability, MutateRequest, ScanRequest};
 use speedlayer_client::{Client, put_row};
+use speedlayer_tests::cluster::status;
 use speedlayer_tests::etcd::Etcd;
 use speedlayer_tests::netns::NetNs;
-use speedlayer_tests::server::{ServerProcess, run_cli};
-
-fn status(etcd: &str) -> serde_json::Value {
-    let out = run_cli(
-        "http://127.0.0.1:1",
-        &[
-            "cluster",
-            "status",
-            "--etcd",
-            etcd,
-            "--cluster",
-            "c",
-            "--json",
-        ],
-    )
-    .ok();
-    serde_json::from_str(&out).unwrap()
-}
+use speedlayer_tests::server::ServerProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_cut_from_etcd_stops_acknowledging_before_its_region_moves() {

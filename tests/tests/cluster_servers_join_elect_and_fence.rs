@@ -12,28 +12,12 @@ use std::time::{Duration, Instant};
 
 use speedlayer_client::proto::Durability;
 use speedlayer_client::put_row;
+use speedlayer_tests::cluster::status;
 use speedlayer_tests::etcd::Etcd;
 use speedlayer_tests::server::{ServerProcess, client_without_retries, run_cli};
 use tonic::Code;
 
 const TTL: &str = "2";
-
-fn status_json(etcd: &Etcd) -> serde_json::Value {
-    let out = run_cli(
-        "http://127.0.0.1:1",
-        &[
-            "cluster",
-            "status",
-            "--etcd",
-            &etcd.url(),
-            "--cluster",
-            "c",
-            "--json",
-        ],
-    )
-    .ok();
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
 
 fn member_of(server: &ServerProcess) -> String {
     let log = server.log();
@@ -77,7 +61,7 @@ async fn servers_join_elect_a_master_and_fence_themselves() {
     let ids: Vec<String> = servers.iter().map(member_of).collect();
 
     // All three listed with their real addresses, exactly one master among them.
-    let st = status_json(&etcd);
+    let st = status(&etcd.url());
     let listed = st["servers"].as_array().unwrap();
     assert_eq!(listed.len(), 3, "{st}");
     for (s, id) in servers.iter().zip(&ids) {
@@ -135,7 +119,7 @@ async fn servers_join_elect_a_master_and_fence_themselves() {
         "a new master after kill -9",
         Duration::from_secs(15),
         || {
-            let st = status_json(&etcd);
+            let st = status(&etcd.url());
             st["servers"].as_array().unwrap().len() == 2
                 && st["master"].as_str().is_some_and(|x| x != master)
         },
@@ -154,7 +138,7 @@ async fn servers_join_elect_a_master_and_fence_themselves() {
     let (leaving, last) = (others[0], others[1]);
     let left = Instant::now();
     assert!(servers[leaving].terminate().success());
-    let st = status_json(&etcd);
+    let st = status(&etcd.url());
     assert_eq!(st["servers"].as_array().unwrap().len(), 1, "{st}");
     assert_eq!(st["master"], ids[last].as_str(), "{st}");
     println!("SIGTERM: left and handed over within {:?}", left.elapsed());
@@ -223,7 +207,7 @@ async fn servers_join_elect_a_master_and_fence_themselves() {
     )
     .await
     .expect("a put after etcd returned");
-    let st = status_json(&etcd);
+    let st = status(&etcd.url());
     assert_eq!(st["servers"].as_array().unwrap().len(), 1, "{st}");
     assert!(st["master"].is_string(), "{st}");
 }

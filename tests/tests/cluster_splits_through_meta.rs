@@ -9,25 +9,9 @@ use std::time::{Duration, Instant};
 
 use speedlayer_client::proto::{Durability, ScanRequest};
 use speedlayer_client::{Client, put_row};
+use speedlayer_tests::cluster::status;
 use speedlayer_tests::etcd::Etcd;
-use speedlayer_tests::server::{ServerProcess, run_cli};
-
-fn status(etcd: &str) -> serde_json::Value {
-    let out = run_cli(
-        "http://127.0.0.1:1",
-        &[
-            "cluster",
-            "status",
-            "--etcd",
-            etcd,
-            "--cluster",
-            "c",
-            "--json",
-        ],
-    )
-    .ok();
-    serde_json::from_str(&out).unwrap()
-}
+use speedlayer_tests::server::ServerProcess;
 
 /// The table's live regions tile the key space: sorted, contiguous, from "" to "".
 fn assert_tiled(s: &serde_json::Value) -> usize {

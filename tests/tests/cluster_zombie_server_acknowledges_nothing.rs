@@ -11,35 +11,9 @@ use std::time::{Duration, Instant};
 use speedlayer_client::proto::data_client::DataClient;
 use speedlayer_client::proto::{Durability, MutateRequest, ScanRequest};
 use speedlayer_client::{Client, ClientOptions, put_row};
+use speedlayer_tests::cluster::{member, status};
 use speedlayer_tests::etcd::Etcd;
-use speedlayer_tests::server::{ServerProcess, run_cli};
-
-fn status(etcd: &str) -> serde_json::Value {
-    let out = run_cli(
-        "http://127.0.0.1:1",
-        &[
-            "cluster",
-            "status",
-            "--etcd",
-            etcd,
-            "--cluster",
-            "c",
-            "--json",
-        ],
-    )
-    .ok();
-    serde_json::from_str(&out).unwrap()
-}
-
-fn member(s: &serde_json::Value, p: &ServerProcess) -> Option<String> {
-    let grpc = p.grpc.to_string();
-    s["servers"]
-        .as_array()?
-        .iter()
-        .find(|m| m["grpc"] == grpc.as_str())
-        .and_then(|m| m["id"].as_str())
-        .map(str::to_owned)
-}
+use speedlayer_tests::server::ServerProcess;
 
 fn put(key: &str) -> MutateRequest {
     MutateRequest {

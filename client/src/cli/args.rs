@@ -267,8 +267,10 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Run the balancer once (regions per server made to differ by at most one) and wait
-    /// until its moves are done; prints the regions per server.
+    /// Run the balancer once and wait until its moves are done: regions per server made to
+    /// differ by at most one; when they already do, one region moved by size if a server
+    /// holds more than twice the bytes of another (and `--balance-min-mb` more). Prints the
+    /// regions per server.
     Balance {
         /// Print one JSON object.
         #[arg(long)]

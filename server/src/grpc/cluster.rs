@@ -154,6 +154,7 @@ impl ClusterNode {
             MasterOptions {
                 auto_balance: cfg.auto_balance,
                 storage_root: cfg.storage_root.clone(),
+                balance_min_bytes: cfg.balance_min_bytes,
             },
             rx.clone(),
         ));
@@ -543,7 +544,7 @@ impl ClusterNode {
         let ms = &self.master_stats;
         let hosted = self.host.hosted().len();
         let ss = &self.split_stats;
-        let rows: [(&str, &str, &str, u64); 17] = [
+        let rows: [(&str, &str, &str, u64); 18] = [
             (
                 "speedlayer_cluster_is_master",
                 "gauge",
@@ -627,6 +628,12 @@ impl ClusterNode {
                 "counter",
                 "Regions the balancer moved while this server was master.",
                 ms.balanced.load(Relaxed),
+            ),
+            (
+                "speedlayer_cluster_master_balanced_by_size_total",
+                "counter",
+                "Of the balancer's moves, those made by size because region counts were already even.",
+                ms.balanced_by_size.load(Relaxed),
             ),
             (
                 "speedlayer_cluster_master_requests_refused_total",
