@@ -1,7 +1,7 @@
 //! The balancer's byte rule with real servers over Debian's real etcd (issue 12): region
 //! counts are already even (two servers, three regions: 2 and 1), but the server with two
 //! regions holds far more bytes. `speedlayer admin balance` moves one of its regions to
-//! the light server by size (`--balance-min-mb 1`), the spread of bytes shrinks, the
+//! the light server by size (`--balance-min-mb 1`) — the 1 MiB one, nearest half the gap — the
 //! master counts the move as a size move, a second run moves nothing, and every row
 //! written before is read back.
 
