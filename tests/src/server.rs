@@ -132,6 +132,21 @@ impl ServerProcess {
         self.signal(libc::SIGCONT, "SIGCONT");
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// CPU time (user + system) the process has used so far, from `/proc/<pid>/stat`, in
+    /// clock ticks of 10 ms (`None` when it is not running or the file is unreadable).
+    pub fn cpu_ticks(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the parenthesised command name: state is the first, utime the 12th.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    }
+
     fn signal(&mut self, sig: libc::c_int, name: &str) {
         let child = self.child.as_ref().expect("server is running");
         // SAFETY: plain kill(2) on our own child's pid.

@@ -170,24 +170,53 @@ async fn overhead(args: &Args, dir: &std::path::Path) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    // Wall-clock rows/s of each side, and the server's own CPU time per 1,000 rows (from
+    // /proc/<pid>/stat): the CPU figure is what the cluster's per-batch work costs, and it
+    // holds up on a machine that other work keeps busy, where wall time does not.
+    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu_a, mut cpu_b) = (Vec::new(), Vec::new());
+    let rows = (args.batch * args.batches) as f64;
     for round in 0..args.rounds {
+        let t = single.cpu_ticks();
         a.push(batched_puts(&single.url(), "t", args.batch, args.batches, round).await);
+        let ca = cpu_ms_per_krows(t, single.cpu_ticks(), rows);
+        let t = member.cpu_ticks();
         b.push(batched_puts(&member.url(), "t", args.batch, args.batches, round).await);
+        let cb = cpu_ms_per_krows(t, member.cpu_ticks(), rows);
+        ratios.push(b[round] / a[round]);
+        cpu_a.push(ca);
+        cpu_b.push(cb);
         println!(
-            "overhead round {round}: single {:.0} rows/s, one-member cluster {:.0} rows/s",
-            a[round], b[round]
+            "overhead round {round}: single {:.0} rows/s ({ca:.1} ms CPU/1k rows), one-member cluster {:.0} rows/s ({cb:.1} ms CPU/1k rows), ratio {:.3}",
+            a[round], b[round], ratios[round]
         );
     }
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (ma, mb) = (a[a.len() / 2], b[b.len() / 2]);
+    let (ma, mb, mr) = (median(&mut a), median(&mut b), median(&mut ratios));
+    let (mca, mcb) = (median(&mut cpu_a), median(&mut cpu_b));
     println!(
-        "overhead: batched sync puts ({} rows x {} batches): single server {ma:.0} rows/s, one-member cluster {mb:.0} rows/s, ratio cluster/single {:.3}",
+        "overhead: batched sync puts ({} rows x {} batches, {} rounds): single server {ma:.0} rows/s, one-member cluster {mb:.0} rows/s, ratio of medians cluster/single {:.3}, median of per-round ratios {mr:.3} (min {:.3}, max {:.3}); server CPU per 1,000 rows: single {mca:.1} ms, cluster {mcb:.1} ms, ratio {:.3}",
         args.batch,
         args.batches,
-        mb / ma
+        args.rounds,
+        mb / ma,
+        ratios[0],
+        ratios[ratios.len() - 1],
+        mcb / mca
     );
+}
+
+/// Server CPU milliseconds per 1,000 rows between two `cpu_ticks` readings (10 ms each).
+fn cpu_ms_per_krows(before: Option<u64>, after: Option<u64>, rows: f64) -> f64 {
+    match (before, after) {
+        (Some(b), Some(a)) => (a.saturating_sub(b) * 10) as f64 / rows * 1000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Sorts `v` and returns its middle element (NaN when empty).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 async fn failover_and_moves(args: &Args, dir: &std::path::Path) {
