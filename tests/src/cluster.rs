@@ -86,3 +86,50 @@ pub fn wait_until(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The flags of a member of cluster [`CLUSTER`] on etcd `etcd`, sharing the storage root
+/// `shared`, with a lease of `ttl_secs`, followed by `extra`.
+pub fn member_flags(
+    etcd: &str,
+    shared: &std::path::Path,
+    ttl_secs: u64,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut flags: Vec<String> = [
+        "--etcd",
+        etcd,
+        "--cluster",
+        CLUSTER,
+        "--lease-ttl-secs",
+        &ttl_secs.to_string(),
+        "--storage-root",
+        shared.to_str().expect("a UTF-8 storage root"),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    flags.extend(extra.iter().map(|s| (*s).to_owned()));
+    flags
+}
+
+/// `flags` as the `&[&str]` [`ServerProcess::start`] takes.
+pub fn as_args(flags: &[String]) -> Vec<&str> {
+    flags.iter().map(String::as_str).collect()
+}
+
+/// Starts `n` members with `flags`, their data directories `dir/s0`, `dir/s1`, ….
+pub fn start_members(dir: &std::path::Path, n: usize, flags: &[String]) -> Vec<ServerProcess> {
+    (0..n)
+        .map(|i| ServerProcess::start(&dir.join(format!("s{i}")), &as_args(flags)))
+        .collect()
+}
+
+/// `speedlayer create-table TABLE --family f --split K …` through `server`; panics unless
+/// the table was created.
+pub fn create_table(server: &ServerProcess, table: &str, splits: &[&str]) {
+    let mut args = vec!["create-table", table, "--family", "f"];
+    for k in splits {
+        args.extend(["--split", k]);
+    }
+    let out = server.cli(&args).ok();
+    assert!(out.contains("created"), "{out}");
+}

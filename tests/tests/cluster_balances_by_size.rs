@@ -11,9 +11,10 @@ use std::time::Duration;
 use rand::RngCore;
 use speedlayer_client::proto::{Durability, ScanRequest};
 use speedlayer_client::{Client, put_row};
-use speedlayer_tests::cluster::{counts, status, wait_until};
+use speedlayer_tests::cluster::{
+    counts, create_table, member_flags, start_members, status, wait_until,
+};
 use speedlayer_tests::etcd::Etcd;
-use speedlayer_tests::server::ServerProcess;
 
 const VALUE: usize = 1024;
 
@@ -29,37 +30,14 @@ async fn even_counts_uneven_bytes_move_one_region_by_size() {
     let dir = tempfile::tempdir().unwrap();
     let etcd = Etcd::start(&dir.path().join("etcd"));
     let url = etcd.url();
-    let shared = dir.path().join("shared");
-    let flags = [
-        "--etcd",
+    let flags = member_flags(
         &url,
-        "--cluster",
-        "c",
-        "--lease-ttl-secs",
-        "2",
-        "--storage-root",
-        shared.to_str().unwrap(),
-        "--balance",
-        "manual",
-        "--balance-min-mb",
-        "1",
-    ];
-    let servers: Vec<ServerProcess> = (0..2)
-        .map(|i| ServerProcess::start(&dir.path().join(format!("s{i}")), &flags))
-        .collect();
-    let out = servers[0]
-        .cli(&[
-            "create-table",
-            "t",
-            "--family",
-            "f",
-            "--split",
-            "h",
-            "--split",
-            "p",
-        ])
-        .ok();
-    assert!(out.contains("created"), "{out}");
+        &dir.path().join("shared"),
+        2,
+        &["--balance", "manual", "--balance-min-mb", "1"],
+    );
+    let servers = start_members(dir.path(), 2, &flags);
+    create_table(&servers[0], "t", &["h", "p"]);
     let (s, _) = wait_until(&url, Duration::from_secs(20), "3 regions open", |_, c| {
         c.len() == 2 && c.values().sum::<usize>() == 3
     });

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use speedlayer_client::proto::{Durability, ScanRequest};
 use speedlayer_client::{Client, put_row};
+use speedlayer_tests::cluster::{create_table, member_flags, start_members};
 use speedlayer_tests::etcd::Etcd;
 use speedlayer_tests::server::ServerProcess;
 
@@ -35,35 +36,10 @@ async fn open_regions_serve_through_an_etcd_restart_and_assignment_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let mut etcd = Etcd::start(&dir.path().join("etcd"));
     let url = etcd.url();
-    let shared = dir.path().join("shared");
-    let shared = shared.to_str().unwrap();
     // TTL 6 s: a member keeps serving 4 s after its last confirmed keepalive.
-    let flags = [
-        "--etcd",
-        &url,
-        "--cluster",
-        "c",
-        "--lease-ttl-secs",
-        "6",
-        "--storage-root",
-        shared,
-    ];
-    let servers: Vec<ServerProcess> = (0..3)
-        .map(|i| ServerProcess::start(&dir.path().join(format!("s{i}")), &flags))
-        .collect();
-    let out = servers[0]
-        .cli(&[
-            "create-table",
-            "t",
-            "--family",
-            "f",
-            "--split",
-            "h",
-            "--split",
-            "p",
-        ])
-        .ok();
-    assert!(out.contains("created"), "{out}");
+    let flags = member_flags(&url, &dir.path().join("shared"), 6, &[]);
+    let servers = start_members(dir.path(), 3, &flags);
+    create_table(&servers[0], "t", &["h", "p"]);
     let c = Client::connect(&servers[1].url()).await.unwrap();
     let start = Instant::now();
     while regions_on(&c, "t").await.len() < 3 || servers.iter().map(hosted).sum::<u64>() != 3 {

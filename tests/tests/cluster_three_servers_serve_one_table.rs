@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use speedlayer_client::proto::{Durability, ScanRequest};
 use speedlayer_client::{Client, put_row};
+use speedlayer_tests::cluster::{create_table, member_flags, start_members};
 use speedlayer_tests::etcd::Etcd;
-use speedlayer_tests::server::ServerProcess;
 
 fn key(i: u32) -> String {
     // Spread over the whole key space: first letters a..z.
@@ -51,37 +51,10 @@ async fn a_table_spread_over_three_servers_survives_a_kill_and_a_drain() {
     let dir = tempfile::tempdir().unwrap();
     let etcd = Etcd::start(&dir.path().join("etcd"));
     let url = etcd.url();
-    let shared = dir.path().join("shared");
-    let shared = shared.to_str().unwrap();
-    let flags = [
-        "--etcd",
-        &url,
-        "--cluster",
-        "c",
-        "--lease-ttl-secs",
-        "2",
-        "--storage-root",
-        shared,
-    ];
-    let mut servers: Vec<ServerProcess> = (0..3)
-        .map(|i| ServerProcess::start(&dir.path().join(format!("s{i}")), &flags))
-        .collect();
+    let flags = member_flags(&url, &dir.path().join("shared"), 2, &[]);
+    let mut servers = start_members(dir.path(), 3, &flags);
 
-    let out = servers[0]
-        .cli(&[
-            "create-table",
-            "t",
-            "--family",
-            "f",
-            "--split",
-            "g",
-            "--split",
-            "n",
-            "--split",
-            "t",
-        ])
-        .ok();
-    assert!(out.contains("created"), "{out}");
+    create_table(&servers[0], "t", &["g", "n", "t"]);
     // The client knows only server 1; the table's regions are everywhere.
     let c = Client::connect(&servers[1].url()).await.unwrap();
     let start = Instant::now();
