@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use speedlayer_client::proto::Durability;
 use speedlayer_client::{Client, put_row};
+use speedlayer_tests::cluster::{CLUSTER, member, status};
 use speedlayer_tests::etcd::Etcd;
-use speedlayer_tests::server::{ServerProcess, run_cli};
+use speedlayer_tests::server::ServerProcess;
 
 #[derive(Parser)]
 struct Args {
@@ -66,33 +67,6 @@ fn summary(name: &str, mut v: Vec<Duration>) {
         v.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         v.first().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
-}
-
-fn status(etcd: &str) -> serde_json::Value {
-    let out = run_cli(
-        "http://127.0.0.1:1",
-        &[
-            "cluster",
-            "status",
-            "--etcd",
-            etcd,
-            "--cluster",
-            "b",
-            "--json",
-        ],
-    )
-    .ok();
-    serde_json::from_str(&out).expect("status json")
-}
-
-fn member_of(s: &serde_json::Value, p: &ServerProcess) -> Option<String> {
-    let grpc = p.grpc.to_string();
-    s["servers"]
-        .as_array()?
-        .iter()
-        .find(|m| m["grpc"] == grpc.as_str())
-        .and_then(|m| m["id"].as_str())
-        .map(str::to_owned)
 }
 
 /// Every region open on a live member.
@@ -228,7 +202,7 @@ async fn failover_and_moves(args: &Args, dir: &std::path::Path) {
         "--etcd",
         &url,
         "--cluster",
-        "b",
+        CLUSTER,
         "--lease-ttl-secs",
         &ttl,
         // The balancer runs when asked (after each restart), so it never undoes a move
@@ -277,7 +251,7 @@ async fn failover_and_moves(args: &Args, dir: &std::path::Path) {
         let t0 = Instant::now();
         let (s, victim_id) = loop {
             let s = wait_settled(3);
-            let id = member_of(&s, &servers[victim]).expect("victim is a member");
+            let id = member(&s, &servers[victim]).expect("victim is a member");
             let holds = s["regions"]
                 .as_array()
                 .expect("regions")
