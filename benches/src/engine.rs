@@ -1,7 +1,9 @@
 //! The key-value surface the db_bench driver needs from an engine.
 //!
-//! db_bench's four workloads need only put, point get, a forward scan and "start over
-//! with an empty database". Keeping that behind a small trait lets the driver's
+//! db_bench's workloads need only put, point get, a forward scan from a key and "start
+//! over with an empty database". The data operations take `&self` and the trait is `Sync`,
+//! so the multi-threaded workloads (`--threads=N`, `readwhilewriting`) share one engine
+//! between threads, as db_bench shares one `DB*`. Keeping that behind a small trait lets the driver's
 //! bookkeeping (found counts, byte counts, fresh-database rules) be unit-tested against a
 //! `BTreeMap`, while [`crate::speedlayer`] maps it onto the real storage engine.
 //!
@@ -12,7 +14,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 /// What the db_bench driver drives.
-pub trait KvEngine {
+pub trait KvEngine: Sync {
     /// One line saying how writes are made durable (printed in the header).
     fn durability_note(&self) -> String;
 
@@ -26,20 +28,25 @@ pub trait KvEngine {
     ///
     /// # Errors
     /// The engine's refusal or failure.
-    fn put(&mut self, key: Bytes, value: Bytes) -> Result<()>;
+    fn put(&self, key: Bytes, value: Bytes) -> Result<()>;
 
     /// Looks `key` up; returns the value's length when found.
     ///
     /// # Errors
     /// The engine's failure.
-    fn get(&mut self, key: &[u8]) -> Result<Option<usize>>;
+    fn get(&self, key: &[u8]) -> Result<Option<usize>>;
 
-    /// Iterates forward from the first key, calling `visit(key_len, value_len)` for at
-    /// most `limit` entries.
+    /// Iterates forward from the first key `>= start` (from the first key if `None`),
+    /// calling `visit(key, value_len)` for at most `limit` entries.
     ///
     /// # Errors
     /// The engine's failure.
-    fn scan(&mut self, limit: u64, visit: &mut dyn FnMut(usize, usize)) -> Result<()>;
+    fn scan(
+        &self,
+        start: Option<&[u8]>,
+        limit: u64,
+        visit: &mut dyn FnMut(&[u8], usize),
+    ) -> Result<()>;
 
     /// Flushes and closes, as db_bench does at exit (not timed).
     ///

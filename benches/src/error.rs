@@ -31,6 +31,10 @@ pub enum BenchError {
         source: std::io::Error,
     },
 
+    /// A benchmark thread panicked (a bug in the driver or the engine).
+    #[error("a {0} thread panicked")]
+    ThreadPanicked(&'static str),
+
     /// The storage engine refused or failed an operation.
     #[error("storage engine error during {during}: {source}")]
     Storage {

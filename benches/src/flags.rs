@@ -27,6 +27,13 @@ pub enum Benchmark {
     ReadRandom,
     /// Forward iteration over the whole database (at most `reads` entries).
     ReadSeq,
+    /// `reads` seeks to uniformly drawn keys, each followed by `--seek_nexts` steps
+    /// forward (a fresh iterator per seek, db_bench's default); reports how many seeks
+    /// landed exactly on their key.
+    SeekRandom,
+    /// `readrandom` on `--threads` reader threads while one more thread writes random
+    /// keys until the readers finish; only the readers' operations are reported.
+    ReadWhileWriting,
 }
 
 impl Benchmark {
@@ -37,6 +44,8 @@ impl Benchmark {
         "overwrite",
         "readrandom",
         "readseq",
+        "seekrandom",
+        "readwhilewriting",
     ];
 
     /// Parses one db_bench benchmark name.
@@ -50,6 +59,8 @@ impl Benchmark {
             "overwrite" => Benchmark::Overwrite,
             "readrandom" => Benchmark::ReadRandom,
             "readseq" => Benchmark::ReadSeq,
+            "seekrandom" => Benchmark::SeekRandom,
+            "readwhilewriting" => Benchmark::ReadWhileWriting,
             other => {
                 return Err(BenchError::Unsupported(format!(
                     "benchmark '{other}' (implemented: {})",
@@ -67,12 +78,24 @@ impl Benchmark {
             Benchmark::Overwrite => "overwrite",
             Benchmark::ReadRandom => "readrandom",
             Benchmark::ReadSeq => "readseq",
+            Benchmark::SeekRandom => "seekrandom",
+            Benchmark::ReadWhileWriting => "readwhilewriting",
         }
     }
 
     /// True for benchmarks that db_bench runs on a freshly destroyed database.
     pub fn wants_fresh_db(self) -> bool {
         matches!(self, Benchmark::FillSeq | Benchmark::FillRandom)
+    }
+
+    /// True for the benchmarks that run on `--threads` threads here. The others run on
+    /// one; db_bench would run each on every thread (a fill writing its keys once per
+    /// thread), which the comparison never asks for, so they refuse `--threads` > 1.
+    pub fn multi_threaded(self) -> bool {
+        matches!(
+            self,
+            Benchmark::ReadRandom | Benchmark::SeekRandom | Benchmark::ReadWhileWriting
+        )
     }
 }
 
@@ -109,7 +132,7 @@ fn parse_compression(s: &str) -> std::result::Result<CompressionFlag, String> {
     name = "dbbench",
     about = "db_bench-compatible driver for the Speedlayer storage engine",
     long_about = "Runs RocksDB db_bench workloads (fillseq, fillrandom, overwrite, readrandom, \
-                  readseq) against the Speedlayer storage engine: one table, one family, \
+                  readseq, seekrandom, readwhilewriting) against the Speedlayer storage engine: one table, one family, \
                   row = key, one qualifier, value = value, one mutation per write call."
 )]
 pub struct DbBenchFlags {
@@ -165,9 +188,14 @@ pub struct DbBenchFlags {
           default_value = "false", default_missing_value = "true", value_parser = parse_bool)]
     pub disable_wal: bool,
 
-    /// Concurrent threads; only 1 is implemented.
+    /// Concurrent threads of readrandom, seekrandom and readwhilewriting (readers; the
+    /// latter adds one writer); the other benchmarks need 1.
     #[arg(long = "threads", default_value_t = 1)]
     pub threads: u32,
+
+    /// Steps forward after each seek of `seekrandom`.
+    #[arg(long = "seek_nexts", default_value_t = 0)]
+    pub seek_nexts: u64,
 
     /// Memstore size that triggers a flush (engine `memstore_flush_bytes`).
     #[arg(long = "write_buffer_size", default_value_t = 64 << 20)]
@@ -239,10 +267,24 @@ impl DbBenchFlags {
     /// # Errors
     /// [`BenchError::Unsupported`] or [`BenchError::InvalidFlag`] naming the flag.
     pub fn validate(&self) -> Result<()> {
-        if self.threads != 1 {
+        if self.threads == 0 {
+            return Err(BenchError::InvalidFlag {
+                flag: "threads".into(),
+                value: "0".into(),
+                reason: "at least one thread".into(),
+            });
+        }
+        if self.threads > 1
+            && let Some(b) = self
+                .benchmark_list()?
+                .into_iter()
+                .find(|b| !b.multi_threaded())
+        {
             return Err(BenchError::Unsupported(format!(
-                "--threads={} (this driver runs one thread, like db_bench's default)",
-                self.threads
+                "--threads={} with {} (only readrandom, seekrandom and readwhilewriting \
+                 run on several threads)",
+                self.threads,
+                b.name()
             )));
         }
         if self.key_size == 0 {
@@ -335,11 +377,12 @@ mod tests {
     fn rejects_what_it_does_not_implement() {
         assert!(matches!(
             parse(&["--threads=4"]),
-            Err(BenchError::Unsupported(_))
+            Err(BenchError::Unsupported(m)) if m.contains("fillseq")
         ));
+        assert!(parse(&["--threads=0", "--benchmarks=readrandom"]).is_err());
         assert!(matches!(
-            parse(&["--benchmarks=fillseq,seekrandom"]),
-            Err(BenchError::Unsupported(m)) if m.contains("seekrandom")
+            parse(&["--benchmarks=fillseq,seekrandomx"]),
+            Err(BenchError::Unsupported(m)) if m.contains("seekrandomx")
         ));
         assert!(parse(&["--compression_type=snappy"]).is_err());
         assert!(parse(&["--bloom_bits=10"]).is_err());
@@ -357,5 +400,27 @@ mod tests {
         assert_eq!(f.cache_size, 8 << 20);
         assert_eq!(f.block_size, 4096);
         assert_eq!(f.threads, 1);
+        assert_eq!(f.seek_nexts, 0);
+    }
+
+    #[test]
+    fn parses_the_extra_workloads() {
+        let f = parse(&[
+            "--benchmarks=readrandom,seekrandom,readwhilewriting",
+            "--threads=2",
+            "--seek_nexts=100",
+            "--use_existing_db=1",
+        ])
+        .unwrap();
+        assert_eq!(f.threads, 2);
+        assert_eq!(f.seek_nexts, 100);
+        assert_eq!(
+            f.benchmark_list().unwrap(),
+            vec![
+                Benchmark::ReadRandom,
+                Benchmark::SeekRandom,
+                Benchmark::ReadWhileWriting
+            ]
+        );
     }
 }

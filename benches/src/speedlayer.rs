@@ -15,6 +15,7 @@
 //! This is not a general client of the engine; it covers what db_bench needs.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -49,7 +50,7 @@ pub struct SpeedlayerEngine {
     family: Bytes,
     qualifier: Bytes,
     db: Option<Db>,
-    busy_retries: u64,
+    busy_retries: AtomicU64,
 }
 
 fn storage(during: &str) -> impl FnOnce(speedlayer_storage::Error) -> BenchError + '_ {
@@ -90,7 +91,7 @@ impl SpeedlayerEngine {
             family: Bytes::from_static(FAMILY.as_bytes()),
             qualifier: Bytes::from_static(QUALIFIER),
             db: None,
-            busy_retries: 0,
+            busy_retries: AtomicU64::new(0),
         };
         if flags.use_existing_db {
             engine.reopen()?;
@@ -102,7 +103,7 @@ impl SpeedlayerEngine {
 
     /// Writes that were refused with `TooBusy` and retried.
     pub fn busy_retries(&self) -> u64 {
-        self.busy_retries
+        self.busy_retries.load(Ordering::Relaxed)
     }
 
     /// The engine's statistics, for the report after the run.
@@ -177,7 +178,7 @@ impl KvEngine for SpeedlayerEngine {
         self.reopen()
     }
 
-    fn put(&mut self, key: Bytes, value: Bytes) -> Result<()> {
+    fn put(&self, key: Bytes, value: Bytes) -> Result<()> {
         let durability = self.durability;
         let mutation = Mutation {
             row: key,
@@ -201,7 +202,7 @@ impl KvEngine for SpeedlayerEngine {
                             speedlayer_storage::Error::TooBusy(reason),
                         ));
                     }
-                    self.busy_retries += 1;
+                    self.busy_retries.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(e) => return Err(BenchError::storage("write", e)),
@@ -209,7 +210,7 @@ impl KvEngine for SpeedlayerEngine {
         }
     }
 
-    fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
+    fn get(&self, key: &[u8]) -> Result<Option<usize>> {
         let row = self
             .db_ref()?
             .get(TABLE, &Get::new(Bytes::copy_from_slice(key)))
@@ -217,16 +218,22 @@ impl KvEngine for SpeedlayerEngine {
         Ok(row.and_then(|r| r.cells.first().map(|c| c.value.len())))
     }
 
-    fn scan(&mut self, limit: u64, visit: &mut dyn FnMut(usize, usize)) -> Result<()> {
+    fn scan(
+        &self,
+        start: Option<&[u8]>,
+        limit: u64,
+        visit: &mut dyn FnMut(&[u8], usize),
+    ) -> Result<()> {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let rows = self
-            .db_ref()?
-            .scan(TABLE, &Scan::new().limit(limit))
-            .map_err(storage("scan"))?;
+        let mut scan = Scan::new().limit(limit);
+        if let Some(start) = start {
+            scan = scan.start(Bytes::copy_from_slice(start));
+        }
+        let rows = self.db_ref()?.scan(TABLE, &scan).map_err(storage("scan"))?;
         for row in rows.take(limit) {
             let row = row.map_err(storage("scan"))?;
             let value_len = row.cells.first().map_or(0, |c| c.value.len());
-            visit(row.row.len(), value_len);
+            visit(&row.row, value_len);
         }
         Ok(())
     }

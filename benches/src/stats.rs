@@ -66,6 +66,18 @@ impl Stats {
         }
     }
 
+    /// Adds another thread's operations, bytes and latencies to these (db_bench's
+    /// `Stats::Merge`); the clock stays this one's, so a multi-threaded benchmark reports
+    /// every thread's operations over the wall-clock time of the whole run.
+    pub fn absorb(&mut self, other: &Stats) {
+        self.ops += other.ops;
+        self.bytes += other.bytes;
+        if let (Some(mine), Some(theirs)) = (self.histogram.as_mut(), other.histogram.as_ref()) {
+            // Same bounds on both sides: `add` cannot fail on them.
+            let _ = mine.add(theirs);
+        }
+    }
+
     /// Sets the message appended to the report line, e.g. `(12 of 20 found)`.
     pub fn set_message(&mut self, message: impl Into<String>) {
         self.message = message.into();
@@ -174,6 +186,15 @@ mod tests {
     fn no_bytes_means_no_rate() {
         let stats = finished("readrandom", 10, 0, 1.0);
         assert!(stats.report_line().ends_with("10 ops/sec;"));
+    }
+
+    #[test]
+    fn absorb_sums_threads_over_one_clock() {
+        let mut total = finished("readrandom", 0, 0, 2.0);
+        total.absorb(&finished("readrandom", 100, 10, 1.5));
+        total.absorb(&finished("readrandom", 300, 10, 2.0));
+        assert_eq!(total.ops(), 400);
+        assert_eq!(total.ops_per_sec() as u64, 200);
     }
 
     #[test]

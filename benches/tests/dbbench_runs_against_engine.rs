@@ -105,3 +105,44 @@ fn durability_modes_are_stated() {
         engine.close().unwrap();
     }
 }
+
+#[test]
+fn extra_workloads_run_on_the_real_engine_with_two_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let fill = flags(&[
+        "--benchmarks=fillseq",
+        "--num=4000",
+        "--key_size=24",
+        "--write_buffer_size=65536",
+    ]);
+    let mut engine = SpeedlayerEngine::open(&dir, &fill).unwrap();
+    run(&fill, 21, &mut engine, &mut Vec::new()).unwrap();
+    engine.close().unwrap();
+
+    let f = flags(&[
+        "--benchmarks=readrandom,seekrandom,readwhilewriting",
+        "--num=4000",
+        "--key_size=24",
+        "--reads=500",
+        "--seek_nexts=100",
+        "--threads=2",
+        "--use_existing_db=1",
+        "--write_buffer_size=65536",
+    ]);
+    let mut engine = SpeedlayerEngine::open(&dir, &f).unwrap();
+    let mut out = Vec::new();
+    let results = run(&f, 22, &mut engine, &mut out).unwrap();
+    engine.close().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    // Two threads × 500 reads each; fillseq wrote every key, so every get and every
+    // seek finds its exact key, also while the writer overwrites keys.
+    for r in &results {
+        assert_eq!(r.ops, 1000, "{text}");
+        assert_eq!(r.found, Some(1000), "{text}");
+    }
+    // seekrandom: each seek visits its key and up to 100 more entries of 124 bytes.
+    let seek = &results[1];
+    assert_eq!(seek.benchmark, Benchmark::SeekRandom);
+    assert!(text.contains("writes beside)"), "{text}");
+}

@@ -4,9 +4,12 @@
 //! verified blocks, so a cached block is never re-checked.
 //!
 //! An iterator that has crossed [`READAHEAD_AFTER_BLOCKS`] blocks reads ahead: one `pread`
-//! of up to [`READAHEAD_BYTES`] of contiguous blocks into a buffer it owns and reuses, from
-//! which the following cache misses are served (each block still CRC-checked on decode).
-//! A point read seeks into one block and never reads ahead.
+//! of contiguous blocks into a buffer it owns and reuses, from which the following cache
+//! misses are served (each block still CRC-checked on decode). The window starts at
+//! [`READAHEAD_INITIAL_BYTES`] and doubles with every fill up to [`READAHEAD_BYTES`]
+//! (RocksDB's auto read-ahead does the same), and falls back to the initial size at each
+//! seek: a short prefix scan reads a few blocks, not 256 KiB it never looks at. A point
+//! read seeks into one block and never reads ahead.
 //!
 //! The reader is a cheap-to-clone handle; iterators own a clone, so they are `'static`
 //! and `Send`. It does not merge files or apply deletes; the scan layer does.
@@ -54,6 +57,9 @@ impl std::fmt::Debug for HFileReader {
 /// Most bytes one read-ahead `pread` fetches (whole blocks only; a larger single block is
 /// read alone).
 pub const READAHEAD_BYTES: u64 = 256 << 10;
+/// The first read-ahead window after a seek; each fill doubles it up to
+/// [`READAHEAD_BYTES`].
+pub const READAHEAD_INITIAL_BYTES: u64 = 16 << 10;
 /// Blocks an iterator loads before it starts reading ahead.
 pub const READAHEAD_AFTER_BLOCKS: usize = 2;
 
@@ -66,10 +72,18 @@ struct ReadAhead {
     len: usize,
     /// Reused between fills; grows to the largest window read.
     buf: Vec<u8>,
+    /// Bytes the next fill may read: [`READAHEAD_INITIAL_BYTES`] after a seek, doubled by
+    /// every fill up to [`READAHEAD_BYTES`].
+    window: u64,
 }
 
 impl ReadAhead {
     /// The raw bytes of `[off, off + len)` if the window holds them.
+    /// Starts over at the smallest window (after a seek).
+    fn restart(&mut self) {
+        self.window = READAHEAD_INITIAL_BYTES;
+    }
+
     fn slice(&self, off: u64, len: u64) -> Option<&[u8]> {
         let start = usize::try_from(off.checked_sub(self.off)?).ok()?;
         let end = start.checked_add(usize::try_from(len).ok()?)?;
@@ -235,18 +249,20 @@ impl HFileReader {
         self.load_block(i, None)
     }
 
-    /// Fills `ra` with block `i` and the contiguous blocks after it, up to
-    /// [`READAHEAD_BYTES`] (at least block `i` whatever its size).
+    /// Fills `ra` with block `i` and the contiguous blocks after it, up to its window
+    /// (at least block `i` whatever its size), and doubles the window.
     fn fill_readahead(&self, i: usize, ra: &mut ReadAhead) -> Result<()> {
         let inner = &*self.inner;
         let entries = &inner.index.entries();
         let Some(first) = entries.get(i) else {
             return Ok(());
         };
+        let window = ra.window.clamp(READAHEAD_INITIAL_BYTES, READAHEAD_BYTES);
+        ra.window = window.saturating_mul(2).min(READAHEAD_BYTES);
         let mut end = first.offset.saturating_add(first.length);
         for e in entries.iter().skip(i + 1) {
             let e_end = e.offset.saturating_add(e.length);
-            if e.offset != end || e_end - first.offset > READAHEAD_BYTES {
+            if e.offset != end || e_end - first.offset > window {
                 break;
             }
             end = e_end;
@@ -435,6 +451,9 @@ impl HFileIter {
         self.block = None;
         self.off = 0;
         self.loaded = 0;
+        if let Some(ra) = self.readahead.as_mut() {
+            ra.restart();
+        }
         if self.block_idx >= self.reader.block_count() {
             self.done = true;
             return Ok(());
@@ -514,5 +533,73 @@ impl Iterator for HFileIter {
                 }
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::CellKind;
+    use crate::hfile::{Compression, FileOptions, HFileWriter};
+
+    fn key(i: u32) -> CellKey {
+        CellKey {
+            row: Bytes::from(format!("row{i:08}")),
+            qualifier: Bytes::from_static(b"q"),
+            timestamp: 1,
+            kind: CellKind::Put,
+            seq: u64::from(i) + 1,
+        }
+    }
+
+    /// A short scan after a seek reads a few blocks ahead, not the whole 256 KiB window;
+    /// a long scan still grows to it, and every cell comes back in order either way.
+    #[test]
+    fn readahead_starts_small_after_a_seek_and_grows_on_long_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.hfile");
+        let opts = FileOptions {
+            compression: Compression::None,
+            block_size: 4096,
+            ..FileOptions::default()
+        };
+        let value = Bytes::from(vec![b'v'; 100]);
+        let n = 20_000u32;
+        let mut w = HFileWriter::create(&crate::fs::RealFs, &path, opts).unwrap();
+        for i in 0..n {
+            w.push(key(i).as_ref(), &value).unwrap();
+        }
+        w.finish().unwrap();
+        // No cache: every block comes from the file or the read-ahead window.
+        let r =
+            HFileReader::open(&crate::fs::RealFs, &path, 1, Arc::new(BlockCache::new(0))).unwrap();
+        assert!(r.block_count() > 500, "{}", r.block_count());
+
+        let start = key(5_000);
+        let mut it = r.iter_from(start.as_ref()).unwrap();
+        for i in 5_000..5_200 {
+            assert_eq!(it.next().unwrap().unwrap().0, key(i));
+        }
+        let short = it.readahead.as_ref().map_or(0, |ra| ra.buf.len());
+        assert!(
+            short > 0 && short as u64 <= 2 * READAHEAD_INITIAL_BYTES,
+            "200 cells after a seek read {short} bytes ahead"
+        );
+
+        // Seek again (the window starts over), then scan to the end.
+        it.seek(key(100).as_ref()).unwrap();
+        assert_eq!(
+            it.readahead.as_ref().map(|ra| ra.window),
+            Some(READAHEAD_INITIAL_BYTES)
+        );
+        for i in 100..n {
+            assert_eq!(it.next().unwrap().unwrap().0, key(i));
+        }
+        assert!(it.next().is_none());
+        let long = it.readahead.as_ref().map_or(0, |ra| ra.buf.len()) as u64;
+        assert!(
+            long > READAHEAD_BYTES / 2 && long <= READAHEAD_BYTES,
+            "a long scan reads up to {READAHEAD_BYTES} bytes ahead, read {long}"
+        );
     }
 }

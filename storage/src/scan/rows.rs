@@ -250,6 +250,7 @@ impl RegionScan {
             fams,
             hi,
             filter: spec.read.filter.clone(),
+            cells_hint: 1,
             _pinned: view,
         }))
     }
@@ -266,11 +267,16 @@ impl RegionScan {
     }
 }
 
+/// Most cells a forward scan reserves for a row up front; wider rows grow as before.
+const MAX_CELLS_HINT: usize = 64;
+
 /// Ascending scan: one merge per family, rows assembled at the smallest head.
 pub struct ForwardScan {
     fams: Vec<(FamilyQuery, MergeIter)>,
     hi: Option<Bytes>,
     filter: Option<Filter>,
+    /// Cells in the last row assembled, to size the next row's vector (capped).
+    cells_hint: usize,
     /// Compaction hook: holds the snapshot's versions so compaction deletes the files
     /// this scan reads only after it ends.
     _pinned: ReadView,
@@ -291,10 +297,13 @@ impl ForwardScan {
             if self.hi.as_ref().is_some_and(|h| row >= *h) {
                 return Ok(None);
             }
-            let mut cells = Vec::new();
+            // Sized like the last row: one allocation of the right size instead of the
+            // growth path on the first push (rows of one table tend to look alike).
+            let mut cells = Vec::with_capacity(self.cells_hint.max(1));
             for (q, m) in &mut self.fams {
                 drain_row(m, &row, q, &mut cells)?;
             }
+            self.cells_hint = cells.len().min(MAX_CELLS_HINT);
             if let Some(r) = finish_row(row, cells, self.filter.as_ref()) {
                 return Ok(Some(r));
             }
