@@ -20,6 +20,7 @@ pub mod keyspace;
 pub mod keyspace_lock;
 pub mod member;
 pub mod memory;
+pub mod pubsub;
 pub mod rdb;
 pub mod repl;
 pub mod replica_link;

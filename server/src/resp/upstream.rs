@@ -1,5 +1,6 @@
 //! Our link to a master when we are a replica (`REPLICAOF host port`,
-//! `server/docs/replication.md`, "As a replica"): Redis's handshake (PING, REPLCONF
+//! `server/docs/replication.md`, "As a replica"): Redis's handshake (PING, AUTH with
+//! `masterauth`, REPLCONF
 //! listening-port and capa, PSYNC), the master's RDB loaded in place of our keyspace (only
 //! sets: anything else stops the link, with the reason in `master_link_error`), then its
 //! command stream applied through the ordinary dispatch by a client marked as the master
@@ -134,6 +135,7 @@ fn master_client(shared: &Shared, addr: std::net::SocketAddr) -> Client {
         woff: 0,
         in_exec: false,
         master_link: true,
+        subs: Default::default(),
     }
 }
 
@@ -177,6 +179,21 @@ async fn link_inner(
     // Redis accepts an authentication error here too (the master wants AUTH we lack).
     if !pong.starts_with("+PONG") && !pong.starts_with("-NOAUTH") {
         return Err(format!("master replied {pong:?} to PING"));
+    }
+    // `masterauth` / `masteruser`, as a Redis replica sends them: after PING, before
+    // REPLCONF. Read at every connect, so CONFIG SET applies to the next link.
+    let auth = shared.runtime.lock().clone();
+    if let Some(pass) = &auth.masterauth {
+        match &auth.masteruser {
+            Some(user) => {
+                c.send(&[b"AUTH", user.as_bytes(), pass.as_bytes()]).await?;
+            }
+            None => c.send(&[b"AUTH", pass.as_bytes()]).await?,
+        }
+        let reply = c.line().await?;
+        if !reply.starts_with("+OK") {
+            return Err(format!("master refused AUTH: {reply}"));
+        }
     }
     let our_port = shared.local_addr.port().to_string();
     c.send(&[b"REPLCONF", b"listening-port", our_port.as_bytes()])
