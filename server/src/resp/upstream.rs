@@ -36,11 +36,12 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut target_rx = shared.repl.master_of_us.subscribe();
     // The master's replid and the offset we applied, kept across a lost link so the next
     // one can ask for a partial resync.
-    let mut cached: Option<(String, u64)> = None;
+    // A restarted replica starts from what its shutdown snapshot recorded, if anything.
+    let mut cached: Option<(String, u64)> = shared.repl.resume.lock().clone();
     loop {
         let target = target_rx.borrow_and_update().clone();
         if target.is_none() {
-            cached = None;
+            keep(&shared, &mut cached, None);
         }
         let Some((host, port)) = target else {
             tokio::select! {
@@ -51,7 +52,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         };
         let outcome = tokio::select! {
             _ = shutdown.changed() => return,
-            r = target_rx.changed() => if r.is_err() { return } else { cached = None; continue },
+            r = target_rx.changed() => if r.is_err() { return } else { keep(&shared, &mut cached, None); continue },
             r = link(&shared, &host, port, &mut cached) => r,
         };
         if let Err(e) = outcome {
@@ -64,6 +65,15 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ = tokio::time::sleep(RETRY_AFTER) => {}
         }
     }
+}
+
+/// Records where in the master's stream our keyspace stands: in `cached` (what the next
+/// link asks for) and in `repl.resume` (what the shutdown snapshot records).
+// IMPORTANT: called before every await after the keyspace changed, so that when the task
+// stops (shutdown) the recorded position matches the keys exactly.
+fn keep(shared: &Shared, cached: &mut Option<(String, u64)>, pos: Option<(String, u64)>) {
+    shared.repl.resume.lock().clone_from(&pos);
+    *cached = pos;
 }
 
 struct Conn {
@@ -150,7 +160,7 @@ async fn link(
 ) -> Result<(), String> {
     let r = link_inner(shared, host, port, cached).await;
     if matches!(&r, Err(e) if e.starts_with(REFUSED)) {
-        *cached = None;
+        keep(shared, cached, None);
     }
     r
 }
@@ -271,7 +281,7 @@ async fn stream(
         u.offset = offset;
     }
     repl.set_upstream("connected", None);
-    *cached = Some((replid.clone(), offset));
+    keep(shared, cached, Some((replid.clone(), offset)));
     let mut client = master_client(shared, addr);
     let mut parser = RequestParser::default();
     let mut args: Vec<Bytes> = Vec::new();
@@ -299,6 +309,7 @@ async fn stream(
                 && args[1].eq_ignore_ascii_case(b"getack")
             {
                 offset += used;
+                keep(shared, cached, Some((replid.clone(), offset)));
                 let n = offset.to_string();
                 c.send(&[b"REPLCONF", b"ACK", n.as_bytes()]).await?;
                 continue;
@@ -325,7 +336,7 @@ async fn stream(
             u.offset = offset;
             u.last_io = Instant::now();
         }
-        *cached = Some((replid.clone(), offset));
+        keep(shared, cached, Some((replid.clone(), offset)));
         tokio::select! {
             r = c.fill() => r?,
             _ = ack.tick() => {
