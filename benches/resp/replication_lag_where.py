@@ -16,26 +16,38 @@ def cmd(port,*a):
     s.close(); return buf.decode(errors="replace")
 def field(t,f):
     m=re.search(f+r":(\d+)",t); return int(m.group(1)) if m else None
-def queues(mport, rport):
+def link_addr(mport, rport):
+    """The replica's end of the replication connection: its socket to the master's port,
+    found through the replica's process id (`ss -p`)."""
+    pid = field(cmd(rport, b"INFO", b"server"), "process_id")
+    out = subprocess.run(["ss", "-tnpH", "state", "established"], capture_output=True, text=True).stdout
+    for l in out.splitlines():
+        p = l.split()
+        if p[3] == "127.0.0.1:%d" % mport and "pid=%d," % pid in l:
+            return p[2]
+    return None
+def queues(mport, link):
+    """Send-Q of the master's end of the replication connection, Recv-Q of the replica's."""
     out=subprocess.run(["ss","-tnH","state","established"],capture_output=True,text=True).stdout
     sendq=recvq=0
     for l in out.splitlines():
         p=l.split()
         rq,sq,loc,peer=int(p[0]),int(p[1]),p[2],p[3]
-        if loc.endswith(":%d"%mport) and not peer.endswith(":%d"%mport):
-            # master side sockets: only the replica link carries lots of Send-Q
-            sendq=max(sendq,sq)
-        if peer.endswith(":%d"%mport) and not loc.endswith(":%d"%mport):
-            recvq=max(recvq,rq)
+        if loc=="127.0.0.1:%d"%mport and peer==link:
+            sendq=sq
+        if loc==link and peer=="127.0.0.1:%d"%mport:
+            recvq=rq
     return sendq,recvq
 mport,rport,label=int(sys.argv[1]),int(sys.argv[2]),sys.argv[3]
 n=sys.argv[4]
 samples=[]; stop=False
+link=link_addr(mport,rport)
+assert link, "no replica link on the master"
 def sampler():
     while not stop:
         mo=field(cmd(mport,b"INFO",b"replication"),"master_repl_offset")
         ro=field(cmd(rport,b"INFO",b"replication"),"slave_repl_offset")
-        sq,rq=queues(mport,rport)
+        sq,rq=queues(mport,link)
         samples.append((time.time(),mo,ro,sq,rq)); time.sleep(0.01)
 t=threading.Thread(target=sampler); t.start()
 t0=time.time()
