@@ -3,7 +3,7 @@
 # a second run installs nothing and takes about a second.
 #   - Debian: cmake + libcurl4-openssl-dev (rdkafka's bundled librdkafka build),
 #     redis-tools (redis-cli, redis-benchmark, redis-check-rdb), redis-server (differential,
-#     RDB and replication tests),
+#     RDB and replication tests), redis-sentinel (the Sentinel failover test),
 #     etcd-server + etcd-client (etcd 3.4 and etcdctl: cluster mode's coordinator, started by
 #     the tests on loopback), protobuf-compiler (protoc, which the etcd-client crate's build
 #     script runs on etcd's .proto files), prometheus (promtool: `check metrics` on every
@@ -16,7 +16,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-debs=(cmake libcurl4-openssl-dev redis-tools redis-server pkg-config etcd-server etcd-client protobuf-compiler prometheus chromium chromium-driver)
+debs=(cmake libcurl4-openssl-dev redis-tools redis-server redis-sentinel pkg-config etcd-server etcd-client protobuf-compiler prometheus chromium chromium-driver)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

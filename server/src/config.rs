@@ -308,6 +308,27 @@ settings! {
         apply: |c, v| c.replicaof = parse_replicaof(&v)?,
         samples: file "\"127.0.0.1:7010\"", flag "127.0.0.1:7011",
     }
+    masterauth: String {
+        flag: "masterauth", key: "masterauth", value: "PASSWORD",
+        help: "Password our link to a master sends with AUTH before replicating (the master's requirepass); empty: none",
+        default: |c| c.masterauth.clone().unwrap_or_default(),
+        apply: |c, v| c.masterauth = Some(v).filter(|p| !p.is_empty()),
+        samples: file "\"from-file\"", flag "from-flag",
+    }
+    masteruser: String {
+        flag: "masteruser", key: "masteruser", value: "USER",
+        help: "User our link to a master authenticates as (AUTH user masterauth); empty: AUTH with the password alone",
+        default: |c| c.masteruser.clone().unwrap_or_default(),
+        apply: |c, v| c.masteruser = Some(v).filter(|p| !p.is_empty()),
+        samples: file "\"file-user\"", flag "flag-user",
+    }
+    replica_priority: u32 {
+        flag: "replica-priority", key: "replica_priority", value: "N",
+        help: "Sentinel promotes the replica with the lowest priority first, and never one with 0 (INFO's slave_priority)",
+        default: |c| c.replica_priority,
+        apply: |c, v| c.replica_priority = v,
+        samples: file "7", flag "9",
+    }
     maxclients: usize {
         flag: "maxclients", key: "maxclients", value: "N",
         help: "Maximum simultaneous clients; one more gets `-ERR max number of clients reached`",
@@ -565,6 +586,7 @@ impl ServerArgs {
             })?;
             let mut cfg = RespConfig::new(addr, data_dir.join(RESP_DIR));
             self.resp.apply(&file.resp, &mut cfg)?;
+            cfg.config_file = self.config.clone();
             Some(cfg)
         };
         let mut cluster = ClusterConfig::new(Vec::new());

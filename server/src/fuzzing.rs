@@ -123,22 +123,28 @@ pub fn resp_aof(data: &[u8]) {
     let _ = std::fs::remove_file(&path);
 }
 
-/// Target `resp_snapshot`: [`snapshot::decode`], the snapshot loader used at start, on the
-/// bytes as given and on the bytes behind the magic with a valid checksum appended (so
-/// mutations reach the structure parser). A snapshot that decodes must re-encode to one
-/// that decodes, superseding the same AOF.
+/// Target `resp_snapshot`: [`snapshot::decode_with_repl`], the snapshot loader used at
+/// start, on the bytes as given and on the bytes behind each magic (`SLSNAP01`, and the
+/// replica's `SLSNAP02`) with a valid checksum appended (so mutations reach the structure
+/// parser). A snapshot that decodes must re-encode to one that decodes, superseding the
+/// same AOF and holding the same replication position.
 pub fn resp_snapshot(data: &[u8]) {
     let path = Path::new("dump.snap");
-    let mut framed = snapshot::MAGIC.to_vec();
-    framed.extend_from_slice(data);
-    let crc = crc32fast::hash(&framed);
-    framed.extend_from_slice(&crc.to_le_bytes());
-    for raw in [data, &framed[..]] {
+    let framed = |magic: &[u8]| {
+        let mut f = magic.to_vec();
+        f.extend_from_slice(data);
+        let crc = crc32fast::hash(&f);
+        f.extend_from_slice(&crc.to_le_bytes());
+        f
+    };
+    let (plain, repl) = (framed(snapshot::MAGIC), framed(snapshot::MAGIC_REPL));
+    for raw in [data, &plain[..], &repl[..]] {
         let mut ks = keyspace();
-        if let Ok(supersedes) = snapshot::decode(raw, path, &mut ks) {
+        if let Ok((supersedes, pos)) = snapshot::decode_with_repl(raw, path, &mut ks) {
             let mut again = keyspace();
-            match snapshot::decode(&snapshot::encode(&ks, supersedes), path, &mut again) {
-                Ok(s) => assert_eq!(s, supersedes),
+            let bytes = snapshot::encode_with_repl(&ks, supersedes, pos.as_ref());
+            match snapshot::decode_with_repl(&bytes, path, &mut again) {
+                Ok(got) => assert_eq!(got, (supersedes, pos)),
                 Err(e) => panic!("re-encoded snapshot does not decode: {e}"),
             }
             assert!(again.len() <= ks.len());
@@ -157,11 +163,14 @@ pub fn resp_rdb(data: &[u8]) {
     let crc = rdb::crc64::update(0, &framed);
     framed.extend_from_slice(&crc.to_le_bytes());
     for raw in [data, &framed[..]] {
-        let Ok(decoded) = rdb::decode(raw, path, 0) else {
+        // As the import at start does: keys already expired at the keyspace's clock are
+        // dropped by the decoder (decoding at time 0 would load keys the keyspace already
+        // sees as expired, which the re-encoding then rightly leaves out).
+        let mut ks = keyspace();
+        let Ok(decoded) = rdb::decode(raw, path, ks.clock_ms()) else {
             continue;
         };
         let n = decoded.keys.len();
-        let mut ks = keyspace();
         decoded.load_into(&mut ks);
         assert_eq!(ks.len(), n, "every decoded key loads (no duplicates)");
         let again = match rdb::decode(&rdb::encode(&ks, 0, 0), path, 0) {

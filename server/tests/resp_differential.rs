@@ -554,6 +554,40 @@ fn expiry_matches_redis() {
     run(EXPIRY, false);
 }
 
+/// CONFIG SET of what Sentinel-managed replicas use, and its errors; CONFIG REWRITE
+/// without a config file (the differential servers have none).
+const CONFIG_SET: &[(Cmp, &str)] = &[
+    (Exact, "CONFIG SET replica-priority 7"),
+    (Pairs, "CONFIG GET replica-priority"),
+    (Pairs, "CONFIG GET slave-priority"),
+    (Exact, "CONFIG SET slave-priority 0 replica-priority 9"),
+    (Pairs, "CONFIG GET *priority"),
+    (Exact, "CONFIG SET replica-priority 5 replica-priority 6"),
+    (Exact, "CONFIG SET REPLICA-PRIORITY 5 replica-priority 6"),
+    (Exact, "CONFIG SET replica-priority abc"),
+    (Exact, "CONFIG SET replica-priority -1"),
+    (Exact, "CONFIG SET replica-priority 2147483648"),
+    (Pairs, "CONFIG GET replica-priority"),
+    (Exact, "CONFIG SET masterauth secret"),
+    (Pairs, "CONFIG GET masterauth"),
+    (Exact, "CONFIG SET masteruser repl"),
+    (Pairs, "CONFIG GET masteruser"),
+    (Exact, "CONFIG SET masterauth"),
+    (Exact, "CONFIG SET masterauth x replica-priority"),
+    (Exact, "CONFIG SET nosuch 1"),
+    (Exact, "CONFIG SET masterauth y nosuch 1"),
+    (Pairs, "CONFIG GET masterauth"),
+    (Exact, "CONFIG SET databases 1"),
+    (Exact, "CONFIG REWRITE"),
+    (Exact, "CONFIG REWRITE x"),
+];
+
+#[test]
+fn config_set_matches_redis() {
+    run(CONFIG_SET, false);
+    run(CONFIG_SET, true);
+}
+
 #[test]
 fn connection_commands_match_redis() {
     run(CONNECTION, false);

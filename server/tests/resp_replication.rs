@@ -490,3 +490,125 @@ fn redis_py_reads_from_our_replica_after_wait() {
     rt.block_on(b.shutdown()).unwrap();
     rt.block_on(a.shutdown()).unwrap();
 }
+
+/// `masterauth` / `masteruser`: ours replicates from a redis-server with `requirepass`,
+/// sending AUTH after PING as a Redis replica does; a wrong password stops the link with
+/// the master's refusal in `master_link_error`; `CONFIG SET masteruser/masterauth` applies
+/// to the next link (`AUTH <user> <password>`).
+#[test]
+fn masterauth_authenticates_our_link_to_a_redis_master_with_requirepass() {
+    let redis_dir = tempfile::tempdir().unwrap();
+    let redis = RealRedis::start(&["--dir", redis_dir.path().to_str().unwrap()]);
+    let mut m = Raw::connect(redis.addr);
+    assert_eq!(
+        m.cmd(&[b"CONFIG", b"SET", b"requirepass", b"s3cret"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(m.cmd(&[b"AUTH", b"s3cret"]), Frame::Simple("OK".into()));
+    load(&mut m, "auth", 20);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.replicaof = Some(("127.0.0.1".into(), redis.addr.port()));
+    cfg.masterauth = Some("wrong".into());
+    let ours = rt.block_on(common::start(cfg));
+    let mut c = Raw::connect(ours.local_addr());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let err = info_field(&mut c, b"replication", "master_link_error");
+        if let Some(e) = err {
+            assert!(e.starts_with("master refused AUTH: -WRONGPASS"), "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no AUTH refusal reported");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        info_field(&mut c, b"replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    // The password alone (AUTH <password>).
+    assert_eq!(
+        c.cmd(&[b"CONFIG", b"SET", b"masterauth", b"s3cret"]),
+        Frame::Simple("OK".into())
+    );
+    wait_replica_in_sync(&mut m, &mut c);
+    assert_same(&state(&mut c), &state(&mut m));
+    // User and password (AUTH default <password>), on a new link.
+    assert_eq!(
+        c.cmd(&[b"CONFIG", b"SET", b"masteruser", b"default"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        c.cmd(&[b"REPLICAOF", b"NO", b"ONE"]),
+        Frame::Simple("OK".into())
+    );
+    let port = redis.addr.port().to_string();
+    assert_eq!(
+        c.cmd(&[b"REPLICAOF", b"127.0.0.1", port.as_bytes()]),
+        Frame::Simple("OK".into())
+    );
+    load(&mut m, "user", 10);
+    wait_replica_in_sync(&mut m, &mut c);
+    assert_same(&state(&mut c), &state(&mut m));
+    assert_eq!(
+        c.cmd(&[b"CONFIG", b"GET", b"masteruser"]),
+        Frame::Array(vec![
+            Frame::Bulk("masteruser".into()),
+            Frame::Bulk("default".into())
+        ])
+    );
+    rt.block_on(ours.shutdown()).unwrap();
+}
+
+/// The replica's position in its master's stream survives a clean restart, as Redis keeps
+/// `repl-id`/`repl-offset` in its RDB: our replica (the real binary) stopped with SIGTERM
+/// and started again asks `PSYNC <master replid> <offset + 1>` and continues partially
+/// (the master counts `sync_partial_ok`, not another `sync_full`), with every write made
+/// meanwhile. After a kill -9 following more applied stream, the recorded position is
+/// stale, so it is not used: a full sync, and the same data.
+#[test]
+fn a_restarted_replica_resumes_with_a_partial_resync() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dm = tempfile::tempdir().unwrap();
+    let master = rt.block_on(common::start(config(dm.path())));
+    let mut m = Raw::connect(master.local_addr());
+    load(&mut m, "before", 50);
+    let dr = tempfile::tempdir().unwrap();
+    let data = dr.path().join("data");
+    let flag = format!("127.0.0.1:{}", master.local_addr().port());
+    let stat = |m: &mut Raw, f: &str| info_field(m, b"stats", f).unwrap_or_default();
+
+    let r = common::Bin::start(&data, &["--replicaof", &flag]);
+    let mut c = Raw::connect(r.addr);
+    wait_replica_in_sync(&mut m, &mut c);
+    assert_eq!(stat(&mut m, "sync_full"), "1");
+    assert!(r.stop(), "clean shutdown");
+
+    load(&mut m, "while-down", 30);
+    let r = common::Bin::start(&data, &["--replicaof", &flag]);
+    let mut c = Raw::connect(r.addr);
+    wait_replica_in_sync(&mut m, &mut c);
+    assert_eq!(stat(&mut m, "sync_partial_ok"), "1", "resumed partially");
+    assert_eq!(stat(&mut m, "sync_full"), "1", "no second full sync");
+    assert_same(&state(&mut c), &state(&mut m));
+
+    // More of the stream applied (into the AOF after the snapshot), then a crash: the
+    // snapshot's position no longer matches the keys, so the restart syncs in full.
+    load(&mut m, "after", 30);
+    wait_replica_in_sync(&mut m, &mut c);
+    r.kill9();
+    load(&mut m, "after-crash", 10);
+    let r = common::Bin::start(&data, &["--replicaof", &flag]);
+    let mut c = Raw::connect(r.addr);
+    wait_replica_in_sync(&mut m, &mut c);
+    assert_eq!(
+        stat(&mut m, "sync_full"),
+        "2",
+        "a stale position is not used"
+    );
+    assert_eq!(stat(&mut m, "sync_partial_ok"), "1");
+    assert_same(&state(&mut c), &state(&mut m));
+    assert!(r.stop());
+    rt.block_on(master.shutdown()).unwrap();
+}

@@ -105,6 +105,15 @@ pub struct RespConfig {
     pub limits: Limits,
     /// Start as a replica of this master (`replicaof`, default none: a master).
     pub replicaof: Option<(String, u16)>,
+    /// Password for our link to a master (`masterauth`, default none).
+    pub masterauth: Option<String>,
+    /// User for our link to a master (`masteruser`, default none: `AUTH <password>`).
+    pub masteruser: Option<String>,
+    /// `replica-priority` reported to Sentinel (default 100; 0: never promoted).
+    pub replica_priority: u32,
+    /// The TOML file the server was started with (`--config`): what CONFIG REWRITE
+    /// rewrites; `None` refuses it, as Redis without a config file.
+    pub config_file: Option<PathBuf>,
     /// The file system the AOF and the snapshot are written through (default the real
     /// one; tests pass a fault-injecting one to cut power or fill the disk).
     pub fs: SharedFs,
@@ -127,6 +136,10 @@ impl RespConfig {
             busy_poll: std::time::Duration::from_micros(10),
             limits: Limits::default(),
             replicaof: None,
+            masterauth: None,
+            masteruser: None,
+            replica_priority: 100,
+            config_file: None,
             fs: speedlayer_vfs::real(),
         }
     }

@@ -48,6 +48,7 @@ pub async fn serve(
         woff: 0,
         in_exec: false,
         master_link: false,
+        subs: Default::default(),
     };
     let link_shutdown = shutdown.clone();
     // CLIENT KILL wakes this (a permit is kept if it comes while a batch runs).
@@ -75,6 +76,10 @@ pub async fn serve(
                         continue;
                     }
                     commands += 1;
+                    // Messages that came before this command go before its reply.
+                    if let Some(ob) = &client.subs.outbox {
+                        ob.take_into(&mut client.out.buf);
+                    }
                     let mark = client.out.buf.len();
                     wrote |= cmd::execute(&shared, &mut client, &args);
                     // Metrics (issue 14): by command and outcome; an error reply starts `-`.
@@ -147,6 +152,14 @@ pub async fn serve(
             let acked = super::replica_link::wait_for_acks(&shared, client.woff, n, timeout).await;
             client.out.int(acked as i64);
         }
+        if let Some(ob) = &client.subs.outbox {
+            if ob.dropped() {
+                // Past the pub/sub output limit (`pubsub`): disconnected, as Redis does.
+                tracing::warn!(client = id, %addr, "closing client: pub/sub output buffer limit reached");
+                break;
+            }
+            ob.take_into(&mut client.out.buf);
+        }
         if !client.out.buf.is_empty() {
             shared.stats.add_output(client.out.buf.len());
             if stream.write_all(&client.out.buf).await.is_err() {
@@ -188,11 +201,20 @@ pub async fn serve(
             continue;
         }
         inbuf.reserve(16 * 1024);
+        let outbox = client.subs.outbox.clone();
+        let message = async {
+            match &outbox {
+                Some(ob) => ob.ready.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             // Shutdown first: nothing new is executed once the final snapshot is due.
             biased;
             _ = &mut shutdown_signal => break,
             _ = kill.notified() => break,
+            // A published message (or the output limit): written at the loop's top.
+            () = message => {}
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => shared.stats.add_input(n),
@@ -201,5 +223,6 @@ pub async fn serve(
     }
     let _ = stream.shutdown().await;
     cmd::multi::forget(&shared, &mut client);
+    cmd::pubsub::forget(&shared, &mut client);
     shared.unregister_client(id);
 }

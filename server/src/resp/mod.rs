@@ -7,7 +7,9 @@
 //! WATCHes what), `aof` and
 //! `snapshot` (persistence, on the keyspace alone), `state` (what connections and tasks
 //! share), `tasks` (active expiry and the AOF writer), `server` (listener, limits,
-//! shutdown). It is not a general Redis: only sets exist, and there is one database.
+//! shutdown), `repl`/`replica_link`/`upstream` (Redis replication both ways), `pubsub`
+//! (channels, patterns and subscribers' bounded outboxes). It is not a general Redis: only
+//! sets exist, and there is one database.
 
 pub mod aof;
 pub mod clock;
@@ -20,6 +22,7 @@ pub mod keyspace;
 pub mod keyspace_lock;
 pub mod member;
 pub mod memory;
+pub mod pubsub;
 pub mod rdb;
 pub mod repl;
 pub mod replica_link;

@@ -116,6 +116,11 @@ impl Out {
         self.header(b'*', n as i64);
     }
 
+    /// Push header (pub/sub replies and messages): `>n` in RESP3, `*n` in RESP2.
+    pub fn push_len(&mut self, n: usize) {
+        self.header(if self.resp3 { b'>' } else { b'*' }, n as i64);
+    }
+
     /// Set header: `~n` in RESP3, `*n` in RESP2.
     pub fn set_len(&mut self, n: usize) {
         self.header(if self.resp3 { b'~' } else { b'*' }, n as i64);

@@ -58,8 +58,10 @@ impl RespServer {
     ) -> Result<RespHandle, ServerError> {
         let mut ks = Keyspace::new(clock);
         let repl = Arc::new(super::repl::Replication::new(super::repl::DEFAULT_BACKLOG));
-        let aof = Aof::open(&config.dir, config.appendfsync, config.fs.clone(), &mut ks)?
-            .with_replication(repl.clone());
+        let mut aof = Aof::open(&config.dir, config.appendfsync, config.fs.clone(), &mut ks)?;
+        // A replica restarted after a clean shutdown resumes its master's stream there.
+        *repl.resume.lock() = aof.take_resume();
+        let aof = aof.with_replication(repl.clone());
         ks.set_propagate(true);
         let listener =
             TcpListener::bind(config.addr)

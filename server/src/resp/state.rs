@@ -73,8 +73,13 @@ pub struct ClientMeta {
     /// Commands queued in its transaction, or -1 outside MULTI (CLIENT LIST's `multi=`;
     /// a client in MULTI also shows the `x` flag).
     pub multi: i64,
-    /// Redis's client type: `normal`, or `slave` once PSYNC/SYNC made it a replica link.
+    /// Redis's client type: `normal`, `pubsub` while it subscribes to anything, or
+    /// `slave` once PSYNC/SYNC made it a replica link.
     pub kind: &'static str,
+    /// Channels it subscribes to (CLIENT LIST `sub=`).
+    pub sub: usize,
+    /// Patterns it subscribes to (CLIENT LIST `psub=`).
+    pub psub: usize,
     /// Woken by CLIENT KILL: the connection closes.
     pub kill: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -104,6 +109,10 @@ pub struct Shared {
     pub local_addr: SocketAddr,
     /// Prometheus counters of commands (`stats`; the rest is read by `view`).
     pub metrics: super::stats::RespStats,
+    /// Pub/sub channels, patterns and their subscribers.
+    pub pubsub: super::pubsub::PubSub,
+    /// The settings CONFIG SET changes.
+    pub runtime: Mutex<RuntimeSettings>,
     next_id: AtomicU64,
     /// Woken when the last connection leaves (shutdown waits on it).
     pub(super) clients_gone: tokio::sync::Notify,
@@ -118,6 +127,11 @@ impl Shared {
         repl: std::sync::Arc<super::repl::Replication>,
         local_addr: SocketAddr,
     ) -> Shared {
+        let runtime = RuntimeSettings {
+            masterauth: config.masterauth.clone(),
+            masteruser: config.masteruser.clone(),
+            replica_priority: config.replica_priority,
+        };
         Shared {
             ks: KeyspaceLock::new(ks),
             config,
@@ -133,6 +147,8 @@ impl Shared {
             run_id: format!("{:040x}", rand::random::<u128>()),
             local_addr,
             metrics: super::stats::RespStats::new(),
+            pubsub: super::pubsub::PubSub::default(),
+            runtime: Mutex::new(runtime),
             next_id: AtomicU64::new(1),
             clients_gone: tokio::sync::Notify::new(),
         }
@@ -154,6 +170,8 @@ impl Shared {
                 last_cmd: "NULL".to_owned(),
                 multi: -1,
                 kind: "normal",
+                sub: 0,
+                psub: 0,
                 kill: std::sync::Arc::new(tokio::sync::Notify::new()),
             },
         );
@@ -193,6 +211,24 @@ impl Shared {
     }
 }
 
+/// The settings CONFIG SET can change while serving (CONFIG REWRITE persists them).
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Password our link to a master authenticates with (`masterauth`).
+    pub masterauth: Option<String>,
+    /// User name our link to a master authenticates as (`masteruser`; needs
+    /// `masterauth`).
+    pub masteruser: Option<String>,
+    /// `replica-priority` (INFO's `slave_priority`): Sentinel promotes lower numbers
+    /// first, and never a replica with 0.
+    pub replica_priority: u32,
+}
+
+impl RuntimeSettings {
+    /// Redis's default `replica-priority`.
+    pub const DEFAULT_PRIORITY: u32 = 100;
+}
+
 /// Per-connection state visible to commands.
 #[derive(Debug)]
 pub struct Client {
@@ -226,6 +262,9 @@ pub struct Client {
     pub in_exec: bool,
     /// The link to our master (`upstream`): its writes are applied on a replica.
     pub master_link: bool,
+    /// Pub/sub subscriptions (RESP2 connections with any are restricted to the pub/sub
+    /// commands, PING, QUIT and RESET).
+    pub subs: super::pubsub::Subscriptions,
 }
 
 /// Where a replica link starts streaming (the next byte the replica needs).

@@ -1,5 +1,6 @@
 //! Our link to a master when we are a replica (`REPLICAOF host port`,
-//! `server/docs/replication.md`, "As a replica"): Redis's handshake (PING, REPLCONF
+//! `server/docs/replication.md`, "As a replica"): Redis's handshake (PING, AUTH with
+//! `masterauth`, REPLCONF
 //! listening-port and capa, PSYNC), the master's RDB loaded in place of our keyspace (only
 //! sets: anything else stops the link, with the reason in `master_link_error`), then its
 //! command stream applied through the ordinary dispatch by a client marked as the master
@@ -35,11 +36,12 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut target_rx = shared.repl.master_of_us.subscribe();
     // The master's replid and the offset we applied, kept across a lost link so the next
     // one can ask for a partial resync.
-    let mut cached: Option<(String, u64)> = None;
+    // A restarted replica starts from what its shutdown snapshot recorded, if anything.
+    let mut cached: Option<(String, u64)> = shared.repl.resume.lock().clone();
     loop {
         let target = target_rx.borrow_and_update().clone();
         if target.is_none() {
-            cached = None;
+            keep(&shared, &mut cached, None);
         }
         let Some((host, port)) = target else {
             tokio::select! {
@@ -50,7 +52,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         };
         let outcome = tokio::select! {
             _ = shutdown.changed() => return,
-            r = target_rx.changed() => if r.is_err() { return } else { cached = None; continue },
+            r = target_rx.changed() => if r.is_err() { return } else { keep(&shared, &mut cached, None); continue },
             r = link(&shared, &host, port, &mut cached) => r,
         };
         if let Err(e) = outcome {
@@ -63,6 +65,15 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ = tokio::time::sleep(RETRY_AFTER) => {}
         }
     }
+}
+
+/// Records where in the master's stream our keyspace stands: in `cached` (what the next
+/// link asks for) and in `repl.resume` (what the shutdown snapshot records).
+// IMPORTANT: called before every await after the keyspace changed, so that when the task
+// stops (shutdown) the recorded position matches the keys exactly.
+fn keep(shared: &Shared, cached: &mut Option<(String, u64)>, pos: Option<(String, u64)>) {
+    shared.repl.resume.lock().clone_from(&pos);
+    *cached = pos;
 }
 
 struct Conn {
@@ -134,6 +145,7 @@ fn master_client(shared: &Shared, addr: std::net::SocketAddr) -> Client {
         woff: 0,
         in_exec: false,
         master_link: true,
+        subs: Default::default(),
     }
 }
 
@@ -148,7 +160,7 @@ async fn link(
 ) -> Result<(), String> {
     let r = link_inner(shared, host, port, cached).await;
     if matches!(&r, Err(e) if e.starts_with(REFUSED)) {
-        *cached = None;
+        keep(shared, cached, None);
     }
     r
 }
@@ -177,6 +189,21 @@ async fn link_inner(
     // Redis accepts an authentication error here too (the master wants AUTH we lack).
     if !pong.starts_with("+PONG") && !pong.starts_with("-NOAUTH") {
         return Err(format!("master replied {pong:?} to PING"));
+    }
+    // `masterauth` / `masteruser`, as a Redis replica sends them: after PING, before
+    // REPLCONF. Read at every connect, so CONFIG SET applies to the next link.
+    let auth = shared.runtime.lock().clone();
+    if let Some(pass) = &auth.masterauth {
+        match &auth.masteruser {
+            Some(user) => {
+                c.send(&[b"AUTH", user.as_bytes(), pass.as_bytes()]).await?;
+            }
+            None => c.send(&[b"AUTH", pass.as_bytes()]).await?,
+        }
+        let reply = c.line().await?;
+        if !reply.starts_with("+OK") {
+            return Err(format!("master refused AUTH: {reply}"));
+        }
     }
     let our_port = shared.local_addr.port().to_string();
     c.send(&[b"REPLCONF", b"listening-port", our_port.as_bytes()])
@@ -254,7 +281,7 @@ async fn stream(
         u.offset = offset;
     }
     repl.set_upstream("connected", None);
-    *cached = Some((replid.clone(), offset));
+    keep(shared, cached, Some((replid.clone(), offset)));
     let mut client = master_client(shared, addr);
     let mut parser = RequestParser::default();
     let mut args: Vec<Bytes> = Vec::new();
@@ -282,6 +309,7 @@ async fn stream(
                 && args[1].eq_ignore_ascii_case(b"getack")
             {
                 offset += used;
+                keep(shared, cached, Some((replid.clone(), offset)));
                 let n = offset.to_string();
                 c.send(&[b"REPLCONF", b"ACK", n.as_bytes()]).await?;
                 continue;
@@ -308,7 +336,7 @@ async fn stream(
             u.offset = offset;
             u.last_io = Instant::now();
         }
-        *cached = Some((replid.clone(), offset));
+        keep(shared, cached, Some((replid.clone(), offset)));
         tokio::select! {
             r = c.fill() => r?,
             _ = ack.tick() => {

@@ -48,6 +48,14 @@ impl Raw {
         Raw { s, buf: Vec::new() }
     }
 
+    /// Like [`Raw::connect`], `None` if nothing listens there (within a second).
+    pub fn try_connect(addr: SocketAddr) -> Option<Raw> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.set_nodelay(true).ok()?;
+        Some(Raw { s, buf: Vec::new() })
+    }
+
     pub fn send(&mut self, b: &[u8]) {
         self.s.write_all(b).unwrap();
     }

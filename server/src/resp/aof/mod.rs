@@ -171,6 +171,9 @@ pub struct Aof {
     base_size_seen: AtomicU64,
     /// The replication stream fed with the same commands (`repl`), if any.
     stream: Option<Arc<Replication>>,
+    /// A replica snapshot's position in its master's stream, when nothing was applied on
+    /// top of the snapshot (`snapshot`, `SLSNAP02`): where a restarted replica resumes.
+    resume: Option<snapshot::ReplPosition>,
 }
 
 /// A first start (no AOF, no snapshot) with a Redis `dump.rdb` in `dir`: loads its sets into
@@ -236,12 +239,14 @@ impl Aof {
                 fs.remove_file(&stale).map_err(io_err("remove", &stale))?;
             }
         }
-        let snap_supersedes = if fs.exists(&snap_path).map_err(io_err("stat", &snap_path))? {
-            let bytes = fs.read(&snap_path).map_err(io_err("read", &snap_path))?;
-            Some(snapshot::decode(&bytes, &snap_path, ks)?)
-        } else {
-            None
-        };
+        let (snap_supersedes, snap_repl) =
+            if fs.exists(&snap_path).map_err(io_err("stat", &snap_path))? {
+                let bytes = fs.read(&snap_path).map_err(io_err("read", &snap_path))?;
+                let (id, repl) = snapshot::decode_with_repl(&bytes, &snap_path, ks)?;
+                (Some(id), repl)
+            } else {
+                (None, None)
+            };
         let loaded = if fs.exists(&path).map_err(io_err("stat", &path))? {
             Some(load_aof(&*fs, &path, snap_supersedes, ks)?)
         } else {
@@ -278,6 +283,11 @@ impl Aof {
             .open(&path, OpenMode::Append)
             .map_err(io_err("open", &path))?;
         let size = file.len().map_err(io_err("stat", &path))?;
+        // IMPORTANT: the snapshot's stream position holds only if nothing was applied on
+        // top of it: the AOF after it is the one it supersedes, or holds only its header.
+        let untouched =
+            loaded.is_some_and(|l| l.superseded) || size == header(id, false).len() as u64;
+        let resume = snap_repl.filter(|_| untouched);
         ks.dirty = 0;
         Ok(Aof {
             fs,
@@ -307,7 +317,14 @@ impl Aof {
             size_seen: AtomicU64::new(size),
             base_size_seen: AtomicU64::new(size),
             stream: None,
+            resume,
         })
+    }
+
+    /// Where a restarted replica can resume its master's stream (a replica snapshot
+    /// with nothing applied after it), taken once.
+    pub fn take_resume(&mut self) -> Option<snapshot::ReplPosition> {
+        self.resume.take()
     }
 
     /// Numbers for INFO. Takes no lock, so a transaction may run INFO.
@@ -621,7 +638,9 @@ impl Aof {
         {
             let mut k = ks.lock();
             g.take(&mut k, self.stream.as_deref());
-            bytes = snapshot::encode(&k, g.id);
+            // A replica records where in its master's stream these keys stand.
+            let repl = self.stream.as_ref().and_then(|r| r.resume.lock().clone());
+            bytes = snapshot::encode_with_repl(&k, g.id, repl.as_ref());
             k.dirty = 0;
         }
         // The AOF is the fallback should the snapshot fail: bring it up to date first. Its

@@ -14,6 +14,13 @@ pub const REDIS_VERSION: &str = "7.2.0";
 
 /// PING [message]
 pub fn ping(_: &Shared, c: &mut Client, args: &[Bytes]) {
+    if c.subs.count() > 0 && !c.out.resp3 && args.len() <= 2 {
+        // A subscribed RESP2 connection gets `[pong, message]` (message empty by default).
+        c.out.array_len(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(args.get(1).map_or(&b""[..], |m| &m[..]));
+        return;
+    }
     match args.len() {
         1 => c.out.simple("PONG"),
         2 => c.out.bulk(&args[1]),
@@ -38,6 +45,7 @@ pub fn quit(_: &Shared, c: &mut Client, _: &[Bytes]) {
 /// transaction and watching nothing.
 pub fn reset(s: &Shared, c: &mut Client, _: &[Bytes]) {
     super::multi::forget(s, c);
+    super::pubsub::forget(s, c);
     c.out.resp3 = false;
     c.authed = s.config.requirepass.is_none();
     if let Some(m) = s.clients.lock().get_mut(&c.id) {
@@ -144,6 +152,9 @@ pub fn hello(s: &Shared, c: &mut Client, args: &[Bytes]) {
     }
     if let Some(v) = ver {
         c.out.resp3 = v == 3;
+        if let Some(ob) = &c.subs.outbox {
+            ob.set_resp3(c.out.resp3);
+        }
     }
     {
         let mut clients = s.clients.lock();
@@ -247,14 +258,34 @@ pub fn client_setinfo(s: &Shared, c: &mut Client, args: &[Bytes]) {
     c.out.ok();
 }
 
+/// CLIENT LIST's `flags=`: `S` a replica link, `P` a subscriber, `x` in MULTI, else `N`.
+fn client_flags(m: &crate::resp::state::ClientMeta) -> String {
+    let mut f = String::new();
+    if m.kind == "slave" {
+        f.push('S');
+    }
+    if m.sub + m.psub > 0 {
+        f.push('P');
+    }
+    if m.multi >= 0 {
+        f.push('x');
+    }
+    if f.is_empty() {
+        f.push('N');
+    }
+    f
+}
+
 fn client_line(id: u64, m: &crate::resp::state::ClientMeta) -> String {
     format!(
-        "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         m.addr,
         m.laddr,
         m.name,
         m.created.elapsed().as_secs(),
-        if m.multi >= 0 { "x" } else { "N" },
+        client_flags(m),
+        m.sub,
+        m.psub,
         m.multi,
         m.last_cmd,
         m.resp,
@@ -277,7 +308,7 @@ pub fn client_info(s: &Shared, c: &mut Client, _: &[Bytes]) {
 /// CLIENT LIST [TYPE normal] [ID id ...]
 pub fn client_list(s: &Shared, c: &mut Client, args: &[Bytes]) {
     // Redis 7.0's argument rules: `TYPE t` only as the sole filter, with Redis's client
-    // type names (ours are all `normal`: no replica, master or pub/sub clients); `ID`
+    // type names (our master link is not a listed connection, so `master` lists none); `ID`
     // followed by integers, each id listed in the order given, once per mention (0,
     // negative and unknown ids list nothing).
     let text = if args.len() == 2 {
@@ -288,17 +319,18 @@ pub fn client_list(s: &Shared, c: &mut Client, args: &[Bytes]) {
             .collect::<String>()
     } else if args.len() == 4 && is(&args[2], "type") {
         let t = &args[3];
-        if is(t, "normal") {
+        let kind = if is(t, "replica") { "slave" } else { "" };
+        if let Some(kind) = ["normal", "master", "slave", "pubsub"]
+            .into_iter()
+            .find(|n| is(t, n))
+            .or((!kind.is_empty()).then_some(kind))
+        {
             s.clients
                 .lock()
                 .iter()
+                .filter(|(_, m)| m.kind == kind)
                 .map(|(id, m)| client_line(*id, m))
                 .collect::<String>()
-        } else if ["master", "replica", "slave", "pubsub"]
-            .iter()
-            .any(|n| is(t, n))
-        {
-            String::new()
         } else {
             c.out
                 .error_bytes(&quoting("ERR Unknown client type '", t, usize::MAX, "'"));

@@ -11,10 +11,12 @@ use super::frame::parse_i64;
 use super::state::Client;
 use super::state::Shared;
 
+pub mod config;
 pub mod conn;
 pub mod expire;
 pub mod keys;
 pub mod multi;
+pub mod pubsub;
 pub mod redis_docs;
 pub mod repl;
 pub mod setops;
@@ -248,6 +250,14 @@ fn checked(shared: &Shared, client: &Client, args: &[Bytes]) -> Result<&'static 
     if spec.is_write() && !client.master_link && shared.repl.is_replica() {
         return Err(b"READONLY You can't write against a read only replica.".to_vec());
     }
+    if client.subs.count() > 0 && !client.out.resp3 && !pubsub::allowed_while_subscribed(spec.name)
+    {
+        let mut name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        if lookup(&args[0]).is_some_and(|parent| !std::ptr::eq(parent, spec)) {
+            name = format!("{name}|{}", spec.name);
+        }
+        return Err(format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context").into_bytes());
+    }
     if client.tx.is_some() && spec.flags.contains(&"no_multi") {
         return Err(b"ERR Command not allowed inside a transaction".to_vec());
     }
@@ -322,12 +332,18 @@ pub fn scan_opts<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::table::{CLIENT_SUBS, COMMAND_SUBS, CONFIG_SUBS};
+    use super::table::{CLIENT_SUBS, COMMAND_SUBS, CONFIG_SUBS, PUBSUB_SUBS};
     use super::*;
 
     #[test]
     fn table_is_sorted_for_binary_search() {
-        for t in [COMMANDS, CLIENT_SUBS, COMMAND_SUBS, CONFIG_SUBS] {
+        for t in [
+            COMMANDS,
+            CLIENT_SUBS,
+            COMMAND_SUBS,
+            CONFIG_SUBS,
+            PUBSUB_SUBS,
+        ] {
             for w in t.windows(2) {
                 assert!(w[0].name < w[1].name, "{} >= {}", w[0].name, w[1].name);
             }

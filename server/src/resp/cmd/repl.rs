@@ -156,6 +156,7 @@ pub fn replicaof(s: &Shared, c: &mut Client, args: &[Bytes]) {
     if is(&args[1], "no") && is(&args[2], "one") {
         if repl.master_of_us.send_replace(None).is_some() {
             *repl.upstream.lock() = None;
+            *repl.resume.lock() = None;
             s.ks.lock().replica = false;
             tracing::info!("MASTER MODE enabled (REPLICAOF NO ONE)");
         }

@@ -479,97 +479,6 @@ pub fn flushall(s: &Shared, c: &mut Client, args: &[Bytes]) {
     c.out.ok();
 }
 
-fn config_pairs(s: &Shared) -> Vec<(&'static str, String)> {
-    let cfg = &s.config;
-    vec![
-        ("appendfsync", cfg.appendfsync.as_str().to_owned()),
-        ("appendonly", "yes".to_owned()),
-        (
-            "auto-aof-rewrite-min-size",
-            cfg.auto_aof_rewrite_min_size.to_string(),
-        ),
-        (
-            "auto-aof-rewrite-percentage",
-            cfg.auto_aof_rewrite_percentage.to_string(),
-        ),
-        ("bind", s.local_addr.ip().to_string()),
-        (
-            "client-query-buffer-limit",
-            cfg.limits.query_buffer_limit.to_string(),
-        ),
-        ("databases", "1".to_owned()),
-        ("dir", cfg.dir.display().to_string()),
-        ("hz", cfg.hz.to_string()),
-        ("maxclients", cfg.maxclients.to_string()),
-        ("port", s.local_addr.port().to_string()),
-        (
-            "protected-mode",
-            if cfg.protected_mode { "yes" } else { "no" }.to_owned(),
-        ),
-        (
-            "proto-max-bulk-len",
-            cfg.limits.proto_max_bulk_len.to_string(),
-        ),
-        ("requirepass", cfg.requirepass.clone().unwrap_or_default()),
-        ("save", String::new()),
-    ]
-}
-
-/// CONFIG GET pattern [pattern ...]
-pub fn config_get(s: &Shared, c: &mut Client, args: &[Bytes]) {
-    // Redis 7.0's rules: an argument without `[`, `*` or `?` (before its first NUL) is
-    // looked up by exact name, case-insensitively, and answered under the spelling asked;
-    // any other is a case-insensitive glob (ending at its first NUL) answered under the
-    // settings' own names. A setting asked for twice, by any route, is listed once, under
-    // the first spelling that found it.
-    let all = config_pairs(s);
-    let mut found: Vec<(Vec<u8>, usize)> = Vec::new();
-    let add = |name: &[u8], i: usize, found: &mut Vec<(Vec<u8>, usize)>| {
-        if !found.iter().any(|(_, j)| *j == i) {
-            found.push((name.to_vec(), i));
-        }
-    };
-    for a in &args[2..] {
-        let pattern = c_string(a);
-        if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
-            if let Some(i) = all
-                .iter()
-                .position(|(k, _)| k.as_bytes().eq_ignore_ascii_case(a))
-            {
-                add(a, i, &mut found);
-            }
-            continue;
-        }
-        for (i, (k, _)) in all.iter().enumerate() {
-            if glob::matches(pattern, k.as_bytes(), true) {
-                add(k.as_bytes(), i, &mut found);
-            }
-        }
-    }
-    c.out.map_len(found.len());
-    for (name, i) in found {
-        c.out.bulk(&name);
-        c.out.bulk(all[i].1.as_bytes());
-    }
-}
-
-/// `b` up to its first NUL byte, as C code sees an argument.
-fn c_string(b: &[u8]) -> &[u8] {
-    b.iter().position(|&x| x == 0).map_or(b, |n| &b[..n])
-}
-
-/// CONFIG HELP
-pub fn config_help(_: &Shared, c: &mut Client, _: &[Bytes]) {
-    let lines = [
-        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GET <pattern>",
-        "    Return parameters matching the glob-like <pattern> and their values.",
-        "HELP",
-        "    Print this help.",
-    ];
-    c.out.help(&lines);
-}
-
 const SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -682,6 +591,13 @@ fn section(s: &Shared, name: &str, out: &mut String) {
                 r(&s.repl.sync_partial_ok),
                 r(&s.repl.sync_partial_err)
             );
+            let _ = write!(
+                out,
+                "pubsub_channels:{}\r\npubsub_patterns:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
+                s.pubsub.channels(None).len(),
+                s.pubsub.numpat(),
+                r(&s.pubsub.disconnections)
+            );
         }
         "replication" => {
             let repl = &s.repl;
@@ -708,8 +624,10 @@ fn section(s: &Shared, name: &str, out: &mut String) {
                             u.last_io.elapsed().as_secs()
                         );
                     }
-                    out.push_str(
-                        "slave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\n",
+                    let _ = write!(
+                        out,
+                        "slave_priority:{}\r\nslave_read_only:1\r\nreplica_announced:1\r\n",
+                        s.runtime.lock().replica_priority
                     );
                     if let Some(e) = &u.error {
                         let _ = write!(out, "master_link_error:{e}\r\n");

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{Spec, conn, expire, keys, multi, repl, setops, sets, system};
+use super::{Spec, conn, expire, keys, multi, pubsub, repl, setops, sets, system};
 use crate::resp::state::Client;
 use crate::resp::state::Shared;
 
@@ -43,8 +43,18 @@ pub(super) const COMMAND_SUBS: &[Spec] = &[
 
 #[rustfmt::skip]
 pub(super) const CONFIG_SUBS: &[Spec] = &[
-    spec!("get", -3, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", "2.0.0", "O(N)", "Returns the effective values of configuration parameters.", system::config_get),
-    spec!("help", 2, ["loading", "stale"], (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", system::config_help),
+    spec!("get", -3, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", "2.0.0", "O(N)", "Returns the effective values of configuration parameters.", super::config::config_get),
+    spec!("help", 2, ["loading", "stale"], (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", super::config::config_help),
+    spec!("rewrite", 2, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", "2.8.0", "O(1)", "Persists the effective configuration to file.", super::config::rewrite),
+    spec!("set", -4, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Sets configuration parameters in-flight.", super::config::set),
+];
+
+#[rustfmt::skip]
+pub(super) const PUBSUB_SUBS: &[Spec] = &[
+    spec!("channels", -2, ["pubsub", "loading", "stale"], (0, 0, 0), "pubsub", "2.8.0", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", "Returns the active channels.", pubsub::pubsub_channels),
+    spec!("help", 2, ["loading", "stale"], (0, 0, 0), "pubsub", "6.2.0", "O(1)", "Returns helpful text about the different subcommands.", pubsub::pubsub_help),
+    spec!("numpat", 2, ["pubsub", "loading", "stale"], (0, 0, 0), "pubsub", "2.8.0", "O(1)", "Returns a count of unique pattern subscriptions.", pubsub::pubsub_numpat),
+    spec!("numsub", -2, ["pubsub", "loading", "stale"], (0, 0, 0), "pubsub", "2.8.0", "O(N) for the NUMSUB subcommand, where N is the number of requested channels", "Returns a count of subscribers to channels.", pubsub::pubsub_numsub),
 ];
 
 /// Every command we serve, sorted by name.
@@ -78,8 +88,12 @@ pub const COMMANDS: &[Spec] = &[
     spec!("pexpireat", -3, ["write", "fast"], (1, 1, 1), "generic", "2.6.0", "O(1)", "Sets the expiration time of a key to a Unix milliseconds timestamp.", expire::pexpireat),
     spec!("pexpiretime", 2, ["readonly", "fast"], (1, 1, 1), "generic", "7.0.0", "O(1)", "Returns the expiration time of a key as a Unix milliseconds timestamp.", expire::pexpiretime),
     spec!("ping", -1, ["fast"], (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the server's liveliness response.", conn::ping),
+    spec!("psubscribe", -2, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", "2.0.0", "O(N) where N is the number of patterns to subscribe to.", "Listens for messages published to channels that match one or more patterns.", pubsub::psubscribe),
     spec!("psync", -3, ["admin", "noscript", "no_async_loading", "no_multi"], (0, 0, 0), "server", "2.8.0", "O(1)", "An internal command used in replication.", repl::psync),
     spec!("pttl", 2, ["readonly", "fast"], (1, 1, 1), "generic", "2.6.0", "O(1)", "Returns the expiration time in milliseconds of a key.", expire::pttl),
+    spec!("publish", 3, ["pubsub", "loading", "stale", "fast"], (0, 0, 0), "pubsub", "2.0.0", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", "Posts a message to a channel.", pubsub::publish),
+    Spec { name: "pubsub", arity: -2, flags: &[], keys: (0, 0, 0), group: "pubsub", summary: "A container for Pub/Sub commands.", since: "2.8.0", complexity: "Depends on subcommand.", handler: nop, subs: PUBSUB_SUBS, },
+    spec!("punsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", "2.0.0", "O(N) where N is the number of patterns to unsubscribe.", "Stops listening to messages published to channels that match one or more patterns.", pubsub::punsubscribe),
     spec!("quit", -1, [ "noscript", "loading", "stale", "fast", "no_auth", "allow_busy" ], (0, 0, 0), "connection", "1.0.0", "O(1)", "Closes the connection.", conn::quit),
     spec!("randomkey", 1, ["readonly"], (0, 0, 0), "generic", "1.0.0", "O(1)", "Returns a random key name from the database.", keys::randomkey),
     spec!("rename", 3, ["write"], (1, 2, 1), "generic", "1.0.0", "O(1)", "Renames a key and overwrites the destination.", keys::rename),
@@ -107,6 +121,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!("srandmember", -2, ["readonly"], (1, 1, 1), "set", "1.0.0", "O(N)", "Get one or multiple random members from a set", sets::srandmember),
     spec!("srem", -3, ["write", "fast"], (1, 1, 1), "set", "1.0.0", "O(N)", "Removes one or more members from a set. Deletes the set if the last member was removed.", sets::srem),
     spec!("sscan", -3, ["readonly"], (1, 1, 1), "set", "2.8.0", "O(1)", "Iterates over members of a set.", sets::sscan),
+    spec!("subscribe", -2, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "Listens for messages published to channels.", pubsub::subscribe),
     spec!("sunion", -2, ["readonly"], (1, -1, 1), "set", "1.0.0", "O(N)", "Returns the union of multiple sets.", setops::sunion),
     spec!("sunionstore", -3, ["write", "denyoom"], (1, -1, 1), "set", "1.0.0", "O(N)", "Stores the union of multiple sets in a key.", setops::sunionstore),
     spec!("sync", 1, ["admin", "noscript", "no_async_loading", "no_multi"], (0, 0, 0), "server", "1.0.0", "O(1)", "An internal command used in replication.", repl::psync),
@@ -115,6 +130,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!("ttl", 2, ["readonly", "fast"], (1, 1, 1), "generic", "1.0.0", "O(1)", "Returns the expiration time in seconds of a key.", expire::ttl),
     spec!("type", 2, ["readonly", "fast"], (1, 1, 1), "generic", "1.0.0", "O(1)", "Determines the type of value stored at a key.", keys::type_),
     spec!("unlink", -2, ["write", "fast"], (1, -1, 1), "generic", "4.0.0", "O(1)", "Asynchronously deletes one or more keys.", keys::del),
+    spec!("unsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", "2.0.0", "O(N) where N is the number of channels to unsubscribe.", "Stops listening to messages posted to channels.", pubsub::unsubscribe),
     spec!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", "2.2.0", "O(1)", "Forgets about watched keys of a transaction.", multi::unwatch),
     spec!("wait", 3, ["noscript"], (0, 0, 0), "generic", "3.0.0", "O(1)", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", repl::wait),
     spec!("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], (1, -1, 1), "transactions", "2.2.0", "O(1) for every key.", "Monitors changes to keys to determine the execution of a transaction.", multi::watch),

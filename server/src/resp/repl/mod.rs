@@ -107,6 +107,10 @@ pub struct Replication {
     pub master_of_us: watch::Sender<Option<(String, u16)>>,
     /// The state of our link to that master.
     pub upstream: Mutex<Option<Upstream>>,
+    /// As a replica: the master's replid and the offset of its stream our keyspace holds
+    /// (kept current by `upstream` before every await, so it always matches the keys);
+    /// what a partial resync asks for, and what the shutdown snapshot records.
+    pub resume: Mutex<Option<(String, u64)>>,
     /// Whether the stream is kept: from the first replica's sync on, as Redis creates its
     /// backlog (before, writes advance no offset).
     active: std::sync::atomic::AtomicBool,
@@ -130,6 +134,7 @@ impl Replication {
             sync_partial_err: AtomicU64::new(0),
             master_of_us: watch::channel(None).0,
             upstream: Mutex::new(None),
+            resume: Mutex::new(None),
             active: std::sync::atomic::AtomicBool::new(false),
         }
     }
