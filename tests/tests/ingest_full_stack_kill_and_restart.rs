@@ -313,7 +313,7 @@ async fn full_stack_exactly_once_across_worker_and_server_kills() {
         "{text}"
     );
     for p in 0..4 {
-        let lag = format!("ingest_consumer_lag{{partition=\"{p}\"}}");
+        let lag = format!("ingest_consumer_lag{{topic=\"{TOPIC}\",partition=\"{p}\"}}");
         assert!(text.contains(&lag), "{lag} missing:\n{text}");
     }
     drop(w);

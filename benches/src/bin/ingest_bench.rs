@@ -146,12 +146,14 @@ fn producer(brokers: &str) -> FutureProducer {
 /// The smallest bucket bound of Prometheus histogram `name` holding quantile `q` (cumulative
 /// `_bucket{le=..}` lines of the registry's text).
 fn bucket_quantile(registry: &Registry, name: &str, q: f64) -> String {
-    let prefix = format!("{name}_bucket{{le=\"");
+    // `NAME_bucket{topic="…",le="…"} COUNT` (one topic in this bench).
+    let prefix = format!("{name}_bucket{{");
     let text = registry.render();
     let buckets: Vec<(&str, f64)> = text
         .lines()
         .filter_map(|l| {
             let rest = l.strip_prefix(&prefix)?;
+            let rest = &rest[rest.find("le=\"")? + 4..];
             let (le, count) = rest.split_once("\"} ")?;
             Some((le, count.parse().ok()?))
         })

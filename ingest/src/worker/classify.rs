@@ -1,6 +1,7 @@
-//! A batch sorted for the cycle's effects: the driving rows to store, the dead letters
-//! (each with its reason), and the next offset of every record's partition; the rule
-//! engine observes each good event on the way.
+//! A batch sorted for the cycle's effects: the rows to store (driving or car status, by
+//! the topic's [`Parser`]), the dead letters (each with its reason), and the next offset
+//! of every record's partition; the rule engine, where the topic has one, observes each
+//! good driving event on the way.
 //!
 //! Pure: no I/O, no clock of its own (processing time is passed in), so every outcome is
 //! unit-tested here without a broker. What is stored, dead-lettered and committed, and in
@@ -10,8 +11,9 @@ use std::time::Instant;
 
 use rdkafka::message::{Message, OwnedMessage};
 
-use super::rows::{Row, driving_row};
-use crate::event::{DrivingEvent, TurnSignal, line_str, parse_driving};
+use super::config::Parser;
+use super::rows::{Row, car_status_row, driving_row};
+use crate::event::{DrivingEvent, TurnSignal, line_str, parse_driving, parse_status};
 use crate::rules::{Admission, Engine, Sample};
 
 /// A record bound for the dead-letter topic.
@@ -26,7 +28,7 @@ pub struct DeadLetter {
 /// What one batch asks of the sinks.
 #[derive(Debug, Default)]
 pub struct Classified {
-    /// One `driving` row per parsed event, late ones included (every event is stored).
+    /// One row per parsed event, late ones included (every event is stored).
     pub rows: Vec<Row>,
     /// Unparsable and late records, in batch order.
     pub dead: Vec<DeadLetter>,
@@ -76,12 +78,14 @@ fn sample(ev: &DrivingEvent, partition: i32, offset: i64) -> Sample<'_> {
 }
 
 /// Sorts `batch`: records of partitions not `owned` (revoked while in flight) are
-/// skipped, for the next owner replays them; the rest become rows and/or dead letters,
-/// and `engine` observes each parsed event at processing time `now`.
+/// skipped, for the next owner replays them; the rest are parsed by `parser` and become
+/// rows and/or dead letters, and `engine` (if any) observes each parsed driving event at
+/// processing time `now`.
 pub fn classify(
     batch: &[OwnedMessage],
     owned: impl Fn(i32) -> bool,
-    engine: &mut Engine,
+    parser: Parser,
+    mut engine: Option<&mut Engine>,
     now: Instant,
 ) -> Classified {
     let mut out = Classified {
@@ -96,17 +100,23 @@ pub fn classify(
         }
         out.next.push((p, off + 1));
         let payload = m.payload().unwrap_or_default();
-        match line_str(payload).and_then(parse_driving) {
-            Ok(ev) => {
-                out.rows.push(driving_row(
-                    &ev,
-                    payload.strip_suffix(b"\n").unwrap_or(payload),
-                ));
-                if let Admission::Late { .. } = engine.observe(&sample(&ev, p, off), now) {
+        let line = payload.strip_suffix(b"\n").unwrap_or(payload);
+        let parsed = match parser {
+            Parser::Driving => line_str(payload).and_then(parse_driving).map(|ev| {
+                out.rows.push(driving_row(&ev, line));
+                if let Some(engine) = engine.as_deref_mut()
+                    && let Admission::Late { .. } = engine.observe(&sample(&ev, p, off), now)
+                {
                     out.late += 1;
                     out.dead.push(dead_letter(m, "late"));
                 }
-            }
+            }),
+            Parser::Status => line_str(payload)
+                .and_then(parse_status)
+                .map(|ev| out.rows.push(car_status_row(&ev, line))),
+        };
+        match parsed {
+            Ok(()) => {}
             Err(reason) => {
                 out.parse_bad += 1;
                 out.dead.push(dead_letter(m, &reason.to_string()));
@@ -161,7 +171,13 @@ mod tests {
             msg(0, 12, &line("143016", 95)),
             msg(0, 13, ""),
         ];
-        let c = classify(&batch, |_| true, &mut e, Instant::now());
+        let c = classify(
+            &batch,
+            |_| true,
+            Parser::Driving,
+            Some(&mut e),
+            Instant::now(),
+        );
         assert_eq!(
             (c.consumed, c.rows.len(), c.parse_bad, c.late),
             (4, 2, 2, 0)
@@ -192,7 +208,13 @@ mod tests {
         let mut e = engine();
         e.assign(1, Instant::now());
         let batch = vec![msg(0, 5, &line("143015", 90)), msg(1, 7, "garbage")];
-        let c = classify(&batch, |p| p == 1, &mut e, Instant::now());
+        let c = classify(
+            &batch,
+            |p| p == 1,
+            Parser::Driving,
+            Some(&mut e),
+            Instant::now(),
+        );
         assert_eq!(c.consumed, 2);
         assert_eq!(
             c.next,
@@ -220,15 +242,44 @@ mod tests {
                 msg(0, 1, &line("143200", 90)),
             ],
             |_| true,
-            &mut e,
+            Parser::Driving,
+            Some(&mut e),
             t0,
         );
         assert_eq!(first.late, 0);
         let fired = e.advance(t0 + Duration::from_millis(1));
         assert!(!fired.is_empty(), "the first window fired");
-        let c = classify(&[msg(0, 2, &line("143002", 99))], |_| true, &mut e, t0);
+        let c = classify(
+            &[msg(0, 2, &line("143002", 99))],
+            |_| true,
+            Parser::Driving,
+            Some(&mut e),
+            t0,
+        );
         assert_eq!((c.rows.len(), c.late, c.parse_bad), (1, 1, 0));
         assert_eq!(reason(&c.dead[0]), "late");
         assert_eq!(c.next, vec![(0, 3)]);
+    }
+
+    #[test]
+    fn status_lines_become_car_status_rows_and_bad_ones_dead_letters_with_the_reason() {
+        let good = "20261122143015,V0042,32,33,31,32,1,1,0,1,0,0,2";
+        let batch = vec![
+            msg(0, 0, &format!("{good}\n")),
+            msg(0, 1, "20261122143015,V0042,32,33,31,32,1,1,0,1,0,0\n"),
+            msg(0, 2, &line("143016", 95)), // a driving line on the status topic
+        ];
+        let c = classify(&batch, |_| true, Parser::Status, None, Instant::now());
+        assert_eq!((c.consumed, c.rows.len(), c.parse_bad), (3, 1, 2));
+        let key = format!(
+            "V0042#20261122143015#{:08x}",
+            crc32fast::hash(good.as_bytes())
+        );
+        assert_eq!(c.rows[0].key, key.into_bytes());
+        assert_eq!(c.rows[0].cells.len(), 13);
+        assert!(c.rows[0].cells.contains(&("battery", b"2".to_vec())));
+        assert_eq!(c.next, vec![(0, 1), (0, 2), (0, 3)]);
+        assert!(c.dead.iter().all(|d| !reason(d).is_empty()));
+        assert_eq!(c.dead[1].headers[3].1, "2");
     }
 }

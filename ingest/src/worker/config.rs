@@ -5,6 +5,13 @@
 //! --resp HOST:PORT --rules FILE --http-addr ADDR`. `--config FILE` reads the same keys
 //! from TOML (`brokers = "..."`, `http_addr = "..."`...); a flag overrides the file.
 //! `config/worker.toml` documents every key and its default.
+//!
+//! **Topics.** One worker serves one or more topics ([`TopicConfig`]): each has its
+//! parser (`driving` or `status`), its table, its dead-letter topic and whether the rule
+//! engine sees its events (rules act on driving events only). Without a `topics` list the
+//! issue-6 form applies: the single driving topic of `topic`/`dlq_topic` into `driving`,
+//! with rules. With one, `topic` and `dlq_topic` (flag or file) are refused, so no setting
+//! is silently ignored.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,13 +20,127 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+/// How a topic's records are parsed, and so which rows they become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parser {
+    /// SPEC §1 driving events: `driving`-style rows, the rule engine may observe them.
+    Driving,
+    /// SPEC §1 car status events: `car_status` rows (`speedlayer-events`' `status_row`).
+    Status,
+}
+
+impl Parser {
+    /// The default table of the parser's rows.
+    pub fn default_table(self) -> &'static str {
+        match self {
+            Parser::Driving => super::rows::DRIVING_TABLE,
+            Parser::Status => speedlayer_events::status_row::STATUS_TABLE,
+        }
+    }
+}
+
+/// One consumed topic: where its records go and what sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// The Kafka topic.
+    pub name: String,
+    /// Its record format.
+    pub parser: Parser,
+    /// The table its rows are stored in (created with family `cf1` if missing).
+    pub table: String,
+    /// Its dead-letter topic (default `<name>.dlq`).
+    pub dlq_topic: String,
+    /// Whether the rule engine observes its events (only for `driving`).
+    pub rules: bool,
+    /// The family TTL the table is created with when the worker creates it; `None`:
+    /// cells are kept forever. An existing table keeps its own schema.
+    pub ttl: Option<Duration>,
+}
+
+impl TopicConfig {
+    /// The issue-6 driving topic: `driving` table, `<name>.dlq`, rules on, no TTL.
+    pub fn driving(name: &str) -> TopicConfig {
+        TopicConfig {
+            name: name.into(),
+            parser: Parser::Driving,
+            table: Parser::Driving.default_table().into(),
+            dlq_topic: format!("{name}.dlq"),
+            rules: true,
+            ttl: None,
+        }
+    }
+
+    /// A status topic: `car_status` table, `<name>.dlq`, no rules, family TTL `ttl`.
+    pub fn status(name: &str, ttl: Option<Duration>) -> TopicConfig {
+        TopicConfig {
+            name: name.into(),
+            parser: Parser::Status,
+            table: Parser::Status.default_table().into(),
+            dlq_topic: format!("{name}.dlq"),
+            rules: false,
+            ttl,
+        }
+    }
+}
+
+/// One entry of the file's `topics` list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTopic {
+    name: String,
+    parser: Parser,
+    table: Option<String>,
+    dlq_topic: Option<String>,
+    rules: Option<bool>,
+    ttl: Option<String>,
+}
+
+impl FileTopic {
+    fn resolve(self) -> Result<TopicConfig> {
+        let bad = |reason: String| Error::Config {
+            path: "<worker config>".into(),
+            reason: format!("topics: `{}`: {reason}", self.name),
+        };
+        if self.name.is_empty() {
+            return Err(bad("`name` is empty".into()));
+        }
+        let rules = self.rules.unwrap_or(self.parser == Parser::Driving);
+        if rules && self.parser != Parser::Driving {
+            return Err(bad(
+                "`rules = true` needs `parser = \"driving\"` (the rules act on driving events)"
+                    .into(),
+            ));
+        }
+        let ttl = match self.ttl.as_deref() {
+            None | Some("") => None,
+            Some(v) => Some(duration("ttl", v)?),
+        };
+        Ok(TopicConfig {
+            table: self
+                .table
+                .clone()
+                .unwrap_or_else(|| self.parser.default_table().into()),
+            dlq_topic: self
+                .dlq_topic
+                .clone()
+                .unwrap_or_else(|| format!("{}.dlq", self.name)),
+            name: self.name,
+            parser: self.parser,
+            rules,
+            ttl,
+        })
+    }
+}
+
 /// The `worker` subcommand's flags; every one may instead come from `--config`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WorkerArgs {
     /// Kafka bootstrap servers, `HOST:PORT[,HOST:PORT]`, e.g. `127.0.0.1:9092`.
     #[arg(long)]
     pub brokers: Option<String>,
-    /// Driving topic (default `SmartCar-Topic`).
+    /// Driving topic (default `SmartCar-Topic`): the single-topic form; several topics,
+    /// each with its parser and table, are a `topics` list in `--config`.
     #[arg(long)]
     pub topic: Option<String>,
     /// Consumer group (default `speedlayer-ingest`).
@@ -71,6 +192,7 @@ struct FileConfig {
     http_addr: Option<String>,
     dlq_topic: Option<String>,
     idle_flush: Option<String>,
+    topics: Option<Vec<FileTopic>>,
     batch_max_events: Option<usize>,
     batch_max_bytes: Option<usize>,
     batch_linger: Option<String>,
@@ -84,8 +206,9 @@ struct FileConfig {
 pub struct WorkerConfig {
     /// Kafka bootstrap servers.
     pub brokers: String,
-    /// Driving topic.
-    pub topic: String,
+    /// The topics consumed, each with its parser, table, dead-letter topic and rules
+    /// (default: the one driving topic `SmartCar-Topic`).
+    pub topics: Vec<TopicConfig>,
     /// Consumer group.
     pub group: String,
     /// Region server URL.
@@ -100,8 +223,6 @@ pub struct WorkerConfig {
     pub rules: PathBuf,
     /// `/metrics` address.
     pub http_addr: String,
-    /// Dead-letter topic.
-    pub dlq_topic: String,
     /// Idle timeout of partitions (default 10 s).
     pub idle_flush: Duration,
     /// Batch bound by events (default 5000): a store put never carries more.
@@ -137,7 +258,7 @@ impl WorkerConfig {
     pub fn new(brokers: &str, server: &str, resp: &str, rules: &Path) -> WorkerConfig {
         WorkerConfig {
             brokers: brokers.into(),
-            topic: "SmartCar-Topic".into(),
+            topics: vec![TopicConfig::driving("SmartCar-Topic")],
             group: "speedlayer-ingest".into(),
             server: server.into(),
             resp: resp.into(),
@@ -145,7 +266,6 @@ impl WorkerConfig {
             server_token_file: None,
             rules: rules.into(),
             http_addr: "127.0.0.1:0".into(),
-            dlq_topic: "SmartCar-Topic.dlq".into(),
             idle_flush: Duration::from_secs(10),
             batch_max_events: 5000,
             batch_max_bytes: 4 << 20,
@@ -192,9 +312,45 @@ impl WorkerConfig {
             .or(file.rules)
             .unwrap_or_else(|| "config/rules.toml".into());
         let mut c = WorkerConfig::new(&brokers, &server, &resp, &rules);
-        if let Some(t) = args.topic.clone().or(file.topic) {
-            c.dlq_topic = format!("{t}.dlq");
-            c.topic = t;
+        let single_topic = args.topic.is_some()
+            || file.topic.is_some()
+            || args.dlq_topic.is_some()
+            || file.dlq_topic.is_some();
+        match file.topics {
+            Some(list) if !list.is_empty() => {
+                if single_topic {
+                    return Err(Error::Config {
+                        path: cfg_path.clone(),
+                        reason: "`topic`/`dlq_topic` describe the single-topic form; with a \
+                                 `topics` list give each entry its `name` and `dlq_topic`"
+                            .into(),
+                    });
+                }
+                c.topics = list
+                    .into_iter()
+                    .map(FileTopic::resolve)
+                    .collect::<Result<_>>()?;
+                let mut names: Vec<&str> = c.topics.iter().map(|t| t.name.as_str()).collect();
+                names.sort_unstable();
+                if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(Error::Config {
+                        path: cfg_path.clone(),
+                        reason: format!("topics: `{}` is listed twice", w[0]),
+                    });
+                }
+            }
+            _ => {
+                let name = args
+                    .topic
+                    .clone()
+                    .or(file.topic)
+                    .unwrap_or_else(|| "SmartCar-Topic".into());
+                let mut t = TopicConfig::driving(&name);
+                if let Some(d) = args.dlq_topic.clone().or(file.dlq_topic) {
+                    t.dlq_topic = d;
+                }
+                c.topics = vec![t];
+            }
         }
         let set = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
         c.server_tls_ca = set(args.server_tls_ca.clone().or(file.server_tls_ca));
@@ -204,9 +360,6 @@ impl WorkerConfig {
         }
         if let Some(a) = args.http_addr.clone().or(file.http_addr) {
             c.http_addr = a;
-        }
-        if let Some(d) = args.dlq_topic.clone().or(file.dlq_topic) {
-            c.dlq_topic = d;
         }
         if let Some(v) = args.idle_flush.clone().or(file.idle_flush) {
             c.idle_flush = duration("idle_flush", &v)?;
@@ -254,13 +407,87 @@ mod tests {
         };
         let c = WorkerConfig::resolve(&args).unwrap();
         assert_eq!(c.brokers, "127.0.0.1:9");
-        assert_eq!(c.topic, "T");
-        assert_eq!(c.dlq_topic, "T.dlq");
+        assert_eq!(c.topics, vec![TopicConfig::driving("T")]);
+        assert_eq!(c.topics[0].dlq_topic, "T.dlq");
         assert_eq!(c.group, "speedlayer-ingest");
         assert_eq!(c.batch_linger, Duration::from_millis(20));
         assert_eq!(c.resp_timeout, Duration::from_secs(2));
         assert_eq!(c.backoff_max, Duration::from_secs(5), "default");
         let e = WorkerConfig::resolve(&WorkerArgs::default()).unwrap_err();
         assert!(e.to_string().contains("--brokers is required"), "{e}");
+    }
+
+    fn load(text: &str) -> Result<WorkerConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.toml");
+        std::fs::write(
+            &path,
+            format!("brokers = \"b:1\"\nserver = \"http://s\"\nresp = \"r:2\"\n{text}"),
+        )
+        .unwrap();
+        WorkerConfig::resolve(&WorkerArgs {
+            config: Some(path),
+            ..WorkerArgs::default()
+        })
+    }
+
+    #[test]
+    fn a_topics_list_maps_each_topic_to_its_parser_table_dlq_and_rules() {
+        let c = load(
+            "topics = [\n\
+             { name = \"D\", parser = \"driving\" },\n\
+             { name = \"S\", parser = \"status\", ttl = \"30days\", dlq_topic = \"S-bad\" },\n\
+             { name = \"D2\", parser = \"driving\", table = \"driving2\", rules = false },\n]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.topics,
+            vec![
+                TopicConfig::driving("D"),
+                TopicConfig {
+                    dlq_topic: "S-bad".into(),
+                    ..TopicConfig::status("S", Some(Duration::from_secs(30 * 86_400)))
+                },
+                TopicConfig {
+                    table: "driving2".into(),
+                    rules: false,
+                    ..TopicConfig::driving("D2")
+                },
+            ]
+        );
+        assert_eq!(c.topics[1].table, "car_status");
+        // An empty list is the single-topic form.
+        let c = load("topics = []\ntopic = \"X\"\n").unwrap();
+        assert_eq!(c.topics, vec![TopicConfig::driving("X")]);
+    }
+
+    #[test]
+    fn contradictory_topic_settings_are_refused_with_the_reason() {
+        let cases = [
+            (
+                "topic = \"T\"\ntopics = [{ name = \"S\", parser = \"status\" }]\n",
+                "single-topic form",
+            ),
+            (
+                "topics = [{ name = \"S\", parser = \"status\", rules = true }]\n",
+                "rules act on driving events",
+            ),
+            (
+                "topics = [{ name = \"S\", parser = \"status\" }, { name = \"S\", parser = \"driving\" }]\n",
+                "listed twice",
+            ),
+            (
+                "topics = [{ name = \"S\", parser = \"csv\" }]\n",
+                "unknown variant",
+            ),
+            (
+                "topics = [{ name = \"S\", parser = \"status\", ttl = \"soon\" }]\n",
+                "not a duration",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = load(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 }

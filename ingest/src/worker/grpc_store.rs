@@ -2,7 +2,8 @@
 //!
 //! Puts carry the row's timestamp on every cell (the event time, so replays overwrite
 //! themselves) and `DURABILITY_SYNC`: the call resolves only once the server's WAL is
-//! fsynced. Creating a table that already exists is success. Retrying is the worker's
+//! fsynced. Creating a table that already exists is success (its schema, TTL included,
+//! is left as it is). Retrying is the worker's
 //! business (it pauses consumption); the client's own short retries still apply.
 
 use bytes::Bytes;
@@ -78,10 +79,20 @@ fn mutation(r: &Row, family: &Bytes) -> proto::RowMutation {
 
 impl Store for GrpcStore {
     async fn ensure_table(&self, table: &str, family: &str) -> Result<()> {
+        self.ensure_table_ttl(table, family, None).await
+    }
+
+    async fn ensure_table_ttl(
+        &self,
+        table: &str,
+        family: &str,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<()> {
         let schema = TableSchema {
             name: table.to_string(),
             families: vec![FamilySchema {
                 name: family.to_string(),
+                ttl_ms: ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
                 ..FamilySchema::default()
             }],
         };

@@ -39,6 +39,11 @@ impl CommitTracker {
         self.parts.remove(&partition);
     }
 
+    /// The owned partitions, ascending.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.parts.keys().copied().collect()
+    }
+
     /// Whether the partition is owned.
     pub fn owns(&self, partition: i32) -> bool {
         self.parts.contains_key(&partition)

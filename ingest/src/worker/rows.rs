@@ -8,6 +8,10 @@
 //! replay, a collector resend) maps to the same row. The cell timestamp is the event time
 //! in milliseconds, so a replayed event overwrites itself with identical cells.
 //!
+//! **`car_status`** (family `cf1`): the rows of `speedlayer-events`' `status_row` (the
+//! bulk loader's too, so a status line is the same row whichever path stored it): key
+//! `<car>#<yyyyMMddHHmmss>#<crc>`, one column per SPEC §1 status field.
+//!
 //! **`overspeed`** (family `cf1`): row key `<group>#<window start yyyyMMddHHmmss>#<rule>`,
 //! cell timestamp = window end (ms); columns `rule`, `car`, `window_start`, `window_end`,
 //! `count` and one per aggregate (`avg(speed)` → `avg_speed`).
@@ -115,6 +119,19 @@ pub fn driving_row(ev: &DrivingEvent, line: &[u8]) -> Row {
             ("speed", ev.speed.to_string().into_bytes()),
             ("area", ev.area.clone().into_bytes()),
         ],
+    }
+}
+
+/// The `car_status` row of a status event given its original line.
+pub fn car_status_row(ev: &crate::event::CarStatusEvent, line: &[u8]) -> Row {
+    let r = speedlayer_events::status_row::status_row(ev, line);
+    Row {
+        key: r.key,
+        timestamp_ms: r.timestamp_ms,
+        cells: speedlayer_events::status_row::STATUS_COLUMNS
+            .into_iter()
+            .zip(r.values)
+            .collect(),
     }
 }
 

@@ -1,9 +1,11 @@
-//! The consume loop: Kafka → parse → store (`sync`) + rule engine → sets and `overspeed`
-//! rows → offset commit.
+//! The consume loop of one topic: Kafka → parse → store (`sync`) + rule engine → sets and
+//! `overspeed` rows → offset commit. A worker runs one loop per configured topic
+//! ([`super::topics`]), each with its own consumer in the group, so the commit protocol
+//! holds per topic and partition.
 //!
 //! One cycle: gather a batch (bounded by events, bytes and linger time); apply pending
 //! partition assignments/revocations; parse each record (bad ones and late ones to the
-//! dead-letter topic with a `reason` header); put the driving rows and wait for the
+//! dead-letter topic with a `reason` header); put the rows (driving or car status) and wait for the
 //! store's durable ack; wait for the dead letters' delivery reports; advance the rule
 //! engine and flag its firings (RESP `SADD`+`EXPIRE`, `overspeed` rows); only then commit
 //! what [`CommitTracker`] allows. A failing store, RESP service or DLQ pauses consumption
@@ -26,12 +28,11 @@ use tokio::sync::watch;
 
 use super::classify::{Classified, classify};
 use super::commit::{self, OffsetSink, Outcome};
-use super::config::WorkerConfig;
+use super::config::{TopicConfig, WorkerConfig};
 use super::consumer::{ClosingConsumer, OwnershipChange, Shared, WorkerContext};
 use super::offsets::CommitTracker;
 use super::rows::{
-    CHECKPOINT_TABLE, DRIVING_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, overspeed_row,
-    wall_clock_ms,
+    CHECKPOINT_TABLE, FAMILY, OVERSPEED_TABLE, Row, checkpoint_key, overspeed_row, wall_clock_ms,
 };
 use super::sets::SetSink;
 use super::stats::WorkerStats;
@@ -101,17 +102,20 @@ where
     }
 }
 
-/// The ingest worker: owns the consumer, the rule engine and the sinks.
-pub struct Worker<S: Store> {
+/// The consume loop of one topic: owns its consumer, its rule engine (if the topic has
+/// rules) and its dead-letter producer; shares the store and the set sink.
+pub struct TopicLoop<S: Store> {
     cfg: WorkerConfig,
+    topic: TopicConfig,
     store: Arc<S>,
     stats: WorkerStats,
     consumer: ClosingConsumer,
     shared: Arc<Shared>,
     dlq: Arc<BatchProducer>,
     sets: SetSink,
-    rules: RuleWatcher,
-    engine: Engine,
+    /// The rule file and the engine, for a topic with rules.
+    rules: Option<RuleWatcher>,
+    engine: Option<Engine>,
     tracker: CommitTracker,
     /// When offsets were last committed (see [`WorkerConfig::commit_interval`]).
     last_commit: Instant,
@@ -120,37 +124,46 @@ pub struct Worker<S: Store> {
     busy: Duration,
 }
 
-impl<S: Store> Worker<S> {
-    /// Connects everything and joins the consumer group (tables are created if missing).
+impl<S: Store> TopicLoop<S> {
+    /// Sets up the loop of `topic` (its consumer joins the group in [`run`](Self::run)).
     ///
     /// # Errors
-    /// An invalid rule file, an unusable Kafka configuration, or the RESP service being
-    /// unreachable at start. The store being down at start is retried, not an error.
-    pub async fn connect(cfg: WorkerConfig, store: S, registry: Arc<Registry>) -> Result<Self> {
-        let rules = RuleWatcher::open(&cfg.rules)?;
-        let engine = Engine::new(
-            rules.current(),
-            EngineOptions {
-                idle_timeout: cfg.idle_flush,
-                ..EngineOptions::default()
-            },
-        );
+    /// An invalid rule file or an unusable Kafka configuration.
+    pub async fn connect(
+        cfg: &WorkerConfig,
+        topic: TopicConfig,
+        store: Arc<S>,
+        sets: SetSink,
+        registry: Arc<Registry>,
+    ) -> Result<Self> {
+        let (rules, engine) = if topic.rules {
+            let rules = RuleWatcher::open(&cfg.rules)?;
+            let engine = Engine::new(
+                rules.current(),
+                EngineOptions {
+                    idle_timeout: cfg.idle_flush,
+                    ..EngineOptions::default()
+                },
+            );
+            (Some(rules), Some(engine))
+        } else {
+            (None, None)
+        };
         let shared = Arc::new(Shared::default());
         let consumer: StreamConsumer<WorkerContext> = consumer_config(&cfg.brokers, &cfg.group)
             // Bounds how long a fetch may be held by the broker when it has nothing new
             // (librdkafka's default is 500 ms): a floor of the end-to-end latency.
             .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)
             .create_with_context(WorkerContext {
-                topic: cfg.topic.clone(),
+                topic: topic.name.clone(),
                 shared: shared.clone(),
             })
             .map_err(|e| Error::kafka("creating consumer", e))?;
-        ensure_topic(&cfg.brokers, &cfg.dlq_topic).await;
-        let dlq = BatchProducer::new(&producer_config(&cfg.brokers), &cfg.dlq_topic, "dlq")?;
-        let sets = SetSink::connect(&cfg.resp, cfg.resp_timeout).await?;
-        Ok(Worker {
-            stats: WorkerStats::new(registry),
-            store: Arc::new(store),
+        ensure_topic(&cfg.brokers, &topic.dlq_topic).await;
+        let dlq = BatchProducer::new(&producer_config(&cfg.brokers), &topic.dlq_topic, "dlq")?;
+        Ok(TopicLoop {
+            stats: WorkerStats::new(registry, &topic.name),
+            store,
             consumer: ClosingConsumer::new(consumer),
             shared,
             dlq: Arc::new(dlq),
@@ -160,7 +173,8 @@ impl<S: Store> Worker<S> {
             tracker: CommitTracker::new(),
             last_commit: Instant::now(),
             busy: Duration::ZERO,
-            cfg,
+            cfg: cfg.clone(),
+            topic,
         })
     }
 
@@ -174,14 +188,19 @@ impl<S: Store> Worker<S> {
             self.consumer.clone(),
             self.stats.clone(),
         );
-        for table in [DRIVING_TABLE, OVERSPEED_TABLE, CHECKPOINT_TABLE] {
+        let mut tables = vec![(self.topic.table.clone(), self.topic.ttl)];
+        if self.engine.is_some() {
+            tables.push((OVERSPEED_TABLE.into(), None));
+        }
+        tables.push((CHECKPOINT_TABLE.into(), None));
+        for (table, ttl) in &tables {
             let made = until_ok(
                 "create table",
                 &consumer,
                 &stats,
                 self.cfg.backoff_max,
                 &mut shutdown,
-                || store.ensure_table(table, FAMILY),
+                || store.ensure_table_ttl(table, FAMILY, *ttl),
             )
             .await;
             if made.is_none() {
@@ -189,17 +208,23 @@ impl<S: Store> Worker<S> {
             }
         }
         self.consumer
-            .subscribe(&[&self.cfg.topic])
-            .map_err(|e| Error::kafka(format!("subscribing to {}", self.cfg.topic), e))?;
+            .subscribe(&[&self.topic.name])
+            .map_err(|e| Error::kafka(format!("subscribing to {}", self.topic.name), e))?;
         // Aborted when `run` ends or is dropped, and holding only a weak reference, so a
         // killed worker's consumer is really gone (it must not keep its partitions).
         let _lag = AbortOnDrop(tokio::spawn(lag_loop(
             Arc::downgrade(&self.consumer),
-            self.cfg.topic.clone(),
+            self.topic.name.clone(),
             self.stats.clone(),
         )));
         let mut last_poll = Instant::now();
-        tracing::info!(topic = %self.cfg.topic, group = %self.cfg.group, "worker running");
+        tracing::info!(
+            topic = %self.topic.name,
+            table = %self.topic.table,
+            rules = self.topic.rules,
+            group = %self.cfg.group,
+            "worker running"
+        );
         while !*shutdown.borrow() {
             let batch = tokio::select! {
                 b = self.gather() => b,
@@ -272,20 +297,24 @@ impl<S: Store> Worker<S> {
             match c {
                 OwnershipChange::Revoked(ps) => {
                     for p in ps {
-                        self.engine.revoke(p);
+                        if let Some(e) = self.engine.as_mut() {
+                            e.revoke(p);
+                        }
                         self.tracker.revoke(p);
                     }
                 }
                 OwnershipChange::Assigned(ps) => self.assign(&ps, now).await,
                 OwnershipChange::Resync => {
-                    for p in self.engine.partitions() {
-                        self.engine.revoke(p);
+                    for p in self.tracker.partitions() {
+                        if let Some(e) = self.engine.as_mut() {
+                            e.revoke(p);
+                        }
                         self.tracker.revoke(p);
                     }
                     let ps = self.consumer.assignment().map_or_else(
                         |_| Vec::new(),
                         |tpl| {
-                            tpl.elements_for_topic(&self.cfg.topic)
+                            tpl.elements_for_topic(&self.topic.name)
                                 .iter()
                                 .map(|e| e.partition())
                                 .collect()
@@ -295,29 +324,34 @@ impl<S: Store> Worker<S> {
                 }
             }
         }
-        self.stats.owned.set(self.engine.partitions().len() as i64);
+        self.stats.owned.set(self.tracker.partitions().len() as i64);
     }
 
     async fn assign(&mut self, ps: &[i32], now: Instant) {
         let mut tpl = TopicPartitionList::new();
         for &p in ps {
-            self.engine.assign(p, now);
+            if let Some(e) = self.engine.as_mut() {
+                e.assign(p, now);
+            }
             self.tracker.assign(p);
-            tpl.add_partition(&self.cfg.topic, p);
+            tpl.add_partition(&self.topic.name, p);
         }
+        let Some(engine) = self.engine.as_mut() else {
+            return; // no rules, no checkpoint to restore
+        };
         // Restore the rule checkpoints of the last commits, so replayed events of windows
         // that fired before are not fired again as partial batches. The store's copy is
         // authoritative (written before each commit); commit metadata is the fallback.
         let mut restored = Vec::new();
         for &p in ps {
-            let key = checkpoint_key(&self.cfg.group, &self.cfg.topic, p);
+            let key = checkpoint_key(&self.cfg.group, &self.topic.name, p);
             match self
                 .store
                 .get_cell(CHECKPOINT_TABLE, &key, "checkpoint")
                 .await
             {
                 Ok(Some(v)) => {
-                    self.engine.restore(p, &String::from_utf8_lossy(&v));
+                    engine.restore(p, &String::from_utf8_lossy(&v));
                     restored.push(p);
                 }
                 Ok(None) => {}
@@ -326,9 +360,9 @@ impl<S: Store> Worker<S> {
         }
         match self.consumer.committed_offsets(tpl, Duration::from_secs(5)) {
             Ok(committed) => {
-                for e in committed.elements_for_topic(&self.cfg.topic) {
+                for e in committed.elements_for_topic(&self.topic.name) {
                     if !e.metadata().is_empty() && !restored.contains(&e.partition()) {
-                        self.engine.restore(e.partition(), e.metadata());
+                        engine.restore(e.partition(), e.metadata());
                     }
                 }
             }
@@ -354,7 +388,13 @@ impl<S: Store> Worker<S> {
             consumed,
             parse_bad,
             late,
-        } = classify(&batch, |p| tracker.owns(p), &mut self.engine, engine_now);
+        } = classify(
+            &batch,
+            |p| tracker.owns(p),
+            self.topic.parser,
+            self.engine.as_mut(),
+            engine_now,
+        );
         self.stats.consumed.add(consumed);
         let (store, consumer, stats, max) = (
             self.store.clone(),
@@ -364,14 +404,10 @@ impl<S: Store> Worker<S> {
         );
         let t_parsed = Instant::now();
         if !rows.is_empty() {
-            let ok = until_ok(
-                "store driving rows",
-                &consumer,
-                &stats,
-                max,
-                shutdown,
-                || store.put(DRIVING_TABLE, &rows),
-            )
+            let table = &self.topic.table;
+            let ok = until_ok("store rows", &consumer, &stats, max, shutdown, || {
+                store.put(table, &rows)
+            })
             .await;
             if ok.is_none() {
                 return false;
@@ -423,7 +459,11 @@ impl<S: Store> Worker<S> {
         // IMPORTANT: the wait on the store (however long, failed or not) is off the clock
         // before the engine looks at idleness; see `engine_now`.
         self.busy += t_stored - t_parsed;
-        let firings = self.engine.advance(self.engine_now());
+        let now = self.engine_now();
+        let firings = self
+            .engine
+            .as_mut()
+            .map_or_else(Vec::new, |e| e.advance(now));
         let t_advanced = Instant::now();
         let fired = firings.len();
         let sunk = firings.is_empty() || self.sink_firings(firings, shutdown).await;
@@ -510,15 +550,15 @@ impl<S: Store> Worker<S> {
             consumer: &self.consumer,
             mode,
         };
-        let engine = &self.engine;
+        let engine = self.engine.as_ref();
         let out = commit::commit(
             &*self.store,
             &sink,
             &mut self.tracker,
-            |p| engine.held_offset(p),
-            || engine.checkpoint(),
+            |p| engine.and_then(|e| e.held_offset(p)),
+            || engine.map_or_else(String::new, Engine::checkpoint),
             &self.cfg.group,
-            &self.cfg.topic,
+            &self.topic.name,
         )
         .await;
         match out {
@@ -543,11 +583,14 @@ impl<S: Store> Worker<S> {
     }
 
     fn reload(&mut self) {
-        match self.rules.poll() {
+        let (Some(rules), Some(engine)) = (self.rules.as_mut(), self.engine.as_mut()) else {
+            return;
+        };
+        match rules.poll() {
             Reload::Unchanged => {}
             Reload::Applied(set) => {
                 tracing::info!(rules = set.rules.len(), "rule file reloaded");
-                self.engine.set_rules(&set);
+                engine.set_rules(&set);
                 self.stats.reloads_applied.inc();
             }
             Reload::Refused(e) => {

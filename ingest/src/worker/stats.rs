@@ -5,7 +5,9 @@
 //! `ingest_rule_reloads_total` (label `result`), `ingest_store_retries_total`,
 //! `ingest_batch_seconds` (histogram: batch consumed → stored, flagged and committed),
 //! `ingest_partitions_owned` (gauge: partitions of the topic this worker owns),
-//! `ingest_consumer_lag` and `ingest_committed_offset` (label `partition`).
+//! `ingest_consumer_lag` and `ingest_committed_offset` (label `partition`). Every series
+//! but the rule reloads (one rule file per worker) carries the label `topic` (first): a
+//! worker serving several topics counts each apart.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use crate::metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 #[derive(Debug, Clone)]
 pub struct WorkerStats {
     registry: Arc<Registry>,
+    topic: String,
     /// Records received from Kafka.
     pub consumed: Counter,
     /// Driving rows acknowledged by the store.
@@ -41,16 +44,25 @@ pub struct WorkerStats {
 
 impl WorkerStats {
     /// Registers the worker's metrics.
-    pub fn new(registry: Arc<Registry>) -> WorkerStats {
+    pub fn new(registry: Arc<Registry>, topic: &str) -> WorkerStats {
         let r = &registry;
         let dead = "Records sent to the dead-letter topic";
+        let t = ("topic", topic);
         WorkerStats {
-            consumed: r.counter("ingest_consumed_total", "Records consumed from Kafka", &[]),
-            stored: r.counter("ingest_stored_total", "Driving rows stored durably", &[]),
-            dead_parse: r.counter("ingest_dead_lettered_total", dead, &[("reason", "parse")]),
-            dead_late: r.counter("ingest_dead_lettered_total", dead, &[("reason", "late")]),
-            late: r.counter("ingest_late_total", "Events too late for their window", &[]),
-            firings: r.counter("ingest_rule_firings_total", "Rule firings flagged", &[]),
+            consumed: r.counter("ingest_consumed_total", "Records consumed from Kafka", &[t]),
+            stored: r.counter("ingest_stored_total", "Rows stored durably", &[t]),
+            dead_parse: r.counter(
+                "ingest_dead_lettered_total",
+                dead,
+                &[t, ("reason", "parse")],
+            ),
+            dead_late: r.counter("ingest_dead_lettered_total", dead, &[t, ("reason", "late")]),
+            late: r.counter(
+                "ingest_late_total",
+                "Events too late for their window",
+                &[t],
+            ),
+            firings: r.counter("ingest_rule_firings_total", "Rule firings flagged", &[t]),
             reloads_applied: r.counter(
                 "ingest_rule_reloads_total",
                 "Rule file reloads",
@@ -64,20 +76,21 @@ impl WorkerStats {
             retries: r.counter(
                 "ingest_store_retries_total",
                 "Retries of store, RESP or dead-letter writes",
-                &[],
+                &[t],
             ),
             batch_seconds: r.histogram(
                 "ingest_batch_seconds",
                 "Batch latency: consumed to stored, flagged and committed",
-                &[],
+                &[t],
                 LATENCY_BUCKETS,
             ),
             owned: r.gauge(
                 "ingest_partitions_owned",
                 "Partitions of the topic this worker owns",
-                &[],
+                &[t],
             ),
             registry,
+            topic: topic.into(),
         }
     }
 
@@ -86,7 +99,10 @@ impl WorkerStats {
         self.registry.gauge(
             "ingest_consumer_lag",
             "High watermark minus position, per partition",
-            &[("partition", &partition.to_string())],
+            &[
+                ("topic", &self.topic),
+                ("partition", &partition.to_string()),
+            ],
         )
     }
 
@@ -95,7 +111,10 @@ impl WorkerStats {
         self.registry.gauge(
             "ingest_committed_offset",
             "Last committed offset, per partition",
-            &[("partition", &partition.to_string())],
+            &[
+                ("topic", &self.topic),
+                ("partition", &partition.to_string()),
+            ],
         )
     }
 }

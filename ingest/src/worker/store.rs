@@ -22,6 +22,22 @@ pub trait Store: Send + Sync + 'static {
     /// [`Error::Store`] if the server is unreachable or refuses.
     fn ensure_table(&self, table: &str, family: &str) -> impl Future<Output = Result<()>> + Send;
 
+    /// Creates `table` with family `family` whose cells live `ttl` (`None`: forever) if it
+    /// does not exist; an existing table keeps its schema. The default is
+    /// [`ensure_table`](Self::ensure_table), for stores without TTLs (test wrappers).
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the server is unreachable or refuses.
+    fn ensure_table_ttl(
+        &self,
+        table: &str,
+        family: &str,
+        ttl: Option<std::time::Duration>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = ttl;
+        self.ensure_table(table, family)
+    }
+
     /// Writes `rows` to `table`; resolves only once the server made them durable (`sync`).
     ///
     /// # Errors
