@@ -244,8 +244,63 @@ impl DeadLetters {
     }
 }
 
+/// Parsed lines on their way from the parsing thread to the sort: records end to end,
+/// and where each ends.
+struct Batch {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// Record bytes per batch handed from the parsing thread to the sort.
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches waiting for the sort (the parser blocks beyond: bounded memory).
+const PARSE_BATCHES: usize = 4;
+
+/// Reads and parses on one thread while the sort (and its spills) runs on this one, so a
+/// sort or a spill does not stop the parsing (and the other way round).
 fn read_and_sort(file: &Path, opts: &LoadOptions) -> Result<(FileReport, Sorted), ClientError> {
     let f = File::open(file).map_err(|e| io_err("opening", file, e))?;
+    let mut sorter = Sorter::new(opts.memory_budget, &opts.spill_dir);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(PARSE_BATCHES);
+    let mut report = std::thread::scope(|scope| -> Result<FileReport, ClientError> {
+        let parser = scope.spawn(move || parse_lines(f, file, opts, &tx));
+        let mut sort_err = None;
+        {
+            let rx = rx;
+            'batches: for batch in rx.iter() {
+                let mut start = 0;
+                for &end in &batch.ends {
+                    if let Err(e) = sorter.push_encoded(&batch.data[start..end]) {
+                        sort_err = Some(e);
+                        break 'batches;
+                    }
+                    start = end;
+                }
+            }
+            // `rx` dropped here: a parser still sending stops.
+        }
+        let parsed = parser
+            .join()
+            .map_err(|_| ClientError::NotDone("the parsing thread panicked".into()))?;
+        match sort_err {
+            Some(e) => Err(e),
+            None => parsed,
+        }
+    })?;
+    let sorted = sorter.finish()?;
+    report.spill_runs = sorted.runs() as u64;
+    report.duplicates = sorted.duplicates_in_runs();
+    Ok((report, sorted))
+}
+
+/// The parsing thread: lines to records in batches for `tx`, bad lines to the dead-letter
+/// file; the counts (lines, bytes, bad lines and their file).
+fn parse_lines(
+    f: File,
+    file: &Path,
+    opts: &LoadOptions,
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+) -> Result<FileReport, ClientError> {
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut r = BufReader::with_capacity(1 << 20, f);
     let bad_path = opts.bad_lines.clone().unwrap_or_else(|| {
@@ -258,7 +313,6 @@ fn read_and_sort(file: &Path, opts: &LoadOptions) -> Result<(FileReport, Sorted)
         out: None,
         count: 0,
     };
-    let mut sorter = Sorter::new(opts.memory_budget, &opts.spill_dir);
     let mut report = FileReport {
         file: file.to_path_buf(),
         ..FileReport::default()
@@ -269,6 +323,11 @@ fn read_and_sort(file: &Path, opts: &LoadOptions) -> Result<(FileReport, Sorted)
     let started = Instant::now();
     let mut shown = Instant::now();
     let mut progress = Progress::new(opts.progress, file, "reading");
+    let new_batch = || Batch {
+        data: Vec::with_capacity(BATCH_BYTES + (64 << 10)),
+        ends: Vec::with_capacity(BATCH_BYTES / 64),
+    };
+    let mut batch = new_batch();
     while let Some(len) = read_line(&mut r, &mut line).map_err(|e| io_err("reading", file, e))? {
         report.lines += 1;
         report.bytes += len as u64;
@@ -280,24 +339,31 @@ fn read_and_sort(file: &Path, opts: &LoadOptions) -> Result<(FileReport, Sorted)
             )?;
             continue;
         }
-        let format = &opts.format;
-        if let Err(reason) =
-            sorter.push_with(|out| format.record(&line, default_ts, &families, out))?
+        match opts
+            .format
+            .record(&line, default_ts, &families, &mut batch.data)
         {
-            dead.add(report.lines, &reason, &line)?;
+            Ok(_) => batch.ends.push(batch.data.len()),
+            Err(reason) => dead.add(report.lines, &reason, &line)?,
+        }
+        if batch.data.len() >= BATCH_BYTES
+            && tx.send(std::mem::replace(&mut batch, new_batch())).is_err()
+        {
+            // The sort stopped on an error; it reports it.
+            return Ok(report);
         }
         if report.lines.is_multiple_of(4096) && shown.elapsed() >= Duration::from_secs(1) {
             shown = Instant::now();
             progress.show(report.bytes, total, "B", started);
         }
     }
+    if !batch.ends.is_empty() {
+        let _ = tx.send(batch);
+    }
     progress.done();
     report.bad_lines = dead.count;
     report.bad_file = dead.finish()?;
-    let sorted = sorter.finish()?;
-    report.spill_runs = sorted.runs() as u64;
-    report.duplicates = sorted.duplicates_in_runs();
-    Ok((report, sorted))
+    Ok(report)
 }
 
 /// Streams already sorted cells to `table` as one load, once (no retry); the server's

@@ -115,6 +115,18 @@ impl Sorter {
         }
     }
 
+    /// Adds one record already encoded by `record::encode` (in this process).
+    ///
+    /// # Errors
+    /// Spill file I/O errors.
+    pub fn push_encoded(&mut self, rec: &[u8]) -> Result<(), ClientError> {
+        self.push_with(|out| {
+            out.extend_from_slice(rec);
+            Ok(rec.len())
+        })
+        .map(|_| ())
+    }
+
     /// Adds the record of `row` at `ts` with `columns` (tests and callers that build
     /// records themselves).
     ///
