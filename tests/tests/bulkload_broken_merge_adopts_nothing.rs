@@ -5,23 +5,22 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use speedlayer_client::bulk::record::Column;
 use speedlayer_client::bulk::{Sorter, load_sorted};
-use speedlayer_client::proto::BulkCell;
 use speedlayer_tests::server::ServerProcess;
 
 fn sorted(n: usize, spill: &std::path::Path) -> speedlayer_client::bulk::Sorted {
     let mut s = Sorter::new(1 << 20, spill);
     // Descending rows: every run is a real sort, and runs interleave in the merge.
     for i in (0..n).rev() {
-        s.push(BulkCell {
-            row: Bytes::from(format!("r{i:07}")),
-            family: "cf1".into(),
-            qualifier: Bytes::from_static(b"q"),
-            timestamp: 1,
-            value: Bytes::from(vec![b'v'; 64]),
-        })
-        .unwrap();
+        let value = [b'v'; 64];
+        let mut cols = [Column {
+            family: 0,
+            qualifier: b"q",
+            value: &value,
+        }];
+        s.push_row(format!("r{i:07}").as_bytes(), 1, &mut cols)
+            .unwrap();
     }
     s.finish().unwrap()
 }
@@ -35,6 +34,7 @@ async fn a_damaged_spill_file_cancels_the_load() {
         .await
         .unwrap();
     let n = 60_000;
+    let families = ["cf1".to_string()];
 
     let bad = sorted(n, dir.path());
     assert!(bad.runs() >= 3, "runs: {}", bad.runs());
@@ -45,7 +45,9 @@ async fn a_damaged_spill_file_cancels_the_load() {
     let at = bytes.len() - 100;
     bytes[at] ^= 0xff;
     std::fs::write(&last, bytes).unwrap();
-    let err = load_sorted(&client, "t", &Arc::new(bad)).await.unwrap_err();
+    let err = load_sorted(&client, "t", &families, &Arc::new(bad))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");
     assert_eq!(
         server.cli(&["count", "t"]).ok().trim(),
@@ -54,7 +56,9 @@ async fn a_damaged_spill_file_cancels_the_load() {
     );
 
     let good = sorted(n, dir.path());
-    let (resp, dups) = load_sorted(&client, "t", &Arc::new(good)).await.unwrap();
+    let (resp, dups) = load_sorted(&client, "t", &families, &Arc::new(good))
+        .await
+        .unwrap();
     assert_eq!((resp.cells, dups), (n as u64, 0));
     assert_eq!(server.cli(&["count", "t"]).ok().trim(), n.to_string());
 }

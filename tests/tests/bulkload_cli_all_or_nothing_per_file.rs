@@ -66,7 +66,7 @@ fn status_file_is_queryable_and_bad_lines_are_dead_lettered() {
     let server = ServerProcess::start(&data, &[]);
     create(&server);
     let file = dir.path().join("status-20261122.csv");
-    let good = status_file(&file, 'V', 3000, 7);
+    let good = status_file(&file, 'V', 9000, 7);
     let out = server
         .cli(&[
             "bulkload",

@@ -14,6 +14,7 @@ pub fn strip_terminator(line: &[u8]) -> &[u8] {
 }
 use speedlayer_proto::BulkCell;
 
+use super::record::{self, Column};
 use crate::error::ClientError;
 
 /// What one field of a CSV line is, in `--columns`.
@@ -78,7 +79,11 @@ impl CsvMapping {
         if !fields.iter().any(|f| matches!(f, CsvField::Column { .. })) {
             return Err(bad("no FAMILY:QUALIFIER column".into()));
         }
-        Ok(CsvMapping { delimiter, fields })
+        let m = CsvMapping { delimiter, fields };
+        if m.families().len() > record::MAX_FAMILIES {
+            return Err(bad(format!("more than {} families", record::MAX_FAMILIES)));
+        }
+        Ok(m)
     }
 
     /// The families the mapping writes.
@@ -147,6 +152,91 @@ impl LineFormat {
             LineFormat::Csv(m) => csv_cells(m, line, default_ts, out),
         }
     }
+
+    /// Appends the row record (`record.rs`) of `line` to `out`, family indexes into
+    /// `families` (this format's [`LineFormat::families`]); its length.
+    ///
+    /// # Errors
+    /// The reason the line is bad input (nothing is appended then).
+    pub fn record(
+        &self,
+        line: &[u8],
+        default_ts: u64,
+        families: &[String],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, String> {
+        let line = trim_line(line);
+        match self {
+            LineFormat::Status => {
+                let text = speedlayer_events::line_str(line).map_err(|e| e.to_string())?;
+                let ev = speedlayer_events::parse_status(text).map_err(|e| e.to_string())?;
+                let row = status_row(&ev, line);
+                let ts = u64::try_from(row.timestamp_ms)
+                    .map_err(|_| format!("event time {} is before 1970", ev.event_time))?;
+                let family = family_index(families, STATUS_FAMILY)?;
+                let mut cols: [Column<'_>; 13] = [Column {
+                    family,
+                    qualifier: b"",
+                    value: b"",
+                }; 13];
+                for (c, (q, v)) in cols.iter_mut().zip(row.cells()) {
+                    c.qualifier = q.as_bytes();
+                    c.value = v;
+                }
+                record::encode(&row.key, ts, &mut cols, out)
+            }
+            LineFormat::Csv(m) => csv_record(m, line, default_ts, families, out),
+        }
+    }
+}
+
+fn family_index(families: &[String], family: &str) -> Result<u8, String> {
+    families
+        .iter()
+        .position(|f| f == family)
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| format!("family {family} is not in the load's family table"))
+}
+
+fn csv_record(
+    m: &CsvMapping,
+    line: &[u8],
+    default_ts: u64,
+    families: &[String],
+    out: &mut Vec<u8>,
+) -> Result<usize, String> {
+    if line.is_empty() {
+        return Err("empty line".into());
+    }
+    let parts: Vec<&[u8]> = line.split(|b| *b == m.delimiter).collect();
+    if parts.len() != m.fields.len() {
+        return Err(format!(
+            "expected {} fields, got {}",
+            m.fields.len(),
+            parts.len()
+        ));
+    }
+    let mut key = Vec::new();
+    let mut ts = default_ts;
+    let mut cols = Vec::with_capacity(parts.len());
+    for (f, p) in m.fields.iter().zip(&parts) {
+        match f {
+            CsvField::Key => {
+                if !key.is_empty() {
+                    key.push(b'#');
+                }
+                key.extend_from_slice(p);
+            }
+            CsvField::Timestamp => ts = parse_ts(p)?,
+            CsvField::Column { family, qualifier } => cols.push(Column {
+                family: family_index(families, family)?,
+                qualifier,
+                value: p,
+            }),
+            CsvField::Skip => {}
+        }
+    }
+    record::encode(&key, ts, &mut cols, out)
 }
 
 fn csv_cells(

@@ -8,6 +8,7 @@
 
 pub mod format;
 pub mod load;
+pub mod record;
 pub mod sort;
 
 pub use format::{CsvField, CsvMapping, LineFormat};

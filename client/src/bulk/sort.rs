@@ -1,112 +1,172 @@
-//! The loader's external sort: cells in input order in, cells in store order out, with
-//! bounded memory (`storage/docs/bulk_load.md` §8).
+//! The loader's external sort: row records (`record.rs`, one per input line) in input
+//! order in, records in store order out, with bounded memory
+//! (`storage/docs/bulk_load.md` §8).
 //!
-//! Cells are held in memory until they take more than the budget, then sorted and written
-//! to a spill file (a "run"); the sorted output merges the runs and the last in-memory
-//! batch. Of cells with the same row, family, qualifier and timestamp the one from the
-//! latest input line is kept (the others are counted as duplicates). Runs are kept until
-//! the [`Sorted`] is dropped, so a load can be streamed again (a retry after the server
-//! refused changed boundaries). This module neither parses lines nor talks to a server.
+//! Records are appended end to end to one buffer (no allocation per cell) until it, and
+//! the offsets sorted with it, would take more than the budget; then the offsets are
+//! sorted and the records written in that order to a spill file (a "run"). The sorted
+//! output merges the runs and the last in-memory batch. Order: row ascending, then
+//! timestamp descending; of records with the same row and timestamp the one from the
+//! latest input line is kept and the others are counted as duplicates (every line of a
+//! format has the same columns, so this is "the latest line's cell wins"). Runs are kept
+//! until the [`Sorted`] is dropped, so a load can be streamed again (a retry after the
+//! server refused changed boundaries). This module neither parses lines nor talks to a
+//! server.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use prost::Message;
-use speedlayer_proto::{BulkCell, BulkLoadRequest};
-
+use super::record::{self, Column, RecordRef, record_order};
 use crate::error::ClientError;
 
-/// Default memory budget of the sort: 256 MiB of cells.
+/// Default memory budget of the sort: 256 MiB of records.
 pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
-/// Bytes of cells per chunk of a spill file (the merge holds one chunk per run).
+/// Bytes of records per chunk of a spill file (the merge holds one chunk per run).
 pub const SPILL_CHUNK_BYTES: usize = 256 << 10;
 /// Largest chunk a spill file may declare (a corrupt length is refused, not allocated).
 pub const MAX_SPILL_CHUNK_BYTES: usize = 64 << 20;
-/// Bytes a cell costs in memory beyond its fields (vector slot, `Bytes` headers).
-const CELL_OVERHEAD: usize = 128;
+/// Room kept free at the end of the record buffer for the next record: a record that
+/// would not fit spills the buffer first, so the buffer never reallocates.
+const RECORD_ROOM: usize = 256 << 10;
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> ClientError {
     ClientError::NotDone(format!("{what} {}: {e}", path.display()))
 }
 
-/// The bytes a cell holds in memory, for the budget.
-pub fn cell_bytes(c: &BulkCell) -> usize {
-    c.row.len() + c.family.len() + c.qualifier.len() + c.value.len() + CELL_OVERHEAD
+fn record_at(arena: &[u8], off: usize) -> RecordRef<'_> {
+    // Records in the arena were written by `record::encode` in this process.
+    RecordRef::trusted(&arena[off..]).unwrap_or(RecordRef {
+        row: &[],
+        ts: 0,
+        n: 0,
+        columns: &[],
+    })
 }
 
-/// Store order: row, family, qualifier ascending, timestamp descending.
-pub fn store_order(a: &BulkCell, b: &BulkCell) -> Ordering {
-    a.row
-        .cmp(&b.row)
-        .then_with(|| a.family.cmp(&b.family))
-        .then_with(|| a.qualifier.cmp(&b.qualifier))
-        .then_with(|| b.timestamp.cmp(&a.timestamp))
-}
-
-/// Sorts cells with bounded memory. Push cells in input order, then [`Sorter::finish`].
+/// Sorts records with bounded memory. Push records in input order, then
+/// [`Sorter::finish`].
 pub struct Sorter {
     budget: usize,
     spill_root: PathBuf,
     dir: Option<PathBuf>,
-    mem: Vec<(BulkCell, u64)>,
-    mem_bytes: usize,
+    arena: Vec<u8>,
+    index: Vec<usize>,
     runs: Vec<PathBuf>,
-    next_seq: u64,
     spilled_bytes: u64,
     duplicates: u64,
 }
 
 impl Sorter {
-    /// A sorter holding at most about `budget` bytes of cells in memory, spilling into a
-    /// private directory it creates under `spill_root` when it has to.
+    /// A sorter holding at most about `budget` bytes of records and offsets in memory,
+    /// spilling into a private directory it creates under `spill_root` when it has to.
     pub fn new(budget: usize, spill_root: &Path) -> Sorter {
         Sorter {
             budget: budget.max(1 << 20),
             spill_root: spill_root.to_path_buf(),
             dir: None,
-            mem: Vec::new(),
-            mem_bytes: 0,
+            arena: Vec::new(),
+            index: Vec::new(),
             runs: Vec::new(),
-            next_seq: 0,
             spilled_bytes: 0,
             duplicates: 0,
         }
     }
 
-    /// Adds one cell.
+    /// The record buffer's share of the budget; the offsets get the rest (1/8).
+    fn arena_cap(&self) -> usize {
+        self.budget - self.budget / 8
+    }
+
+    fn index_cap(&self) -> usize {
+        self.budget / 8 / std::mem::size_of::<usize>()
+    }
+
+    /// Adds one record, written by `write` at the end of the buffer it is given (returns
+    /// the record's length, or the reason the line is bad input: then nothing is added and
+    /// the reason is returned as `Ok(Err(reason))`).
     ///
     /// # Errors
     /// Spill file I/O errors.
-    pub fn push(&mut self, cell: BulkCell) -> Result<(), ClientError> {
-        self.mem_bytes += cell_bytes(&cell);
-        self.mem.push((cell, self.next_seq));
-        self.next_seq += 1;
-        if self.mem_bytes >= self.budget {
+    pub fn push_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<usize, String>,
+    ) -> Result<Result<(), String>, ClientError> {
+        if self.arena.capacity() == 0 {
+            self.arena.reserve_exact(self.arena_cap());
+            self.index.reserve_exact(self.index_cap());
+        }
+        if !self.index.is_empty()
+            && (self.arena.len() + RECORD_ROOM.min(self.arena_cap() / 16) > self.arena.capacity()
+                || self.index.len() == self.index.capacity())
+        {
             self.spill()?;
         }
-        Ok(())
-    }
-
-    /// Sorts the in-memory cells (latest input first among equals) and drops duplicates.
-    fn sort_mem(&mut self) -> Vec<BulkCell> {
-        let mut mem = std::mem::take(&mut self.mem);
-        self.mem_bytes = 0;
-        mem.sort_unstable_by(|a, b| store_order(&a.0, &b.0).then_with(|| b.1.cmp(&a.1)));
-        let mut out: Vec<BulkCell> = Vec::with_capacity(mem.len());
-        for (c, _) in mem {
-            match out.last() {
-                Some(last) if store_order(last, &c) == Ordering::Equal => self.duplicates += 1,
-                _ => out.push(c),
+        let start = self.arena.len();
+        match write(&mut self.arena) {
+            Ok(_) => {
+                self.index.push(start);
+                Ok(Ok(()))
+            }
+            Err(reason) => {
+                self.arena.truncate(start);
+                Ok(Err(reason))
             }
         }
-        out
+    }
+
+    /// Adds one record already encoded by `record::encode` (in this process).
+    ///
+    /// # Errors
+    /// Spill file I/O errors.
+    pub fn push_encoded(&mut self, rec: &[u8]) -> Result<(), ClientError> {
+        self.push_with(|out| {
+            out.extend_from_slice(rec);
+            Ok(rec.len())
+        })
+        .map(|_| ())
+    }
+
+    /// Adds the record of `row` at `ts` with `columns` (tests and callers that build
+    /// records themselves).
+    ///
+    /// # Errors
+    /// [`ClientError::BadArgument`] for a record `record::encode` refuses; spill I/O.
+    pub fn push_row(
+        &mut self,
+        row: &[u8],
+        ts: u64,
+        columns: &mut [Column<'_>],
+    ) -> Result<(), ClientError> {
+        self.push_with(|out| record::encode(row, ts, columns, out))?
+            .map_err(ClientError::BadArgument)
+    }
+
+    /// Sorts the in-memory offsets (latest input first among equals) and drops
+    /// duplicates.
+    fn sort_mem(&mut self) {
+        let arena = &self.arena;
+        // Offsets grow with input order: the larger offset is the later line.
+        self.index.sort_unstable_by(|&a, &b| {
+            record_order(&record_at(arena, a), &record_at(arena, b)).then_with(|| b.cmp(&a))
+        });
+        let mut dups = 0u64;
+        let mut prev: Option<RecordRef<'_>> = None;
+        self.index.retain(|&off| {
+            let r = record_at(arena, off);
+            let same = prev.is_some_and(|p| p.row == r.row && p.ts == r.ts);
+            if same {
+                dups += u64::from(r.n);
+            } else {
+                prev = Some(r);
+            }
+            !same
+        });
+        self.duplicates += dups;
     }
 
     fn spill(&mut self) -> Result<(), ClientError> {
-        let cells = self.sort_mem();
+        self.sort_mem();
         let dir = match &self.dir {
             Some(d) => d.clone(),
             None => {
@@ -124,39 +184,52 @@ impl Sorter {
         let path = dir.join(format!("run-{:06}", self.runs.len()));
         let f = File::create(&path).map_err(|e| io_err("creating", &path, e))?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
-        let mut chunk = BulkLoadRequest::default();
-        let mut bytes = 0;
-        for c in cells {
-            bytes += cell_bytes(&c);
-            chunk.cells.push(c);
-            if bytes >= SPILL_CHUNK_BYTES {
+        let mut chunk = Vec::with_capacity(SPILL_CHUNK_BYTES + RECORD_ROOM);
+        for &off in &self.index {
+            let len = record_len(&self.arena, off);
+            chunk.extend_from_slice(&self.arena[off..off + len]);
+            if chunk.len() >= SPILL_CHUNK_BYTES {
                 self.spilled_bytes += write_chunk(&mut w, &chunk, &path)?;
-                chunk.cells.clear();
-                bytes = 0;
+                chunk.clear();
             }
         }
-        if !chunk.cells.is_empty() {
+        if !chunk.is_empty() {
             self.spilled_bytes += write_chunk(&mut w, &chunk, &path)?;
         }
         w.flush().map_err(|e| io_err("writing", &path, e))?;
         self.runs.push(path);
+        self.arena.clear();
+        self.index.clear();
         Ok(())
     }
 
-    /// Ends the input: the sorted cells, ready to be read (and read again).
+    /// Ends the input: the sorted records, ready to be read (and read again).
     ///
     /// # Errors
-    /// None today; kept fallible for symmetry with `push`.
+    /// None today; kept fallible for symmetry with `push_with`.
     pub fn finish(mut self) -> Result<Sorted, ClientError> {
-        let mem = self.sort_mem();
+        if !self.runs.is_empty() && !self.index.is_empty() {
+            // The merge then holds one chunk per run, not a full buffer: its memory stays
+            // far below the budget while chunks are being sent.
+            self.spill()?;
+            self.arena = Vec::new();
+            self.index = Vec::new();
+        }
+        self.sort_mem();
         Ok(Sorted {
             runs: std::mem::take(&mut self.runs),
-            mem,
+            arena: std::mem::take(&mut self.arena),
+            index: std::mem::take(&mut self.index),
             dir: self.dir.take(),
             spilled_bytes: self.spilled_bytes,
             duplicates_in_runs: self.duplicates,
         })
     }
+}
+
+/// The length of the record at `off` (written by `record::encode` in this process).
+fn record_len(arena: &[u8], off: usize) -> usize {
+    RecordRef::parse(&arena[off..]).map_or(arena.len() - off, |(_, len)| len)
 }
 
 impl Drop for Sorter {
@@ -208,13 +281,8 @@ fn remove_spill_dir(dir: Option<PathBuf>) {
     }
 }
 
-/// One spill chunk: `len:u32le crc:u32le body` (§8), the body a `BulkLoadRequest`.
-fn write_chunk(
-    w: &mut impl Write,
-    chunk: &BulkLoadRequest,
-    path: &Path,
-) -> Result<u64, ClientError> {
-    let body = chunk.encode_to_vec();
+/// One spill chunk: `len:u32le crc:u32le body` (§8), the body records end to end.
+fn write_chunk(w: &mut impl Write, body: &[u8], path: &Path) -> Result<u64, ClientError> {
     let len = u32::try_from(body.len())
         .ok()
         .filter(|l| (*l as usize) <= MAX_SPILL_CHUNK_BYTES)
@@ -222,23 +290,24 @@ fn write_chunk(
             ClientError::NotDone(format!("spill chunk of {} bytes is too large", body.len()))
         })?;
     w.write_all(&len.to_le_bytes())
-        .and_then(|()| w.write_all(&crc32fast::hash(&body).to_le_bytes()))
-        .and_then(|()| w.write_all(&body))
+        .and_then(|()| w.write_all(&crc32fast::hash(body).to_le_bytes()))
+        .and_then(|()| w.write_all(body))
         .map_err(|e| io_err("writing", path, e))?;
     Ok(8 + body.len() as u64)
 }
 
-/// Reads the next chunk of a spill file; `None` at its end.
+/// Reads the next chunk of a spill file into `body` (replacing its content); `false` at
+/// the end of the file. Every record of the body is checked (`RecordRef::parse`).
 ///
 /// # Errors
 /// [`ClientError::NotDone`] naming the file for a torn chunk, a length above the limit, a
-/// checksum mismatch or a body that does not decode.
-pub fn read_chunk(r: &mut impl Read, path: &Path) -> Result<Option<BulkLoadRequest>, ClientError> {
+/// checksum mismatch or a body that is not whole records.
+pub fn read_chunk(r: &mut impl Read, path: &Path, body: &mut Vec<u8>) -> Result<bool, ClientError> {
     let mut head = [0u8; 8];
     let mut got = 0;
     while got < head.len() {
         match r.read(&mut head[got..]) {
-            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) if got == 0 => return Ok(false),
             Ok(0) => return Err(corrupt(path, "torn chunk header")),
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -250,15 +319,24 @@ pub fn read_chunk(r: &mut impl Read, path: &Path) -> Result<Option<BulkLoadReque
     if len > MAX_SPILL_CHUNK_BYTES {
         return Err(corrupt(path, &format!("chunk declares {len} bytes")));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)
+    body.clear();
+    body.resize(len, 0);
+    r.read_exact(body)
         .map_err(|_| corrupt(path, "torn chunk body"))?;
-    if crc32fast::hash(&body) != crc {
+    if crc32fast::hash(body) != crc {
         return Err(corrupt(path, "chunk checksum mismatch"));
     }
-    BulkLoadRequest::decode(&body[..])
-        .map(Some)
-        .map_err(|e| corrupt(path, &format!("chunk does not decode: {e}")))
+    let mut at = 0;
+    while at < body.len() {
+        match RecordRef::parse(&body[at..]) {
+            Some((_, n)) => at += n,
+            None => return Err(corrupt(path, "chunk body is not whole records")),
+        }
+    }
+    if body.is_empty() {
+        return Err(corrupt(path, "empty chunk"));
+    }
+    Ok(true)
 }
 
 fn corrupt(path: &Path, why: &str) -> ClientError {
@@ -268,10 +346,12 @@ fn corrupt(path: &Path, why: &str) -> ClientError {
     ))
 }
 
-/// Sorted cells: spill runs plus the last in-memory batch. Dropping it removes the runs.
+/// Sorted records: spill runs plus the last in-memory batch. Dropping it removes the
+/// runs.
 pub struct Sorted {
     runs: Vec<PathBuf>,
-    mem: Vec<BulkCell>,
+    arena: Vec<u8>,
+    index: Vec<usize>,
     dir: Option<PathBuf>,
     spilled_bytes: u64,
     duplicates_in_runs: u64,
@@ -294,15 +374,15 @@ impl Sorted {
         self.spilled_bytes
     }
 
-    /// Duplicates dropped while sorting runs (the merge counts the rest).
+    /// Duplicate cells dropped while sorting runs (the merge counts the rest).
     pub fn duplicates_in_runs(&self) -> u64 {
         self.duplicates_in_runs
     }
 
-    /// The cells in store order, without duplicates (the latest input line's cell kept).
+    /// The records in store order, without duplicates (the latest input line's kept).
     ///
     /// # Errors
-    /// Opening a spill file.
+    /// Opening or reading a spill file.
     pub fn iter(&self) -> Result<Merge<'_>, ClientError> {
         let mut sources = Vec::with_capacity(self.runs.len() + 1);
         for p in &self.runs {
@@ -310,18 +390,30 @@ impl Sorted {
             sources.push(Source::Run {
                 reader: BufReader::with_capacity(64 << 10, f),
                 path: p.clone(),
-                buf: VecDeque::new(),
+                body: Vec::new(),
+                pos: 0,
+                len: 0,
             });
         }
-        sources.push(Source::Mem(self.mem.iter()));
+        sources.push(Source::Mem {
+            arena: &self.arena,
+            index: &self.index,
+            at: 0,
+        });
         let mut m = Merge {
-            heap: BinaryHeap::new(),
+            heap: Vec::with_capacity(sources.len()),
             sources,
-            last: None,
+            pending: false,
+            last_row: Vec::new(),
+            last_ts: None,
             duplicates: 0,
         };
         for i in 0..m.sources.len() {
-            m.refill(i)?;
+            if m.sources[i].start()? {
+                m.heap.push(i);
+                let at = m.heap.len() - 1;
+                m.sift_up(at);
+            }
         }
         Ok(m)
     }
@@ -337,116 +429,192 @@ enum Source<'a> {
     Run {
         reader: BufReader<File>,
         path: PathBuf,
-        buf: VecDeque<BulkCell>,
+        body: Vec<u8>,
+        /// The current record is `body[pos..pos + len]`.
+        pos: usize,
+        len: usize,
     },
-    Mem(std::slice::Iter<'a, BulkCell>),
+    Mem {
+        arena: &'a [u8],
+        index: &'a [usize],
+        at: usize,
+    },
 }
 
 impl Source<'_> {
-    fn next(&mut self) -> Result<Option<BulkCell>, ClientError> {
+    /// Positions on the first record; `false` when there is none.
+    fn start(&mut self) -> Result<bool, ClientError> {
         match self {
-            Source::Mem(it) => Ok(it.next().cloned()),
-            Source::Run { reader, path, buf } => {
-                if buf.is_empty() {
-                    match read_chunk(reader, path)? {
-                        Some(chunk) => buf.extend(chunk.cells),
-                        None => return Ok(None),
-                    }
+            Source::Mem { index, at, .. } => Ok(*at < index.len()),
+            Source::Run {
+                reader,
+                path,
+                body,
+                pos,
+                len,
+            } => {
+                if !read_chunk(reader, path, body)? {
+                    return Ok(false);
                 }
-                Ok(buf.pop_front())
+                *pos = 0;
+                *len = RecordRef::parse(body).map_or(0, |(_, n)| n);
+                Ok(true)
             }
+        }
+    }
+
+    /// Moves to the next record; `false` at the end.
+    fn advance(&mut self) -> Result<bool, ClientError> {
+        match self {
+            Source::Mem { index, at, .. } => {
+                *at += 1;
+                Ok(*at < index.len())
+            }
+            Source::Run {
+                reader,
+                path,
+                body,
+                pos,
+                len,
+            } => {
+                *pos += *len;
+                if *pos >= body.len() {
+                    if !read_chunk(reader, path, body)? {
+                        return Ok(false);
+                    }
+                    *pos = 0;
+                }
+                // `read_chunk` checked every record of the body.
+                *len = RecordRef::parse(&body[*pos..]).map_or(0, |(_, n)| n);
+                Ok(true)
+            }
+        }
+    }
+
+    fn current(&self) -> RecordRef<'_> {
+        match self {
+            Source::Mem { arena, index, at } => record_at(arena, index[*at]),
+            Source::Run { body, pos, .. } => record_at(body, *pos),
         }
     }
 }
 
-/// A heap entry: the next cell of source `src` (later sources hold later input).
-struct Head {
-    cell: BulkCell,
-    src: usize,
-}
-
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Head {}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Head {
-    // BinaryHeap is a max-heap: the smallest cell, and among equals the latest source,
-    // must compare greatest.
-    fn cmp(&self, other: &Self) -> Ordering {
-        store_order(&other.cell, &self.cell).then_with(|| self.src.cmp(&other.src))
-    }
-}
-
-/// The k-way merge of a [`Sorted`]'s runs.
+/// The k-way merge of a [`Sorted`]'s runs: a binary min-heap of source indexes ordered
+/// by their current records (later sources, which hold later input, first among equals).
+/// A lending iterator: [`Merge::next_record`] borrows the record from its source.
 pub struct Merge<'a> {
-    heap: BinaryHeap<Head>,
+    heap: Vec<usize>,
     sources: Vec<Source<'a>>,
-    last: Option<BulkCell>,
+    /// The top source's record was handed out: advance it before the next one.
+    pending: bool,
+    last_row: Vec<u8>,
+    last_ts: Option<u64>,
     duplicates: u64,
 }
 
 impl Merge<'_> {
-    fn refill(&mut self, src: usize) -> Result<(), ClientError> {
-        if let Some(cell) = self.sources[src].next()? {
-            self.heap.push(Head { cell, src });
+    fn less(&self, a: usize, b: usize) -> bool {
+        let (ra, rb) = (self.sources[a].current(), self.sources[b].current());
+        record_order(&ra, &rb).then_with(|| b.cmp(&a)) == std::cmp::Ordering::Less
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.less(self.heap[i], self.heap[parent]) {
+                self.heap.swap(i, parent);
+                i = parent;
+            } else {
+                break;
+            }
         }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < self.heap.len() && self.less(self.heap[l], self.heap[m]) {
+                m = l;
+            }
+            if r < self.heap.len() && self.less(self.heap[r], self.heap[m]) {
+                m = r;
+            }
+            if m == i {
+                return;
+            }
+            self.heap.swap(i, m);
+            i = m;
+        }
+    }
+
+    fn advance_top(&mut self) -> Result<(), ClientError> {
+        let Some(&top) = self.heap.first() else {
+            return Ok(());
+        };
+        if !self.sources[top].advance()? {
+            let last = self.heap.len() - 1;
+            self.heap.swap(0, last);
+            self.heap.pop();
+        }
+        self.sift_down(0);
         Ok(())
     }
 
-    /// Duplicates dropped by the merge so far.
-    pub fn duplicates(&self) -> u64 {
-        self.duplicates
-    }
-}
-
-impl Iterator for Merge<'_> {
-    type Item = Result<BulkCell, ClientError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record in store order, `None` at the end.
+    ///
+    /// # Errors
+    /// A damaged spill file.
+    pub fn next_record(&mut self) -> Result<Option<RecordRef<'_>>, ClientError> {
         loop {
-            let Head { cell, src } = self.heap.pop()?;
-            if let Err(e) = self.refill(src) {
-                return Some(Err(e));
+            if self.pending {
+                self.pending = false;
+                self.advance_top()?;
             }
-            if let Some(last) = &self.last
-                && store_order(last, &cell) == Ordering::Equal
-            {
-                self.duplicates += 1;
+            let Some(&top) = self.heap.first() else {
+                return Ok(None);
+            };
+            self.pending = true;
+            let r = self.sources[top].current();
+            if self.last_ts == Some(r.ts) && self.last_row == r.row {
+                self.duplicates += u64::from(r.n);
                 continue;
             }
-            self.last = Some(cell.clone());
-            return Some(Ok(cell));
+            self.last_row.clear();
+            self.last_row.extend_from_slice(r.row);
+            self.last_ts = Some(r.ts);
+            return Ok(Some(self.sources[top].current()));
         }
+    }
+
+    /// Duplicate cells dropped by the merge so far.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
-    fn cell(row: &str, q: &str, ts: u64, v: &str) -> BulkCell {
-        BulkCell {
-            row: Bytes::from(row.to_string()),
-            family: "cf1".into(),
-            qualifier: Bytes::from(q.to_string()),
-            timestamp: ts,
-            value: Bytes::from(v.to_string()),
-        }
-    }
+    type Cell = (Vec<u8>, u8, Vec<u8>, u64, Vec<u8>);
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("sl-sort-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    fn cells_of(sorted: &Sorted) -> Vec<Cell> {
+        let mut m = sorted.iter().unwrap();
+        let mut out = Vec::new();
+        while let Some(r) = m.next_record().unwrap() {
+            for (f, q, v) in r.columns() {
+                out.push((r.row.to_vec(), f, q.to_vec(), r.ts, v.to_vec()));
+            }
+        }
+        out
     }
 
     /// A seeded shuffle of rows with repeats, through a tiny budget (many runs) and a big
@@ -462,44 +630,63 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let row = format!("r{:05}", x % 5000);
-            input.push(cell(&row, &format!("q{}", x % 3), x % 4, &format!("v{i}")));
+            input.push((row, x % 4, format!("v{i}")));
         }
+        // Rows are ordered by (row, ts desc); each line has columns (0,"a") and (1,"b").
         let mut model = std::collections::BTreeMap::new();
-        for c in &input {
-            model.insert(
-                (c.row.clone(), c.qualifier.clone(), u64::MAX - c.timestamp),
-                c.value.clone(),
-            );
+        for (row, ts, v) in &input {
+            for (f, q) in [(0u8, "a"), (1, "b")] {
+                model.insert(
+                    (row.clone(), u64::MAX - ts, f, q.to_string()),
+                    format!("{v}{q}"),
+                );
+            }
         }
+        let want: Vec<Cell> = model
+            .iter()
+            .map(|((r, t, f, q), v)| {
+                let (r, q, v) = (r.as_bytes(), q.as_bytes(), v.as_bytes());
+                (r.to_vec(), *f, q.to_vec(), u64::MAX - t, v.to_vec())
+            })
+            .collect();
         for budget in [1 << 20, 1 << 30] {
             let mut s = Sorter::new(budget, &root);
             // A budget below 1 MiB is raised to it; force many runs by a small budget.
-            s.budget = if budget == 1 << 20 { 64 << 10 } else { budget };
-            for c in input.clone() {
-                s.push(c).unwrap();
+            s.budget = if budget == 1 << 20 { 320 << 10 } else { budget };
+            for (row, ts, v) in &input {
+                let (va, vb) = (format!("{v}a"), format!("{v}b"));
+                let mut cols = [
+                    Column {
+                        family: 1,
+                        qualifier: b"b",
+                        value: vb.as_bytes(),
+                    },
+                    Column {
+                        family: 0,
+                        qualifier: b"a",
+                        value: va.as_bytes(),
+                    },
+                ];
+                s.push_row(row.as_bytes(), *ts, &mut cols).unwrap();
             }
             let sorted = s.finish().unwrap();
             assert_eq!(
-                sorted.runs() > 10,
+                sorted.runs() > 2,
                 budget == 1 << 20,
                 "runs: {}",
                 sorted.runs()
             );
-            let got: Vec<BulkCell> = sorted.iter().unwrap().map(Result::unwrap).collect();
-            let want: Vec<BulkCell> = model
-                .iter()
-                .map(|((r, q, t), v)| BulkCell {
-                    row: r.clone(),
-                    family: "cf1".into(),
-                    qualifier: q.clone(),
-                    timestamp: u64::MAX - t,
-                    value: v.clone(),
-                })
-                .collect();
+            let got = cells_of(&sorted);
             assert_eq!(got.len(), want.len(), "budget {budget}");
             assert!(got == want, "budget {budget}: order or winners differ");
+            let mut m = sorted.iter().unwrap();
+            while m.next_record().unwrap().is_some() {}
+            assert_eq!(
+                sorted.duplicates_in_runs() + m.duplicates(),
+                (input.len() * 2 - want.len()) as u64
+            );
             // Readable again (a retried load streams the same cells).
-            assert_eq!(sorted.iter().unwrap().count(), want.len());
+            assert_eq!(cells_of(&sorted).len(), want.len());
             drop(sorted);
         }
         assert_eq!(
@@ -513,28 +700,34 @@ mod tests {
     #[test]
     fn every_byte_flip_and_truncation_of_a_spill_chunk_is_an_error() {
         let path = Path::new("spill");
-        let chunk = BulkLoadRequest {
-            table: String::new(),
-            cells: vec![cell("r1", "q", 5, "v"), cell("r2", "q", 5, "w")],
-            abort: false,
-        };
+        let mut body = Vec::new();
+        for row in [&b"r1"[..], b"r2"] {
+            let mut cols = [Column {
+                family: 0,
+                qualifier: b"q",
+                value: b"v",
+            }];
+            record::encode(row, 5, &mut cols, &mut body).unwrap();
+        }
         let mut enc = Vec::new();
-        write_chunk(&mut enc, &chunk, path).unwrap();
-        assert_eq!(read_chunk(&mut &enc[..], path).unwrap(), Some(chunk));
+        write_chunk(&mut enc, &body, path).unwrap();
+        let mut got = Vec::new();
+        assert!(read_chunk(&mut &enc[..], path, &mut got).unwrap());
+        assert_eq!(got, body);
         for p in 0..enc.len() {
             let mut m = enc.clone();
             m[p] ^= 0x01;
             assert!(
-                read_chunk(&mut &m[..], path).is_err(),
+                read_chunk(&mut &m[..], path, &mut got).is_err(),
                 "flip at {p} accepted"
             );
         }
         for n in 1..enc.len() {
             assert!(
-                read_chunk(&mut &enc[..n], path).is_err(),
+                read_chunk(&mut &enc[..n], path, &mut got).is_err(),
                 "cut at {n} accepted"
             );
         }
-        assert_eq!(read_chunk(&mut &enc[..0], path).unwrap(), None);
+        assert!(!read_chunk(&mut &enc[..0], path, &mut got).unwrap());
     }
 }

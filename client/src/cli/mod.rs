@@ -82,7 +82,8 @@ async fn bulk_command(
         writeln!(
             out,
             "loaded {} into {table}: {} lines, {} cells in {} files over {} regions ({:.1} MB), \
-             {bad}, {} duplicates, {} spill runs, {} retries, {:.2} s ({:.0} lines/s){}",
+             {bad}, {} duplicates, {} spill runs, {} retries, {:.2} s ({:.0} lines/s; \
+             read and sort {:.2} s, merge and load {:.2} s){}",
             file.display(),
             r.lines,
             r.adopted.cells,
@@ -94,6 +95,8 @@ async fn bulk_command(
             r.retries,
             secs,
             r.lines as f64 / secs,
+            r.read_time.as_secs_f64(),
+            r.load_time.as_secs_f64(),
             r.peak_rss_kib
                 .map(|k| format!(", peak RSS {:.1} MiB", k as f64 / 1024.0))
                 .unwrap_or_default(),

@@ -27,9 +27,24 @@ pub const MAX_CONCURRENT_BULK_LOADS: usize = 4;
 static BULK_LOADS: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(MAX_CONCURRENT_BULK_LOADS);
 
+/// Most families a row-grouped stream may name (`BulkColumn.family` indexes them).
+pub const MAX_BULK_FAMILIES: usize = 256;
+
 enum Chunk {
     Cells(Vec<pb::BulkCell>),
+    Rows(Vec<pb::BulkRow>),
     End,
+}
+
+/// The chunk's cells, in whichever form it carries them; a chunk with both is refused.
+fn chunk_of(m: pb::BulkLoadRequest) -> Result<Chunk, Status> {
+    match (m.cells.is_empty(), m.rows.is_empty()) {
+        (false, false) => Err(Status::invalid_argument(
+            "a bulk load chunk carries both cells and rows",
+        )),
+        (true, false) => Ok(Chunk::Rows(m.rows)),
+        _ => Ok(Chunk::Cells(m.cells)),
+    }
 }
 
 /// Serves one `BulkLoad` call.
@@ -83,10 +98,18 @@ async fn run(
         ));
     }
     let table = first.table.clone();
+    if first.families.len() > MAX_BULK_FAMILIES {
+        return Err(Status::invalid_argument(format!(
+            "a bulk load may name at most {MAX_BULK_FAMILIES} families"
+        )));
+    }
+    let families = first.families.clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(BULK_CHANNEL_CHUNKS);
     let db = backend.db.clone();
+    let families_for_stage = families.clone();
     let stage_table = table.clone();
     let worker = tokio::task::spawn_blocking(move || {
+        let families = families_for_stage;
         let mut stage = db.stage_bulk_load(&stage_table).map_err(to_status)?;
         while let Some(chunk) = rx.blocking_recv() {
             match chunk {
@@ -95,6 +118,25 @@ async fn run(
                         stage
                             .push(&c.row, &c.family, &c.qualifier, c.timestamp, &c.value)
                             .map_err(to_status)?;
+                    }
+                }
+                Chunk::Rows(rows) => {
+                    for r in rows {
+                        for c in r.columns {
+                            let family = usize::try_from(c.family)
+                                .ok()
+                                .and_then(|i| families.get(i))
+                                .ok_or_else(|| {
+                                    Status::invalid_argument(format!(
+                                        "bulk load column names family {} of {}",
+                                        c.family,
+                                        families.len()
+                                    ))
+                                })?;
+                            stage
+                                .push(&r.row, family, &c.qualifier, c.timestamp, &c.value)
+                                .map_err(to_status)?;
+                        }
                     }
                 }
                 Chunk::End => {
@@ -112,7 +154,7 @@ async fn run(
             "the bulk load stream broke before its end; nothing was adopted",
         ))
     });
-    let mut next = Some(Chunk::Cells(first.cells));
+    let mut next = Some(chunk_of(first)?);
     while let Some(chunk) = next.take() {
         // A send fails only when the staging task stopped on an error: report that.
         if tx.send(chunk).await.is_err() {
@@ -127,6 +169,13 @@ async fn run(
                     m.table
                 )));
             }
+            Ok(Some(m)) if !m.families.is_empty() && m.families != families => {
+                drop(tx);
+                let _ = worker.await;
+                return Err(Status::invalid_argument(
+                    "a later bulk load chunk names other families than the first",
+                ));
+            }
             Ok(Some(m)) if m.abort => {
                 drop(tx);
                 let _ = worker.await;
@@ -134,7 +183,14 @@ async fn run(
                     "the loader aborted the bulk load; nothing was adopted",
                 ));
             }
-            Ok(Some(m)) => Some(Chunk::Cells(m.cells)),
+            Ok(Some(m)) => match chunk_of(m) {
+                Ok(c) => Some(c),
+                Err(status) => {
+                    drop(tx);
+                    let _ = worker.await;
+                    return Err(status);
+                }
+            },
             Ok(None) => {
                 let _ = tx.send(Chunk::End).await;
                 None

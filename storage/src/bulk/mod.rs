@@ -206,12 +206,6 @@ impl BulkStage {
                 l.max_value_bytes
             )));
         }
-        let Some(fam) = self.schema.family(family.as_bytes()).cloned() else {
-            return Err(Error::UnknownFamily {
-                family: family.to_string(),
-                table: self.schema.name.clone(),
-            });
-        };
         match &mut self.last_row {
             Some(last) if row < &last[..] => {
                 return Err(Error::InvalidArgument(format!(
@@ -221,7 +215,11 @@ impl BulkStage {
                 )));
             }
             Some(last) if row == &last[..] => {}
-            _ => self.last_row = Some(row.to_vec()),
+            Some(last) => {
+                last.clear();
+                last.extend_from_slice(row);
+            }
+            None => self.last_row = Some(row.to_vec()),
         }
         let in_current = self
             .open
@@ -251,6 +249,14 @@ impl BulkStage {
             ));
         };
         if !open.writers.contains_key(family) {
+            // Looked up when a part opens, not per cell: a family's part stays open
+            // until the region changes, and an unknown family never opens one.
+            let Some(fam) = self.schema.family(family.as_bytes()) else {
+                return Err(Error::UnknownFamily {
+                    family: family.to_string(),
+                    table: self.schema.name.clone(),
+                });
+            };
             if self.parts.len() + open.writers.len() >= MAX_PARTS {
                 return Err(Error::InvalidArgument(format!(
                     "a bulk load may have at most {MAX_PARTS} parts (regions × families)"
