@@ -170,7 +170,25 @@ impl Client {
     }
 
     /// Runs `call` with retries on transient codes and capped exponential backoff.
-    async fn retrying<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T, ClientError>
+    async fn retrying<T, F, Fut>(&self, op: &'static str, call: F) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.retrying_unless(op, false, call).await
+    }
+
+    /// As [`retrying`](Self::retrying); with `relocatable`, an `UNAVAILABLE` answer is
+    /// returned at once instead of retried: the call went to a cluster member other than
+    /// the one this client connected to, and a member that does not answer is dead or
+    /// fenced — its regions reopen elsewhere, so the caller locates again (retrying the
+    /// dead address would spend the whole retry budget, 2.3 s by default, before looking).
+    async fn retrying_unless<T, F, Fut>(
+        &self,
+        op: &'static str,
+        relocatable: bool,
+        mut call: F,
+    ) -> Result<T, ClientError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -179,6 +197,9 @@ impl Client {
         loop {
             match call().await {
                 Ok(resp) => return Ok(resp.into_inner()),
+                Err(status) if relocatable && status.code() == Code::Unavailable => {
+                    return Err(ClientError::status(op, status));
+                }
                 Err(status) if RetryPolicy::is_retryable(status.code()) => {
                     match self.inner.opts.retry.backoff(retry) {
                         Some(pause) => {
@@ -460,7 +481,12 @@ impl Client {
         loop {
             let region = self.locate(table, row).await?;
             let data = self.data_at(self.channel_for(&region.server_addr)?);
-            match self.retrying(op, || call(data.clone())).await {
+            let relocatable =
+                region.server_addr != self.inner.addr && !region.server_addr.is_empty();
+            match self
+                .retrying_unless(op, relocatable, || call(data.clone()))
+                .await
+            {
                 Err(e) if e.code() == Some(Code::NotFound) && may_retry(refreshes) => {
                     self.inner.regions.invalidate(table);
                     if !is_not_serving(&e) && refreshes > 0 {
@@ -769,8 +795,9 @@ const MAX_REFRESHES: u32 = 6;
 /// their operation timeout.
 const RELOCATE_BUDGET: Duration = Duration::from_secs(30);
 
-/// Longest pause between two locations of one request.
-const MAX_RELOCATE_PAUSE: Duration = Duration::from_millis(1000);
+/// Longest pause between two locations of one request: a failover ends when meta names
+/// the new owner, and a client should see that within a quarter second.
+const MAX_RELOCATE_PAUSE: Duration = Duration::from_millis(250);
 
 /// Whether a cluster server's error means its regions may be elsewhere now: gone
 /// (UNAVAILABLE), or not answering within the deadline (tonic reports its own deadline as
