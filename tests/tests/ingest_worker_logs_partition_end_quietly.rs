@@ -83,10 +83,12 @@ impl WorkerProcess {
         .unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
+        // One sample per topic (`ingest_stored_total{topic="…"} N`): their sum.
         text.lines()
-            .find_map(|l| l.strip_prefix("ingest_stored_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map_or(0, |v| v as u64)
+            .filter_map(|l| l.strip_prefix("ingest_stored_total"))
+            .filter(|rest| rest.starts_with([' ', '{']))
+            .filter_map(|rest| rest.rsplit(' ').next()?.trim().parse::<f64>().ok())
+            .sum::<f64>() as u64
     }
 
     /// Waits until every event is stored, SIGTERMs, returns stderr.
