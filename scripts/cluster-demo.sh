@@ -73,34 +73,14 @@ touch "$DIR/.speedlayer-cluster-demo"
 mkdir -p "$DIR"/{logs,spool/status,state,archive,shared}
 echo "demo directory: $DIR"
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
+# shellcheck source=scripts/demo-lib.sh
+source "$REPO/scripts/demo-lib.sh"
 
 if [ "$PROFILE" = release ]; then
   step "building release binaries (first time: several minutes)"
   cargo build --release --workspace --bins
 fi
 
-wait_ready() { # WHAT FILE PATTERN
-  local t0=$SECONDS
-  for i in $(seq 1 600); do
-    grep -q "$3" "$2" 2>/dev/null && return 0
-    if [ $((i % 20)) -eq 0 ]; then echo "    still waiting for $1 ($((SECONDS - t0)) s)"; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for $1 ('$3' in $2); see the logs in $DIR" >&2
-  exit 1
-}
-metric() { # HOST:PORT NAME
-  { exec 3<>"/dev/tcp/${1%:*}/${1##*:}"; } 2>/dev/null || { echo 0; return; }
-  printf 'GET /metrics HTTP/1.0\r\nHost: demo\r\n\r\n' >&3
-  awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%d\n", s }' <&3
-  exec 3<&-
-}
 ETCD=http://127.0.0.1:$ETCD_PORT
 CLI=("$BIN/speedlayer" --addr "http://$(grpc 0)")
 status() { "$BIN/speedlayer" cluster status --etcd "$ETCD" --cluster demo | sed 's/^/    /'; }
