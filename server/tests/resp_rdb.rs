@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{Raw, RealRedis, config};
+use common::{Raw, RealRedis, config, state};
 use speedlayer_server::error::ServerError;
 use speedlayer_server::resp::frame::Frame;
 use speedlayer_server::resp::keyspace::{Keyspace, Set};
@@ -83,31 +83,6 @@ fn populate(c: &mut Raw) {
         let reply = c.cmd(&args);
         assert!(matches!(reply, Frame::Integer(n) if n >= 1), "{reply:?}");
     }
-}
-
-/// Every key's members (sorted) and PEXPIRETIME, as a server answers them.
-fn state(c: &mut Raw) -> Vec<(Vec<u8>, BTreeSet<Vec<u8>>, Frame)> {
-    let Frame::Array(keys) = c.cmd(&[b"KEYS", b"*"]) else {
-        panic!("KEYS")
-    };
-    let mut out = Vec::new();
-    for k in keys {
-        let Frame::Bulk(k) = k else { panic!() };
-        let Frame::Array(ms) = c.cmd(&[b"SMEMBERS", &k]) else {
-            panic!("SMEMBERS")
-        };
-        let members = ms
-            .into_iter()
-            .map(|m| match m {
-                Frame::Bulk(b) => b.to_vec(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        let ttl = c.cmd(&[b"PEXPIRETIME", &k]);
-        out.push((k.to_vec(), members, ttl));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 fn copy_rdb(from: &Path, to_dir: &Path) {

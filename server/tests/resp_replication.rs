@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{Raw, RealRedis, config};
+use common::{Raw, RealRedis, State, config, state};
 use speedlayer_server::resp::frame::Frame;
 
 fn info_field(c: &mut Raw, section: &[u8], field: &str) -> Option<String> {
@@ -39,32 +39,6 @@ fn wait_in_sync(ours: &mut Raw, replica: &mut Raw) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
-
-/// Every key's members and PEXPIRETIME.
-fn state(c: &mut Raw) -> State {
-    let Frame::Array(keys) = c.cmd(&[b"KEYS", b"*"]) else {
-        panic!("KEYS")
-    };
-    let mut out = Vec::new();
-    for k in keys {
-        let Frame::Bulk(k) = k else { panic!() };
-        let Frame::Array(ms) = c.cmd(&[b"SMEMBERS", &k]) else {
-            panic!("SMEMBERS")
-        };
-        let members = ms
-            .into_iter()
-            .map(|m| match m {
-                Frame::Bulk(b) => b.to_vec(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        out.push((k.to_vec(), members, c.cmd(&[b"PEXPIRETIME", &k])));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-type State = Vec<(Vec<u8>, BTreeSet<Vec<u8>>, Frame)>;
 
 /// The replica's state is ours; the first differing keys otherwise.
 fn assert_same(replica: &State, ours: &State) {

@@ -347,3 +347,31 @@ pub fn redis_cli(addr: SocketAddr, args: &[&str], stdin: Option<&str>) -> String
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Every set key of a server: its name, its members (sorted) and its PEXPIRETIME reply,
+/// sorted by key.
+pub type State = Vec<(Vec<u8>, std::collections::BTreeSet<Vec<u8>>, Frame)>;
+
+/// The [`State`] of the server `c` is connected to (KEYS, SMEMBERS, PEXPIRETIME).
+pub fn state(c: &mut Raw) -> State {
+    let Frame::Array(keys) = c.cmd(&[b"KEYS", b"*"]) else {
+        panic!("KEYS")
+    };
+    let mut out = Vec::new();
+    for k in keys {
+        let Frame::Bulk(k) = k else { panic!() };
+        let Frame::Array(ms) = c.cmd(&[b"SMEMBERS", &k]) else {
+            panic!("SMEMBERS")
+        };
+        let members = ms
+            .into_iter()
+            .map(|m| match m {
+                Frame::Bulk(b) => b.to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        out.push((k.to_vec(), members, c.cmd(&[b"PEXPIRETIME", &k])));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
