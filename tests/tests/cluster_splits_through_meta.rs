@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use speedlayer_client::proto::{Durability, ScanRequest};
 use speedlayer_client::{Client, put_row};
-use speedlayer_tests::cluster::status;
+use speedlayer_tests::cluster::{member_flags, start_members, status};
 use speedlayer_tests::etcd::Etcd;
-use speedlayer_tests::server::ServerProcess;
 
 /// The table's live regions tile the key space: sorted, contiguous, from "" to "".
 fn assert_tiled(s: &serde_json::Value) -> usize {
@@ -50,26 +49,20 @@ async fn regions_split_through_meta_under_load_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let etcd = Etcd::start(&dir.path().join("etcd"));
     let url = etcd.url();
-    let shared = dir.path().join("shared");
-    let flags = [
-        "--etcd",
+    let flags = member_flags(
         &url,
-        "--cluster",
-        "c",
-        "--lease-ttl-secs",
-        "2",
-        "--storage-root",
-        shared.to_str().unwrap(),
-        "--memstore-flush-bytes",
-        "8192",
-        "--region-split-bytes",
-        "40000",
-        "--split-check-millis",
-        "200",
-    ];
-    let mut servers: Vec<ServerProcess> = (0..3)
-        .map(|i| ServerProcess::start(&dir.path().join(format!("s{i}")), &flags))
-        .collect();
+        &dir.path().join("shared"),
+        2,
+        &[
+            "--memstore-flush-bytes",
+            "8192",
+            "--region-split-bytes",
+            "40000",
+            "--split-check-millis",
+            "200",
+        ],
+    );
+    let mut servers = start_members(dir.path(), 3, &flags);
     assert!(
         servers[0]
             .cli(&["create-table", "t", "--family", "f"])
