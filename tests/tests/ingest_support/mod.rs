@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod status;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
