@@ -575,6 +575,8 @@ fn put_group(buf: &mut BytesMut, recs: &[u8], starts: &[usize]) -> u64 {
 
 /// Appends `r` to `buf` in its record encoding.
 fn put_record(buf: &mut Vec<u8>, r: &RecordRef<'_>) {
+    // The merge lends records whose `columns` run to the end of their chunk.
+    let r = r.exact();
     // A row is at most `record::MAX_RECORD_ROW` bytes (checked when it was encoded).
     buf.extend_from_slice(&(r.row.len() as u16).to_le_bytes());
     buf.extend_from_slice(r.row);
