@@ -286,14 +286,17 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         encode(&[
-            (b"r1", vec![cell(0, b"a", 9, b"x"), cell(0, b"b", 9, b"")]),
-            (b"r2", vec![cell(1, b"", u64::MAX, b"long value")]),
+            (
+                &b"r1"[..],
+                vec![cell(0, b"a", 9, b"x"), cell(0, b"b", 9, b"")],
+            ),
+            (&b"r2"[..], vec![cell(1, b"", u64::MAX, b"long value")]),
         ])
     }
 
     #[test]
     fn the_worked_example_of_bulk_load_md() {
-        let b = encode(&[(b"r1", vec![cell(0, b"q", 5, b"v")])]);
+        let b = encode(&[(&b"r1"[..], vec![cell(0, b"q", 5, b"v")])]);
         assert_eq!(
             b,
             [
@@ -318,7 +321,10 @@ mod tests {
             ]
         );
         assert_eq!(d[1].1, vec![(1, vec![], u64::MAX, b"long value".to_vec())]);
-        assert_eq!(decode(&[]).unwrap(), vec![], "an empty field has no groups");
+        assert!(
+            decode(&[]).unwrap().is_empty(),
+            "an empty field has no groups"
+        );
     }
 
     #[test]

@@ -261,8 +261,8 @@ pub fn bulk_packed(data: &[u8]) {
     }
     assert!(again.len() <= data.len());
     assert_eq!(
-        again,
-        data[..again.len()],
+        &again[..],
+        &data[..again.len()],
         "the groups re-encode to their bytes"
     );
     if clean {

@@ -166,27 +166,34 @@ fn resp_rdb_seeds() -> Vec<Vec<u8>> {
 }
 
 fn bulk_packed_seeds() -> Vec<Vec<u8>> {
-    let cell =
-        |family, qualifier: &'static [u8], timestamp, value: &'static [u8]| pb::packed::Cell {
+    fn cell(
+        family: u8,
+        qualifier: &'static [u8],
+        timestamp: u64,
+        value: &'static [u8],
+    ) -> pb::packed::Cell<'static> {
+        pb::packed::Cell {
             family,
             qualifier,
             timestamp,
             value,
-        };
+        }
+    }
     let mut one = Vec::new();
-    pb::packed::put_group_head(&mut one, b"r1", 1);
-    pb::packed::put_cell(&mut one, cell(0, b"q", 5, b"v"));
+    pb::packed::put_group_head(&mut one, &b"r1"[..], 1);
+    pb::packed::put_cell(&mut one, cell(0, &b"q"[..], 5, &b"v"[..]));
     let mut status = Vec::new();
-    pb::packed::put_group_head(&mut status, b"V0042#20261122143015#1a2b3c4d", 3);
-    for (q, v) in [
+    pb::packed::put_group_head(&mut status, &b"V0042#20261122143015#1a2b3c4d"[..], 3);
+    let columns: [(&'static [u8], &'static [u8]); 3] = [
         (&b"battery"[..], &b"2"[..]),
-        (b"car_number", b"V0042"),
-        (b"door1", b"1"),
-    ] {
+        (&b"car_number"[..], &b"V0042"[..]),
+        (&b"door1"[..], &b"1"[..]),
+    ];
+    for (q, v) in columns {
         pb::packed::put_cell(&mut status, cell(0, q, 1_795_357_815_000, v));
     }
-    pb::packed::put_group_head(&mut status, b"V0042#20261122143018#00000000", 1);
-    pb::packed::put_cell(&mut status, cell(1, b"", 0, b""));
+    pb::packed::put_group_head(&mut status, &b"V0042#20261122143018#00000000"[..], 1);
+    pb::packed::put_cell(&mut status, cell(1, &b""[..], 0, &b""[..]));
     vec![one, status]
 }
 
