@@ -30,7 +30,7 @@ fuzz() { RUSTC_BOOTSTRAP=1 nice -n 19 cargo fuzz "$@"; }
 
 ALL_TARGETS=(
   storage:wal_record storage:hfile_block storage:manifest_edit storage:catalog storage:bulk_commit
-  server:resp_frame server:resp_aof server:resp_snapshot server:resp_rdb server:grpc_request
+  server:resp_frame server:resp_aof server:resp_snapshot server:resp_rdb server:grpc_request server:bulk_packed
   ingest:parse_csv ingest:file_channel_record
 )
 if [ $# -gt 0 ]; then

@@ -16,6 +16,8 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("spee
 
 pub use v1::*;
 
+pub mod packed;
+
 #[cfg(test)]
 mod tests {
     use prost::Message;

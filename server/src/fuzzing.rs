@@ -233,3 +233,39 @@ pub fn grpc_request(data: &[u8]) {
     // BulkLoad chunks: the stage checks each cell (order, sizes, family) as it arrives.
     let _ = pb::BulkLoadRequest::decode(data);
 }
+
+/// Target `bulk_packed`: the packed row groups of a bulk-load chunk
+/// (`speedlayer_proto::packed`, bulk_load.md §8), as the bulk-load handler walks them.
+/// No panic; every group it accepts has a row and at least one cell, the groups before an
+/// error cover the field's bytes up to it, and a field decoded without error is covered
+/// exactly, and re-encodes to the same bytes.
+pub fn bulk_packed(data: &[u8]) {
+    let mut again = Vec::with_capacity(data.len());
+    let mut clean = true;
+    for group in pb::packed::groups(data) {
+        let Ok(group) = group else {
+            clean = false;
+            break;
+        };
+        assert!(!group.row.is_empty() && group.n >= 1);
+        let cells: Vec<_> = group.cells().collect();
+        assert_eq!(
+            cells.len(),
+            group.n as usize,
+            "a checked group yields all its cells"
+        );
+        pb::packed::put_group_head(&mut again, group.row, group.n);
+        for c in cells {
+            pb::packed::put_cell(&mut again, c);
+        }
+    }
+    assert!(again.len() <= data.len());
+    assert_eq!(
+        &again[..],
+        &data[..again.len()],
+        "the groups re-encode to their bytes"
+    );
+    if clean {
+        assert_eq!(again.len(), data.len(), "a clean field is covered exactly");
+    }
+}

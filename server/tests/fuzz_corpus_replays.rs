@@ -76,6 +76,14 @@ fn grpc_request_corpus_replays() {
     );
 }
 
+#[test]
+fn bulk_packed_corpus_replays() {
+    assert!(
+        replay("bulk_packed", fuzzing::bulk_packed) > 0,
+        "empty corpus"
+    );
+}
+
 fn write_seeds(root: &Path, target: &str, seeds: &[Vec<u8>]) {
     let dir = root.join(target);
     std::fs::create_dir_all(&dir).unwrap();
@@ -155,6 +163,38 @@ fn resp_rdb_seeds() -> Vec<Vec<u8>> {
     // Without magic and checksum: the target also decodes its input framed as an RDB.
     let inner = file[9..file.len() - 8].to_vec();
     vec![file, inner]
+}
+
+fn bulk_packed_seeds() -> Vec<Vec<u8>> {
+    fn cell(
+        family: u8,
+        qualifier: &'static [u8],
+        timestamp: u64,
+        value: &'static [u8],
+    ) -> pb::packed::Cell<'static> {
+        pb::packed::Cell {
+            family,
+            qualifier,
+            timestamp,
+            value,
+        }
+    }
+    let mut one = Vec::new();
+    pb::packed::put_group_head(&mut one, &b"r1"[..], 1);
+    pb::packed::put_cell(&mut one, cell(0, &b"q"[..], 5, &b"v"[..]));
+    let mut status = Vec::new();
+    pb::packed::put_group_head(&mut status, &b"V0042#20261122143015#1a2b3c4d"[..], 3);
+    let columns: [(&'static [u8], &'static [u8]); 3] = [
+        (&b"battery"[..], &b"2"[..]),
+        (&b"car_number"[..], &b"V0042"[..]),
+        (&b"door1"[..], &b"1"[..]),
+    ];
+    for (q, v) in columns {
+        pb::packed::put_cell(&mut status, cell(0, q, 1_795_357_815_000, v));
+    }
+    pb::packed::put_group_head(&mut status, &b"V0042#20261122143018#00000000"[..], 1);
+    pb::packed::put_cell(&mut status, cell(1, &b""[..], 0, &b""[..]));
+    vec![one, status]
 }
 
 fn grpc_request_seeds() -> Vec<Vec<u8>> {
@@ -276,4 +316,5 @@ fn write_seed_corpus() {
     write_seeds(&root, "resp_snapshot", &resp_snapshot_seeds());
     write_seeds(&root, "resp_rdb", &resp_rdb_seeds());
     write_seeds(&root, "grpc_request", &grpc_request_seeds());
+    write_seeds(&root, "bulk_packed", &bulk_packed_seeds());
 }

@@ -274,3 +274,73 @@ fn an_uncommitted_stage_is_forgotten_at_open() {
     assert!(read_all(&db).is_empty(), "never committed: never visible");
     assert!(!dir.path().join(STAGING_DIR).exists(), "removed at open");
 }
+
+#[test]
+fn rows_pushed_whole_follow_the_same_rules_as_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    create(&db);
+    type C<'a> = (&'a str, &'a [u8], u64, &'a [u8]);
+    fn c<'a>(family: &'a str, q: &'a [u8], ts: u64, v: &'a [u8]) -> C<'a> {
+        (family, q, ts, v)
+    }
+    // Refused, each in its own stage: a row below the previous one, cells out of order
+    // within a family, a repeated cell, an unknown family, an oversize qualifier.
+    let big = vec![b'q'; 2000];
+    let bad: Vec<(&[u8], Vec<C<'_>>, &str)> = vec![
+        (&b"r0"[..], vec![c("a", b"q", 1, b"v")], "must not decrease"),
+        (
+            &b"r2"[..],
+            vec![c("a", b"q2", 1, b"v"), c("a", b"q1", 1, b"v")],
+            "strictly increase",
+        ),
+        (
+            &b"r2"[..],
+            vec![c("a", b"q", 1, b"v"), c("a", b"q", 1, b"w")],
+            "strictly increase",
+        ),
+        (&b"r2"[..], vec![c("nope", b"q", 1, b"v")], "nope"),
+        (&b"r2"[..], vec![c("a", &big, 1, b"v")], "above the limits"),
+    ];
+    for (row, cells, why) in bad {
+        let mut st = db.stage_bulk_load("t").unwrap();
+        st.push_row(b"r1", [c("a", b"q", 1, b"v")]).unwrap();
+        let e = st.push_row(row, cells).unwrap_err();
+        assert!(e.to_string().contains(why), "{why}: {e}");
+        assert!(
+            st.push_row(b"r9", [c("a", b"q", 1, b"v")]).is_err(),
+            "a failed stage refuses further rows"
+        );
+        assert!(db.commit_bulk_load(st).is_err());
+    }
+    assert!(read_all(&db).is_empty());
+    assert!(staging_is_empty(dir.path()));
+
+    // Accepted: rows whole (two families interleaved, several timestamps of a column),
+    // mixed with single cells, the same as pushing every cell alone.
+    let mut st = db.stage_bulk_load("t").unwrap();
+    st.push_row(
+        b"r1",
+        [
+            c("a", b"q", 9, b"new"),
+            c("b", b"q", 5, b"b1"),
+            c("a", b"q", 5, b"old"),
+            c("a", b"z", 5, b"z1"),
+        ],
+    )
+    .unwrap();
+    st.push(b"r1", "b", b"r", 5, b"b2").unwrap();
+    st.push_row(b"r2", [c("b", b"q", 5, b"b3")]).unwrap();
+    assert_eq!(db.commit_bulk_load(st).unwrap().cells, 6);
+    let want: Model = [
+        ("r1/a:q", "new"),
+        ("r1/a:z", "z1"),
+        ("r1/b:q", "b1"),
+        ("r1/b:r", "b2"),
+        ("r2/b:q", "b3"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(read_all(&db), want);
+}

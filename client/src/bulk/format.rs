@@ -6,7 +6,7 @@
 //! neither reads files nor sorts.
 
 use bytes::Bytes;
-use speedlayer_events::status_row::{STATUS_FAMILY, status_row, trim_line};
+use speedlayer_events::status_row::{STATUS_COLUMNS, STATUS_FAMILY, status_row, trim_line};
 
 /// The line without its terminator (`\n` or `\r\n`).
 pub fn strip_terminator(line: &[u8]) -> &[u8] {
@@ -170,24 +170,78 @@ impl LineFormat {
             LineFormat::Status => {
                 let text = speedlayer_events::line_str(line).map_err(|e| e.to_string())?;
                 let ev = speedlayer_events::parse_status(text).map_err(|e| e.to_string())?;
-                let row = status_row(&ev, line);
-                let ts = u64::try_from(row.timestamp_ms)
-                    .map_err(|_| format!("event time {} is before 1970", ev.event_time))?;
                 let family = family_index(families, STATUS_FAMILY)?;
-                let mut cols: [Column<'_>; 13] = [Column {
-                    family,
-                    qualifier: b"",
-                    value: b"",
-                }; 13];
-                for (c, (q, v)) in cols.iter_mut().zip(row.cells()) {
-                    c.qualifier = q.as_bytes();
-                    c.value = v;
-                }
-                record::encode(&row.key, ts, &mut cols, out)
+                status_record(&ev, line, family, out)
             }
             LineFormat::Csv(m) => csv_record(m, line, default_ts, families, out),
         }
     }
+}
+
+/// The record of a status event: the row `status_row` makes (same key, timestamp and
+/// values, `status_record_matches_status_row`), built without allocating per value — the
+/// numbers are formatted on the stack and the key in one buffer.
+fn status_record(
+    ev: &speedlayer_events::CarStatusEvent,
+    line: &[u8],
+    family: u8,
+    out: &mut Vec<u8>,
+) -> Result<usize, String> {
+    use std::io::Write as _;
+    let ts = u64::try_from(ev.event_time_ms)
+        .map_err(|_| format!("event time {} is before 1970", ev.event_time))?;
+    let mut key = Vec::with_capacity(ev.car_number.len() + ev.event_time.len() + 10);
+    let _ = write!(
+        key,
+        "{}#{}#{:08x}",
+        ev.car_number,
+        ev.event_time,
+        crc32fast::hash(trim_line(line))
+    );
+    // A u8 in decimal: at most 3 digits.
+    let mut digits = [[0u8; 3]; 7];
+    let mut lens = [0usize; 7];
+    let numbers = [
+        ev.tyre_psi[0],
+        ev.tyre_psi[1],
+        ev.tyre_psi[2],
+        ev.tyre_psi[3],
+        ev.engine,
+        ev.brake,
+        ev.battery,
+    ];
+    for ((d, len), n) in digits.iter_mut().zip(lens.iter_mut()).zip(numbers) {
+        let mut w = &mut d[..];
+        let _ = write!(w, "{n}");
+        *len = 3 - w.len();
+    }
+    let num = |i: usize| &digits[i][..lens[i]];
+    let lamp = |ok: bool| -> &'static [u8] { if ok { b"1" } else { b"0" } };
+    let values: [&[u8]; 13] = [
+        ev.event_time.as_bytes(),
+        ev.car_number.as_bytes(),
+        num(0),
+        num(1),
+        num(2),
+        num(3),
+        lamp(ev.lamps_ok[0]),
+        lamp(ev.lamps_ok[1]),
+        lamp(ev.lamps_ok[2]),
+        lamp(ev.lamps_ok[3]),
+        num(4),
+        num(5),
+        num(6),
+    ];
+    let mut cols: [Column<'_>; 13] = [Column {
+        family,
+        qualifier: b"",
+        value: b"",
+    }; 13];
+    for ((c, q), v) in cols.iter_mut().zip(STATUS_COLUMNS).zip(values) {
+        c.qualifier = q.as_bytes();
+        c.value = v;
+    }
+    record::encode(&key, ts, &mut cols, out)
 }
 
 fn family_index(families: &[String], family: &str) -> Result<u8, String> {
@@ -308,6 +362,37 @@ fn parse_ts(p: &[u8]) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_record_matches_status_row() {
+        let families = LineFormat::Status.families();
+        for line in [
+            "20261122143015,V0042,32,33,31,32,1,1,0,1,0,0,2\n",
+            "20261122000000,A0000,28,99,0,7,0,0,0,0,9,99,10\r\n",
+            "20261129235959,V0001,36,36,36,36,1,1,1,1,0,0,0",
+        ] {
+            let ev = speedlayer_events::parse_status(
+                speedlayer_events::line_str(line.as_bytes()).unwrap(),
+            )
+            .unwrap();
+            let row = status_row(&ev, trim_line(line.as_bytes()));
+            let mut cols: Vec<Column<'_>> = row
+                .cells()
+                .map(|(q, v)| Column {
+                    family: 0,
+                    qualifier: q.as_bytes(),
+                    value: v,
+                })
+                .collect();
+            let mut want = Vec::new();
+            record::encode(&row.key, row.timestamp_ms as u64, &mut cols, &mut want).unwrap();
+            let mut got = Vec::new();
+            LineFormat::Status
+                .record(line.as_bytes(), 0, &families, &mut got)
+                .unwrap();
+            assert_eq!(got, want, "{line}");
+        }
+    }
 
     #[test]
     fn status_lines_become_thirteen_cells_of_one_row() {

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use speedlayer_proto::{BulkColumn, BulkLoadRequest, BulkLoadResponse, BulkRow};
+use speedlayer_proto::packed;
+use speedlayer_proto::{BulkLoadRequest, BulkLoadResponse};
 use tonic::Code;
 
 use super::format::LineFormat;
@@ -34,8 +35,8 @@ const CHUNK_BUF_BYTES: usize = CHUNK_BYTES + (64 << 10);
 /// Most record bytes one row key may have in one load (all of a row goes in one chunk,
 /// which must stay under the server's message limit, 64 MiB by default).
 pub const MAX_ROW_BYTES: usize = 16 << 20;
-/// Chunks buffered between the merge and the network (each decoded chunk costs about
-/// 8× its record bytes in messages: the loader's memory bound counts them).
+/// Chunks buffered between the merge and the network (each about `CHUNK_BYTES` of
+/// packed groups, one buffer: the loader's memory bound counts them).
 const CHANNEL_CHUNKS: usize = 2;
 
 /// How to load.
@@ -447,9 +448,9 @@ async fn stream_once(
         }
     };
     if resp.cells != sent {
-        // A server that predates row-grouped chunks ignores them: an empty load.
+        // A server that predates packed chunks ignores them: an empty load.
         return Err(ClientError::NotDone(format!(
-            "the server adopted {} of the {sent} cells sent (a server without row-grouped \
+            "the server adopted {} of the {sent} cells sent (a server without packed \
              bulk loads adopts none: upgrade it)",
             resp.cells
         )));
@@ -457,8 +458,8 @@ async fn stream_once(
     Ok((resp, dups))
 }
 
-/// Sends the merged records of `sorted` as row-grouped chunks; the duplicate cells the
-/// merge dropped and the cells sent.
+/// Sends the merged records of `sorted` as chunks of packed row groups (bulk_load.md §8);
+/// the duplicate cells the merge dropped and the cells sent.
 fn produce(
     sorted: &Sorted,
     table: String,
@@ -470,29 +471,30 @@ fn produce(
     let mut merge = sorted.iter()?;
     let mut head = Some((table, families));
     let mut buf = BytesMut::with_capacity(CHUNK_BUF_BYTES);
-    // Records of the chunk, as (start, length) in `buf`; the current row's start there.
-    let mut recs: Vec<(usize, usize)> = Vec::new();
-    let mut row_start = 0usize;
+    // The records of the current row (usually one), end to end, and where each starts.
+    let mut row_recs: Vec<u8> = Vec::with_capacity(4 << 10);
+    let mut row_starts: Vec<usize> = Vec::new();
     let (mut sent_cells, mut sent_bytes) = (0u64, 0u64);
     let started = Instant::now();
     let mut shown = Instant::now();
     let mut progress = Progress::new(show, file, "loading");
     while let Some(r) = merge.next_record()? {
-        let same_row = recs.last().is_some_and(|&(at, len)| {
-            RecordRef::trusted(&buf[at..at + len]).is_some_and(|p| p.row == r.row)
-        });
+        let same_row = !row_starts.is_empty()
+            && RecordRef::trusted(&row_recs).is_some_and(|first| first.row == r.row);
         if same_row {
-            if buf.len() - recs[row_start].0 > MAX_ROW_BYTES {
+            if row_recs.len() > MAX_ROW_BYTES {
                 return Err(ClientError::NotDone(format!(
                     "row {:?} has more than {MAX_ROW_BYTES} bytes of cells in one load",
                     String::from_utf8_lossy(r.row)
                 )));
             }
         } else {
+            sent_cells += put_group(&mut buf, &row_recs, &row_starts);
+            row_recs.clear();
+            row_starts.clear();
             if buf.len() >= CHUNK_BYTES {
                 sent_bytes += buf.len() as u64;
-                let chunk = take_chunk(&mut buf, &mut recs, &mut head);
-                sent_cells += chunk_cells(&chunk);
+                let chunk = take_chunk(&mut buf, &mut head);
                 if tx.blocking_send(Ok(chunk)).is_err() {
                     // The call ended (the server refused, or the connection broke).
                     return Ok((merge.duplicates(), sent_cells));
@@ -502,28 +504,79 @@ fn produce(
                     progress.show_cells(sent_cells, sent_bytes, started);
                 }
             }
-            row_start = recs.len();
         }
-        let at = buf.len();
-        put_record(&mut buf, &r);
-        recs.push((at, buf.len() - at));
+        row_starts.push(row_recs.len());
+        put_record(&mut row_recs, &r);
     }
+    sent_cells += put_group(&mut buf, &row_recs, &row_starts);
     // The first chunk names the table even when the input had no good line.
-    if !recs.is_empty() || head.is_some() {
-        let chunk = take_chunk(&mut buf, &mut recs, &mut head);
-        sent_cells += chunk_cells(&chunk);
+    if !buf.is_empty() || head.is_some() {
+        let chunk = take_chunk(&mut buf, &mut head);
         let _ = tx.blocking_send(Ok(chunk));
     }
     progress.done();
     Ok((merge.duplicates(), sent_cells))
 }
 
-fn chunk_cells(chunk: &BulkLoadRequest) -> u64 {
-    chunk.rows.iter().map(|r| r.columns.len() as u64).sum()
+/// Appends the records of one row (`recs`, starting at `starts`; none: nothing) to `buf`
+/// as one packed row group; the cells it holds. Records of one row with several
+/// timestamps become one group whose cells are in store order: (family, qualifier)
+/// ascending, then timestamp descending (records come newest first; the sort is stable).
+fn put_group(buf: &mut BytesMut, recs: &[u8], starts: &[usize]) -> u64 {
+    let rec = |at: usize| recs.get(at..).and_then(RecordRef::trusted);
+    match starts {
+        [] => 0,
+        [only] => {
+            let Some(r) = rec(*only) else { return 0 };
+            packed::put_group_head(buf, r.row, u32::from(r.n));
+            for (family, qualifier, value) in r.columns() {
+                packed::put_cell(
+                    buf,
+                    packed::Cell {
+                        family,
+                        qualifier,
+                        timestamp: r.ts,
+                        value,
+                    },
+                );
+            }
+            u64::from(r.n)
+        }
+        several => {
+            // Rare (one row key at several timestamps): an allocation per such row.
+            let mut cells: Vec<packed::Cell<'_>> = Vec::new();
+            let mut row: &[u8] = &[];
+            for &at in several {
+                let Some(r) = rec(at) else { continue };
+                row = r.row;
+                cells.extend(r.columns().map(|(family, qualifier, value)| packed::Cell {
+                    family,
+                    qualifier,
+                    timestamp: r.ts,
+                    value,
+                }));
+            }
+            cells.sort_by(|a, b| {
+                (a.family, a.qualifier)
+                    .cmp(&(b.family, b.qualifier))
+                    .then_with(|| b.timestamp.cmp(&a.timestamp))
+            });
+            let n = cells.len();
+            if n > 0 {
+                packed::put_group_head(buf, row, n as u32);
+                for c in &cells {
+                    packed::put_cell(buf, *c);
+                }
+            }
+            n as u64
+        }
+    }
 }
 
 /// Appends `r` to `buf` in its record encoding.
-fn put_record(buf: &mut BytesMut, r: &RecordRef<'_>) {
+fn put_record(buf: &mut Vec<u8>, r: &RecordRef<'_>) {
+    // The merge lends records whose `columns` run to the end of their chunk.
+    let r = r.exact();
     // A row is at most `record::MAX_RECORD_ROW` bytes (checked when it was encoded).
     buf.extend_from_slice(&(r.row.len() as u16).to_le_bytes());
     buf.extend_from_slice(r.row);
@@ -532,65 +585,19 @@ fn put_record(buf: &mut BytesMut, r: &RecordRef<'_>) {
     buf.extend_from_slice(r.columns);
 }
 
-/// The chunk of the records in `buf` (emptied): one `BulkRow` per row key, whose fields
-/// share `buf`'s memory. The first chunk takes `head` (table and families).
-fn take_chunk(
-    buf: &mut BytesMut,
-    recs: &mut Vec<(usize, usize)>,
-    head: &mut Option<(String, Vec<String>)>,
-) -> BulkLoadRequest {
+/// The chunk of the packed groups in `buf` (emptied). The first chunk takes `head`
+/// (table and families).
+fn take_chunk(buf: &mut BytesMut, head: &mut Option<(String, Vec<String>)>) -> BulkLoadRequest {
     // A fresh buffer, not `split()`: a BytesMut whose front was split off and still
     // shared grows by copying everything at each small reserve (measured: 46% of the
     // loader's CPU went to those copies).
-    let bytes: Bytes = std::mem::replace(buf, BytesMut::with_capacity(CHUNK_BUF_BYTES)).freeze();
-    let mut rows: Vec<BulkRow> = Vec::new();
-    let mut i = 0;
-    while i < recs.len() {
-        let rec = |k: usize| {
-            let (at, len) = recs[k];
-            RecordRef::trusted(&bytes[at..at + len])
-        };
-        let Some(first) = rec(i) else {
-            i += 1;
-            continue;
-        };
-        let mut j = i + 1;
-        while j < recs.len() && rec(j).is_some_and(|r| r.row == first.row) {
-            j += 1;
-        }
-        let mut columns = Vec::with_capacity(usize::from(first.n) * (j - i));
-        for k in i..j {
-            let Some(r) = rec(k) else { continue };
-            columns.extend(r.columns().map(|(f, q, v)| BulkColumn {
-                family: u32::from(f),
-                qualifier: bytes.slice_ref(q),
-                timestamp: r.ts,
-                value: bytes.slice_ref(v),
-            }));
-        }
-        if j - i > 1 {
-            // Several timestamps of one row: store order within a family is qualifier
-            // ascending, then timestamp descending (records came newest first; stable).
-            columns.sort_by(|a, b| {
-                (a.family, &a.qualifier)
-                    .cmp(&(b.family, &b.qualifier))
-                    .then_with(|| b.timestamp.cmp(&a.timestamp))
-            });
-        }
-        rows.push(BulkRow {
-            row: bytes.slice_ref(first.row),
-            columns,
-        });
-        i = j;
-    }
-    recs.clear();
+    let packed: Bytes = std::mem::replace(buf, BytesMut::with_capacity(CHUNK_BUF_BYTES)).freeze();
     let (table, families) = head.take().unwrap_or_default();
     BulkLoadRequest {
         table,
-        cells: Vec::new(),
-        abort: false,
         families,
-        rows,
+        packed,
+        ..BulkLoadRequest::default()
     }
 }
 

@@ -168,6 +168,21 @@ impl<'a> RecordRef<'a> {
         })
     }
 
+    /// The same record with `columns` cut to its `n` columns. [`RecordRef::trusted`]
+    /// reads only the head and lends the rest of its buffer as `columns`, so a record is
+    /// copied only through this: copying `columns` as lent copied the rest of a spill
+    /// chunk per record, half of the loader's CPU (BENCHMARKS.md, "Bulk load, packed
+    /// chunks").
+    pub fn exact(self) -> RecordRef<'a> {
+        let mut it = self.columns();
+        for _ in it.by_ref() {}
+        let used = self.columns.len() - it.rest.len();
+        RecordRef {
+            columns: self.columns.get(..used).unwrap_or_default(),
+            ..self
+        }
+    }
+
     /// The columns: (family index, qualifier, value), in order.
     pub fn columns(&self) -> ColumnIter<'a> {
         ColumnIter {
@@ -255,6 +270,15 @@ mod tests {
         let got: Vec<_> = r.columns().collect();
         assert_eq!(got, [(0, &b"z"[..], &b"2"[..]), (1, &b"b"[..], &b"3"[..])]);
         assert_eq!(RecordRef::trusted(&out[1..]), Some(r));
+        let mut longer = out[1..].to_vec();
+        longer.extend_from_slice(b"the next record");
+        let lent = RecordRef::trusted(&longer).unwrap();
+        assert_eq!(
+            lent.columns.len(),
+            r.columns.len() + 15,
+            "trusted lends the rest"
+        );
+        assert_eq!(lent.exact(), r, "exact cuts it to the record");
         for cut in 0..len {
             assert!(RecordRef::parse(&out[1..1 + cut]).is_none(), "cut {cut}");
         }

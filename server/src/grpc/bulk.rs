@@ -33,18 +33,67 @@ pub const MAX_BULK_FAMILIES: usize = 256;
 enum Chunk {
     Cells(Vec<pb::BulkCell>),
     Rows(Vec<pb::BulkRow>),
+    /// Packed row groups (`storage/docs/bulk_load.md` §8), decoded by the staging task.
+    Packed(bytes::Bytes),
     End,
 }
 
-/// The chunk's cells, in whichever form it carries them; a chunk with both is refused.
+/// The chunk's cells, in whichever form it carries them; a chunk with two is refused.
 fn chunk_of(m: pb::BulkLoadRequest) -> Result<Chunk, Status> {
-    match (m.cells.is_empty(), m.rows.is_empty()) {
-        (false, false) => Err(Status::invalid_argument(
-            "a bulk load chunk carries both cells and rows",
+    match (m.cells.is_empty(), m.rows.is_empty(), m.packed.is_empty()) {
+        (false, true, true) | (true, true, true) => Ok(Chunk::Cells(m.cells)),
+        (true, false, true) => Ok(Chunk::Rows(m.rows)),
+        (true, true, false) => Ok(Chunk::Packed(m.packed)),
+        _ => Err(Status::invalid_argument(
+            "a bulk load chunk carries its cells in more than one form",
         )),
-        (true, false) => Ok(Chunk::Rows(m.rows)),
-        _ => Ok(Chunk::Cells(m.cells)),
     }
+}
+
+/// The family name a row-grouped cell's index names.
+fn family_at(families: &[String], index: u32) -> Result<&str, Status> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| families.get(i))
+        .map(String::as_str)
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "bulk load column names family {index} of {}",
+                families.len()
+            ))
+        })
+}
+
+/// Stages every group of a packed chunk, one row at a time.
+fn stage_packed(
+    stage: &mut speedlayer_storage::bulk::BulkStage,
+    families: &[String],
+    packed: &[u8],
+) -> Result<(), Status> {
+    for group in pb::packed::groups(packed) {
+        let group = group.map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // A family index outside the table is remembered and reported instead of the
+        // stage's own error for its stand-in name (no family is named ""): either way the
+        // stage has failed and nothing of the load is adopted. Resolving while the stage
+        // walks the cells keeps it to one walk of the group.
+        let bad = std::cell::Cell::new(None);
+        let cells = group.cells().map(|c| {
+            let family = families.get(usize::from(c.family)).map_or_else(
+                || {
+                    bad.set(Some(c.family));
+                    ""
+                },
+                String::as_str,
+            );
+            (family, c.qualifier, c.timestamp, c.value)
+        });
+        let staged = stage.push_row(group.row, cells);
+        if let Some(index) = bad.get() {
+            family_at(families, u32::from(index))?;
+        }
+        staged.map_err(to_status)?;
+    }
+    Ok(())
 }
 
 /// Serves one `BulkLoad` call.
@@ -123,22 +172,14 @@ async fn run(
                 Chunk::Rows(rows) => {
                     for r in rows {
                         for c in r.columns {
-                            let family = usize::try_from(c.family)
-                                .ok()
-                                .and_then(|i| families.get(i))
-                                .ok_or_else(|| {
-                                    Status::invalid_argument(format!(
-                                        "bulk load column names family {} of {}",
-                                        c.family,
-                                        families.len()
-                                    ))
-                                })?;
+                            let family = family_at(&families, c.family)?;
                             stage
                                 .push(&r.row, family, &c.qualifier, c.timestamp, &c.value)
                                 .map_err(to_status)?;
                         }
                     }
                 }
+                Chunk::Packed(packed) => stage_packed(&mut stage, &families, &packed)?,
                 Chunk::End => {
                     let done = db.commit_bulk_load(stage).map_err(to_status)?;
                     return Ok(pb::BulkLoadResponse {

@@ -11,7 +11,6 @@
 
 pub mod commit;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -59,10 +58,11 @@ pub struct StagedPart {
     pub size: u64,
 }
 
-/// Parts being written: those of the current region, by family.
+/// Parts being written: those of the current region, one per family (a short list,
+/// searched per cell: cheaper than a map for the few families a table has).
 struct Open {
     region: usize,
-    writers: BTreeMap<String, (u64, HFileWriter)>,
+    writers: Vec<(String, u64, HFileWriter)>,
 }
 
 /// One load being staged. Dropped before its commit, it removes its directory.
@@ -178,6 +178,38 @@ impl BulkStage {
         r
     }
 
+    /// Adds every cell of one row: the row is checked and routed once, not per cell (a
+    /// bulk load pushes tens of millions of cells; see [`BulkStage::push`] for the rules,
+    /// which are the same). `cells` are (family, qualifier, timestamp, value) in store
+    /// order within each family.
+    ///
+    /// # Errors
+    /// As [`BulkStage::push`]; after any error the stage refuses further cells.
+    pub fn push_row<'c>(
+        &mut self,
+        row: &[u8],
+        cells: impl IntoIterator<Item = (&'c str, &'c [u8], Timestamp, &'c [u8])>,
+    ) -> Result<()> {
+        if let Some(why) = &self.failed {
+            return Err(Error::InvalidArgument(format!(
+                "bulk stage already failed: {why}"
+            )));
+        }
+        let mut r = self.begin_row(row);
+        if r.is_ok() {
+            for (family, qualifier, timestamp, value) in cells {
+                r = self.push_cell(row, family, qualifier, timestamp, value);
+                if r.is_err() {
+                    break;
+                }
+            }
+        }
+        if let Err(e) = &r {
+            self.failed = Some(e.to_string());
+        }
+        r
+    }
+
     fn push_inner(
         &mut self,
         row: &[u8],
@@ -186,6 +218,13 @@ impl BulkStage {
         timestamp: Timestamp,
         value: &[u8],
     ) -> Result<()> {
+        self.begin_row(row)?;
+        self.push_cell(row, family, qualifier, timestamp, value)
+    }
+
+    /// Checks `row` (size, not below the previous row) and opens its region's parts when
+    /// it leaves the current region.
+    fn begin_row(&mut self, row: &[u8]) -> Result<()> {
         if self.finished {
             return Err(Error::InvalidArgument("bulk stage is finished".into()));
         }
@@ -195,15 +234,6 @@ impl BulkStage {
                 "row of {} bytes: must be 1..={}",
                 row.len(),
                 l.max_row_bytes
-            )));
-        }
-        if qualifier.len() > l.max_qualifier_bytes || value.len() > l.max_value_bytes {
-            return Err(Error::InvalidArgument(format!(
-                "qualifier of {} bytes or value of {} bytes above the limits ({}, {})",
-                qualifier.len(),
-                value.len(),
-                l.max_qualifier_bytes,
-                l.max_value_bytes
             )));
         }
         match &mut self.last_row {
@@ -240,39 +270,65 @@ impl BulkStage {
             }
             self.open = Some(Open {
                 region: i,
-                writers: BTreeMap::new(),
+                writers: Vec::new(),
             });
+        }
+        Ok(())
+    }
+
+    /// Adds one cell of the row [`begin_row`](Self::begin_row) accepted last.
+    fn push_cell(
+        &mut self,
+        row: &[u8],
+        family: &str,
+        qualifier: &[u8],
+        timestamp: Timestamp,
+        value: &[u8],
+    ) -> Result<()> {
+        let l = &self.limits;
+        if qualifier.len() > l.max_qualifier_bytes || value.len() > l.max_value_bytes {
+            return Err(Error::InvalidArgument(format!(
+                "qualifier of {} bytes or value of {} bytes above the limits ({}, {})",
+                qualifier.len(),
+                value.len(),
+                l.max_qualifier_bytes,
+                l.max_value_bytes
+            )));
         }
         let Some(open) = self.open.as_mut() else {
             return Err(Error::InvalidArgument(
                 "bulk stage has no open region".into(),
             ));
         };
-        if !open.writers.contains_key(family) {
-            // Looked up when a part opens, not per cell: a family's part stays open
-            // until the region changes, and an unknown family never opens one.
-            let Some(fam) = self.schema.family(family.as_bytes()) else {
-                return Err(Error::UnknownFamily {
-                    family: family.to_string(),
-                    table: self.schema.name.clone(),
-                });
-            };
-            if self.parts.len() + open.writers.len() >= MAX_PARTS {
-                return Err(Error::InvalidArgument(format!(
-                    "a bulk load may have at most {MAX_PARTS} parts (regions × families)"
-                )));
+        let at = match open.writers.iter().position(|(f, _, _)| f == family) {
+            Some(at) => at,
+            None => {
+                // Looked up when a part opens, not per cell: a family's part stays open
+                // until the region changes, and an unknown family never opens one.
+                let Some(fam) = self.schema.family(family.as_bytes()) else {
+                    return Err(Error::UnknownFamily {
+                        family: family.to_string(),
+                        table: self.schema.name.clone(),
+                    });
+                };
+                if self.parts.len() + open.writers.len() >= MAX_PARTS {
+                    return Err(Error::InvalidArgument(format!(
+                        "a bulk load may have at most {MAX_PARTS} parts (regions × families)"
+                    )));
+                }
+                let index = self.next_index;
+                self.next_index += 1;
+                let path = self.dir.join(part_file_name(index));
+                let w = HFileWriter::create(
+                    &*self.fs,
+                    &path,
+                    FileOptions::new(fam.compression, fam.bloom, fam.block_size),
+                )?;
+                open.writers.push((family.to_string(), index, w));
+                open.writers.len() - 1
             }
-            let index = self.next_index;
-            self.next_index += 1;
-            let path = self.dir.join(part_file_name(index));
-            let w = HFileWriter::create(
-                &*self.fs,
-                &path,
-                FileOptions::new(fam.compression, fam.bloom, fam.block_size),
-            )?;
-            open.writers.insert(family.to_string(), (index, w));
-        }
-        let Some((_, w)) = open.writers.get_mut(family) else {
+        };
+        let Some((_, _, w)) = open.writers.get_mut(at) else {
             return Err(Error::InvalidArgument(
                 "bulk stage lost a part writer".into(),
             ));
@@ -301,7 +357,10 @@ impl BulkStage {
             return Ok(());
         };
         let region = self.regions[open.region].clone();
-        for (family, (index, w)) in open.writers {
+        let mut writers = open.writers;
+        // Parts in family order, as they always were.
+        writers.sort_by(|a, b| a.0.cmp(&b.0));
+        for (family, index, w) in writers {
             let path = w.path().to_path_buf();
             let info = w.finish()?;
             let size = self.fs.file_len(&path).map_err(|e| Error::io(&path, e))?;

@@ -61,9 +61,12 @@ impl LastKey {
         }
     }
 
-    fn set(&mut self, k: KeyRef<'_>) {
-        self.row.clear();
-        self.row.extend_from_slice(k.row);
+    /// `same_row`: `k.row` equals the stored row (which is then not copied again).
+    fn set(&mut self, k: KeyRef<'_>, same_row: bool) {
+        if !same_row {
+            self.row.clear();
+            self.row.extend_from_slice(k.row);
+        }
         self.qualifier.clear();
         self.qualifier.extend_from_slice(k.qualifier);
         self.timestamp = k.timestamp;
@@ -132,14 +135,23 @@ impl HFileWriter {
     /// [`Error::InvalidArgument`] for a key not greater than the previous one,
     /// [`Error::Io`] if writing a full block fails.
     pub fn push(&mut self, key: KeyRef<'_>, value: &[u8]) -> Result<()> {
-        if let Some(last) = &self.last
-            && key <= last.as_ref()
-        {
-            return Err(Error::InvalidArgument(format!(
-                "HFile keys must strictly increase: {key:?} after {last:?}"
-            )));
-        }
-        self.add_bloom_keys(key);
+        // One row comparison per cell, reused by the order check, the bloom and the copy
+        // of the last key: bulk loads push tens of millions of cells through here, and
+        // comparing the row three times was a fifth of the server's time (BENCHMARKS.md).
+        let same_row = match &self.last {
+            Some(last) => match key.row.cmp(&last.row[..]) {
+                std::cmp::Ordering::Less => return Err(self.out_of_order(key)),
+                std::cmp::Ordering::Equal => {
+                    if key <= last.as_ref() {
+                        return Err(self.out_of_order(key));
+                    }
+                    true
+                }
+                std::cmp::Ordering::Greater => false,
+            },
+            None => false,
+        };
+        self.add_bloom_keys(key, same_row);
         if self.block_first.is_none() {
             self.block_first = Some(key.to_owned_key());
         }
@@ -156,7 +168,7 @@ impl HFileWriter {
             c.tombstones += 1;
         }
         match &mut self.last {
-            Some(l) => l.set(key),
+            Some(l) => l.set(key, same_row),
             None => {
                 self.first = Some(key.to_owned_key());
                 self.last = Some(LastKey {
@@ -174,14 +186,15 @@ impl HFileWriter {
         Ok(())
     }
 
-    fn add_bloom_keys(&mut self, key: KeyRef<'_>) {
-        let (same_row, same_col) = match &self.last {
-            Some(l) => {
-                let r = l.row == key.row;
-                (r, r && l.qualifier == key.qualifier)
-            }
-            None => (false, false),
-        };
+    fn out_of_order(&self, key: KeyRef<'_>) -> Error {
+        Error::InvalidArgument(format!(
+            "HFile keys must strictly increase: {key:?} after {:?}",
+            self.last
+        ))
+    }
+
+    /// `same_row`: the key's row is the previous key's.
+    fn add_bloom_keys(&mut self, key: KeyRef<'_>, same_row: bool) {
         match self.opts.bloom {
             BloomType::None => {}
             BloomType::Row => {
@@ -190,6 +203,11 @@ impl HFileWriter {
                 }
             }
             BloomType::RowCol => {
+                let same_col = same_row
+                    && self
+                        .last
+                        .as_ref()
+                        .is_some_and(|l| l.qualifier == key.qualifier);
                 if !same_row {
                     self.bloom_hashes.push(bloom::row_hash(key.row));
                 }
