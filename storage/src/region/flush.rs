@@ -24,6 +24,26 @@ use crate::store::{FileCache, StoreFile};
 
 use super::{MemGen, MemState, Region};
 
+/// Returns the allocator's free pages to the OS after a memstore is dropped.
+///
+/// A memstore is tens of MiB of small allocations made by whichever threads wrote it;
+/// glibc keeps one arena per writing thread and does not give freed chunks back by itself,
+/// and a later writer on another thread grows its own arena instead of reusing them. In
+/// db_bench's `readwhilewriting` (a new writer thread after single-threaded fills) peak RSS
+/// was 225 MiB with this growth, 202 MiB with this trim, and 123 MiB with one arena
+/// (`MALLOC_ARENA_MAX=1`): the trim returns what is free, it cannot stop the new arena
+/// from growing (a memstore arena of its own would). `malloc_trim` walks every arena and
+/// releases whole free pages; once per flush (every `memstore_flush_bytes` written) its
+/// cost is negligible. A no-op off glibc.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free; it takes no
+    // pointer and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A file written by a flush, not yet recorded.
 struct NewFile {
     store: usize,
@@ -121,6 +141,10 @@ impl Region {
                     frozen,
                 }));
             }
+            // The flushed memstore is freed here unless a reader still holds it (then that
+            // reader frees it, and the next flush returns its pages).
+            drop(mg);
+            release_freed_memory();
             // IMPORTANT: only after the manifest records the files.
             self.wal.mark_flushed(sealed)?;
             self.counters.flushes.fetch_add(1, Ordering::Relaxed);
