@@ -28,6 +28,7 @@
 #   BLOCK_SIZE          if set, --block_size=$BLOCK_SIZE for both tools (default: both use
 #                       db_bench's default, 4096; the engine's product default is 65536)
 #   KEEP=1              keep the temporary directory (databases and raw outputs)
+#   DBBENCH             our driver's binary (default: build it in release from this tree)
 # Every run of both tools gets: --key_size=24 --value_size=100 --compression_type=lz4
 # --disable_wal=0 and --sync=0 (except phase sync).
 # Installs Debian's rocksdb-tools (which ships db_bench) if db_bench is missing.
@@ -80,10 +81,15 @@ fi
 # shellcheck source=benches/ensure_db_bench.sh
 source "$ROOT/benches/ensure_db_bench.sh"
 
-# 2. Our driver, in release.
-log "building dbbench (release)"
-(cd "$ROOT" && cargo build --release -q -p speedlayer-benches --bin dbbench)
-DBBENCH="$TARGET_DIR/release/dbbench"
+# 2. Our driver, in release (or a binary given in DBBENCH, e.g. one built at an earlier
+#    commit, for a before/after pair of runs in one session).
+if [ -n "${DBBENCH:-}" ]; then
+    log "using dbbench at $DBBENCH"
+else
+    log "building dbbench (release)"
+    (cd "$ROOT" && cargo build --release -q -p speedlayer-benches --bin dbbench)
+    DBBENCH="$TARGET_DIR/release/dbbench"
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/compare_rocksdb.XXXXXX")"
 if [ "${KEEP:-0}" = 1 ]; then

@@ -201,6 +201,13 @@ pub struct DbBenchFlags {
     #[arg(long = "write_buffer_size", default_value_t = 64 << 20)]
     pub write_buffer_size: u64,
 
+    /// Memstores a region may hold, the one taking writes plus those frozen and waiting
+    /// for their flush (engine `max_frozen_memstores` = this − 1). Default 2, RocksDB's
+    /// `max_write_buffer_number` default: one memtable written while one is flushed. At the
+    /// limit writes wait for the flush, as RocksDB's stall.
+    #[arg(long = "max_write_buffer_number", default_value_t = 2)]
+    pub max_write_buffer_number: u32,
+
     /// Uncompressed data block size of the family's HFiles (`FamilyOptions::block_size`).
     /// Default 4 KiB, db_bench's default; the engine's own default is 64 KiB.
     #[arg(long = "block_size", default_value_t = 4096)]
@@ -292,6 +299,13 @@ impl DbBenchFlags {
                 flag: "key_size".into(),
                 value: "0".into(),
                 reason: "rows must not be empty".into(),
+            });
+        }
+        if self.max_write_buffer_number < 2 {
+            return Err(BenchError::InvalidFlag {
+                flag: "max_write_buffer_number".into(),
+                value: self.max_write_buffer_number.to_string(),
+                reason: "at least 2: one memstore taking writes and one being flushed".into(),
             });
         }
         if self.sync && self.disable_wal {
@@ -388,6 +402,7 @@ mod tests {
         assert!(parse(&["--bloom_bits=10"]).is_err());
         assert!(parse(&["--sync=1", "--disable_wal=1"]).is_err());
         assert!(parse(&["--key_size=0"]).is_err());
+        assert!(parse(&["--max_write_buffer_number=1"]).is_err());
     }
 
     #[test]
@@ -398,6 +413,7 @@ mod tests {
         assert_eq!(f.value_size, 100);
         assert_eq!(f.write_buffer_size, 64 << 20);
         assert_eq!(f.cache_size, 8 << 20);
+        assert_eq!(f.max_write_buffer_number, 2);
         assert_eq!(f.block_size, 4096);
         assert_eq!(f.threads, 1);
         assert_eq!(f.seek_nexts, 0);

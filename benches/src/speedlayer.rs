@@ -66,6 +66,9 @@ impl SpeedlayerEngine {
     pub fn open(dir: &Path, flags: &DbBenchFlags) -> Result<SpeedlayerEngine> {
         let options = EngineOptions {
             memstore_flush_bytes: usize::try_from(flags.write_buffer_size).unwrap_or(usize::MAX),
+            max_frozen_memstores: usize::try_from(flags.max_write_buffer_number.saturating_sub(1))
+                .unwrap_or(usize::MAX)
+                .max(1),
             block_cache_bytes: usize::try_from(flags.cache_size).unwrap_or(usize::MAX),
             wal_async_interval_ms: flags.wal_sync_interval_ms,
             ..EngineOptions::default()

@@ -266,3 +266,43 @@ fn readers_keep_the_files_they_started_with() {
     );
     assert_eq!(std::fs::read_dir(&fdir).unwrap().count(), 1);
 }
+
+#[test]
+fn files_a_reader_held_past_the_compaction_go_at_the_next_flush_or_close() {
+    for by_close in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicU64::new(NOW));
+        let db = setup(dir.path(), &clock);
+        let region = db.regions("t").unwrap()[0].id;
+        let fdir = dir.path().join("t").join(region.to_string()).join("f");
+
+        // A reader holds the inputs past the compaction's end, then lets go; no
+        // compaction follows to reap them.
+        let mut scan = db.scan("t", &Scan::new()).unwrap();
+        scan.next().unwrap().unwrap();
+        db.compact("t", true).unwrap();
+        assert_eq!(std::fs::read_dir(&fdir).unwrap().count(), 4);
+        drop(scan);
+        assert_eq!(
+            std::fs::read_dir(&fdir).unwrap().count(),
+            4,
+            "nothing has reaped yet"
+        );
+        if by_close {
+            db.close().unwrap();
+            assert_eq!(
+                std::fs::read_dir(&fdir).unwrap().count(),
+                1,
+                "close deleted the replaced files"
+            );
+        } else {
+            put(&db, "later", "q", NOW, "x");
+            db.flush("t").unwrap();
+            assert_eq!(
+                std::fs::read_dir(&fdir).unwrap().count(),
+                2,
+                "the flush deleted the replaced files: compacted file + flushed file"
+            );
+        }
+    }
+}

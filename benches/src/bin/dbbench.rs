@@ -91,15 +91,21 @@ fn real_main() -> Result<()> {
     run(&flags, seed, &mut engine, &mut out)?;
 
     let stats = engine.db().map(|db| db.stats());
-    if let Some(table) = stats.as_ref().and_then(|s| s.table(TABLE)) {
+    if let Some(s) = stats.as_ref()
+        && let Some(table) = s.table(TABLE)
+    {
         writeln!(
             out,
-            "Engine:     {} regions, {} flushes, {} files, {} cells written, {} TooBusy retries",
+            "Engine:     {} regions, {} flushes, {} files, {} cells written, {} TooBusy retries\n\
+             Reads:      block cache {} hits, {} misses; {} file reads skipped by bloom or range",
             table.regions.len(),
             table.flushes(),
             table.files(),
             table.cells_written(),
-            engine.busy_retries()
+            engine.busy_retries(),
+            s.block_cache_hits,
+            s.block_cache_misses,
+            table.bloom_skipped_files(),
         )
         .map_err(|e| BenchError::io("<stdout>", e))?;
     }

@@ -24,6 +24,26 @@ use crate::store::{FileCache, StoreFile};
 
 use super::{MemGen, MemState, Region};
 
+/// Returns the allocator's free pages to the OS after a memstore is dropped.
+///
+/// A memstore is tens of MiB of small allocations made by whichever threads wrote it;
+/// glibc keeps one arena per writing thread and does not give freed chunks back by itself,
+/// and a later writer on another thread grows its own arena instead of reusing them. In
+/// db_bench's `readwhilewriting` (a new writer thread after single-threaded fills) peak RSS
+/// was 225 MiB with this growth, 202 MiB with this trim, and 123 MiB with one arena
+/// (`MALLOC_ARENA_MAX=1`): the trim returns what is free, it cannot stop the new arena
+/// from growing (a memstore arena of its own would). `malloc_trim` walks every arena and
+/// releases whole free pages; once per flush (every `memstore_flush_bytes` written) its
+/// cost is negligible. A no-op off glibc.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free; it takes no
+    // pointer and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A file written by a flush, not yet recorded.
 struct NewFile {
     store: usize,
@@ -121,12 +141,27 @@ impl Region {
                     frozen,
                 }));
             }
+            // The flushed memstore is freed here unless a reader still holds it (then that
+            // reader frees it, and the next flush returns its pages).
+            drop(mg);
+            release_freed_memory();
             // IMPORTANT: only after the manifest records the files.
             self.wal.mark_flushed(sealed)?;
             self.counters.flushes.fetch_add(1, Ordering::Relaxed);
             let (lock, cv) = &self.flushed;
             *lock.lock() += 1;
             cv.notify_all();
+        }
+    }
+
+    /// Deletes files that compactions replaced and whose last reader has let go since.
+    /// A compaction reaps only when it starts and ends, so a reader that still held the
+    /// inputs at the end left them on disk until the store's next compaction (in an
+    /// overwrite run that measured 94 MB of dead files beside 164 MB of live ones, there
+    /// when the process exited); each flush and close now also reap.
+    pub(super) fn reap_replaced_files(&self) {
+        for store in &self.stores {
+            store.lifecycle.reap();
         }
     }
 
@@ -203,6 +238,7 @@ impl Region {
             let sf = StoreFile::open(self.files.fs(), &f.path, f.id, self.files.block_cache())?;
             self.stores[f.store].apply(vec![Arc::new(sf)], &[]);
         }
+        self.reap_replaced_files();
         tracing::debug!(
             table = %self.info.table,
             region = self.info.id,

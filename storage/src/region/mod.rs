@@ -493,6 +493,9 @@ impl Region {
         self.close_writes(true);
         let flushed = self.flush();
         let synced = self.wal.sync();
+        // Replaced files that no reader holds any more go now, not at the next open's
+        // sweep of unlisted files (a file still held stays: reap checks).
+        self.reap_replaced_files();
         flushed.and(synced)
     }
 }
