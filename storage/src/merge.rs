@@ -154,7 +154,7 @@ pub enum SourceCursor {
 }
 
 impl SourceCursor {
-    #[inline]
+    #[inline(always)]
     fn key(&self) -> Option<KeyRef<'_>> {
         match self {
             SourceCursor::Mem(m) => m.current().map(|(k, _)| k),
@@ -162,7 +162,7 @@ impl SourceCursor {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn value(&self) -> &[u8] {
         match self {
             SourceCursor::Mem(m) => m.current().map_or(&[], |(_, v)| v),

@@ -571,7 +571,7 @@ impl HFileCursor {
     }
 
     /// The current cell's key, `None` past the end.
-    #[inline]
+    #[inline(always)]
     pub fn key(&self) -> Option<KeyRef<'_>> {
         match (&self.cur, &self.it.block) {
             (Some(e), Some(b)) => Some(b.key(e)),

@@ -173,6 +173,7 @@ impl MemstoreIter {
 /// Where one buffered cell of a [`MemstoreCursor`] sits in its chunk buffer.
 #[derive(Clone, Copy, Debug)]
 struct ChunkCell {
+    row_start: usize,
     row_end: usize,
     qualifier_end: usize,
     value_end: usize,
@@ -207,12 +208,14 @@ impl MemstoreCursor {
         let mut last = None;
         for e in self.mem.map.range(range).take(self.chunk) {
             let k = e.key();
+            let row_start = self.data.len();
             self.data.extend_from_slice(&k.row);
             let row_end = self.data.len();
             self.data.extend_from_slice(&k.qualifier);
             let qualifier_end = self.data.len();
             self.data.extend_from_slice(e.value());
             self.cells.push(ChunkCell {
+                row_start,
                 row_end,
                 qualifier_end,
                 value_end: self.data.len(),
@@ -230,15 +233,11 @@ impl MemstoreCursor {
     }
 
     /// The current cell (key and value), `None` past the end.
-    #[inline]
+    #[inline(always)]
     pub fn current(&self) -> Option<(KeyRef<'_>, &[u8])> {
         let c = self.cells.get(self.pos)?;
-        let start = match self.pos.checked_sub(1).and_then(|p| self.cells.get(p)) {
-            Some(prev) => prev.value_end,
-            None => 0,
-        };
         let key = KeyRef {
-            row: self.data.get(start..c.row_end)?,
+            row: self.data.get(c.row_start..c.row_end)?,
             qualifier: self.data.get(c.row_end..c.qualifier_end)?,
             timestamp: c.timestamp,
             kind: c.kind,
