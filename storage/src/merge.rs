@@ -4,7 +4,9 @@
 //! first. Cells newer than the read point are dropped here, and a key seen twice (the same
 //! cell in a frozen memstore and in the file it was just flushed to) is emitted once. It
 //! does not apply masking or versions: that is `scan::visibility`.
-//! It sits below both the read path (`scan`) and compaction, which share it.
+//! It sits below both the read path (`scan`) and compaction, which share it: compaction
+//! and gets use the owned [`MergeIter`]; forward scans use [`MergeCursor`], which lends
+//! each cell from its source instead of moving owned copies through the heap.
 //!
 //! Invariant: [`MergeIter::peek`] shows exactly the key the next [`MergeIter::next_cell`]
 //! returns. Duplicates are therefore removed when their first copy comes out, not when the

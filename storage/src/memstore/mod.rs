@@ -3,8 +3,9 @@
 //! A lock-free skiplist (crossbeam-skiplist) keyed by [`CellKey`] in store order, with byte
 //! accounting. Writers insert concurrently; readers iterate with [`MemstoreIter`], which
 //! copies small chunks out of the skiplist so it owns no borrow and can live in a
-//! `'static` scan. It is not durable (the WAL is) and knows nothing of visibility: readers
-//! filter by read point.
+//! `'static` scan, or with [`MemstoreCursor`], which copies each chunk into one reused
+//! buffer and lends the current cell (forward scans). It is not durable (the WAL is) and
+//! knows nothing of visibility: readers filter by read point.
 
 use std::collections::VecDeque;
 use std::ops::Bound;
