@@ -232,11 +232,14 @@ impl KvEngine for SpeedlayerEngine {
         if let Some(start) = start {
             scan = scan.start(Bytes::copy_from_slice(start));
         }
-        let rows = self.db_ref()?.scan(TABLE, &scan).map_err(storage("scan"))?;
-        for row in rows.take(limit) {
-            let row = row.map_err(storage("scan"))?;
-            let value_len = row.cells.first().map_or(0, |c| c.value.len());
-            visit(&row.row, value_len);
+        let mut rows = self.db_ref()?.scan(TABLE, &scan).map_err(storage("scan"))?;
+        // The lending cursor: each row's key and value are borrowed until the next call.
+        for _ in 0..limit {
+            let Some(row) = rows.next_view().map_err(storage("scan"))? else {
+                break;
+            };
+            let value_len = row.cell(0).map_or(0, |c| c.value.len());
+            visit(row.row(), value_len);
         }
         Ok(())
     }

@@ -73,12 +73,44 @@ pub enum Filter {
     Or(Vec<Filter>),
 }
 
+/// What a filter reads of a cell: owned [`Cell`]s and borrowed scan cells alike.
+pub trait FilterCell {
+    fn family(&self) -> &[u8];
+    fn qualifier(&self) -> &[u8];
+    fn value(&self) -> &[u8];
+}
+
+impl FilterCell for Cell {
+    fn family(&self) -> &[u8] {
+        &self.family
+    }
+    fn qualifier(&self) -> &[u8] {
+        &self.qualifier
+    }
+    fn value(&self) -> &[u8] {
+        &self.value
+    }
+}
+
 impl Filter {
     /// Runs the filter on one row's cells; returns the cells kept (empty = row dropped).
     pub fn apply(&self, row: &[u8], cells: Vec<Cell>) -> Vec<Cell> {
         if cells.is_empty() {
             return cells;
         }
+        let mut keep = vec![true; cells.len()];
+        self.mark(row, &cells, &mut keep);
+        cells
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(c, k)| k.then_some(c))
+            .collect()
+    }
+
+    /// Runs the filter on the cells of one row whose `keep` flag is set, clearing the
+    /// flags of the cells it drops (all of them = row dropped). `keep` is as long as
+    /// `cells`.
+    pub fn mark<C: FilterCell>(&self, row: &[u8], cells: &[C], keep: &mut [bool]) {
         match self {
             Filter::Value {
                 family,
@@ -86,53 +118,47 @@ impl Filter {
                 op,
                 value,
             } => {
-                let newest = cells
-                    .iter()
-                    .find(|c| c.family == *family && c.qualifier == *qualifier);
-                match newest {
-                    Some(c) if op.holds(compare_values(&c.value, value)) => cells,
-                    _ => Vec::new(),
+                let newest = cells.iter().zip(keep.iter()).find(|(c, k)| {
+                    **k && c.family() == &family[..] && c.qualifier() == &qualifier[..]
+                });
+                let holds = newest.is_some_and(|(c, _)| op.holds(compare_values(c.value(), value)));
+                if !holds {
+                    keep.fill(false);
                 }
             }
             Filter::RowPrefix(p) => {
-                if row.starts_with(p) {
-                    cells
-                } else {
-                    Vec::new()
+                if !row.starts_with(p) {
+                    keep.fill(false);
                 }
             }
-            Filter::ColumnPrefix(p) => cells
-                .into_iter()
-                .filter(|c| c.qualifier.starts_with(p))
-                .collect(),
+            Filter::ColumnPrefix(p) => {
+                for (c, k) in cells.iter().zip(keep.iter_mut()) {
+                    if !c.qualifier().starts_with(p) {
+                        *k = false;
+                    }
+                }
+            }
             Filter::And(fs) => {
-                let mut cells = cells;
                 for f in fs {
-                    cells = f.apply(row, cells);
-                    if cells.is_empty() {
+                    f.mark(row, cells, keep);
+                    if !keep.contains(&true) {
                         break;
                     }
                 }
-                cells
             }
             Filter::Or(fs) => {
-                let mut keep = vec![false; cells.len()];
+                // Each branch sees every cell kept so far; a cell stays if any branch
+                // keeps it.
+                let mut any = vec![false; keep.len()];
+                let mut branch = vec![false; keep.len()];
                 for f in fs {
-                    let kept = f.apply(row, cells.clone());
-                    // Kept cells are a subsequence of `cells`: mark them by walking both.
-                    let mut j = 0;
-                    for (i, c) in cells.iter().enumerate() {
-                        if j < kept.len() && kept[j] == *c {
-                            keep[i] = true;
-                            j += 1;
-                        }
+                    branch.copy_from_slice(keep);
+                    f.mark(row, cells, &mut branch);
+                    for (a, b) in any.iter_mut().zip(&branch) {
+                        *a |= *b;
                     }
                 }
-                cells
-                    .into_iter()
-                    .zip(keep)
-                    .filter_map(|(c, k)| k.then_some(c))
-                    .collect()
+                keep.copy_from_slice(&any);
             }
         }
     }

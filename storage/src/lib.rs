@@ -41,7 +41,7 @@ pub use filter::{CompareOp, Filter};
 pub use log::RecoveryMode;
 pub use mutation::{Mutation, MutationOp};
 pub use options::{Clock, EngineOptions};
-pub use read::{Column, Get, ReadOptions, Row, Scan, TimeRange};
+pub use read::{CellView, Column, Get, ReadOptions, Row, RowView, Scan, TimeRange};
 pub use region::RegionInfo;
 pub use schema::{BloomType, Compression, FamilyOptions, Limits, TableSchema};
 pub use wal::Durability;

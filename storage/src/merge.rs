@@ -4,7 +4,9 @@
 //! first. Cells newer than the read point are dropped here, and a key seen twice (the same
 //! cell in a frozen memstore and in the file it was just flushed to) is emitted once. It
 //! does not apply masking or versions: that is `scan::visibility`.
-//! It sits below both the read path (`scan`) and compaction, which share it.
+//! It sits below both the read path (`scan`) and compaction, which share it: compaction
+//! and gets use the owned [`MergeIter`]; forward scans use [`MergeCursor`], which lends
+//! each cell from its source instead of moving owned copies through the heap.
 //!
 //! Invariant: [`MergeIter::peek`] shows exactly the key the next [`MergeIter::next_cell`]
 //! returns. Duplicates are therefore removed when their first copy comes out, not when the
@@ -17,8 +19,10 @@ use std::collections::binary_heap::PeekMut;
 
 use bytes::Bytes;
 
-use crate::cell::{CellKey, SeqNo};
+use crate::cell::{CellKey, KeyRef, SeqNo};
 use crate::error::Result;
+use crate::hfile::HFileCursor;
+use crate::memstore::MemstoreCursor;
 
 /// A sorted source of cells (store order), e.g. a memstore or file iterator.
 pub type Source = Box<dyn Iterator<Item = Result<(CellKey, Bytes)>> + Send>;
@@ -144,6 +148,200 @@ impl MergeIter {
     }
 }
 
+/// One sorted source of a [`MergeCursor`]: a memstore or a file, positioned on a cell
+/// whose key and value it lends until its next `advance`.
+pub enum SourceCursor {
+    Mem(MemstoreCursor),
+    File(HFileCursor),
+}
+
+impl SourceCursor {
+    #[inline(always)]
+    fn key(&self) -> Option<KeyRef<'_>> {
+        match self {
+            SourceCursor::Mem(m) => m.current().map(|(k, _)| k),
+            SourceCursor::File(f) => f.key(),
+        }
+    }
+
+    #[inline(always)]
+    fn value(&self) -> &[u8] {
+        match self {
+            SourceCursor::Mem(m) => m.current().map_or(&[], |(_, v)| v),
+            SourceCursor::File(f) => f.value(),
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self) -> Result<()> {
+        match self {
+            SourceCursor::Mem(m) => {
+                m.advance();
+                Ok(())
+            }
+            SourceCursor::File(f) => f.advance(),
+        }
+    }
+}
+
+/// The lending form of [`MergeIter`]: the same sorted, de-duplicated stream of cells with
+/// seq ≤ read point, but the current cell is borrowed from its source (a slice of a
+/// cached block or of a memstore chunk) until [`advance`](Self::advance). Scans read
+/// through it without an allocation or a reference count per cell.
+///
+/// A min-heap of source indices ordered by (current key, index). Invariant: every source
+/// in the heap is positioned on a visible cell, and no source other than the top holds
+/// the top's key once `advance` returns (the copies of a key are dropped together, so
+/// [`key`](Self::key) always shows the next distinct cell).
+pub struct MergeCursor {
+    sources: Vec<SourceCursor>,
+    heap: Vec<usize>,
+    read_point: SeqNo,
+}
+
+impl MergeCursor {
+    /// Builds the merge over sources positioned on their first cells.
+    ///
+    /// # Errors
+    /// The first error a source returns while skipping cells above the read point.
+    pub fn new(sources: Vec<SourceCursor>, read_point: SeqNo) -> Result<MergeCursor> {
+        let mut m = MergeCursor {
+            heap: Vec::with_capacity(sources.len()),
+            sources,
+            read_point,
+        };
+        for i in 0..m.sources.len() {
+            m.skip_invisible(i)?;
+            if m.sources[i].key().is_some() {
+                m.heap.push(i);
+            }
+        }
+        for pos in (0..m.heap.len() / 2).rev() {
+            m.sift_down(pos);
+        }
+        m.drop_copies_of_top()?;
+        Ok(m)
+    }
+
+    /// The current cell's key; `None` when every source is exhausted.
+    #[inline]
+    pub fn key(&self) -> Option<KeyRef<'_>> {
+        self.sources.get(*self.heap.first()?)?.key()
+    }
+
+    /// The current cell's value (empty at the end).
+    #[inline]
+    pub fn value(&self) -> &[u8] {
+        self.heap
+            .first()
+            .and_then(|&i| self.sources.get(i))
+            .map_or(&[], SourceCursor::value)
+    }
+
+    /// Moves to the next distinct cell.
+    ///
+    /// # Errors
+    /// An error of the source that was read; that source is then out of the merge.
+    #[inline]
+    pub fn advance(&mut self) -> Result<()> {
+        if self.heap.is_empty() {
+            return Ok(());
+        }
+        self.step(0)?;
+        self.drop_copies_of_top()
+    }
+
+    fn skip_invisible(&mut self, i: usize) -> Result<()> {
+        let rp = self.read_point;
+        let src = &mut self.sources[i];
+        while src.key().is_some_and(|k| k.seq > rp) {
+            src.advance()?;
+        }
+        Ok(())
+    }
+
+    /// True if the source at heap position `a` sorts before the one at `b`.
+    #[inline]
+    fn less(&self, a: usize, b: usize) -> bool {
+        let (ia, ib) = (self.heap[a], self.heap[b]);
+        match (self.sources[ia].key(), self.sources[ib].key()) {
+            (Some(x), Some(y)) => x.cmp(&y).then(ia.cmp(&ib)) == Ordering::Less,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    fn sift_down(&mut self, mut pos: usize) {
+        let n = self.heap.len();
+        loop {
+            let l = 2 * pos + 1;
+            if l >= n {
+                return;
+            }
+            let r = l + 1;
+            let c = if r < n && self.less(r, l) { r } else { l };
+            if !self.less(c, pos) {
+                return;
+            }
+            self.heap.swap(c, pos);
+            pos = c;
+        }
+    }
+
+    fn sift_up(&mut self, mut pos: usize) {
+        while pos > 0 {
+            let p = (pos - 1) / 2;
+            if !self.less(pos, p) {
+                return;
+            }
+            self.heap.swap(p, pos);
+            pos = p;
+        }
+    }
+
+    /// Advances the source at heap position `pos` to its next visible cell and restores
+    /// the heap (removing the source when it is exhausted or failed).
+    fn step(&mut self, pos: usize) -> Result<()> {
+        let i = self.heap[pos];
+        let res = match self.sources[i].advance() {
+            Ok(()) => self.skip_invisible(i),
+            Err(e) => Err(e),
+        };
+        if res.is_err() || self.sources[i].key().is_none() {
+            let last = self.heap.len() - 1;
+            self.heap.swap(pos, last);
+            self.heap.pop();
+            if pos < self.heap.len() {
+                self.sift_down(pos);
+                self.sift_up(pos);
+            }
+        } else {
+            self.sift_down(pos);
+        }
+        res
+    }
+
+    /// Drops every other copy of the top key (the same cell in a frozen memstore and
+    /// the file it was flushed to). A copy, if any, is a child of the root: the heap
+    /// orders by (key, index), so every ancestor of an equal key is equal too.
+    fn drop_copies_of_top(&mut self) -> Result<()> {
+        loop {
+            let Some(top) = self.key() else {
+                return Ok(());
+            };
+            let copy = (1..self.heap.len().min(3)).find(|&pos| {
+                self.sources[self.heap[pos]]
+                    .key()
+                    .is_some_and(|k| k.seq == top.seq && k == top)
+            });
+            match copy {
+                Some(pos) => self.step(pos)?,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +403,54 @@ mod tests {
             got.push(key);
         }
         assert_eq!(got, vec![k("a", 5, 1), k("b", 2, 3), k("b", 1, 2)]);
+    }
+
+    /// The lending merge yields exactly what the owned one does: order, duplicates
+    /// dropped (three copies of one cell), cells above the read point hidden.
+    #[test]
+    fn cursor_matches_the_owned_merge() {
+        use crate::memstore::Memstore;
+        use std::sync::Arc;
+        let sets = [
+            vec![k("a", 5, 1), k("b", 1, 2), k("d", 1, 3), k("e", 1, 12)],
+            vec![k("a", 9, 4), k("b", 1, 2), k("c", 1, 5)],
+            vec![k("b", 1, 2), k("c", 1, 5), k("c", 0, 11)],
+            vec![],
+        ];
+        let mems: Vec<Arc<Memstore>> = sets
+            .iter()
+            .map(|s| {
+                let m = Arc::new(Memstore::new());
+                for key in s {
+                    m.insert(key.clone(), Bytes::from(key.seq.to_string()));
+                }
+                m
+            })
+            .collect();
+        let owned = drain(
+            MergeIter::new(
+                mems.iter()
+                    .map(|m| Box::new(m.iter_from(None)) as Source)
+                    .collect(),
+                10,
+            )
+            .unwrap(),
+        );
+        let mut c = MergeCursor::new(
+            mems.iter()
+                .map(|m| SourceCursor::Mem(m.cursor_from(None)))
+                .collect(),
+            10,
+        )
+        .unwrap();
+        let mut lent = Vec::new();
+        while let Some(key) = c.key() {
+            assert_eq!(c.value(), key.seq.to_string().as_bytes());
+            lent.push(key.to_owned_key());
+            c.advance().unwrap();
+        }
+        assert_eq!(lent, owned);
+        assert_eq!(lent.len(), 5, "{lent:?}");
     }
 
     #[test]

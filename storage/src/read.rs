@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 
-use crate::cell::Cell;
+use crate::cell::{Cell, CellKind};
+use crate::filter::FilterCell;
 pub use crate::filter::{CompareOp, Filter};
 
 /// A selected column: a whole family (`qualifier: None`) or one qualifier of it.
@@ -209,6 +210,218 @@ impl Row {
             .iter()
             .find(|c| &c.family[..] == family && &c.qualifier[..] == qualifier)
             .map(|c| &c.value)
+    }
+}
+
+/// One cell of a [`RowView`], borrowed: valid until the cursor that lent it moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellView<'a> {
+    pub family: &'a [u8],
+    pub qualifier: &'a [u8],
+    pub timestamp: u64,
+    /// The sequence number of the write.
+    pub seq: u64,
+    pub value: &'a [u8],
+}
+
+impl FilterCell for CellView<'_> {
+    fn family(&self) -> &[u8] {
+        self.family
+    }
+    fn qualifier(&self) -> &[u8] {
+        self.qualifier
+    }
+    fn value(&self) -> &[u8] {
+        self.value
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CellPos {
+    family: usize,
+    qualifier: (usize, usize),
+    value_end: usize,
+    timestamp: u64,
+    seq: u64,
+}
+
+/// The buffer a scan cursor assembles one row in and lends as a [`RowView`]: the row key
+/// and every cell's qualifier and value copied into one reused byte buffer, the family
+/// names shared. Nothing is allocated per row once it has grown to the widest row.
+#[derive(Debug, Default)]
+pub struct RowBuf {
+    data: Vec<u8>,
+    row_len: usize,
+    cells: Vec<CellPos>,
+    families: Vec<Bytes>,
+    keep: Vec<bool>,
+}
+
+impl RowBuf {
+    /// A buffer whose cells name these families (by index in [`push_cell`](Self::push_cell)).
+    pub fn new(families: Vec<Bytes>) -> RowBuf {
+        RowBuf {
+            families,
+            ..RowBuf::default()
+        }
+    }
+
+    /// Starts a row: clears the cells and sets the row key.
+    #[inline]
+    pub fn start_row(&mut self, row: &[u8]) {
+        self.data.clear();
+        self.cells.clear();
+        self.data.extend_from_slice(row);
+        self.row_len = row.len();
+    }
+
+    /// The row key being assembled.
+    #[inline]
+    pub fn row(&self) -> &[u8] {
+        &self.data[..self.row_len]
+    }
+
+    /// Appends a cell of family number `family`.
+    #[inline]
+    pub fn push_cell(
+        &mut self,
+        family: usize,
+        qualifier: &[u8],
+        timestamp: u64,
+        seq: u64,
+        value: &[u8],
+    ) {
+        let q = self.data.len();
+        self.data.extend_from_slice(qualifier);
+        let v = self.data.len();
+        self.data.extend_from_slice(value);
+        self.cells.push(CellPos {
+            family,
+            qualifier: (q, v),
+            value_end: self.data.len(),
+            timestamp,
+            seq,
+        });
+    }
+
+    /// Loads an owned row (for sources that produce owned rows, e.g. reversed scans).
+    pub fn load_row(&mut self, row: &Row) {
+        self.start_row(&row.row);
+        for c in &row.cells {
+            let f = match self.families.iter().position(|f| *f == c.family) {
+                Some(f) => f,
+                None => {
+                    self.families.push(c.family.clone());
+                    self.families.len() - 1
+                }
+            };
+            self.push_cell(f, &c.qualifier, c.timestamp, c.seq, &c.value);
+        }
+    }
+
+    /// Number of cells in the row.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// True if the row has no cell.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Applies `filter` to the row, dropping the cells it drops.
+    pub fn apply_filter(&mut self, filter: &Filter) {
+        let mut keep = std::mem::take(&mut self.keep);
+        keep.clear();
+        keep.resize(self.cells.len(), true);
+        {
+            let view = self.view();
+            let cells: Vec<CellView<'_>> = view.cells().collect();
+            filter.mark(view.row(), &cells, &mut keep);
+        }
+        let mut k = keep.iter();
+        self.cells.retain(|_| k.next().copied().unwrap_or(false));
+        self.keep = keep;
+    }
+
+    /// The row as a borrowed view.
+    #[inline]
+    pub fn view(&self) -> RowView<'_> {
+        RowView { buf: self }
+    }
+}
+
+#[inline]
+fn cell_of<'a>(buf: &'a RowBuf, p: &CellPos) -> CellView<'a> {
+    CellView {
+        family: buf.families.get(p.family).map_or(&[], |f| &f[..]),
+        qualifier: &buf.data[p.qualifier.0..p.qualifier.1],
+        timestamp: p.timestamp,
+        seq: p.seq,
+        value: &buf.data[p.qualifier.1..p.value_end],
+    }
+}
+
+/// A row lent by a scan cursor: its key and cells (family, qualifier ↑, newest first)
+/// as slices, valid until the cursor's next call. [`to_row`](Self::to_row) makes an
+/// owned [`Row`].
+#[derive(Clone, Copy, Debug)]
+pub struct RowView<'a> {
+    buf: &'a RowBuf,
+}
+
+impl<'a> RowView<'a> {
+    /// The row key.
+    #[inline]
+    pub fn row(&self) -> &'a [u8] {
+        &self.buf.data[..self.buf.row_len]
+    }
+
+    /// Number of cells.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.buf.cells.len()
+    }
+
+    /// True if the row has no cell (a cursor never lends such a row).
+    pub fn is_empty(&self) -> bool {
+        self.buf.cells.is_empty()
+    }
+
+    /// Cell `i`, if present.
+    #[inline]
+    pub fn cell(&self, i: usize) -> Option<CellView<'a>> {
+        let buf: &'a RowBuf = self.buf;
+        buf.cells.get(i).map(|p| cell_of(buf, p))
+    }
+
+    /// The cells in order.
+    pub fn cells(&self) -> impl ExactSizeIterator<Item = CellView<'a>> + 'a {
+        let buf: &'a RowBuf = self.buf;
+        buf.cells.iter().map(move |p| cell_of(buf, p))
+    }
+
+    /// An owned copy: one allocation for all the row's bytes, cells as slices of it.
+    pub fn to_row(&self) -> Row {
+        let data = Bytes::copy_from_slice(&self.buf.data);
+        let cells = self
+            .buf
+            .cells
+            .iter()
+            .map(|p| Cell {
+                row: data.slice(..self.buf.row_len),
+                family: self.buf.families.get(p.family).cloned().unwrap_or_default(),
+                qualifier: data.slice(p.qualifier.0..p.qualifier.1),
+                timestamp: p.timestamp,
+                kind: CellKind::Put,
+                seq: p.seq,
+                value: data.slice(p.qualifier.1..p.value_end),
+            })
+            .collect();
+        Row {
+            row: data.slice(..self.buf.row_len),
+            cells,
+        }
     }
 }
 

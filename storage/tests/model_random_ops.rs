@@ -535,6 +535,27 @@ impl Harness {
             .unwrap()
             .map(|r| strip(Some(r.unwrap())).unwrap())
             .collect();
+        // The same scan through the lending cursor, each row rebuilt from its borrowed
+        // cells field by field (not through `RowView::to_row`, which the owned scan uses).
+        let mut lent = Vec::new();
+        let mut cursor = self.db().scan(TABLE, &scan).unwrap();
+        while let Some(view) = cursor.next_view().unwrap() {
+            let row = Bytes::copy_from_slice(view.row());
+            assert_eq!(view.len(), view.cells().len());
+            let cells = view
+                .cells()
+                .map(|c| Cell {
+                    row: row.clone(),
+                    family: Bytes::copy_from_slice(c.family),
+                    qualifier: Bytes::copy_from_slice(c.qualifier),
+                    timestamp: c.timestamp,
+                    kind: CellKind::Put,
+                    seq: 0,
+                    value: Bytes::copy_from_slice(c.value),
+                })
+                .collect();
+            lent.push(Row { row, cells });
+        }
         let (lo, hi) = scan.key_range();
         let q = ReadQ {
             columns: &scan.read.columns,
@@ -558,6 +579,7 @@ impl Harness {
         }
         self.nonempty += usize::from(!want.is_empty());
         assert_eq!(got, want, "{ctx}: scan {scan:?}");
+        assert_eq!(lent, want, "{ctx}: lending scan {scan:?}");
     }
 
     fn reopen(&mut self, clean: bool) {

@@ -293,6 +293,40 @@ pub fn row_to_pb(r: st::Row) -> pb::Row {
     }
 }
 
+/// A row lent by a storage scan to the wire row: the row's bytes are copied once into
+/// one buffer that every field of the message shares (no per-cell allocation).
+pub fn row_view_to_pb(r: &st::RowView<'_>) -> pb::Row {
+    let len = r.row().len()
+        + r.cells()
+            .map(|c| c.family.len() + c.qualifier.len() + c.value.len())
+            .sum::<usize>();
+    let mut buf = bytes::BytesMut::with_capacity(len);
+    buf.extend_from_slice(r.row());
+    for c in r.cells() {
+        buf.extend_from_slice(c.family);
+        buf.extend_from_slice(c.qualifier);
+        buf.extend_from_slice(c.value);
+    }
+    let data = buf.freeze();
+    let mut at = r.row().len();
+    let mut take = |n: usize| {
+        let b = data.slice(at..at + n);
+        at += n;
+        b
+    };
+    let row = data.slice(..r.row().len());
+    let cells = r
+        .cells()
+        .map(|c| pb::Cell {
+            family: take(c.family.len()),
+            qualifier: take(c.qualifier.len()),
+            timestamp: c.timestamp,
+            value: take(c.value.len()),
+        })
+        .collect();
+    pb::Row { row, cells }
+}
+
 /// A storage region to its wire location, naming this server.
 pub fn location_to_pb(r: &st::RegionInfo, server_addr: &str) -> pb::RegionLocation {
     pb::RegionLocation {

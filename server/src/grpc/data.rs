@@ -16,7 +16,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::Backend;
 use super::convert::{
-    compare_op_from_pb, durability_from_pb, get_from_pb, mutation_from_pb, row_to_pb, scan_from_pb,
+    compare_op_from_pb, durability_from_pb, get_from_pb, mutation_from_pb, row_to_pb,
+    row_view_to_pb, scan_from_pb,
 };
 use super::status::to_status;
 use crate::metrics::Rpc;
@@ -133,10 +134,12 @@ impl Data for DataService {
             let mut chunk_bytes = 0;
             let mut rows = 0u64;
             let mut ok = true;
-            for item in iter {
-                match item {
-                    Ok(row) => {
-                        let row = row_to_pb(row);
+            let mut iter = iter;
+            loop {
+                match iter.next_view() {
+                    Ok(None) => break,
+                    Ok(Some(view)) => {
+                        let row = row_view_to_pb(&view);
                         chunk_bytes += row.encoded_len();
                         chunk.rows.push(row);
                         rows += 1;

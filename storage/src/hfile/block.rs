@@ -388,6 +388,7 @@ impl DataBlock {
     }
 
     /// Borrowed key of a decoded entry.
+    #[inline]
     pub fn key<'a>(&'a self, e: &EntryPos) -> KeyRef<'a> {
         KeyRef {
             row: &self.data[e.row.0..e.row.1],
@@ -410,6 +411,12 @@ impl DataBlock {
             },
             self.data.slice(e.value.0..e.value.1),
         )
+    }
+
+    /// Value of a decoded entry, borrowed from the block.
+    #[inline]
+    pub fn value(&self, e: &EntryPos) -> &[u8] {
+        &self.data[e.value.0..e.value.1]
     }
 
     /// The row of a decoded entry as a slice of the block.

@@ -13,7 +13,7 @@ pub mod index;
 mod reader;
 mod writer;
 
-pub use reader::{HFileIter, HFileReader};
+pub use reader::{HFileCursor, HFileIter, HFileReader};
 pub use writer::{HFileWriter, MAX_TARGET_BLOCK};
 
 use crate::cell::{CellKey, SeqNo, Timestamp};

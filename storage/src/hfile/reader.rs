@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::block::{BlockError, DataBlock, decode_block};
+use super::block::{BlockError, DataBlock, EntryPos, decode_block};
 use super::bloom::{self, Bloom, BloomKind};
 use super::index::{BlockIndex, SearchIndex};
 use super::{FileInfo, TRAILER_BYTES, Trailer};
@@ -482,10 +482,10 @@ impl HFileIter {
     }
 }
 
-impl Iterator for HFileIter {
-    type Item = Result<(CellKey, Bytes)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl HFileIter {
+    /// Decodes the next entry, loading blocks as needed; on `Some(Ok(e))` the entry is in
+    /// `self.block`, which stays until the following call.
+    fn next_entry(&mut self) -> Option<Result<EntryPos>> {
         loop {
             if self.done {
                 return None;
@@ -521,7 +521,7 @@ impl Iterator for HFileIter {
             return match b.entry_at(self.off) {
                 Ok(e) => {
                     self.off = e.next;
-                    Some(Ok(b.owned(&e)))
+                    Some(Ok(e))
                 }
                 Err(d) => {
                     self.done = true;
@@ -532,6 +532,81 @@ impl Iterator for HFileIter {
                     )))
                 }
             };
+        }
+    }
+}
+
+impl Iterator for HFileIter {
+    type Item = Result<(CellKey, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_entry()? {
+            Ok(e) => self.block.as_ref().map(|b| Ok(b.owned(&e))),
+            Err(err) => Some(Err(err)),
+        }
+    }
+}
+
+/// A lending cursor over one HFile: the current cell's key and value are slices of the
+/// block it sits in, valid until [`advance`](Self::advance). No per-cell allocation or
+/// reference count, unlike [`HFileIter`]'s owned items.
+pub struct HFileCursor {
+    it: HFileIter,
+    cur: Option<EntryPos>,
+}
+
+impl HFileCursor {
+    /// A cursor on the first cell `>= target` (the file's first cell if `None`).
+    ///
+    /// # Errors
+    /// The error of reading the block the cursor lands in.
+    pub fn new(reader: &HFileReader, target: Option<KeyRef<'_>>) -> Result<HFileCursor> {
+        let it = match target {
+            Some(t) => reader.iter_from(t)?,
+            None => reader.iter(),
+        };
+        let mut c = HFileCursor { it, cur: None };
+        c.advance()?;
+        Ok(c)
+    }
+
+    /// The current cell's key, `None` past the end.
+    #[inline(always)]
+    pub fn key(&self) -> Option<KeyRef<'_>> {
+        match (&self.cur, &self.it.block) {
+            (Some(e), Some(b)) => Some(b.key(e)),
+            _ => None,
+        }
+    }
+
+    /// The current cell's value (empty past the end).
+    #[inline]
+    pub fn value(&self) -> &[u8] {
+        match (&self.cur, &self.it.block) {
+            (Some(e), Some(b)) => b.value(e),
+            _ => &[],
+        }
+    }
+
+    /// Moves to the next cell.
+    ///
+    /// # Errors
+    /// I/O, checksum or decode errors of the next block; the cursor is then past the end.
+    #[inline]
+    pub fn advance(&mut self) -> Result<()> {
+        match self.it.next_entry() {
+            Some(Ok(e)) => {
+                self.cur = Some(e);
+                Ok(())
+            }
+            Some(Err(err)) => {
+                self.cur = None;
+                Err(err)
+            }
+            None => {
+                self.cur = None;
+                Ok(())
+            }
         }
     }
 }

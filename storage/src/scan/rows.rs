@@ -15,10 +15,11 @@ use bytes::Bytes;
 use crate::cell::{Cell, KeyRef, SeqNo};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::hfile::HFileCursor;
 use crate::memstore::Memstore;
-use crate::merge::{MergeIter, Source};
-use crate::read::{Column, ReadOptions, Row};
-use crate::scan::visibility::{FamilyQuery, RowVisibility};
+use crate::merge::{MergeCursor, MergeIter, Source, SourceCursor};
+use crate::read::{Column, ReadOptions, Row, RowBuf, RowView};
+use crate::scan::visibility::{FamilyQuery, RowVisibility, Visibility};
 use crate::store::{Store, Version};
 
 /// One family of a region as a reader sees it.
@@ -205,6 +206,32 @@ fn get_row_with(
     Ok(finish_row(Bytes::copy_from_slice(row), cells, filter))
 }
 
+/// The lending sources of one family for a forward scan from `seek`: memstores and the
+/// files that overlap `range` and are not too old for `q`.
+fn cursor_sources(
+    fv: &FamilyView,
+    q: &FamilyQuery,
+    seek: Option<KeyRef<'_>>,
+    range: (Option<&[u8]>, Option<&[u8]>),
+) -> Result<Vec<SourceCursor>> {
+    let mut out = Vec::with_capacity(fv.mems.len() + fv.version.files.len());
+    for m in &fv.mems {
+        if !m.is_empty() {
+            out.push(SourceCursor::Mem(m.cursor_from(seek)));
+        }
+    }
+    for f in &fv.version.files {
+        let skip = range.0.is_some_and(|lo| &f.meta.last_row[..] < lo)
+            || range.1.is_some_and(|hi| &f.meta.first_row[..] >= hi);
+        if skip || too_old(f.meta.max_ts, q) {
+            fv.store.bloom_skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        out.push(SourceCursor::File(HFileCursor::new(f.reader(), seek)?));
+    }
+    Ok(out)
+}
+
 /// Rows of a region snapshot in a key range, ascending or descending.
 pub enum RegionScan {
     Forward(ForwardScan),
@@ -232,80 +259,114 @@ impl RegionScan {
                 cursor: hi,
                 filter: spec.read.filter.clone(),
                 done: false,
+                buf: RowBuf::default(),
             }));
         }
         let seek = lo.as_deref().map(KeyRef::first_of_row);
         let mut fams = Vec::with_capacity(queries.len());
+        let mut names = Vec::with_capacity(queries.len());
         for (i, q) in queries {
-            let srcs = sources(
-                &view.families[i],
-                &q,
-                seek,
-                None,
-                (lo.as_deref(), hi.as_deref()),
-            )?;
-            fams.push((q, MergeIter::new(srcs, view.read_point)?));
+            let srcs = cursor_sources(&view.families[i], &q, seek, (lo.as_deref(), hi.as_deref()))?;
+            names.push(q.family.clone());
+            fams.push((q, MergeCursor::new(srcs, view.read_point)?));
         }
         Ok(RegionScan::Forward(ForwardScan {
             fams,
             hi,
             filter: spec.read.filter.clone(),
-            cells_hint: 1,
+            vis: Visibility::default(),
+            buf: RowBuf::new(names),
             _pinned: view,
         }))
     }
 
-    /// The next row with visible cells, or `None` at the end of the range.
+    /// The next row with visible cells, owned, or `None` at the end of the range.
     ///
     /// # Errors
     /// I/O and checksum errors of the files read.
     pub fn next_row(&mut self) -> Result<Option<Row>> {
         match self {
-            RegionScan::Forward(f) => f.next_row(),
+            RegionScan::Forward(f) => Ok(f.fill()?.then(|| f.buf.view().to_row())),
             RegionScan::Reverse(r) => r.next_row(),
+        }
+    }
+
+    /// Assembles the next row with visible cells; `false` at the end of the range. The
+    /// row is then [`view`](Self::view) until the next call.
+    ///
+    /// # Errors
+    /// I/O and checksum errors of the files read.
+    pub fn fill(&mut self) -> Result<bool> {
+        match self {
+            RegionScan::Forward(f) => f.fill(),
+            RegionScan::Reverse(r) => match r.next_row()? {
+                Some(row) => {
+                    r.buf.load_row(&row);
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+        }
+    }
+
+    /// The row the last successful [`fill`](Self::fill) assembled.
+    pub fn view(&self) -> RowView<'_> {
+        match self {
+            RegionScan::Forward(f) => f.buf.view(),
+            RegionScan::Reverse(r) => r.buf.view(),
         }
     }
 }
 
-/// Most cells a forward scan reserves for a row up front; wider rows grow as before.
-const MAX_CELLS_HINT: usize = 64;
-
-/// Ascending scan: one merge per family, rows assembled at the smallest head.
+/// Ascending scan: one lending merge per family; each row is assembled into a reused
+/// buffer at the smallest head, without an allocation or reference count per cell.
 pub struct ForwardScan {
-    fams: Vec<(FamilyQuery, MergeIter)>,
+    fams: Vec<(FamilyQuery, MergeCursor)>,
     hi: Option<Bytes>,
     filter: Option<Filter>,
-    /// Cells in the last row assembled, to size the next row's vector (capped).
-    cells_hint: usize,
+    vis: Visibility,
+    buf: RowBuf,
     /// Compaction hook: holds the snapshot's versions so compaction deletes the files
     /// this scan reads only after it ends.
     _pinned: ReadView,
 }
 
 impl ForwardScan {
-    fn next_row(&mut self) -> Result<Option<Row>> {
+    fn fill(&mut self) -> Result<bool> {
         loop {
-            let Some(row) = self
-                .fams
-                .iter()
-                .filter_map(|(_, m)| m.peek().map(|k| &k.row))
-                .min()
-                .cloned()
-            else {
-                return Ok(None);
+            let mut min: Option<&[u8]> = None;
+            for (_, m) in &self.fams {
+                if let Some(k) = m.key()
+                    && min.is_none_or(|r| k.row < r)
+                {
+                    min = Some(k.row);
+                }
+            }
+            let Some(row) = min else {
+                return Ok(false);
             };
-            if self.hi.as_ref().is_some_and(|h| row >= *h) {
-                return Ok(None);
+            if self.hi.as_ref().is_some_and(|h| row >= &h[..]) {
+                return Ok(false);
             }
-            // Sized like the last row: one allocation of the right size instead of the
-            // growth path on the first push (rows of one table tend to look alike).
-            let mut cells = Vec::with_capacity(self.cells_hint.max(1));
-            for (q, m) in &mut self.fams {
-                drain_row(m, &row, q, &mut cells)?;
+            self.buf.start_row(row);
+            for (fi, (q, m)) in self.fams.iter_mut().enumerate() {
+                self.vis.reset();
+                while let Some(k) = m.key() {
+                    if k.row != self.buf.row() {
+                        break;
+                    }
+                    if self.vis.admit(q, k) {
+                        self.buf
+                            .push_cell(fi, k.qualifier, k.timestamp, k.seq, m.value());
+                    }
+                    m.advance()?;
+                }
             }
-            self.cells_hint = cells.len().min(MAX_CELLS_HINT);
-            if let Some(r) = finish_row(row, cells, self.filter.as_ref()) {
-                return Ok(Some(r));
+            if let Some(f) = &self.filter {
+                self.buf.apply_filter(f);
+            }
+            if !self.buf.is_empty() {
+                return Ok(true);
             }
         }
     }
@@ -320,6 +381,8 @@ pub struct ReverseScan {
     cursor: Option<Bytes>,
     filter: Option<Filter>,
     done: bool,
+    /// The last row, for [`RegionScan::view`].
+    buf: RowBuf,
 }
 
 impl ReverseScan {

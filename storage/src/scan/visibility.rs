@@ -20,7 +20,7 @@
 
 use bytes::Bytes;
 
-use crate::cell::{Cell, CellKey, CellKind};
+use crate::cell::{Cell, CellKey, CellKind, KeyRef};
 use crate::read::TimeRange;
 
 /// What a read asks of one family.
@@ -51,15 +51,81 @@ impl FamilyQuery {
     }
 }
 
-/// Applies the rules to one row's cells of one family, streamed in store order.
-pub struct RowVisibility<'q> {
-    q: &'q FamilyQuery,
+/// The rules' state over one row of one family: which cells are visible, decided on
+/// borrowed keys. The current qualifier is copied into a buffer once per column, not
+/// reference-counted per cell.
+#[derive(Debug, Default)]
+pub struct Visibility {
     family_delete: Option<u64>,
-    qualifier: Option<Bytes>,
+    /// The column being read (valid when `in_column`).
+    qualifier: Vec<u8>,
+    in_column: bool,
     column_delete: Option<u64>,
     version_delete: Option<u64>,
     last_put_ts: Option<u64>,
     versions: u32,
+}
+
+impl Visibility {
+    /// Starts over for the next row (keeps the qualifier buffer's allocation).
+    #[inline]
+    pub fn reset(&mut self) {
+        self.family_delete = None;
+        self.in_column = false;
+    }
+
+    /// Feeds the next cell of the row (store order); true if it is a put `q` returns.
+    #[inline]
+    pub fn admit(&mut self, q: &FamilyQuery, key: KeyRef<'_>) -> bool {
+        if !self.in_column || self.qualifier[..] != *key.qualifier {
+            self.qualifier.clear();
+            self.qualifier.extend_from_slice(key.qualifier);
+            self.in_column = true;
+            self.column_delete = None;
+            self.version_delete = None;
+            self.last_put_ts = None;
+            self.versions = 0;
+        }
+        let ts = key.timestamp;
+        match key.kind {
+            CellKind::DeleteFamily => {
+                self.family_delete = Some(self.family_delete.map_or(ts, |d| d.max(ts)));
+                false
+            }
+            CellKind::DeleteColumn => {
+                self.column_delete = Some(self.column_delete.map_or(ts, |d| d.max(ts)));
+                false
+            }
+            CellKind::Delete => {
+                self.version_delete = Some(ts);
+                false
+            }
+            CellKind::Put => {
+                let duplicate = self.last_put_ts == Some(ts);
+                self.last_put_ts = Some(ts);
+                let masked = duplicate
+                    || self.family_delete.is_some_and(|d| ts <= d)
+                    || self.column_delete.is_some_and(|d| ts <= d)
+                    || self.version_delete == Some(ts);
+                if masked
+                    || !q.ts_wanted(ts)
+                    || self.versions >= q.max_versions
+                    || !q.column_selected(key.qualifier)
+                {
+                    return false;
+                }
+                self.versions += 1;
+                true
+            }
+        }
+    }
+}
+
+/// Applies the rules to one row's cells of one family, streamed in store order, and
+/// collects the visible cells as owned [`Cell`]s.
+pub struct RowVisibility<'q> {
+    q: &'q FamilyQuery,
+    state: Visibility,
     /// Visible cells so far.
     pub out: Vec<Cell>,
 }
@@ -75,59 +141,23 @@ impl<'q> RowVisibility<'q> {
     pub fn with_out(q: &'q FamilyQuery, out: Vec<Cell>) -> Self {
         RowVisibility {
             q,
-            family_delete: None,
-            qualifier: None,
-            column_delete: None,
-            version_delete: None,
-            last_put_ts: None,
-            versions: 0,
+            state: Visibility::default(),
             out,
         }
     }
 
     /// Feeds the next cell of the row (store order).
     pub fn push(&mut self, key: CellKey, value: Bytes) {
-        if self.qualifier.as_ref() != Some(&key.qualifier) {
-            self.qualifier = Some(key.qualifier.clone());
-            self.column_delete = None;
-            self.version_delete = None;
-            self.last_put_ts = None;
-            self.versions = 0;
-        }
-        let ts = key.timestamp;
-        match key.kind {
-            CellKind::DeleteFamily => {
-                self.family_delete = Some(self.family_delete.map_or(ts, |d| d.max(ts)));
-            }
-            CellKind::DeleteColumn => {
-                self.column_delete = Some(self.column_delete.map_or(ts, |d| d.max(ts)));
-            }
-            CellKind::Delete => self.version_delete = Some(ts),
-            CellKind::Put => {
-                let duplicate = self.last_put_ts == Some(ts);
-                self.last_put_ts = Some(ts);
-                let masked = duplicate
-                    || self.family_delete.is_some_and(|d| ts <= d)
-                    || self.column_delete.is_some_and(|d| ts <= d)
-                    || self.version_delete == Some(ts);
-                if masked
-                    || !self.q.ts_wanted(ts)
-                    || self.versions >= self.q.max_versions
-                    || !self.q.column_selected(&key.qualifier)
-                {
-                    return;
-                }
-                self.versions += 1;
-                self.out.push(Cell {
-                    row: key.row,
-                    family: self.q.family.clone(),
-                    qualifier: key.qualifier,
-                    timestamp: ts,
-                    kind: CellKind::Put,
-                    seq: key.seq,
-                    value,
-                });
-            }
+        if self.state.admit(self.q, key.as_ref()) {
+            self.out.push(Cell {
+                row: key.row,
+                family: self.q.family.clone(),
+                qualifier: key.qualifier,
+                timestamp: key.timestamp,
+                kind: CellKind::Put,
+                seq: key.seq,
+                value,
+            });
         }
     }
 }
