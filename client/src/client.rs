@@ -913,8 +913,16 @@ impl ScanStream {
                         return Ok(None);
                     };
                     next.limit = self.limit_left;
-                    let s = client.scan_one(next).await?;
-                    self.stream = s.stream;
+                    match client.scan_one(next).await {
+                        Ok(s) => self.stream = s.stream,
+                        // The next segment was planned from locations that went stale
+                        // while this one streamed (a move, split or failover): plan the
+                        // rest again, as for an error mid-segment.
+                        Err(e) => match self.replan(&e).await? {
+                            true => continue,
+                            false => return Err(e),
+                        },
+                    }
                 }
                 Err(status) => {
                     let e = ClientError::status("Scan", status);
